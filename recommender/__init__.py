@@ -1,0 +1,60 @@
+"""A self-hosted related-content engine: semantic and lexical related articles
+and featured picks over a corpus of articles.
+
+The public API::
+
+    from recommender import Settings, Engine, build_index
+
+    settings = Settings(index_dir=Path("var/index"))
+    build_index(["corpus/"], settings, SentenceTransformerEmbedder())
+    engine = Engine(settings)
+    engine.related("botox-intensive-rehab-chronic-stroke", k=3)
+"""
+
+from .articles import Article
+from .config import Settings
+from .corpus import CorpusLoad, Rejection, load_corpus
+from .embedding import Embedder, EmbeddingCache, SentenceTransformerEmbedder
+from .engine import Engine, Recommendations
+from .errors import (
+    ArticleNotFound,
+    InvalidArgument,
+    InvalidCorpus,
+    ModelUnavailable,
+    NoSnapshot,
+    RecommenderError,
+    SnapshotCorrupt,
+    SnapshotError,
+    SnapshotMismatch,
+)
+from .pipeline import IndexReport, build_index
+from .ranking import Recommendation
+from .snapshot import Manifest, Snapshot, SnapshotStore
+
+__all__ = [
+    "Article",
+    "ArticleNotFound",
+    "CorpusLoad",
+    "Embedder",
+    "EmbeddingCache",
+    "Engine",
+    "IndexReport",
+    "InvalidArgument",
+    "InvalidCorpus",
+    "Manifest",
+    "ModelUnavailable",
+    "NoSnapshot",
+    "Recommendation",
+    "Recommendations",
+    "RecommenderError",
+    "Rejection",
+    "SentenceTransformerEmbedder",
+    "Settings",
+    "Snapshot",
+    "SnapshotCorrupt",
+    "SnapshotError",
+    "SnapshotMismatch",
+    "SnapshotStore",
+    "build_index",
+    "load_corpus",
+]

@@ -1,0 +1,156 @@
+"""The article record every source is read into, and its validation."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import UTC, date, datetime, time
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+
+from .text import html_to_text
+
+KNOWN_FIELDS = (
+    "id",
+    "title",
+    "body",
+    "summary",
+    "url",
+    "tags",
+    "categories",
+    "published",
+    "updated",
+    "author",
+    "status",
+    "featured",
+)
+
+
+def parse_timestamp(value: Any) -> Any:
+    """Accept ``YYYY-MM-DD``, any ISO 8601 datetime, or date/datetime objects.
+
+    Naive values are taken as UTC so that every timestamp compares with every other.
+    """
+    if value is None or value == "":
+        return None
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    if isinstance(value, date):
+        return datetime.combine(value, time(), tzinfo=UTC)
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            parsed = datetime.fromisoformat(text)
+        except ValueError:
+            raise ValueError(
+                f"{value!r} is not an ISO 8601 date (YYYY-MM-DD) or datetime"
+            ) from None
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    raise ValueError(f"expected an ISO 8601 date string, got {type(value).__name__}")
+
+
+def parse_labels(value: Any) -> Any:
+    """Tags and categories: a list of strings, or one string separated by commas or semicolons."""
+    if value is None or value == "":
+        return ()
+    if isinstance(value, str):
+        parts = value.replace(";", ",").split(",")
+        value = [p for p in (part.strip() for part in parts) if p]
+    if isinstance(value, list | tuple):
+        cleaned: list[Any] = []
+        for item in value:
+            if isinstance(item, str):
+                item = item.strip()
+                if item and item not in cleaned:
+                    cleaned.append(item)
+            else:
+                cleaned.append(item)  # left for the type check to reject with its index
+        return tuple(cleaned)
+    return value
+
+
+def parse_flag(value: Any) -> Any:
+    """Booleans from YAML/JSON, and the spellings CSV files use."""
+    if isinstance(value, str):
+        lowered = value.strip().lower()
+        if lowered in {"true", "yes", "1", "y"}:
+            return True
+        if lowered in {"false", "no", "0", "n", ""}:
+            return False
+    return value
+
+
+Timestamp = Annotated[datetime | None, BeforeValidator(parse_timestamp)]
+Labels = Annotated[tuple[str, ...], BeforeValidator(parse_labels)]
+
+
+class Article(BaseModel):
+    """One article of the corpus.
+
+    ``body`` is plain text: HTML in a source body is reduced to text on the way in.
+    Fields a source carries beyond the known ones are kept in ``extra``.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=True)
+
+    id: str = Field(min_length=1, max_length=200, pattern=r"^[^\s/?#]+$")
+    title: str = Field(min_length=1)
+    body: str
+    summary: str = ""
+    url: str | None = None
+    tags: Labels = ()
+    categories: Labels = ()
+    published: Timestamp = None
+    updated: Timestamp = None
+    author: str | None = None
+    status: Literal["published", "draft"] = "published"
+    featured: Annotated[bool, BeforeValidator(parse_flag)] = False
+    extra: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("id", mode="before")
+    @classmethod
+    def _id_as_text(cls, value: Any) -> Any:
+        # CSV and YAML readers may hand over a number for a numeric id.
+        return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+    @field_validator("body", "summary", mode="before")
+    @classmethod
+    def _reduce_html(cls, value: Any) -> Any:
+        return html_to_text(value) if isinstance(value, str) else value
+
+    @field_validator("body")
+    @classmethod
+    def _body_not_blank(cls, value: str) -> str:
+        if not value:
+            raise ValueError("body is empty (after reducing HTML to text)")
+        return value
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> Article:
+        """Validate a raw mapping; unknown keys go to ``extra``.
+
+        Raises:
+            pydantic.ValidationError: a field is missing or invalid.
+        """
+        known = {k: v for k, v in record.items() if k in KNOWN_FIELDS}
+        extra = {k: v for k, v in record.items() if k not in KNOWN_FIELDS and k != "extra"}
+        if isinstance(record.get("extra"), dict):
+            extra = {**record["extra"], **extra}
+        return cls(**known, extra=extra)
+
+    @property
+    def is_published(self) -> bool:
+        """Whether readers may see it (drafts never appear in results)."""
+        return self.status == "published"
+
+    def content_hash(self) -> str:
+        """A digest of everything that affects how the article is indexed or shown."""
+        payload = self.model_dump(mode="json")
+        return hashlib.sha256(
+            json.dumps(payload, sort_keys=True, ensure_ascii=False).encode()
+        ).hexdigest()
+
+    def to_json(self) -> dict[str, Any]:
+        """The article as a JSON-ready mapping (timestamps as ISO 8601 strings)."""
+        return self.model_dump(mode="json")

