@@ -1,0 +1,98 @@
+"""Shared fixtures: settings in a temporary directory, corpus writers, the fake
+embedder, and (once per session) the real model and an index of the bundled corpus."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from recommender import Settings
+from recommender.embedding import SentenceTransformerEmbedder
+from recommender.pipeline import build_index
+
+from .fakes import FakeEmbedder
+
+ROOT = Path(__file__).resolve().parent.parent
+BUNDLED_CORPUS = ROOT / "corpus"
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings(index_dir=tmp_path / "index", reload_interval=0.0)
+
+
+@pytest.fixture
+def fake_embedder() -> FakeEmbedder:
+    return FakeEmbedder()
+
+
+def article(article_id: str, title: str, body: str, **fields: Any) -> dict[str, Any]:
+    """A valid article record with sensible defaults."""
+    return {"id": article_id, "title": title, "body": body, **fields}
+
+
+@pytest.fixture
+def write_jsonl(tmp_path: Path) -> Callable[[list[dict[str, Any]], str], Path]:
+    def write(records: list[dict[str, Any]], name: str = "corpus.jsonl") -> Path:
+        path = tmp_path / name
+        path.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+        return path
+
+    return write
+
+
+# Four topics with disjoint vocabularies, five articles each: an article's right
+# neighbours are the other four of its topic (the same idea as implicit's checkerboard).
+TOPICS = {
+    "spasticity": "botulinum toxin injection spasticity muscle stiffness ankle calf tone",
+    "speech": "aphasia speech language words naming conversation therapist talking",
+    "swallow": "dysphagia swallowing saliva throat choking texture thickened fluids",
+    "sleep": "sleep insomnia apnea night snoring drowsiness daytime bedtime",
+}
+
+
+def topic_records() -> list[dict[str, Any]]:
+    """20 articles in 4 topics; each topic's third article is featured."""
+    records = []
+    for topic, vocabulary in TOPICS.items():
+        words = vocabulary.split()
+        for i in range(5):
+            # Each article uses a rotating subset of its topic's words.
+            body = " ".join(words[(i + j) % len(words)] for j in range(7))
+            records.append(
+                article(
+                    f"{topic}-{i}",
+                    f"{words[i]} {words[(i + 3) % len(words)]} report {topic} {i}",
+                    body,
+                    tags=[topic],
+                    featured=(i == 2),
+                    published=f"2025-0{i + 1}-1{i}",
+                )
+            )
+    return records
+
+
+def topic_of(article_id: str) -> str:
+    return article_id.rsplit("-", 1)[0]
+
+
+@pytest.fixture(scope="session")
+def real_embedder() -> SentenceTransformerEmbedder:
+    """The real default model, loaded once per test session."""
+    embedder = SentenceTransformerEmbedder()
+    assert embedder.dim == 384
+    return embedder
+
+
+@pytest.fixture(scope="session")
+def bundled_index(
+    tmp_path_factory: pytest.TempPathFactory, real_embedder: SentenceTransformerEmbedder
+) -> Iterator[Settings]:
+    """The bundled corpus indexed with the real model, once per session."""
+    settings = Settings(index_dir=tmp_path_factory.mktemp("bundled") / "index")
+    build_index([BUNDLED_CORPUS], settings, real_embedder, progress=False)
+    yield settings
