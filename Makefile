@@ -1,0 +1,50 @@
+# Every target bootstraps what it needs: a fresh clone only needs python3 and make.
+.DEFAULT_GOAL := help
+SHELL := /bin/bash
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+INDEX_DIR ?= var/index
+HOST ?= 127.0.0.1
+PORT ?= 8000
+# torch is installed first and pinned: any other torch request pulls a multi-GB CUDA build.
+TORCH := torch==2.13.0
+
+.PHONY: help install run index serve test lint format bench clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --disable-pip-version-check "$(TORCH)"
+	$(BIN)/python -m pip install --disable-pip-version-check "$(TORCH)" -e ".[dev]"
+	@touch $(STAMP)
+
+install: $(STAMP) ## Create .venv and install the project (once; again when pyproject.toml changes)
+
+index: $(STAMP) ## Index corpus/ into $(INDEX_DIR) (embeds only new or changed articles)
+	$(BIN)/recommender index corpus --index-dir $(INDEX_DIR)
+
+run: index ## Index corpus/ and serve the API on http://$(HOST):$(PORT)
+	$(BIN)/recommender serve --index-dir $(INDEX_DIR) --host $(HOST) --port $(PORT)
+
+test: $(STAMP) lint ## Lint, type-check and run the whole test suite (real model and server included)
+	$(BIN)/python -m pytest
+
+lint: $(STAMP) ## ruff (lint + format check) and mypy
+	$(BIN)/ruff check recommender service tests benchmarks
+	$(BIN)/ruff format --check recommender service tests benchmarks
+	$(BIN)/mypy
+
+format: $(STAMP) ## Apply ruff's fixes and formatting
+	$(BIN)/ruff check --fix recommender service tests benchmarks
+	$(BIN)/ruff format recommender service tests benchmarks
+
+bench: $(STAMP) ## Measure indexing and query speed; writes docs/benchmarks.md
+	$(BIN)/python -m benchmarks.speed --out docs/benchmarks.md
+
+clean: ## Remove the venv, the index and caches
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
