@@ -15,7 +15,7 @@ from .articles import Article
 from .config import Settings
 from .corpus import CorpusLoad, Rejection, load_corpus
 from .embedding import Embedder, EmbeddingCache, SentenceTransformerEmbedder
-from .engine import Engine, Recommendations
+from .engine import ArticlePage, Engine, Recommendations
 from .errors import (
     ArticleNotFound,
     InvalidArgument,
@@ -28,16 +28,18 @@ from .errors import (
     SnapshotMismatch,
 )
 from .pipeline import IndexReport, build_index
-from .ranking import Recommendation
+from .ranking import Filters, Recommendation
 from .snapshot import Manifest, Snapshot, SnapshotStore
 
 __all__ = [
     "Article",
     "ArticleNotFound",
+    "ArticlePage",
     "CorpusLoad",
     "Embedder",
     "EmbeddingCache",
     "Engine",
+    "Filters",
     "IndexReport",
     "InvalidArgument",
     "InvalidCorpus",

@@ -7,7 +7,14 @@ import json
 from datetime import UTC, date, datetime, time
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    field_serializer,
+    field_validator,
+)
 
 from .text import html_to_text
 
@@ -48,6 +55,14 @@ def parse_timestamp(value: Any) -> Any:
             ) from None
         return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
     raise ValueError(f"expected an ISO 8601 date string, got {type(value).__name__}")
+
+
+def format_timestamp(value: datetime | None) -> str | None:
+    """ISO 8601 with ``Z`` for UTC: the one timestamp format every output uses."""
+    if value is None:
+        return None
+    text = value.isoformat()
+    return text[:-6] + "Z" if text.endswith("+00:00") else text
 
 
 def parse_labels(value: Any) -> Any:
@@ -125,6 +140,10 @@ class Article(BaseModel):
         if not value:
             raise ValueError("body is empty (after reducing HTML to text)")
         return value
+
+    @field_serializer("published", "updated", when_used="json")
+    def _format_time(self, value: datetime | None) -> str | None:
+        return format_timestamp(value)
 
     @classmethod
     def from_record(cls, record: dict[str, Any]) -> Article:

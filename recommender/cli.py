@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
+import tempfile
 from collections.abc import Callable, Sequence
 from functools import wraps
 from pathlib import Path
@@ -181,6 +183,12 @@ def serve(
     debug: bool,
 ) -> None:
     """Serve the HTTP API (gunicorn; Flask's dev server with --debug)."""
+    if not debug:
+        # gunicorn workers add their metrics up through files; prometheus_client reads
+        # this variable when it is first imported, so set it before the service loads.
+        os.environ.setdefault(
+            "PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="recommender-metrics-")
+        )
     from service.server import run
 
     # A server should say what it serves even without --verbose.

@@ -17,11 +17,12 @@ from typing import Any
 from .errors import InvalidArgument
 
 DEFAULT_MODEL = "packaged:all-MiniLM-L6-v2"
+MAX_K = 50  # the largest list one request may ask for (the API documents 1-50)
 ENV_PREFIX = "RECOMMENDER_"
 
 
-def _setting(default: Any, help: str) -> Any:
-    return field(default=default, metadata={"help": help})
+def _setting(default: Any, help: str, secret: bool = False) -> Any:
+    return field(default=default, metadata={"help": help, "secret": secret}, repr=not secret)
 
 
 @dataclass(frozen=True)
@@ -57,13 +58,25 @@ class Settings:
         0.97, "Dense cosine at or above which two articles count as near-duplicates."
     )
     default_k: int = _setting(5, "Items returned when a request names no k.")
-    max_k: int = _setting(50, "Largest k a request may ask for.")
     host: str = _setting("127.0.0.1", "Address the HTTP server binds to.")
     port: int = _setting(8000, "Port the HTTP server listens on.")
     workers: int = _setting(2, "Gunicorn worker processes for `recommender serve`.")
     reload_interval: float = _setting(
         2.0, "Seconds between checks for a newly published snapshot while serving."
     )
+    api_keys: str = _setting(
+        "",
+        "Comma-separated API keys accepted for write routes (Authorization: Bearer KEY). "
+        "Empty: no key is valid, so every write is refused.",
+        secret=True,
+    )
+    cors_origins: str = _setting(
+        "",
+        "Comma-separated origins allowed to call the read routes from browsers "
+        "(e.g. https://news.example.org), or * for any. Empty: no CORS headers.",
+    )
+    cache_max_age: int = _setting(60, "Seconds browsers and CDNs may cache read responses.")
+    max_body_bytes: int = _setting(1_048_576, "Largest request body accepted (413 above).")
 
     def __post_init__(self) -> None:
         checks = {
@@ -73,8 +86,9 @@ class Settings:
             "dense_weight": 0.0 <= self.dense_weight <= 1.0,
             "candidates": self.candidates >= 1,
             "duplicate_threshold": 0.0 < self.duplicate_threshold <= 1.0,
-            "max_k": self.max_k >= 1,
-            "default_k": 1 <= self.default_k <= self.max_k,
+            "default_k": 1 <= self.default_k <= MAX_K,
+            "cache_max_age": self.cache_max_age >= 0,
+            "max_body_bytes": self.max_body_bytes >= 1024,
             "port": 0 <= self.port <= 65535,
             "workers": self.workers >= 1,
             "reload_interval": self.reload_interval >= 0,
@@ -106,11 +120,26 @@ class Settings:
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)
 
+    @property
+    def api_key_list(self) -> list[str]:
+        """The accepted API keys (never log them)."""
+        return [key.strip() for key in self.api_keys.split(",") if key.strip()]
+
+    @property
+    def cors_origin_list(self) -> list[str]:
+        """The origins allowed to read from browsers."""
+        return [origin.strip() for origin in self.cors_origins.split(",") if origin.strip()]
+
     @classmethod
     def describe(cls) -> list[tuple[str, str, str]]:
         """(environment variable, default, help) for every setting, for docs and --help."""
         return [
-            (ENV_PREFIX + f.name.upper(), str(f.default), f.metadata["help"]) for f in fields(cls)
+            (
+                ENV_PREFIX + f.name.upper(),
+                repr(f.default) if f.default == "" else str(f.default),
+                f.metadata["help"],
+            )
+            for f in fields(cls)
         ]
 
 

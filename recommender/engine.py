@@ -1,19 +1,27 @@
-"""The :class:`Engine`: the published snapshot plus ranking, answering
-``related``, ``featured`` and ``recommend_text``. Web and CLI layers call only this."""
+"""The :class:`Engine`: the published snapshot plus live API changes, answering
+``related``, ``featured``, ``recommend_text`` and article reads and writes. The
+web and CLI layers call only this."""
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json
 import logging
 import threading
 import time
-from collections.abc import Collection, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import numpy as np
 
 from .articles import Article
-from .config import Settings
+from .config import MAX_K, Settings
 from .embedding import Embedder, SentenceTransformerEmbedder, embed_texts
-from .errors import ArticleNotFound, InvalidArgument, SnapshotError, SnapshotMismatch
-from .ranking import Ranker, Recommendation
+from .errors import InvalidArgument, SnapshotError, SnapshotMismatch
+from .live import LIVE_FILE, LiveStore
+from .ranking import Filters, Query, Ranker, Recommendation
 from .snapshot import Snapshot, SnapshotStore
 from .text import dense_text, html_to_text, lexical_text
 
@@ -26,111 +34,202 @@ class Recommendations:
 
     related: list[Recommendation]
     featured: list[Recommendation]
+    index_version: str
+
+
+@dataclass(frozen=True)
+class EngineStatus:
+    """What is being served."""
+
+    index_version: str
+    snapshot_version: str
+    model_id: str
+    articles: int
+    created: str
+    age_seconds: float
+
+
+@dataclass(frozen=True)
+class ArticlePage:
+    """One page of an article listing."""
+
+    articles: list[Article]
+    total: int
+    next_cursor: str | None
 
 
 class Engine:
     """Answers related-article and featured-pick questions from the published snapshot.
 
     The embedding model is loaded only when a text outside the index must be
-    embedded (drafts), so serving indexed articles starts in well under a second.
-    A newly published snapshot is picked up on the next call after
+    embedded (drafts, upserts), so serving indexed articles starts in well under
+    a second. A newly published snapshot is picked up on the next call after
     ``settings.reload_interval`` seconds; if it cannot be loaded the engine keeps
-    serving the one it has.
+    serving the one it has. Live changes (``upsert``/``delete``) are shared with
+    every process through SQLite and seen on the next call.
 
     Args:
         settings: engine settings (index directory, model, ranking knobs).
-        embedder: the model for drafts; default: the configured sentence-transformers model.
+        embedder: the model for drafts and upserts; default: the configured model.
     """
 
     def __init__(self, settings: Settings, embedder: Embedder | None = None) -> None:
         self.settings = settings
         self.store = SnapshotStore(settings.index_dir)
+        self.live = LiveStore(settings.index_dir / LIVE_FILE)
         self.embedder: Embedder = embedder or SentenceTransformerEmbedder(
             settings.model, batch_size=settings.batch_size
         )
         self._lock = threading.Lock()
-        self._snapshot, self._ranker = self._load(None)
+        snapshot = self._load_snapshot(None)
+        self._ranker = self._make_ranker(snapshot)
         self._checked_at = time.monotonic()
 
-    def _load(self, version: str | None) -> tuple[Snapshot, Ranker]:
+    # -- loading ---------------------------------------------------------------------
+
+    def _load_snapshot(self, version: str | None) -> Snapshot:
         snapshot = Snapshot.load(self.store, version, expect_model=self.embedder.model_id)
-        ranker = Ranker(
+        log.info(
+            "loaded snapshot %s (%d articles)", snapshot.version, snapshot.manifest.article_count
+        )
+        return snapshot
+
+    def _make_ranker(self, snapshot: Snapshot) -> Ranker:
+        return Ranker(
             snapshot,
+            self.live.load(),
             dense_weight=self.settings.dense_weight,
             candidates=self.settings.candidates,
             duplicate_threshold=self.settings.duplicate_threshold,
         )
-        log.info(
-            "serving snapshot %s (%d articles)", snapshot.version, snapshot.manifest.article_count
-        )
-        return snapshot, ranker
 
     @property
     def snapshot(self) -> Snapshot:
         """The snapshot being served."""
-        return self._snapshot
+        return self._ranker.snapshot
+
+    @property
+    def index_version(self) -> str:
+        """Snapshot version plus live-change sequence: changes whenever answers may."""
+        ranker = self._current()
+        return f"{ranker.snapshot.version}+{ranker.live_seq}"
+
+    def status(self) -> EngineStatus:
+        """Version, size and age of what is served."""
+        ranker = self._current()
+        manifest = ranker.snapshot.manifest
+        created = datetime.fromisoformat(manifest.created)
+        return EngineStatus(
+            index_version=f"{manifest.version}+{ranker.live_seq}",
+            snapshot_version=manifest.version,
+            model_id=manifest.model_id,
+            articles=len(ranker.positions),
+            created=manifest.created,
+            age_seconds=(datetime.now(UTC) - created).total_seconds(),
+        )
 
     def reload(self) -> bool:
-        """Switch to the published snapshot if it changed; True if it did.
+        """Switch to the published snapshot and the latest live changes; True if anything changed.
 
         Raises:
             SnapshotError: the published snapshot cannot be loaded (the old one stays).
         """
         with self._lock:
             self._checked_at = time.monotonic()
+            ranker = self._ranker
             published = self.store.current_version()
-            if published is None or published == self._snapshot.version:
+            snapshot = ranker.snapshot
+            if published is not None and published != snapshot.version:
+                snapshot = self._load_snapshot(published)
+            elif self.live.seq() == ranker.live_seq:
                 return False
-            self._snapshot, self._ranker = self._load(published)
+            self._ranker = self._make_ranker(snapshot)
             return True
 
-    def maybe_reload(self) -> None:
-        """Reload if the reload interval has passed; failures are logged, not raised."""
-        if time.monotonic() - self._checked_at < self.settings.reload_interval:
-            return
-        try:
-            self.reload()
-        except SnapshotError as exc:
-            log.error("keeping snapshot %s: %s", self._snapshot.version, exc)
+    def _current(self) -> Ranker:
+        """The ranker to answer with, after picking up changes that are due."""
+        due = time.monotonic() - self._checked_at >= self.settings.reload_interval
+        if due or self.live.seq() != self._ranker.live_seq:
+            try:
+                self.reload()
+            except SnapshotError as exc:
+                log.error("keeping snapshot %s: %s", self._ranker.snapshot.version, exc)
+        return self._ranker
+
+    # -- answers ---------------------------------------------------------------------
 
     def _check_k(self, k: int | None) -> int:
         k = self.settings.default_k if k is None else k
-        if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= self.settings.max_k:
-            raise InvalidArgument("k", f"must be a whole number from 1 to {self.settings.max_k}")
+        if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= MAX_K:
+            raise InvalidArgument("k", f"must be a whole number from 1 to {MAX_K}")
         return k
 
     def article(self, article_id: str) -> Article:
-        """One indexed article.
+        """One article (drafts included).
 
         Raises:
             ArticleNotFound: no such id.
         """
-        self.maybe_reload()
-        position = self._snapshot.positions.get(article_id)
-        if position is None:
-            raise ArticleNotFound(article_id)
-        return self._snapshot.articles[position]
+        return self._current().article(article_id)
 
     def related(
-        self, article_id: str, k: int | None = None, exclude: Collection[str] = ()
+        self, article_id: str, k: int | None = None, filters: Filters | None = None
     ) -> list[Recommendation]:
         """The ``k`` articles most related to an indexed article (never itself or drafts)."""
         k = self._check_k(k)
-        self.maybe_reload()
-        ranker = self._ranker
-        return ranker.related(ranker.query_for_article(article_id), k, exclude)
+        ranker = self._current()
+        return ranker.related(ranker.query_for_article(article_id), k, filters)
 
     def featured(
-        self, article_id: str, k: int | None = None, exclude: Collection[str] = ()
+        self, article_id: str, k: int | None = None, filters: Filters | None = None
     ) -> list[Recommendation]:
         """The ``k`` featured articles most relevant to an indexed article."""
         k = self._check_k(k)
-        self.maybe_reload()
-        ranker = self._ranker
-        return ranker.featured(ranker.query_for_article(article_id), k, exclude)
+        ranker = self._current()
+        return ranker.featured(ranker.query_for_article(article_id), k, filters)
+
+    def recommendations(
+        self, article_id: str, k: int | None = None, filters: Filters | None = None
+    ) -> Recommendations:
+        """Related and featured picks in one call; featured picks skip the related items."""
+        k = self._check_k(k)
+        ranker = self._current()
+        return self._both(ranker, ranker.query_for_article(article_id), k, filters)
+
+    def _both(
+        self, ranker: Ranker, query: Query, k: int, filters: Filters | None
+    ) -> Recommendations:
+        filters = filters or Filters()
+        related = ranker.related(query, k, filters)
+        shown = [*filters.exclude, *(r.article.id for r in related)]
+        featured_filters = Filters(shown, filters.tags, filters.since, filters.min_score)
+        featured = ranker.featured(query, k, featured_filters)
+        version = f"{ranker.snapshot.version}+{ranker.live_seq}"
+        return Recommendations(related, featured, version)
+
+    def _embed(self, article: Article) -> np.ndarray:
+        vector: np.ndarray = embed_texts(
+            self.embedder,
+            [(article.title, dense_text(article))],
+            chunk_tokens=self.settings.chunk_tokens,
+            chunk_overlap=self.settings.chunk_overlap,
+            progress=False,
+        )[0]
+        dim = self._ranker.snapshot.manifest.dim
+        if vector.shape[0] != dim:
+            raise SnapshotMismatch(
+                self.store.path(self._ranker.snapshot.version),
+                f"model gives {vector.shape[0]} dimensions, snapshot has {dim}",
+            )
+        return vector
 
     def recommend_text(
-        self, title: str, body: str, k: int | None = None, tags: Sequence[str] = ()
+        self,
+        title: str,
+        body: str,
+        k: int | None = None,
+        tags: Sequence[str] = (),
+        filters: Filters | None = None,
     ) -> Recommendations:
         """Related and featured picks for a text that is not indexed (a draft).
 
@@ -143,25 +242,85 @@ class Engine:
         if not html_to_text(body):
             raise InvalidArgument("body", "must not be empty (after reducing HTML to text)")
         draft = Article(id="draft", title=title, body=body, tags=tuple(tags))
-        self.maybe_reload()
-        ranker = self._ranker
-        vector = embed_texts(
-            self.embedder,
-            [(draft.title, dense_text(draft))],
-            chunk_tokens=self.settings.chunk_tokens,
-            chunk_overlap=self.settings.chunk_overlap,
-            progress=False,
-        )[0]
-        if vector.shape[0] != self._snapshot.manifest.dim:
-            raise SnapshotMismatch(
-                self.store.path(self._snapshot.version),
-                f"model gives {vector.shape[0]} dimensions, snapshot has "
-                f"{self._snapshot.manifest.dim}",
-            )
-        query = ranker.query_for_text(vector, lexical_text(draft), draft.title)
-        related = ranker.related(query, k)
-        featured = ranker.featured(query, k, exclude=[r.article.id for r in related])
-        return Recommendations(related=related, featured=featured)
+        ranker = self._current()
+        query = ranker.query_for_text(self._embed(draft), lexical_text(draft), draft.title)
+        return self._both(ranker, query, k, filters)
+
+    # -- listing and writes ------------------------------------------------------------
+
+    def list_articles(
+        self,
+        *,
+        limit: int = 20,
+        offset: int = 0,
+        cursor: str | None = None,
+        tag: str | None = None,
+        status: str | None = None,
+        title_contains: str | None = None,
+    ) -> ArticlePage:
+        """Articles, newest first, filtered; paginate with ``offset`` or ``cursor``.
+
+        Raises:
+            InvalidArgument: a malformed cursor.
+        """
+        articles = self._current().listed()
+        if tag:
+            articles = [a for a in articles if tag in a.tags]
+        if status:
+            articles = [a for a in articles if a.status == status]
+        if title_contains:
+            needle = title_contains.casefold()
+            articles = [a for a in articles if needle in a.title.casefold()]
+        articles.sort(key=_sort_key)
+        total = len(articles)
+        if cursor is not None:
+            after = _decode_cursor(cursor)
+            articles = [a for a in articles if _sort_key(a) > after]
+        else:
+            articles = articles[offset:]
+        page = articles[:limit]
+        more = len(articles) > limit
+        return ArticlePage(page, total, _encode_cursor(_sort_key(page[-1])) if more else None)
+
+    def upsert(self, article: Article) -> bool:
+        """Create or replace an article; visible to every process on its next call.
+
+        Returns:
+            True if the article is new, False if it replaced one.
+        """
+        vector = self._embed(article)
+        existed = article.id in self._current().positions
+        self.live.upsert(article, vector, self.embedder.model_id)
+        self.reload()
+        return not existed
+
+    def delete(self, article_id: str) -> None:
+        """Remove an article from every list at once.
+
+        Raises:
+            ArticleNotFound: no such id.
+        """
+        self._current().article(article_id)
+        self.live.delete(article_id)
+        self.reload()
 
 
-__all__ = ["ArticleNotFound", "Engine", "Recommendations"]
+def _sort_key(article: Article) -> tuple[float, str]:
+    stamp = article.published.timestamp() if article.published else float("-inf")
+    return (-stamp, article.id)
+
+
+def _encode_cursor(key: tuple[float, str]) -> str:
+    return base64.urlsafe_b64encode(json.dumps([key[0], key[1]]).encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> tuple[float, str]:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        stamp, article_id = json.loads(base64.urlsafe_b64decode(padded))
+        return (float(stamp), str(article_id))
+    except (ValueError, TypeError, binascii.Error):
+        raise InvalidArgument("cursor", "not a cursor returned by this API") from None
+
+
+__all__ = ["ArticlePage", "Engine", "EngineStatus", "Filters", "Recommendations"]

@@ -81,9 +81,10 @@ class LexicalModel:
         counts.data[:] = 1.0
         return counts
 
-    def document_queries(self, positions: Sequence[int]) -> sparse.csr_matrix:
-        """Indexed articles used as queries (their term sets)."""
-        rows = self.matrix_[list(positions)].copy()
+    @staticmethod
+    def as_query(weights: sparse.csr_matrix) -> sparse.csr_matrix:
+        """The term-presence query of a row of BM25 weights (an indexed article)."""
+        rows = weights.copy()
         rows.data[:] = 1.0
         return rows
 
@@ -91,14 +92,15 @@ class LexicalModel:
         """BM25 score of every article for every query row: shape (queries, articles)."""
         return np.asarray((queries @ self.matrix_.T).toarray(), dtype=np.float32)
 
-    def shared_terms(self, query: sparse.csr_matrix, position: int, n: int = 5) -> list[str]:
-        """The terms that weigh most in both the query and article ``position``.
+    def shared_terms(
+        self, query: sparse.csr_matrix, row: sparse.csr_matrix, n: int = 5
+    ) -> list[str]:
+        """The terms that weigh most in both the query and an article's BM25 ``row``.
 
         Ranked by the product of the two term-frequency saturations times the idf
         (the product of the BM25 weights over one idf): a word repeated in both
         texts outranks a rare word each mentions once in passing.
         """
-        row = self.matrix_[position]
         common, in_row, in_query = np.intersect1d(row.indices, query.indices, return_indices=True)
         if common.size == 0:
             return []

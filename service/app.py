@@ -1,25 +1,62 @@
 """The Flask application factory and the JSON API routes.
 
-Routes only translate HTTP to :class:`recommender.Engine` calls and back.
+Routes only translate HTTP to :class:`recommender.Engine` calls and back; request
+and response shapes live in :mod:`service.schemas`, errors in :mod:`service.errors`.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import logging
 import threading
+from collections.abc import Callable
+from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
-from flask import Blueprint, Flask, current_app, jsonify, request
+from flask import Response, current_app, jsonify, request
+from flask_openapi3.models.info import Info
+from flask_openapi3.models.tag import Tag
+from flask_openapi3.openapi import OpenAPI
+from pydantic import ValidationError
+from werkzeug.exceptions import BadRequest, RequestEntityTooLarge
 
+from recommender.articles import Article
 from recommender.config import Settings
 from recommender.engine import Engine
-from recommender.errors import InvalidArgument
+from recommender.ranking import Recommendation
 
-from .errors import register_error_handlers
+from .errors import (
+    PROBLEM_MIME,
+    ApiProblem,
+    location_name,
+    register_error_handlers,
+    validation_problem,
+)
+from .metrics import Metrics
+from .schemas import (
+    ArticleBody,
+    ArticleList,
+    ArticleOut,
+    ArticlePath,
+    ArticlesQuery,
+    DraftBody,
+    Health,
+    ItemsResponse,
+    ListQuery,
+    Problem,
+    RecommendationsResponse,
+    WriteResult,
+)
 
 log = logging.getLogger(__name__)
 
-api = Blueprint("api", __name__)
+READ = Tag(name="recommendations", description="Related articles and featured picks (public).")
+ARTICLES = Tag(name="articles", description="The articles (reads public, writes need a key).")
+OPS = Tag(name="operations", description="Health, readiness, metrics.")
+SECURITY: list[dict[str, list[str]]] = [{"bearer": []}]
+# Bumped when editorial rules change answers without a new index (none yet): part of ETags.
+RULES_VERSION = "0"
 
 
 class EngineHolder:
@@ -39,6 +76,10 @@ class EngineHolder:
                     self._engine = Engine(self.settings)
         return self._engine
 
+    def loaded(self) -> Engine | None:
+        """The engine if it is loaded already (metrics must not trigger a load)."""
+        return self._engine
+
 
 def engine() -> Engine:
     """The engine of the current app."""
@@ -46,42 +87,260 @@ def engine() -> Engine:
     return holder.get()
 
 
-def _k_parameter() -> int | None:
-    raw = request.args.get("k")
-    if raw is None:
-        return None
+def settings() -> Settings:
+    """The settings of the current app."""
+    holder: EngineHolder = current_app.extensions["recommender"]
+    return holder.settings
+
+
+def _problems(*codes: int) -> dict[str | int, Any]:
+    ref = {"$ref": "#/components/schemas/Problem"}
+    return {code: {"content": {PROBLEM_MIME: {"schema": ref}}} for code in (*codes, 500)}
+
+
+def _items(items: list[Recommendation]) -> list[dict[str, Any]]:
+    return [item.to_json() for item in items]
+
+
+def _cached(make_payload: Callable[[], Any]) -> Response:
+    """A cacheable JSON answer: 304 when the client's ETag still holds.
+
+    The ETag depends on the index version, the rules version and the request,
+    so it changes exactly when the answer may; it is checked before any ranking runs.
+    """
+    tag = hashlib.sha256(
+        f"{engine().index_version}|{RULES_VERSION}|{request.full_path}".encode()
+    ).hexdigest()[:32]
+    cache_control = f"public, max-age={settings().cache_max_age}"
+    if request.if_none_match.contains(tag):
+        response = Response(status=304)
+    else:
+        response = jsonify(make_payload())
+    response.set_etag(tag)
+    response.headers["Cache-Control"] = cache_control
+    response.vary.add("Origin")
+    return response
+
+
+def _check_key() -> None:
+    keys = settings().api_key_list
+    header = request.headers.get("Authorization", "")
+    scheme, _, key = header.partition(" ")
+    if scheme.lower() != "bearer" or not key.strip():
+        raise ApiProblem(
+            401, "unauthorized", "this route needs an API key: Authorization: Bearer KEY"
+        )
+    offered = key.strip().encode()
+    # Compare with every key, without stopping early, in constant time per key.
+    valid = False
+    for candidate in keys:
+        valid |= hmac.compare_digest(offered, candidate.encode())
+    if not valid:
+        raise ApiProblem(403, "forbidden", "the API key is not valid for this server")
+
+
+def _check_json_body() -> None:
+    if request.mimetype != "application/json":
+        raise ApiProblem(
+            415,
+            "unsupported-media-type",
+            f"send the body as application/json, not {request.mimetype or 'nothing'}",
+        )
     try:
-        return int(raw)
-    except ValueError:
-        settings: Settings = current_app.extensions["recommender"].settings
-        raise InvalidArgument(
-            "k", f"must be a whole number from 1 to {settings.max_k}, got {raw!r}"
-        ) from None
+        request.get_json()
+    except RequestEntityTooLarge:
+        raise
+    except BadRequest:  # werkzeug's own message is HTML-ish; say it plainly
+        raise ApiProblem(400, "invalid-json", "the body is not valid JSON") from None
 
 
-def _items_response(article_id: str, items: list[Any]) -> Any:
-    return jsonify({"article_id": article_id, "items": [item.to_json() for item in items]})
+def _register_routes(app: OpenAPI) -> None:
+    @app.before_request
+    def _guard() -> None:
+        if request.url_rule is None:
+            return  # 404 or 405: the routing error answers first
+        if request.method in {"PUT", "DELETE"} and request.path.startswith("/v1/"):
+            _check_key()
+        if request.method in {"PUT", "POST"} and request.path.startswith("/v1/"):
+            _check_json_body()
+
+    @app.get("/healthz", tags=[OPS], responses={200: Health}, summary="The process is up")
+    def healthz() -> Any:
+        return jsonify({"status": "ok"})
+
+    @app.get(
+        "/readyz",
+        tags=[OPS],
+        responses={200: Health, **_problems(503)},
+        summary="A snapshot is loaded and answers can be served",
+    )
+    def readyz() -> Any:
+        status = engine().status()
+        return jsonify(
+            {"status": "ready", "index_version": status.index_version, "articles": status.articles}
+        )
+
+    @app.get(
+        "/metrics",
+        tags=[OPS],
+        responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
+        summary="Prometheus metrics",
+    )
+    def metrics() -> Any:
+        body = current_app.extensions["recommender.metrics"].render()
+        return Response(body, mimetype="text/plain", content_type="text/plain; version=0.0.4")
+
+    @app.get(
+        "/v1/articles/<article_id>/related",
+        tags=[READ],
+        responses={200: ItemsResponse, 304: None, **_problems(400, 404, 503)},
+        summary="Related articles for an article",
+    )
+    def related(path: ArticlePath, query: ListQuery) -> Any:
+        return _cached(
+            lambda: {
+                "article_id": path.article_id,
+                "items": _items(engine().related(path.article_id, query.k, query.filters())),
+            }
+        )
+
+    @app.get(
+        "/v1/articles/<article_id>/featured",
+        tags=[READ],
+        responses={200: ItemsResponse, 304: None, **_problems(400, 404, 503)},
+        summary="Featured picks for an article",
+    )
+    def featured(path: ArticlePath, query: ListQuery) -> Any:
+        return _cached(
+            lambda: {
+                "article_id": path.article_id,
+                "items": _items(engine().featured(path.article_id, query.k, query.filters())),
+            }
+        )
+
+    @app.get(
+        "/v1/articles/<article_id>/recommendations",
+        tags=[READ],
+        responses={200: RecommendationsResponse, 304: None, **_problems(400, 404, 503)},
+        summary="Related and featured blocks in one call",
+    )
+    def recommendations(path: ArticlePath, query: ListQuery) -> Any:
+        def payload() -> dict[str, Any]:
+            both = engine().recommendations(path.article_id, query.k, query.filters())
+            return {
+                "article_id": path.article_id,
+                "related": _items(both.related),
+                "featured": _items(both.featured),
+                "index_version": both.index_version,
+            }
+
+        return _cached(payload)
+
+    @app.post(
+        "/v1/recommendations",
+        tags=[READ],
+        responses={200: RecommendationsResponse, **_problems(400, 413, 415, 422, 503)},
+        summary="Related and featured blocks for a draft that is not in the corpus",
+    )
+    def draft_recommendations(body: DraftBody) -> Any:
+        both = engine().recommend_text(body.title, body.body, body.k, body.tags)
+        return jsonify(
+            {
+                "article_id": None,
+                "related": _items(both.related),
+                "featured": _items(both.featured),
+                "index_version": both.index_version,
+            }
+        )
+
+    @app.get(
+        "/v1/articles",
+        tags=[ARTICLES],
+        responses={200: ArticleList, 304: None, **_problems(400, 503)},
+        summary="List articles, newest first",
+    )
+    def list_articles(query: ArticlesQuery) -> Any:
+        def payload() -> dict[str, Any]:
+            page = engine().list_articles(
+                limit=query.limit,
+                offset=query.offset,
+                cursor=query.cursor,
+                tag=query.tag,
+                status=query.status,
+                title_contains=query.q,
+            )
+            keys = ("id", "title", "summary", "url", "tags", "published", "status", "featured")
+            return {
+                "items": [{k: a.to_json()[k] for k in keys} for a in page.articles],
+                "total": page.total,
+                "next_cursor": page.next_cursor,
+            }
+
+        return _cached(payload)
+
+    @app.get(
+        "/v1/articles/<article_id>",
+        tags=[ARTICLES],
+        responses={200: ArticleOut, 304: None, **_problems(400, 404, 503)},
+        summary="One article",
+    )
+    def get_article(path: ArticlePath) -> Any:
+        return _cached(lambda: engine().article(path.article_id).to_json())
+
+    @app.put(
+        "/v1/articles/<article_id>",
+        tags=[ARTICLES],
+        security=SECURITY,
+        responses={
+            200: WriteResult,
+            201: WriteResult,
+            **_problems(400, 401, 403, 409, 413, 415, 422, 503),
+        },
+        summary="Create or replace an article (visible to readers within a second)",
+    )
+    def put_article(path: ArticlePath, body: ArticleBody) -> Any:
+        if body.id is not None and body.id != path.article_id:
+            raise ApiProblem(
+                409,
+                "id-conflict",
+                f"the body's id {body.id!r} differs from the path's {path.article_id!r}",
+                field="id",
+            )
+        try:
+            article = Article.from_record(body.record(path.article_id))
+        except ValidationError as exc:
+            error = exc.errors()[0]
+            field = location_name(error["loc"])
+            raise ApiProblem(
+                422,
+                "invalid-body",
+                f"{field}: {error['msg'].removeprefix('Value error, ')}",
+                field=field,
+            ) from None
+        created = engine().upsert(article)
+        result = {"id": article.id, "created": created, "index_version": engine().index_version}
+        return jsonify(result), 201 if created else 200
+
+    @app.delete(
+        "/v1/articles/<article_id>",
+        tags=[ARTICLES],
+        security=SECURITY,
+        responses={204: None, **_problems(400, 401, 403, 404, 503)},
+        summary="Delete an article (gone from every list at once)",
+    )
+    def delete_article(path: ArticlePath) -> Any:
+        engine().delete(path.article_id)
+        return Response(status=204)
 
 
-@api.get("/healthz")
-def healthz() -> Any:
-    """The process is up (it says nothing of the index)."""
-    return jsonify({"status": "ok"})
+def _version() -> str:
+    try:
+        return version("recommender")
+    except PackageNotFoundError:  # running from a source tree that is not installed
+        return "0"
 
 
-@api.get("/v1/articles/<article_id>/related")
-def related(article_id: str) -> Any:
-    """Related articles for an indexed article."""
-    return _items_response(article_id, engine().related(article_id, _k_parameter()))
-
-
-@api.get("/v1/articles/<article_id>/featured")
-def featured(article_id: str) -> Any:
-    """Featured picks for an indexed article."""
-    return _items_response(article_id, engine().featured(article_id, _k_parameter()))
-
-
-def create_app(settings: Settings | None = None, engine: Engine | None = None) -> Flask:
+def create_app(settings: Settings | None = None, engine: Engine | None = None) -> OpenAPI:
     """Build the Flask app.
 
     Args:
@@ -89,9 +348,43 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         engine: an engine to serve (tests); default: one built from ``settings`` on first use.
     """
     settings = settings or (engine.settings if engine else Settings.from_env())
-    app = Flask(__name__)
+    app = OpenAPI(
+        __name__,
+        info=Info(
+            title="recommender",
+            version=_version(),
+            description="Related articles and featured picks. Errors are application/problem+json.",
+        ),
+        security_schemes={"bearer": {"type": "http", "scheme": "bearer"}},
+        validation_error_status=400,
+        validation_error_model=Problem,
+        validation_error_callback=validation_problem,
+        doc_ui=False,  # no bundled Swagger UI; the document itself is served below
+        static_folder=None,
+    )
     app.json.sort_keys = False  # type: ignore[attr-defined]
-    app.extensions["recommender"] = EngineHolder(settings, engine)
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    holder = EngineHolder(settings, engine)
+    app.extensions["recommender"] = holder
     register_error_handlers(app)
-    app.register_blueprint(api)
+    metrics = Metrics(holder.loaded)
+    metrics.install(app)
+    app.extensions["recommender.metrics"] = metrics
+    _register_routes(app)
+    # Flask's own add_url_rule: the spec does not list itself.
+    app.add_url_rule("/openapi.json", "openapi", lambda: jsonify(app.api_doc))
+    if settings.cors_origin_list:
+        from flask_cors import CORS
+
+        origins = settings.cors_origin_list
+        read = {"origins": origins, "methods": ["GET", "HEAD", "OPTIONS"], "max_age": 3600}
+        CORS(
+            app,
+            resources={
+                r"/v1/articles*": read,
+                r"/v1/recommendations": {**read, "methods": ["POST", "OPTIONS"]},
+            },
+            expose_headers=["ETag", "X-Request-Id"],
+            vary_header=True,
+        )
     return app

@@ -1,7 +1,8 @@
 """Every error response, in one shape: RFC 9457 ``application/problem+json``.
 
 Core exceptions are mapped to HTTP statuses in one table; routes never build
-error responses themselves.
+error responses themselves. Request validation errors (from the pydantic
+models in :mod:`service.schemas`) become 400 for parameters and 422 for bodies.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import uuid
 from typing import Any
 
 from flask import Flask, Response, g, json, request
+from pydantic import ValidationError
 from werkzeug.exceptions import HTTPException
 
 from recommender.errors import (
@@ -31,20 +33,37 @@ PROBLEM_MIME = "application/problem+json"
 STATUS_OF: list[tuple[type[RecommenderError], int, str]] = [
     (ArticleNotFound, 404, "article-not-found"),
     (InvalidArgument, 400, "invalid-parameter"),
-    (InvalidCorpus, 422, "invalid-corpus"),
+    (InvalidCorpus, 422, "invalid-article"),
     (NoSnapshot, 503, "not-ready"),
     (SnapshotError, 503, "snapshot-unavailable"),
     (ModelUnavailable, 503, "model-unavailable"),
     (RecommenderError, 500, "internal-error"),
 ]
 
+# The request models whose errors concern the body (422); all others are parameters (400).
+BODY_MODELS = {"DraftBody", "ArticleBody"}
+
+
+class ApiProblem(Exception):
+    """An HTTP-level problem raised by the web layer (auth, content type, conflicts)."""
+
+    def __init__(self, status: int, slug: str, detail: str, **members: Any) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.slug = slug
+        self.detail = detail
+        self.members = members
+
 
 def problem(status: int, slug: str, title: str, detail: str, **members: Any) -> Response:
     """A problem+json response; extra members (``parameter``, ``field``) where known."""
     body = {"type": f"/problems/{slug}", "title": title, "status": status, "detail": detail}
     body.update({k: v for k, v in members.items() if v is not None})
-    response = Response(json.dumps(body), status=status, mimetype=PROBLEM_MIME)
-    return response
+    return Response(json.dumps(body), status=status, mimetype=PROBLEM_MIME)
+
+
+def _title(slug: str) -> str:
+    return slug.replace("-", " ").capitalize()
 
 
 def _classify(exc: RecommenderError) -> tuple[int, str]:
@@ -53,29 +72,38 @@ def _classify(exc: RecommenderError) -> tuple[int, str]:
 
 def _from_core(exc: RecommenderError) -> Response:
     status, slug = _classify(exc)
-    title = slug.replace("-", " ").capitalize()
     members: dict[str, Any] = {}
+    detail = str(exc)
     if isinstance(exc, InvalidArgument):
         members["parameter"] = exc.parameter
         detail = exc.reason
     elif isinstance(exc, ArticleNotFound):
         members["article_id"] = exc.article_id
-        detail = str(exc)
-    elif status >= 500 and status != 503:
+    elif status == 500:
         return _internal(exc)
-    else:
-        detail = str(exc)
     if status == 503:
         log.warning("%s %s: %s", request.method, request.path, exc)
-    return problem(status, slug, title, detail, **members)
+    return problem(status, slug, _title(slug), detail, **members)
+
+
+def _from_api(exc: ApiProblem) -> Response:
+    response = problem(exc.status, exc.slug, _title(exc.slug), exc.detail, **exc.members)
+    if exc.status == 401:
+        response.headers["WWW-Authenticate"] = 'Bearer realm="recommender"'
+    return response
 
 
 def _from_http(exc: HTTPException) -> Response:
     status = exc.code or 500
     slug = (exc.name or "error").lower().replace(" ", "-")
-    response = problem(status, slug, exc.name or "Error", exc.description or "")
-    if status == 405 and exc.get_response().headers.get("Allow"):
-        response.headers["Allow"] = exc.get_response().headers["Allow"]
+    detail = exc.description or ""
+    if status == 413:
+        detail = "request body is larger than the configured limit (RECOMMENDER_MAX_BODY_BYTES)"
+    response = problem(status, slug, exc.name or "Error", detail)
+    if status == 405:
+        allow = exc.get_response().headers.get("Allow")
+        if allow:
+            response.headers["Allow"] = allow
     return response
 
 
@@ -91,13 +119,54 @@ def _internal(exc: BaseException) -> Response:
     )
 
 
+def location_name(loc: tuple[int | str, ...]) -> str:
+    """The field a pydantic error location names: ``tags.2``, not ``since.date``.
+
+    pydantic appends the union member it tried (``date``, ``datetime``...) after the
+    field; users care about the field and the list index only.
+    """
+    if not loc:
+        return ""
+    parts = [str(loc[0])]
+    if len(loc) > 1 and isinstance(loc[1], int):
+        parts.append(str(loc[1]))
+    return ".".join(parts)
+
+
+def validation_problem(exc: ValidationError) -> Response:
+    """Turn a request-model validation error into a 400 (parameter) or 422 (body) problem."""
+    error = exc.errors()[0]
+    location = location_name(error["loc"])
+    message = error["msg"]
+    if error["type"] == "missing":
+        message = "required"
+    elif error["type"] == "extra_forbidden":
+        message = "unknown field"
+    if exc.title in BODY_MODELS:
+        return problem(
+            422,
+            "invalid-body",
+            "Invalid body",
+            f"{location or 'body'}: {message}",
+            field=location or None,
+        )
+    return problem(
+        400,
+        "invalid-parameter",
+        "Invalid parameter",
+        f"{location}: {message}",
+        parameter=location or None,
+    )
+
+
 def register_error_handlers(app: Flask) -> None:
     """Install the handlers and the request-id header on ``app``."""
 
     @app.before_request
     def _assign_request_id() -> None:
         incoming = request.headers.get("X-Request-Id", "")
-        g.request_id = incoming if 0 < len(incoming) <= 128 else uuid.uuid4().hex
+        valid = 0 < len(incoming) <= 128 and incoming.isascii() and incoming.isprintable()
+        g.request_id = incoming if valid else uuid.uuid4().hex
 
     @app.after_request
     def _echo_request_id(response: Response) -> Response:
@@ -105,5 +174,6 @@ def register_error_handlers(app: Flask) -> None:
         return response
 
     app.register_error_handler(RecommenderError, _from_core)
+    app.register_error_handler(ApiProblem, _from_api)
     app.register_error_handler(HTTPException, _from_http)
     app.register_error_handler(Exception, _internal)

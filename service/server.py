@@ -3,23 +3,49 @@
 from __future__ import annotations
 
 import logging
+import os
+import shutil
+import tempfile
+from pathlib import Path
 from typing import Any
 
 from recommender.config import Settings
 
-from .app import create_app
-
 log = logging.getLogger(__name__)
+
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 
 def run(settings: Settings, debug: bool = False) -> None:
     """Serve the API on ``settings.host:settings.port`` until interrupted."""
     if debug:
+        from .app import create_app
+
         create_app(settings).run(host=settings.host, port=settings.port, debug=True)
         return
+    # Workers add their metrics up through files in this directory. It must be set
+    # before prometheus_client is first imported (the CLI sets it before importing us).
+    if MULTIPROC_ENV not in os.environ:
+        os.environ[MULTIPROC_ENV] = tempfile.mkdtemp(prefix="recommender-metrics-")
+    metrics_dir = os.environ[MULTIPROC_ENV]
+    try:
+        _gunicorn(settings)
+    finally:
+        if Path(metrics_dir).name.startswith("recommender-metrics-"):
+            shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+def _gunicorn(settings: Settings) -> None:
     from gunicorn.app.base import BaseApplication
 
-    class _Server(BaseApplication):  # type: ignore[misc]
+    from .app import create_app
+
+    def child_exit(server: Any, worker: Any) -> None:
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)  # type: ignore[no-untyped-call]
+
+    class Server(BaseApplication):  # type: ignore[misc]
         def load_config(self) -> None:
             options = {
                 "bind": f"{settings.host}:{settings.port}",
@@ -28,11 +54,16 @@ def run(settings: Settings, debug: bool = False) -> None:
                 "errorlog": "-",
                 "loglevel": "info",
                 "timeout": 120,
-                # Each worker loads the snapshot after the fork, so reloads stay per-process.
+                "graceful_timeout": 20,
+                # Each worker loads the snapshot after the fork and follows new ones itself.
                 "preload_app": False,
+                "child_exit": child_exit,
+                # gunicorn 27's control socket is not needed to run the API.
+                "control_socket_disable": True,
             }
             for key, value in options.items():
-                self.cfg.set(key, value)
+                if key in self.cfg.settings:
+                    self.cfg.set(key, value)
 
         def load(self) -> Any:
             return create_app(settings)
@@ -40,4 +71,4 @@ def run(settings: Settings, debug: bool = False) -> None:
     log.info(
         "serving on http://%s:%d with %d workers", settings.host, settings.port, settings.workers
     )
-    _Server().run()
+    Server().run()

@@ -1,35 +1,66 @@
-"""The HTTP API through Flask's test client (fake model)."""
+"""The HTTP API through Flask's test client (fake model): every route, every
+error status, caching, CORS, auth and the problem+json shape of every error."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from flask import Flask, Response
 from flask.testing import FlaskClient
 
 from recommender import Engine, Settings
 from recommender.pipeline import build_index
 from service import create_app
 
-from .conftest import topic_records
+from .conftest import TOPICS, topic_records
 from .fakes import FakeEmbedder
 
 PROBLEM_KEYS = {"type", "title", "status", "detail"}
+KEY = "test-key-123"
+AUTH = {"Authorization": f"Bearer {KEY}"}
+
+# Every error response any test in this module saw: (request, status, mimetype, body text).
+ERRORS: list[tuple[str, int, str, str]] = []
+
+
+def collect(where: str, response: Response) -> None:
+    ERRORS.append((where, response.status_code, response.mimetype, response.get_data(as_text=True)))
+
+
+def make_app(settings: Settings, source: Path, **overrides: Any) -> Flask:
+    settings = settings.replace(api_keys=KEY, **overrides)
+    embedder = FakeEmbedder()
+    build_index([source], settings, embedder)
+    app = create_app(engine=Engine(settings, embedder=embedder))
+    app.testing = True
+
+    @app.after_request
+    def _collect(response: Response) -> Response:
+        from flask import request
+
+        if response.status_code >= 400:
+            collect(f"{request.method} {request.full_path}", response)
+        return response
+
+    return app
 
 
 @pytest.fixture
-def client(settings: Settings, write_jsonl: Callable[..., Path]) -> Iterator[FlaskClient]:
-    embedder = FakeEmbedder()
-    build_index([write_jsonl(topic_records())], settings, embedder)
-    app = create_app(engine=Engine(settings, embedder=embedder))
-    app.testing = True
+def app(settings: Settings, write_jsonl: Callable[..., Path]) -> Flask:
+    return make_app(settings, write_jsonl(topic_records()))
+
+
+@pytest.fixture
+def client(app: Flask) -> Iterator[FlaskClient]:
     yield app.test_client()
 
 
 def assert_problem(response: Any, status: int) -> dict[str, Any]:
-    assert response.status_code == status
+    assert response.status_code == status, response.get_data(as_text=True)
     assert response.mimetype == "application/problem+json"
     body = response.get_json(force=True)
     assert set(body) >= PROBLEM_KEYS
@@ -39,9 +70,14 @@ def assert_problem(response: Any, status: int) -> dict[str, Any]:
     return body
 
 
-def test_healthz(client: FlaskClient) -> None:
-    response = client.get("/healthz")
-    assert response.status_code == 200 and response.get_json() == {"status": "ok"}
+# -- reads -------------------------------------------------------------------------------
+
+
+def test_healthz_and_readyz(client: FlaskClient) -> None:
+    assert client.get("/healthz").get_json() == {"status": "ok"}
+    ready = client.get("/readyz").get_json()
+    assert ready["status"] == "ready" and ready["articles"] == 20
+    assert ready["index_version"].startswith("v000001-")
 
 
 @pytest.mark.parametrize("kind", ["related", "featured"])
@@ -49,6 +85,7 @@ def test_items_routes(client: FlaskClient, kind: str) -> None:
     response = client.get(f"/v1/articles/speech-0/{kind}?k=3")
     assert response.status_code == 200
     body = response.get_json()
+    assert list(body) == ["article_id", "items"]
     assert body["article_id"] == "speech-0"
     assert len(body["items"]) == 3
     assert "speech-0" not in [item["id"] for item in body["items"]]
@@ -56,40 +93,271 @@ def test_items_routes(client: FlaskClient, kind: str) -> None:
         assert all(item["featured"] for item in body["items"])
 
 
-def test_default_k(client: FlaskClient) -> None:
-    assert len(client.get("/v1/articles/speech-0/related").get_json()["items"]) == 5
+def test_recommendations_in_one_call(client: FlaskClient) -> None:
+    body = client.get("/v1/articles/speech-0/recommendations?k=4").get_json()
+    assert set(body) == {"article_id", "related", "featured", "index_version"}
+    related = [i["id"] for i in body["related"]]
+    featured = [i["id"] for i in body["featured"]]
+    assert len(related) == 4 and featured
+    assert not set(related) & set(featured)  # featured picks never repeat related items
+    assert all(i["featured"] for i in body["featured"])
 
 
-def test_unknown_article_is_404_problem(client: FlaskClient) -> None:
-    body = assert_problem(client.get("/v1/articles/ghost/related"), 404)
-    assert body["article_id"] == "ghost"
-    assert "ghost" in body["detail"]
+def test_draft_recommendations(client: FlaskClient) -> None:
+    response = client.post(
+        "/v1/recommendations",
+        json={"title": "Choking risk", "body": "dysphagia swallowing throat choking", "k": 2},
+    )
+    assert response.status_code == 200
+    body = response.get_json()
+    assert body["article_id"] is None
+    assert [i["id"].split("-")[0] for i in body["related"]] == ["swallow", "swallow"]
 
 
-@pytest.mark.parametrize("k", ["0", "51", "abc", "2.5", "-3", ""])
-def test_bad_k_is_400_naming_the_parameter(client: FlaskClient, k: str) -> None:
-    body = assert_problem(client.get(f"/v1/articles/speech-0/related?k={k}"), 400)
-    assert body["parameter"] == "k"
+@pytest.mark.parametrize(
+    ("query", "check"),
+    [
+        ("exclude=sleep-1,sleep-2", lambda ids: not {"sleep-1", "sleep-2"} & set(ids)),
+        ("tag=speech", lambda ids: ids and all(i.startswith("speech") for i in ids)),
+        ("since=2025-04-01", lambda ids: ids and all(i.endswith(("-3", "-4")) for i in ids)),
+        ("min_score=0.99", lambda ids: ids == []),
+    ],
+)
+def test_common_list_parameters(client: FlaskClient, query: str, check: Any) -> None:
+    body = client.get(f"/v1/articles/sleep-0/related?k=10&{query}").get_json()
+    assert check([i["id"] for i in body["items"]]), body
 
 
-def test_unknown_route_and_method(client: FlaskClient) -> None:
-    assert_problem(client.get("/v1/nothing-here"), 404)
+def test_article_listing_and_pagination(client: FlaskClient) -> None:
+    first = client.get("/v1/articles?limit=8").get_json()
+    assert first["total"] == 20 and len(first["items"]) == 8
+    dates = [i["published"] for i in first["items"]]
+    assert dates == sorted(dates, reverse=True)
+    seen = [i["id"] for i in first["items"]]
+    cursor = first["next_cursor"]
+    while cursor:
+        page = client.get(f"/v1/articles?limit=8&cursor={cursor}").get_json()
+        seen += [i["id"] for i in page["items"]]
+        cursor = page["next_cursor"]
+    assert sorted(seen) == sorted(r["id"] for r in topic_records())
+    by_offset = client.get("/v1/articles?limit=8&offset=8").get_json()
+    assert [i["id"] for i in by_offset["items"]] == seen[8:16]
+    assert client.get("/v1/articles?tag=sleep").get_json()["total"] == 5
+    assert client.get("/v1/articles?q=REPORT sleep").get_json()["total"] == 5
+    assert client.get("/v1/articles?status=draft").get_json()["total"] == 0
+
+
+def test_one_article(client: FlaskClient) -> None:
+    body = client.get("/v1/articles/sleep-2").get_json()
+    assert body["id"] == "sleep-2" and body["featured"] is True
+    assert body["body"] and body["published"].endswith("Z")
+
+
+# -- caching and CORS ---------------------------------------------------------------------
+
+
+def test_etag_and_304(client: FlaskClient) -> None:
+    first = client.get("/v1/articles/sleep-0/related?k=3")
+    etag = first.headers["ETag"]
+    assert first.headers["Cache-Control"] == "public, max-age=60"
+    again = client.get("/v1/articles/sleep-0/related?k=3", headers={"If-None-Match": etag})
+    assert again.status_code == 304 and not again.get_data()
+    assert again.headers["ETag"] == etag
+    other = client.get("/v1/articles/sleep-0/related?k=4")
+    assert other.headers["ETag"] != etag  # the request is part of the tag
+    client.put("/v1/articles/new-one", json={"title": "T", "body": "sleep"}, headers=AUTH)
+    after = client.get("/v1/articles/sleep-0/related?k=3", headers={"If-None-Match": etag})
+    assert after.status_code == 200  # a write changes the index version, so the tag
+    assert after.headers["ETag"] != etag
+
+
+def test_cache_max_age_setting(settings: Settings, write_jsonl: Callable[..., Path]) -> None:
+    app = make_app(settings, write_jsonl(topic_records()), cache_max_age=7)
+    response = app.test_client().get("/v1/articles/sleep-0/related")
+    assert response.headers["Cache-Control"] == "public, max-age=7"
+
+
+def test_cors_for_configured_origins(settings: Settings, write_jsonl: Callable[..., Path]) -> None:
+    app = make_app(settings, write_jsonl(topic_records()), cors_origins="https://news.example.org")
+    client = app.test_client()
+    allowed = client.get(
+        "/v1/articles/sleep-0/related", headers={"Origin": "https://news.example.org"}
+    )
+    assert allowed.headers["Access-Control-Allow-Origin"] == "https://news.example.org"
+    other = client.get("/v1/articles/sleep-0/related", headers={"Origin": "https://evil.example"})
+    assert "Access-Control-Allow-Origin" not in other.headers
+    preflight = client.options(
+        "/v1/articles/sleep-0/related",
+        headers={"Origin": "https://news.example.org", "Access-Control-Request-Method": "GET"},
+    )
+    assert "GET" in preflight.headers["Access-Control-Allow-Methods"]
+    assert "PUT" not in preflight.headers["Access-Control-Allow-Methods"]
+
+
+def test_no_cors_by_default(client: FlaskClient) -> None:
+    response = client.get("/v1/articles/sleep-0/related", headers={"Origin": "https://x.example"})
+    assert "Access-Control-Allow-Origin" not in response.headers
+
+
+# -- writes ------------------------------------------------------------------------------
+
+
+def test_put_creates_then_replaces_and_shows_in_results(client: FlaskClient) -> None:
+    article = {"title": "Night apnea clinic", "body": TOPICS["sleep"], "tags": ["sleep"]}
+    created = client.put("/v1/articles/sleep-new", json=article, headers=AUTH)
+    assert created.status_code == 201 and created.get_json()["created"] is True
+    ids = [i["id"] for i in client.get("/v1/articles/sleep-0/related?k=5").get_json()["items"]]
+    assert "sleep-new" in ids
+    replaced = client.put(
+        "/v1/articles/sleep-new", json={**article, "body": TOPICS["speech"]}, headers=AUTH
+    )
+    assert replaced.status_code == 200 and replaced.get_json()["created"] is False
+    ids = [i["id"] for i in client.get("/v1/articles/speech-0/related?k=5").get_json()["items"]]
+    assert "sleep-new" in ids
+    assert client.get("/v1/articles/sleep-new").get_json()["body"] == TOPICS["speech"]
+
+
+def test_put_replaces_a_snapshot_article(client: FlaskClient) -> None:
+    response = client.put(
+        "/v1/articles/sleep-1", json={"title": "Retitled", "body": TOPICS["sleep"]}, headers=AUTH
+    )
+    assert response.status_code == 200
+    assert client.get("/v1/articles/sleep-1").get_json()["title"] == "Retitled"
+    assert client.get("/v1/articles").get_json()["total"] == 20  # replaced, not duplicated
+
+
+def test_delete_removes_everywhere(client: FlaskClient) -> None:
+    assert client.delete("/v1/articles/sleep-1", headers=AUTH).status_code == 204
+    assert_problem(client.get("/v1/articles/sleep-1"), 404)
+    assert_problem(client.get("/v1/articles/sleep-1/related"), 404)
+    related = client.get("/v1/articles/sleep-0/related?k=50").get_json()["items"]
+    assert "sleep-1" not in [i["id"] for i in related]
+    listing = client.get("/v1/articles?limit=200").get_json()
+    assert "sleep-1" not in [i["id"] for i in listing["items"]] and listing["total"] == 19
+    assert_problem(client.delete("/v1/articles/sleep-1", headers=AUTH), 404)
+
+
+def test_writes_survive_a_restart(settings: Settings, write_jsonl: Callable[..., Path]) -> None:
+    source = write_jsonl(topic_records())
+    client = make_app(settings, source).test_client()
+    client.put("/v1/articles/kept", json={"title": "Kept", "body": "sleep"}, headers=AUTH)
+    client.delete("/v1/articles/sleep-3", headers=AUTH)
+    restarted = make_app(settings, source).test_client()  # a new engine over the same files
+    assert restarted.get("/v1/articles/kept").status_code == 200
+    assert restarted.get("/v1/articles/sleep-3").status_code == 404
+
+
+# -- errors --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("method", "url", "kwargs", "status", "member"),
+    [
+        ("get", "/v1/articles/ghost/related", {}, 404, ("article_id", "ghost")),
+        ("get", "/v1/articles/ghost/featured", {}, 404, ("article_id", "ghost")),
+        ("get", "/v1/articles/ghost/recommendations", {}, 404, ("article_id", "ghost")),
+        ("get", "/v1/articles/ghost", {}, 404, ("article_id", "ghost")),
+        ("get", "/v1/nothing-here", {}, 404, None),
+        ("get", "/v1/articles/speech-0/related?k=0", {}, 400, ("parameter", "k")),
+        ("get", "/v1/articles/speech-0/related?k=51", {}, 400, ("parameter", "k")),
+        ("get", "/v1/articles/speech-0/related?k=abc", {}, 400, ("parameter", "k")),
+        ("get", "/v1/articles/speech-0/featured?k=2.5", {}, 400, ("parameter", "k")),
+        ("get", "/v1/articles/speech-0/related?since=yesterday", {}, 400, ("parameter", "since")),
+        ("get", "/v1/articles/speech-0/related?min_score=2", {}, 400, ("parameter", "min_score")),
+        ("get", "/v1/articles?limit=0", {}, 400, ("parameter", "limit")),
+        ("get", "/v1/articles?status=archived", {}, 400, ("parameter", "status")),
+        ("get", "/v1/articles?cursor=not-a-cursor", {}, 400, ("parameter", "cursor")),
+        ("post", "/v1/articles/speech-0/related", {}, 405, None),
+        ("put", "/v1/articles/x", {"json": {"title": "T", "body": "B"}}, 401, None),
+        (
+            "put",
+            "/v1/articles/x",
+            {"json": {"title": "T", "body": "B"}, "headers": {"Authorization": "Bearer wrong"}},
+            403,
+            None,
+        ),
+        ("delete", "/v1/articles/speech-0", {"headers": {"Authorization": "Basic abc"}}, 401, None),
+        (
+            "put",
+            "/v1/articles/x",
+            {"json": {"id": "y", "title": "T", "body": "B"}, "headers": AUTH},
+            409,
+            ("field", "id"),
+        ),
+        ("put", "/v1/articles/x", {"data": "title=T", "headers": AUTH}, 415, None),
+        (
+            "put",
+            "/v1/articles/x",
+            {"data": "{nope", "content_type": "application/json", "headers": AUTH},
+            400,
+            None,
+        ),
+        (
+            "put",
+            "/v1/articles/x",
+            {"json": {"title": "T"}, "headers": AUTH},
+            422,
+            ("field", "body"),
+        ),
+        (
+            "put",
+            "/v1/articles/x",
+            {"json": {"title": "T", "body": "<p></p>"}, "headers": AUTH},
+            422,
+            ("field", "body"),
+        ),
+        (
+            "put",
+            "/v1/articles/x",
+            {"json": {"title": "T", "body": "B", "published": "soon"}, "headers": AUTH},
+            422,
+            ("field", "published"),
+        ),
+        ("post", "/v1/recommendations", {"json": {"body": "text"}}, 422, ("field", "title")),
+        ("post", "/v1/recommendations", {"json": {"title": "T", "body": "B", "k": 99}}, 422, None),
+        ("post", "/v1/recommendations", {"json": ["a list"]}, 422, None),
+        ("post", "/v1/recommendations", {"data": "x", "content_type": "text/plain"}, 415, None),
+        (
+            "post",
+            "/v1/recommendations",
+            {"json": {"title": "T", "body": "x" * 2_000_000}},
+            413,
+            None,
+        ),
+    ],
+)
+def test_error_statuses(
+    client: FlaskClient,
+    method: str,
+    url: str,
+    kwargs: dict[str, Any],
+    status: int,
+    member: tuple[str, str] | None,
+) -> None:
+    body = assert_problem(getattr(client, method)(url, **kwargs), status)
+    if member:
+        assert body[member[0]] == member[1]
+
+
+def test_401_says_how_to_authenticate(client: FlaskClient) -> None:
+    response = client.delete("/v1/articles/speech-0")
+    assert_problem(response, 401)
+    assert response.headers["WWW-Authenticate"].startswith("Bearer")
+
+
+def test_405_lists_allowed_methods(client: FlaskClient) -> None:
     response = client.post("/v1/articles/speech-0/related")
     assert_problem(response, 405)
     assert "GET" in response.headers["Allow"]
-
-
-def test_request_id_is_echoed(client: FlaskClient) -> None:
-    response = client.get("/healthz", headers={"X-Request-Id": "abc123"})
-    assert response.headers["X-Request-Id"] == "abc123"
 
 
 def test_not_ready_without_snapshot(tmp_path: Path) -> None:
     app = create_app(Settings(index_dir=tmp_path / "empty"))
     client = app.test_client()
     assert client.get("/healthz").status_code == 200
-    body = assert_problem(client.get("/v1/articles/x/related"), 503)
-    assert "recommender index" in body["detail"]
+    assert "recommender index" in assert_problem(client.get("/readyz"), 503)["detail"]
+    assert_problem(client.get("/v1/articles/x/related"), 503)
+    collect("GET /readyz (no snapshot)", client.get("/readyz"))
 
 
 def test_internal_error_hides_traceback(
@@ -99,7 +367,61 @@ def test_internal_error_hides_traceback(
         raise ZeroDivisionError("secret internals")
 
     monkeypatch.setattr(Engine, "related", explode)
-    response = client.get("/v1/articles/speech-0/related")
+    response = client.get("/v1/articles/speech-0/related", headers={"X-Request-Id": "req-42"})
     body = assert_problem(response, 500)
     assert "secret" not in response.get_data(as_text=True)
-    assert response.headers["X-Request-Id"] in body["detail"]
+    assert "req-42" in body["detail"] and response.headers["X-Request-Id"] == "req-42"
+
+
+def test_api_key_is_never_logged(client: FlaskClient, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level("DEBUG")
+    client.put("/v1/articles/x", json={"title": "T", "body": "B"}, headers=AUTH)
+    client.put("/v1/articles/x", json={"title": "T"}, headers=AUTH)
+    assert KEY not in caplog.text
+    assert KEY not in repr(client.application.extensions["recommender"].settings)
+
+
+# -- documents -----------------------------------------------------------------------------
+
+
+def test_openapi_documents_every_route(app: Flask, client: FlaskClient) -> None:
+    spec = client.get("/openapi.json").get_json()
+    assert spec["openapi"].startswith("3.1")
+    documented = {(path, method.upper()) for path, item in spec["paths"].items() for method in item}
+    for rule in app.url_map.iter_rules():
+        if rule.endpoint == "openapi":
+            continue
+        path = rule.rule.replace("<", "{").replace(">", "}")
+        for method in rule.methods - {"HEAD", "OPTIONS"}:
+            assert (path, method) in documented, f"{method} {path} is not in /openapi.json"
+    put = spec["paths"]["/v1/articles/{article_id}"]["put"]
+    assert put["security"] == [{"bearer": []}]
+    assert {"401", "403", "409", "413", "415", "422"} <= set(put["responses"])
+    problem = put["responses"]["422"]["content"]["application/problem+json"]
+    assert problem["schema"]["$ref"].endswith("/Problem")
+
+
+def test_metrics(client: FlaskClient) -> None:
+    client.get("/v1/articles/sleep-0/related")
+    client.get("/v1/articles/ghost/related")
+    text = client.get("/metrics").get_data(as_text=True)
+    assert (
+        'recommender_http_requests_total{method="GET",route="/v1/articles/<article_id>/related",'
+        'status="200"} 1.0' in text
+    )
+    assert 'status="404"} 1.0' in text
+    assert "recommender_http_request_duration_seconds_bucket" in text
+    assert "recommender_articles 20.0" in text
+    assert "recommender_index_info{" in text and "recommender_index_age_seconds" in text
+
+
+def test_every_error_response_is_a_problem() -> None:
+    """Runs last in this module: every error any test above produced has the shape."""
+    statuses = {status for _, status, _, _ in ERRORS}
+    assert {400, 401, 403, 404, 405, 409, 413, 415, 422, 500, 503} <= statuses
+    for where, status, mimetype, text in ERRORS:
+        assert mimetype == "application/problem+json", where
+        body = json.loads(text)
+        assert set(body) >= PROBLEM_KEYS, where
+        assert body["status"] == status, where
+        assert isinstance(body["detail"], str) and body["detail"], where

@@ -2,17 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import os
-import socket
-import subprocess
-import sys
-import time
-import urllib.error
-import urllib.request
-from collections.abc import Iterator
-from typing import Any
-
 import pytest
 
 from recommender import Engine, Settings
@@ -69,60 +58,3 @@ def test_reindexing_the_bundled_corpus_embeds_nothing(
 ) -> None:
     report = build_index([BUNDLED_CORPUS], bundled_index, real_embedder, progress=False)
     assert report.embedded == 0 and not report.published
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def get(url: str) -> tuple[int, str, Any]:
-    try:
-        with urllib.request.urlopen(url, timeout=30) as response:
-            return response.status, response.headers.get_content_type(), json.load(response)
-    except urllib.error.HTTPError as error:
-        return error.code, error.headers.get_content_type(), json.load(error)
-
-
-@pytest.fixture(scope="module")
-def server(bundled_index: Settings) -> Iterator[str]:
-    port = free_port()
-    env = {**os.environ, "RECOMMENDER_INDEX_DIR": str(bundled_index.index_dir)}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "recommender.cli", "serve", "--port", str(port), "--workers", "2"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if get(base + "/healthz")[0] == 200:
-                break
-        except OSError:
-            if process.poll() is not None:
-                pytest.fail(f"server exited: {process.stdout.read() if process.stdout else ''}")
-            time.sleep(0.3)
-    else:
-        process.kill()
-        pytest.fail("server did not start within 60 s")
-    yield base
-    process.terminate()
-    output, _ = process.communicate(timeout=30)
-    assert "Traceback" not in output
-
-
-@pytest.mark.server
-def test_real_server_answers_over_http(server: str) -> None:
-    status, mime, body = get(f"{server}/v1/articles/{UCHIYAMA}/related?k=3")
-    assert (status, mime) == (200, "application/json")
-    assert REVIEW in [item["id"] for item in body["items"]]
-    status, _, body = get(f"{server}/v1/articles/{UCHIYAMA}/featured?k=5")
-    assert status == 200 and all(item["featured"] for item in body["items"])
-    status, mime, body = get(f"{server}/v1/articles/ghost/related")
-    assert (status, mime, body["status"]) == (404, "application/problem+json", 404)
-    status, mime, body = get(f"{server}/v1/articles/{UCHIYAMA}/related?k=nope")
-    assert (status, mime, body["parameter"]) == (400, "application/problem+json", "k")

@@ -25,7 +25,7 @@ def test_defaults_and_environment() -> None:
     [
         ("RECOMMENDER_PORT", "eighty"),
         ("RECOMMENDER_DENSE_WEIGHT", "1.5"),
-        ("RECOMMENDER_MAX_K", "0"),
+        ("RECOMMENDER_CACHE_MAX_AGE", "-1"),
         ("RECOMMENDER_WORKERS", "0"),
     ],
 )

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from recommender import Engine, Settings
+from recommender import Engine, Filters, Settings
 from recommender.errors import ArticleNotFound, InvalidArgument
 from recommender.pipeline import build_index
 
@@ -97,7 +97,10 @@ def test_near_duplicates_are_suppressed(settings: Settings, tmp_path: Path) -> N
 
 
 def test_exclude_parameter(engine: Engine) -> None:
-    ids = [i.article.id for i in engine.related("sleep-0", k=3, exclude=["sleep-1", "nope"])]
+    ids = [
+        i.article.id
+        for i in engine.related("sleep-0", k=3, filters=Filters(exclude=["sleep-1", "nope"]))
+    ]
     assert "sleep-1" not in ids and len(ids) == 3
 
 

@@ -1,0 +1,141 @@
+"""Article changes made through the API (PUT and DELETE) between reindexes.
+
+They live in one SQLite file beside the snapshots, so every server process sees
+the same changes and a restart keeps them. The engine lays them over whatever
+snapshot is published: an upserted article replaces the snapshot's article with
+the same id, and a deleted id is hidden. A reindex does not erase them (the
+layer is the site's newest word), but it makes them redundant once the corpus
+holds the same content; :meth:`LiveStore.forget_redundant` then drops them.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+
+from .articles import Article
+
+LIVE_FILE = "live.sqlite"
+
+
+@dataclass(frozen=True)
+class LiveChanges:
+    """The changes as of one sequence number."""
+
+    seq: int = 0
+    upserts: dict[str, tuple[Article, np.ndarray, str]] = field(default_factory=dict)
+    deleted: frozenset[str] = frozenset()
+
+    def __bool__(self) -> bool:
+        return bool(self.upserts or self.deleted)
+
+
+class LiveStore:
+    """SQLite table of upserts and deletes, with a sequence number that only grows.
+
+    Args:
+        path: the database file (created on first use).
+    """
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+        self._local = threading.local()
+
+    def _db(self) -> sqlite3.Connection:
+        db: sqlite3.Connection | None = getattr(self._local, "db", None)
+        if db is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            db = sqlite3.connect(self.path, timeout=30)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.executescript(
+                """
+                CREATE TABLE IF NOT EXISTS changes (
+                    id TEXT PRIMARY KEY,
+                    seq INTEGER NOT NULL,
+                    deleted INTEGER NOT NULL,
+                    article TEXT,
+                    vector BLOB,
+                    model TEXT,
+                    changed_at TEXT NOT NULL
+                );
+                CREATE TABLE IF NOT EXISTS counter (one INTEGER PRIMARY KEY, seq INTEGER NOT NULL);
+                INSERT OR IGNORE INTO counter VALUES (1, 0);
+                """
+            )
+            self._local.db = db
+        return db
+
+    def seq(self) -> int:
+        """The sequence number of the latest change (0 when there is none)."""
+        row = self._db().execute("SELECT seq FROM counter WHERE one = 1").fetchone()
+        return int(row[0]) if row else 0
+
+    def _write(
+        self, article_id: str, article: Article | None, vector: np.ndarray | None, model: str | None
+    ) -> int:
+        db = self._db()
+        with db:
+            db.execute("UPDATE counter SET seq = seq + 1 WHERE one = 1")
+            seq = int(db.execute("SELECT seq FROM counter WHERE one = 1").fetchone()[0])
+            db.execute(
+                "INSERT OR REPLACE INTO changes VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    article_id,
+                    seq,
+                    int(article is None),
+                    json.dumps(article.to_json(), ensure_ascii=False) if article else None,
+                    np.asarray(vector, dtype=np.float32).tobytes() if vector is not None else None,
+                    model,
+                    datetime.now(UTC).isoformat(timespec="seconds"),
+                ),
+            )
+        return seq
+
+    def upsert(self, article: Article, vector: np.ndarray, model_id: str) -> int:
+        """Record a created or replaced article and its vector; returns the new sequence."""
+        return self._write(article.id, article, vector, model_id)
+
+    def delete(self, article_id: str) -> int:
+        """Record that an article is gone; returns the new sequence."""
+        return self._write(article_id, None, None, None)
+
+    def load(self) -> LiveChanges:
+        """Every change, as of now."""
+        db = self._db()
+        with db:  # one read transaction: the rows and the sequence agree
+            seq = int(db.execute("SELECT seq FROM counter WHERE one = 1").fetchone()[0])
+            rows = db.execute("SELECT id, deleted, article, vector, model FROM changes").fetchall()
+        upserts: dict[str, tuple[Article, np.ndarray, str]] = {}
+        deleted = set()
+        for article_id, is_deleted, article, vector, model in rows:
+            if is_deleted:
+                deleted.add(article_id)
+            else:
+                upserts[article_id] = (
+                    Article.model_validate(json.loads(article)),
+                    np.frombuffer(vector, dtype=np.float32).copy(),
+                    model,
+                )
+        return LiveChanges(seq, upserts, frozenset(deleted))
+
+    def forget_redundant(self, content_hashes: dict[str, str]) -> int:
+        """Drop upserts whose content the published corpus now holds, and deletes of ids
+        it no longer has; returns how many were dropped."""
+        changes = self.load()
+        stale = [
+            article_id
+            for article_id, (article, _, _) in changes.upserts.items()
+            if content_hashes.get(article_id) == article.content_hash()
+        ] + [article_id for article_id in changes.deleted if article_id not in content_hashes]
+        if stale:
+            db = self._db()
+            with db:
+                db.executemany("DELETE FROM changes WHERE id = ?", [(i,) for i in stale])
+                db.execute("UPDATE counter SET seq = seq + 1 WHERE one = 1")
+        return len(stale)

@@ -1,0 +1,211 @@
+"""The API contract: pydantic models that validate requests and, through
+flask-openapi3, generate ``/openapi.json``, so the spec and the behaviour are the
+same code."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from recommender.config import MAX_K
+from recommender.ranking import Filters
+
+ID_PATTERN = r"^[^\s/?#]+$"
+
+
+class ArticlePath(BaseModel):
+    """Path of the per-article routes."""
+
+    article_id: str = Field(
+        min_length=1, max_length=200, pattern=ID_PATTERN, description="Article id."
+    )
+
+
+class ListQuery(BaseModel):
+    """Query parameters shared by every route that returns recommendations."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    k: int = Field(5, ge=1, le=MAX_K, description="How many items per list.")
+    exclude: str | None = Field(
+        None, max_length=10_000, description="Comma-separated ids never to return."
+    )
+    tag: str | None = Field(None, max_length=200, description="Only articles with this tag.")
+    since: date | datetime | None = Field(
+        None, description="Only articles published on or after this ISO 8601 date or time."
+    )
+    min_score: float = Field(0.0, ge=0.0, le=1.0, description="Drop items scoring below this.")
+
+    def filters(self) -> Filters:
+        """The engine filters these parameters ask for."""
+        since = self.since
+        if isinstance(since, date) and not isinstance(since, datetime):
+            since = datetime(since.year, since.month, since.day)
+        if since is not None and since.tzinfo is None:
+            from datetime import UTC
+
+            since = since.replace(tzinfo=UTC)
+        exclude = [i.strip() for i in (self.exclude or "").split(",") if i.strip()]
+        tags = [self.tag] if self.tag else []
+        return Filters(exclude=exclude, tags=tags, since=since, min_score=self.min_score)
+
+
+class ArticlesQuery(BaseModel):
+    """Query parameters of the article listing."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    limit: int = Field(20, ge=1, le=200, description="Articles per page.")
+    offset: int = Field(0, ge=0, le=10_000_000, description="Articles to skip (or use cursor).")
+    cursor: str | None = Field(
+        None, max_length=500, description="Opaque cursor from a previous page's next_cursor."
+    )
+    tag: str | None = Field(None, max_length=200, description="Only articles with this tag.")
+    status: Literal["published", "draft"] | None = Field(None, description="Only this status.")
+    q: str | None = Field(None, max_length=200, description="Substring of the title.")
+
+
+class Explanation(BaseModel):
+    """Why an item scored what it scored."""
+
+    dense: float = Field(description="Cosine similarity of the embeddings.")
+    lexical: float = Field(description="BM25 score normalised by the query's own score.")
+    shared_terms: list[str] = Field(description="Words that weigh most in both texts.")
+
+
+class Item(BaseModel):
+    """One recommended article."""
+
+    id: str
+    title: str
+    url: str | None
+    summary: str
+    published: str | None = Field(description="ISO 8601 publication time.")
+    tags: list[str]
+    featured: bool
+    score: float = Field(description="Fused score in [0, 1]; higher is more related.")
+    explanation: Explanation
+
+
+class ItemsResponse(BaseModel):
+    """One list of recommendations for an article."""
+
+    article_id: str
+    items: list[Item]
+
+
+class RecommendationsResponse(BaseModel):
+    """Both blocks in one answer; featured picks never repeat related items."""
+
+    article_id: str | None = Field(description="The article asked about; null for a draft.")
+    related: list[Item]
+    featured: list[Item]
+    index_version: str = Field(description="Snapshot version + live-change sequence.")
+
+
+class DraftBody(BaseModel):
+    """A text that is not published yet."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    title: str = Field(min_length=1, max_length=1000)
+    body: str = Field(min_length=1)
+    tags: list[str] = Field(default_factory=list, max_length=100)
+    k: int = Field(5, ge=1, le=MAX_K)
+
+
+class ArticleBody(BaseModel):
+    """An article to create or replace (the id comes from the path)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    id: str | None = Field(None, description="If given, must equal the id in the path.")
+    title: str = Field(min_length=1, max_length=1000)
+    body: str = Field(min_length=1)
+    summary: str = ""
+    url: str | None = None
+    tags: list[str] = Field(default_factory=list, max_length=100)
+    categories: list[str] = Field(default_factory=list, max_length=100)
+    published: date | datetime | None = None
+    updated: date | datetime | None = None
+    author: str | None = None
+    status: Literal["published", "draft"] = "published"
+    featured: bool = False
+
+    def record(self, article_id: str) -> dict[str, Any]:
+        """The raw record for :meth:`recommender.Article.from_record`."""
+        data = self.model_dump(exclude_none=True)
+        data["id"] = article_id
+        return data
+
+
+class ArticleOut(BaseModel):
+    """An article as stored."""
+
+    id: str
+    title: str
+    body: str
+    summary: str
+    url: str | None
+    tags: list[str]
+    categories: list[str]
+    published: str | None
+    updated: str | None
+    author: str | None
+    status: Literal["published", "draft"]
+    featured: bool
+    extra: dict[str, Any]
+
+
+class ArticleSummary(BaseModel):
+    """An article in a listing (no body)."""
+
+    id: str
+    title: str
+    summary: str
+    url: str | None
+    tags: list[str]
+    published: str | None
+    status: Literal["published", "draft"]
+    featured: bool
+
+
+class ArticleList(BaseModel):
+    """One page of articles."""
+
+    items: list[ArticleSummary]
+    total: int = Field(description="Articles matching the filters, all pages together.")
+    next_cursor: str | None = Field(
+        description="Pass as cursor for the next page; null at the end."
+    )
+
+
+class WriteResult(BaseModel):
+    """What a write did."""
+
+    id: str
+    created: bool
+    index_version: str
+
+
+class Problem(BaseModel):
+    """An RFC 9457 problem report; every error has this shape."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    parameter: str | None = Field(None, description="The offending query or path parameter.")
+    field: str | None = Field(None, description="The offending body field.")
+
+
+class Health(BaseModel):
+    """Liveness or readiness."""
+
+    status: str
+    index_version: str | None = None
+    articles: int | None = None

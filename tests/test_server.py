@@ -1,0 +1,214 @@
+"""The real server: gunicorn with two workers on a loopback port, the real model,
+every route over HTTP, writes seen by both workers, and schemathesis against
+``/openapi.json``."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from recommender import Settings
+
+pytestmark = [pytest.mark.real_model, pytest.mark.server]
+
+UCHIYAMA = "botox-intensive-rehab-chronic-stroke"
+REVIEW = "botox-review-22-studies-muscle-spasm"
+KEY = "server-test-key"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def call(
+    url: str, method: str = "GET", body: Any = None, headers: dict[str, str] | None = None
+) -> tuple[int, str, Any, dict[str, str]]:
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(url, data=data, method=method, headers=headers or {})
+    if data is not None:
+        request.add_header("Content-Type", "application/json")
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            raw = response.read()
+            status, mime, head = (
+                response.status,
+                response.headers.get_content_type(),
+                response.headers,
+            )
+    except urllib.error.HTTPError as error:
+        raw = error.read()
+        status, mime, head = error.code, error.headers.get_content_type(), error.headers
+    parsed = json.loads(raw) if raw and "json" in mime else raw.decode()
+    return status, mime, parsed, dict(head)
+
+
+@pytest.fixture(scope="module")
+def server(bundled_index: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    # A copy: this module writes articles, other modules read the bundled index.
+    index_dir = tmp_path_factory.mktemp("served") / "index"
+    shutil.copytree(bundled_index.index_dir, index_dir)
+    port = free_port()
+    env = {
+        **os.environ,
+        "RECOMMENDER_INDEX_DIR": str(index_dir),
+        "RECOMMENDER_API_KEYS": KEY,
+        "RECOMMENDER_RELOAD_INTERVAL": "0.5",
+    }
+    log = (index_dir.parent / "server.log").open("w")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "recommender.cli", "serve", "--port", str(port), "--workers", "2"],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 90
+    while True:
+        try:
+            if call(base + "/readyz")[0] == 200:
+                break
+        except OSError:
+            pass
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            pytest.fail("server did not start: " + (index_dir.parent / "server.log").read_text())
+        time.sleep(0.3)
+    yield base
+    process.terminate()
+    process.wait(timeout=30)
+    log.close()
+    output = (index_dir.parent / "server.log").read_text()
+    assert "Traceback" not in output, output
+    assert KEY not in output  # the key is never logged
+
+
+def test_every_route_over_http(server: str) -> None:
+    assert call(f"{server}/healthz")[:3] == (200, "application/json", {"status": "ok"})
+    status, _, ready, _ = call(f"{server}/readyz")
+    assert status == 200 and ready["articles"] >= 60
+    status, _, body, headers = call(f"{server}/v1/articles/{UCHIYAMA}/related?k=3")
+    assert status == 200 and REVIEW in [i["id"] for i in body["items"]]
+    assert headers["Cache-Control"].startswith("public") and headers["ETag"]
+    assert (
+        call(
+            f"{server}/v1/articles/{UCHIYAMA}/related?k=3",
+            headers={"If-None-Match": headers["ETag"]},
+        )[0]
+        == 304
+    )
+    status, _, body, _ = call(f"{server}/v1/articles/{UCHIYAMA}/featured?k=5")
+    assert status == 200 and all(i["featured"] for i in body["items"])
+    status, _, body, _ = call(f"{server}/v1/articles/{UCHIYAMA}/recommendations?k=3")
+    assert status == 200 and body["related"] and body["featured"]
+    status, _, body, _ = call(
+        f"{server}/v1/recommendations",
+        "POST",
+        {"title": "Toxin shots for a stiff ankle", "body": "Botulinum toxin eased spasticity."},
+    )
+    assert status == 200 and {"spasticity"} & {t for i in body["related"] for t in i["tags"]}
+    status, _, body, _ = call(f"{server}/v1/articles?limit=5&tag=spasticity")
+    assert status == 200 and len(body["items"]) == 5
+    assert call(f"{server}/v1/articles/{UCHIYAMA}")[2]["title"].startswith("Botox")
+    status, mime, text, _ = call(f"{server}/metrics")
+    assert status == 200 and "recommender_http_requests_total" in text
+    assert call(f"{server}/openapi.json")[2]["openapi"].startswith("3.1")
+    status, mime, body, _ = call(f"{server}/v1/articles/ghost/related")
+    assert (status, mime, body["status"]) == (404, "application/problem+json", 404)
+    status, mime, body, _ = call(f"{server}/v1/articles/{UCHIYAMA}/related?k=nope")
+    assert (status, mime, body["parameter"]) == (400, "application/problem+json", "k")
+
+
+def test_put_is_seen_by_both_workers_then_delete(server: str) -> None:
+    auth = {"Authorization": f"Bearer {KEY}"}
+    article = {
+        "title": "Botulinum toxin and stretching ease calf spasticity after stroke",
+        "body": "A clinic combined botulinum toxin injections into the calf with daily "
+        "stretching and walking practice. Spasticity in the ankle eased and people "
+        "with chronic stroke walked further in six minutes.",
+        "tags": ["spasticity", "botulinum-toxin"],
+    }
+    status, _, body, _ = call(f"{server}/v1/articles/new-botox-clinic", "PUT", article, auth)
+    assert status == 201, body
+    started = time.monotonic()
+    # Sync workers take turns accepting connections: twenty fresh requests reach both.
+    for _ in range(20):
+        status, _, body, _ = call(f"{server}/v1/articles/{UCHIYAMA}/related?k=10")
+        assert "new-botox-clinic" in [i["id"] for i in body["items"]], body
+        status, _, body, _ = call(f"{server}/v1/articles/new-botox-clinic/related?k=3")
+        assert status == 200 and body["items"][0]["id"].startswith("botox"), body
+    assert time.monotonic() - started < 60
+    assert call(f"{server}/v1/articles/new-botox-clinic", "DELETE", headers=auth)[0] == 204
+    for _ in range(20):
+        status, _, body, _ = call(f"{server}/v1/articles/{UCHIYAMA}/related?k=10")
+        assert "new-botox-clinic" not in [i["id"] for i in body["items"]]
+        assert call(f"{server}/v1/articles/new-botox-clinic")[0] == 404
+
+
+def test_schemathesis_finds_no_server_error_or_schema_violation(server: str) -> None:
+    import schemathesis
+    from hypothesis import HealthCheck, given, settings
+    from schemathesis.checks import not_a_server_error
+    from schemathesis.specs.openapi.checks import (
+        content_type_conformance,
+        response_schema_conformance,
+        status_code_conformance,
+    )
+
+    schema = schemathesis.openapi.from_url(f"{server}/openapi.json")
+    checks = [
+        not_a_server_error,
+        status_code_conformance,
+        content_type_conformance,
+        response_schema_conformance,
+    ]
+    operations = [result.ok() for result in schema.get_all_operations()]
+    assert len(operations) >= 10
+    failures: list[str] = []
+    calls: list[int] = []
+
+    def exercise(operation: Any) -> None:
+        @given(case=operation.as_strategy())
+        @settings(
+            max_examples=15,
+            deadline=None,
+            derandomize=True,
+            database=None,
+            suppress_health_check=list(HealthCheck),
+        )
+        def check(case: Any) -> None:
+            calls.append(1)
+            case.call_and_validate(
+                base_url=server,
+                headers={"Authorization": f"Bearer {KEY}"},
+                checks=checks,
+                timeout=60,
+            )
+
+        try:
+            check()
+        except AssertionError as error:  # keep testing the other operations
+            failures.append(f"{operation.method.upper()} {operation.path}: {error}")
+
+    for operation in operations:
+        exercise(operation)
+    assert not failures, "\n\n".join(failures)
+    assert len(calls) >= 5 * len(operations)  # the checks really ran
+
+
+def test_served_server_log_is_clean(server: str, bundled_index: Settings) -> None:
+    # Written while the server runs; the fixture's teardown checks the whole log.
+    assert Path(bundled_index.index_dir).exists()
