@@ -102,7 +102,8 @@ def index(
     """Index SOURCES and publish a new snapshot.
 
     A SOURCE is a directory of Markdown files with YAML front matter, a .jsonl
-    file or a .csv file (default: corpus/). Articles already embedded with the
+    file, a .csv file, a WordPress export (.xml) or an RSS/Atom feed file
+    (.rss, .atom, .xml) (default: corpus/). Articles already embedded with the
     same model are taken from the cache; an unchanged corpus publishes nothing.
     Invalid records are reported with file, line and field, and skipped.
     """

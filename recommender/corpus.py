@@ -1,11 +1,14 @@
 """Readers for corpus sources: a directory of Markdown files with YAML front
-matter, a JSONL file, a CSV file.
+matter, a JSONL file, a CSV file, a WordPress export, an RSS or Atom feed file.
+
+The XML sources are parsed in :mod:`recommender.feeds`; their records are
+validated here like every other format's.
 
 Readers never stop at a bad record: each record becomes an :class:`Article` or a
 :class:`Rejection` that says which source, line and field is wrong and why, so a
 site with one broken article still gets the others indexed. A source that cannot
-be read at all (missing, unknown format, not UTF-8) raises
-:class:`~recommender.errors.InvalidCorpus`.
+be read at all (missing, unknown format, not UTF-8, malformed or hostile XML)
+raises :class:`~recommender.errors.InvalidCorpus`.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from pydantic import ValidationError
 
 from .articles import Article
 from .errors import InvalidCorpus
+from .feeds import XML_SUFFIXES, read_xml
 from .text import markdown_to_text
 
 MARKDOWN_SUFFIXES = {".md", ".markdown"}
@@ -64,7 +68,8 @@ def load_corpus(sources: Iterable[Path | str]) -> CorpusLoad:
     """Read every source; ids must be unique across all of them (the first one wins).
 
     Raises:
-        InvalidCorpus: a source is missing, of an unknown format or unreadable.
+        InvalidCorpus: a source is missing, of an unknown format or unreadable
+            (including malformed XML and XML with a DTD).
     """
     result = CorpusLoad()
     first_seen: dict[str, str] = {}
@@ -102,7 +107,14 @@ _Item = tuple[Article, _Where] | Rejection
 
 
 def read_source(path: Path) -> Iterator[_Item]:
-    """Yield (article, where it came from) or a rejection for each record of one source."""
+    """Yield (article, where it came from) or a rejection for each record of one source.
+
+    The format follows the suffix; ``.xml``, ``.rss`` and ``.atom`` files are told
+    apart by their root element (see :func:`recommender.feeds.read_xml`).
+
+    Raises:
+        InvalidCorpus: the source cannot be read at all.
+    """
     if not path.exists():
         raise InvalidCorpus(path, "no such file or directory")
     if path.is_dir():
@@ -119,9 +131,13 @@ def read_source(path: Path) -> Iterator[_Item]:
         yield from _read_jsonl(path)
     elif suffix in CSV_SUFFIXES:
         yield from _read_csv(path)
+    elif suffix in XML_SUFFIXES:
+        yield from _read_xml(path)
     else:
         raise InvalidCorpus(
-            path, f"unknown source format {suffix!r}: expected a directory of .md, .jsonl or .csv"
+            path,
+            f"unknown source format {suffix!r}: expected a directory of .md, .jsonl, .csv, "
+            "or a WordPress export or RSS/Atom feed (.xml, .rss, .atom)",
         )
 
 
@@ -207,6 +223,12 @@ def _read_jsonl(path: Path) -> Iterator[_Item]:
             yield Rejection(source, number, None, "each line must be a JSON object")
             continue
         yield from _validate(record, _Where(source, number))
+
+
+def _read_xml(path: Path) -> Iterator[_Item]:
+    source = str(path)
+    for raw in read_xml(path):
+        yield from _validate(raw.record, _Where(source, raw.line))
 
 
 def _read_csv(path: Path) -> Iterator[_Item]:

@@ -52,13 +52,26 @@ class InvalidArgument(RecommenderError, ValueError):
 
 
 class InvalidCorpus(RecommenderError, ValueError):
-    """A corpus source cannot be read at all (missing, unknown format, unreadable)."""
+    """A corpus source cannot be read at all (missing, unknown format, unreadable).
 
-    def __init__(self, path: Path | str, message: str, line: int | None = None) -> None:
-        where = f"{path}:{line}" if line is not None else str(path)
+    ``line`` and ``column`` (both 1-based) say where in the file, when known; the
+    message then starts with ``path:line:column``, the form editors jump to.
+    """
+
+    def __init__(
+        self,
+        path: Path | str,
+        message: str,
+        line: int | None = None,
+        column: int | None = None,
+    ) -> None:
+        where = str(path)
+        if line is not None:
+            where += f":{line}" if column is None else f":{line}:{column}"
         super().__init__(f"{where}: {message}")
         self.path = str(path)
         self.line = line
+        self.column = column
         self.reason = message
 
 

@@ -1,0 +1,402 @@
+"""Readers for XML sources: WordPress exports (WXR) and RSS or Atom feed files.
+
+Every file is first parsed by defusedxml with DTDs forbidden. A DTD is what lets
+XML declare entities, which can expand without bound (the "billion laughs"),
+read local files or fetch URLs. WordPress exports and feeds never need one, so
+any ``<!DOCTYPE>`` is refused before anything in it is expanded or fetched. The
+same pass checks that the file is well-formed, records the line of every item,
+and tells the formats apart by the root element.
+
+WordPress exports are then mapped straight from that tree. Feeds are handed to
+feedparser, which knows the RSS and Atom dialects and date formats found in the
+wild. feedparser only ever sees bytes that have passed the safe parse, wrapped
+in a stream, so it never treats them as a URL or a file name.
+
+These functions return raw records; :mod:`recommender.corpus` validates them
+into articles, so every format reports problems the same way.
+"""
+
+from __future__ import annotations
+
+import calendar
+import io
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from pathlib import Path
+from typing import Any, Literal
+from xml.etree.ElementTree import Element, TreeBuilder
+
+from .errors import InvalidCorpus
+from .text import html_to_text
+
+XML_SUFFIXES = {".xml", ".rss", ".atom"}
+
+Format = Literal["wxr", "rss", "atom"]
+
+_ATOM_NS = "http://www.w3.org/2005/Atom"
+_ATOM_03_NS = "http://purl.org/atom/ns#"
+_RSS_10_NS = "http://purl.org/rss/1.0/"
+_RDF_NS = "http://www.w3.org/1999/02/22-rdf-syntax-ns#"
+# WXR 1.0, 1.1 and 1.2 differ only in the version in this namespace.
+_WXR_NS = re.compile(r"^http://wordpress\.org/export/1\.\d+/$")
+_WXR_EXCERPT_NS = re.compile(r"^http://wordpress\.org/export/1\.\d+/excerpt/$")
+_PREFIXES = {
+    "http://purl.org/rss/1.0/modules/content/": "content",
+    "http://purl.org/dc/elements/1.1/": "dc",
+}
+# The elements that are one article each, in ElementTree's {namespace}local form.
+_ITEM_TAGS = frozenset({"item", f"{{{_RSS_10_NS}}}item", f"{{{_ATOM_NS}}}entry"})
+_ITEM_TAGS |= {f"{{{_ATOM_03_NS}}}entry"}
+
+# WordPress statuses. Only "publish" is public; "private", "future" (scheduled)
+# and the unfinished ones become drafts: indexed, never suggested.
+_WP_PUBLIC = "publish"
+# Deleted or never saved by the editor: not content at all.
+_WP_SKIPPED_STATUSES = frozenset({"trash", "auto-draft"})
+_WP_TYPES = frozenset({"post", "page"})
+# Simple wp: fields kept in ``extra`` (when non-empty and not the default "0").
+_WP_EXTRA = ("post_type", "post_name", "comment_status", "ping_status", "post_parent", "menu_order")
+
+# Characters an article id may not hold (see Article.id): they would break the URL path.
+_ID_UNSAFE = re.compile(r"[\s/?#]+")
+_URI_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:(//)?")
+
+
+@dataclass(frozen=True)
+class RawRecord:
+    """One item of an XML source, mapped to article fields but not yet validated.
+
+    ``line`` is the line of the item's start tag (``<item>`` or ``<entry>``).
+    """
+
+    record: dict[str, Any]
+    line: int | None
+
+
+def read_xml(path: Path) -> Iterator[RawRecord]:
+    """Read a WordPress export, an RSS feed or an Atom feed (sniffed by its root element).
+
+    Items that are not articles (attachments, menu items, trashed posts) are
+    skipped without a record.
+
+    Raises:
+        InvalidCorpus: the file cannot be read, is not well-formed XML, has a
+            DTD, or is neither a WordPress export nor a feed.
+    """
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise InvalidCorpus(path, exc.strerror or str(exc)) from None
+    root, lines = parse_xml(path, data)
+    kind = sniff(root)
+    if kind is None:
+        raise InvalidCorpus(
+            path,
+            f"unknown source format: root element <{_local(root.tag)}> is not a WordPress "
+            "export (<rss> with wp: elements), an RSS <rss> feed or an Atom <feed>",
+        )
+    if kind == "wxr":
+        yield from _read_wxr(root, lines)
+    else:
+        yield from _read_feed(data, root, lines)
+
+
+class _LineRecorder(TreeBuilder):
+    """A tree builder that notes the line where each item element starts.
+
+    ElementTree keeps no positions, but the parser calls ``start`` while expat
+    stands on the start tag, so its current line is the item's line.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.expat: Any = None
+        self.lines: dict[Element, int] = {}
+
+    def start(self, tag: str, attrs: dict[str, str]) -> Element:
+        element = super().start(tag, attrs)
+        if tag in _ITEM_TAGS and self.expat is not None:
+            self.lines[element] = int(self.expat.CurrentLineNumber)
+        return element
+
+
+def parse_xml(path: Path, data: bytes) -> tuple[Element, dict[Element, int]]:
+    """Parse ``data`` safely; return the root and the start line of each item element.
+
+    Raises:
+        InvalidCorpus: malformed XML, or a DTD (with ``line`` and 1-based ``column``).
+    """
+    from xml.parsers.expat import ErrorString
+
+    from defusedxml import DefusedXmlException
+    from defusedxml.ElementTree import DefusedXMLParser, ParseError
+
+    recorder = _LineRecorder()
+    # forbid_dtd refuses every DOCTYPE, which covers entity declarations (billion
+    # laughs), external entities and external DTDs alike; the other two flags are
+    # defusedxml's defaults, kept as a second line of defence.
+    parser = DefusedXMLParser(
+        target=recorder, forbid_dtd=True, forbid_entities=True, forbid_external=True
+    )
+    recorder.expat = parser.parser
+    try:
+        parser.feed(data)
+        root = parser.close()
+    except ParseError as exc:
+        line, column = exc.position
+        raise InvalidCorpus(
+            path, f"malformed XML: {ErrorString(exc.code)}", line=line, column=column + 1
+        ) from None
+    except DefusedXmlException as exc:
+        system_id = getattr(exc, "sysid", None)
+        what = f"a DTD naming the external file {system_id!r}" if system_id else "a DTD"
+        raise InvalidCorpus(
+            path,
+            f"refused {what} (<!DOCTYPE ...>): DTDs can declare entities that expand without "
+            "bound or read local files and URLs, and WordPress exports and feeds need none; "
+            "nothing in it was expanded or fetched",
+            line=int(parser.parser.CurrentLineNumber),
+            column=int(parser.parser.CurrentColumnNumber) + 1,
+        ) from None
+    return root, recorder.lines
+
+
+def sniff(root: Element) -> Format | None:
+    """Which XML source ``root`` is the root of, or ``None`` for anything else."""
+    if root.tag == "rss":
+        channel = root.find("channel")
+        if channel is not None and _is_wxr(channel):
+            return "wxr"
+        return "rss"
+    if root.tag == f"{{{_RDF_NS}}}RDF" and root.find(f"{{{_RSS_10_NS}}}channel") is not None:
+        return "rss"  # RSS 1.0
+    if root.tag in {f"{{{_ATOM_NS}}}feed", f"{{{_ATOM_03_NS}}}feed"}:
+        return "atom"
+    return None
+
+
+def _is_wxr(channel: Element) -> bool:
+    # The channel carries wp:wxr_version and wp:base_site_url; the items carry
+    # wp:post_id. Looking at the channel's children and the first item is enough.
+    first_item = channel.find("item")
+    children = list(channel) + (list(first_item) if first_item is not None else [])
+    return any(_WXR_NS.match(_namespace(child.tag)) for child in children)
+
+
+def _namespace(tag: str) -> str:
+    return tag[1:].split("}", 1)[0] if tag.startswith("{") else ""
+
+
+def _local(tag: str) -> str:
+    return tag.rsplit("}", 1)[-1]
+
+
+def _short(tag: str) -> str:
+    """``{namespace}local`` as ``prefix:local`` with the prefixes WXR uses."""
+    namespace = _namespace(tag)
+    if not namespace:
+        return tag
+    if _WXR_NS.match(namespace):
+        prefix = "wp"
+    elif _WXR_EXCERPT_NS.match(namespace):
+        prefix = "excerpt"
+    else:
+        prefix = _PREFIXES.get(namespace, namespace)
+    return f"{prefix}:{_local(tag)}"
+
+
+def _text(element: Element) -> str:
+    return "".join(element.itertext()).strip()
+
+
+# --- WordPress (WXR) -----------------------------------------------------------------
+
+
+def _read_wxr(root: Element, lines: dict[Element, int]) -> Iterator[RawRecord]:
+    channel = root.find("channel")
+    if channel is None:  # sniff() found one; this keeps the type checker informed
+        return
+    authors = _wxr_authors(channel)
+    for item in channel.iter("item"):
+        record = _wxr_record(item, authors)
+        if record is not None:
+            yield RawRecord(record, lines.get(item))
+
+
+def _wxr_authors(channel: Element) -> dict[str, str]:
+    """Author login → display name: dc:creator holds the login, readers know the name."""
+    names = {}
+    for author in channel:
+        if _short(author.tag) != "wp:author":
+            continue
+        fields = {_short(child.tag): _text(child) for child in author}
+        login, name = fields.get("wp:author_login"), fields.get("wp:author_display_name")
+        if login and name:
+            names[login] = name
+    return names
+
+
+def _wxr_record(item: Element, authors: dict[str, str]) -> dict[str, Any] | None:
+    """The article fields of one WXR item, or ``None`` for an item that is not an article."""
+    fields: dict[str, str] = {}
+    tags: list[str] = []
+    categories: list[str] = []
+    for child in item:
+        name = _short(child.tag)
+        if name == "category":
+            # domain="post_tag" or "category"; other taxonomies (formats, custom ones) are left out.
+            domain = child.get("domain")
+            if domain == "post_tag":
+                tags.append(_text(child))
+            elif domain == "category":
+                categories.append(_text(child))
+        elif len(child) == 0:
+            # wp:postmeta and wp:comment have children and are not article fields.
+            fields.setdefault(name, _text(child))
+    post_type = fields.get("wp:post_type", "")
+    wp_status = fields.get("wp:status", "")
+    if post_type not in _WP_TYPES or wp_status in _WP_SKIPPED_STATUSES:
+        return None
+    status = "published" if wp_status == _WP_PUBLIC else "draft"
+    extra: dict[str, Any] = {
+        key: fields[f"wp:{key}"] for key in _WP_EXTRA if fields.get(f"wp:{key}", "0") != "0"
+    }
+    extra["post_status"] = wp_status
+    if fields.get("wp:post_password"):
+        # WordPress hides a protected post's text from visitors, so it must not be
+        # suggested, nor its words shown as shared terms. The password is not kept.
+        status = "draft"
+        extra["password_protected"] = True
+    if fields.get("guid"):
+        extra["guid"] = fields["guid"]
+    creator = fields.get("dc:creator", "")
+    record: dict[str, Any] = {
+        "id": fields.get("wp:post_id"),
+        "title": fields.get("title"),
+        "body": fields.get("content:encoded"),
+        "summary": fields.get("excerpt:encoded"),
+        "url": fields.get("link"),
+        # post_date is the site's local time with no offset in the export: it is
+        # only a fallback (read as UTC) for drafts, whose GMT date is all zeros.
+        "published": _wp_date(fields.get("wp:post_date_gmt"))
+        or _wp_date(fields.get("wp:post_date"))
+        or _rfc822(fields.get("pubDate")),
+        "updated": _wp_date(fields.get("wp:post_modified_gmt"))
+        or _wp_date(fields.get("wp:post_modified")),
+        "author": authors.get(creator, creator),
+        "tags": tags,
+        "categories": categories,
+        "status": status,
+        "featured": fields.get("wp:is_sticky") == "1",
+        "extra": extra,
+    }
+    # An empty element means "not given", so a missing title reads as missing.
+    return {key: value for key, value in record.items() if value not in (None, "")}
+
+
+def _wp_date(value: str | None) -> str | None:
+    # WordPress writes "0000-00-00 00:00:00" for a date that was never set.
+    if not value or value.startswith("0000-00-00"):
+        return None
+    return value
+
+
+def _rfc822(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    try:
+        parsed = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        # Drafts carry "Mon, 30 Nov -0001 00:00:00 +0000"; pubDate is only a fallback.
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+# --- RSS and Atom feeds --------------------------------------------------------------
+
+
+def _read_feed(data: bytes, root: Element, lines: dict[Element, int]) -> Iterator[RawRecord]:
+    import feedparser
+
+    parsed = feedparser.parse(io.BytesIO(data))
+    is_atom = str(parsed.get("version", "")).startswith("atom")
+    # feedparser keeps no positions; its entries are the item elements in document
+    # order, so the n-th entry starts where the n-th item element does.
+    item_lines = [line for element, line in lines.items() if element.tag in _ITEM_TAGS]
+    entries = list(parsed.entries)
+    if len(item_lines) != len(entries):
+        item_lines = []
+    for index, entry in enumerate(entries):
+        line = item_lines[index] if item_lines else None
+        yield RawRecord(_feed_record(entry, is_atom), line)
+
+
+def _get(mapping: Any, key: str) -> Any:
+    # feedparser's dict warns (DeprecationWarning) when "updated" is read and only
+    # "published" exists; reading the plain dict gets exactly what the feed holds.
+    return dict.get(mapping, key) if isinstance(mapping, dict) else None
+
+
+def feed_id(raw: str) -> str:
+    """An article id from a guid or Atom id, usable in the URL path of the API.
+
+    An id without whitespace, ``/``, ``?`` or ``#`` is kept as it is
+    (``tag:example.org,2025:42``). Otherwise the scheme is dropped and each run of
+    those characters becomes ``-``: ``https://example.org/a/b?p=1`` →
+    ``example.org-a-b-p=1``.
+    """
+    raw = raw.strip()
+    if not _ID_UNSAFE.search(raw):
+        return raw
+    return _ID_UNSAFE.sub("-", _URI_SCHEME.sub("", raw)).strip("-")
+
+
+def _feed_record(entry: Any, is_atom: bool) -> dict[str, Any]:
+    """The article fields of one feedparser entry."""
+    raw_id = _get(entry, "id") or _get(entry, "link") or ""
+    title = _get(entry, "title") or ""
+    if "html" in str(_get(_get(entry, "title_detail"), "type") or ""):
+        title = html_to_text(title)
+    contents = [_get(part, "value") or "" for part in _get(entry, "content") or []]
+    content = next((value for value in contents if value.strip()), "")
+    summary = _get(entry, "summary") or ""
+    if summary == content:
+        # feedparser copies an Atom content into summary when there is no summary.
+        summary = ""
+    links = _get(entry, "links") or []
+    url = next((_get(link, "href") for link in links if _get(link, "rel") == "alternate"), None)
+    if url is None and not is_atom:
+        # An RSS guid with isPermaLink is the item's address; an Atom id never is.
+        url = _get(entry, "link")
+    author = _get(_get(entry, "author_detail"), "name") or _get(entry, "author")
+    tags = [_get(tag, "term") or _get(tag, "label") for tag in _get(entry, "tags") or []]
+    extra: dict[str, Any] = {}
+    identifier = feed_id(raw_id)
+    if identifier != raw_id.strip():
+        extra["guid"] = raw_id
+    record: dict[str, Any] = {
+        "id": identifier,
+        "title": title,
+        "body": content or summary,
+        "summary": summary if content else "",
+        "url": url,
+        "published": _feed_date(entry, "published"),
+        "updated": _feed_date(entry, "updated"),
+        "author": author,
+        "tags": [tag for tag in tags if tag],
+        "extra": extra,
+    }
+    return {key: value for key, value in record.items() if value not in (None, "")}
+
+
+def _feed_date(entry: Any, name: str) -> datetime | str | None:
+    """The date feedparser understood (UTC), else the raw text so validation names it."""
+    parsed = _get(entry, f"{name}_parsed")
+    if parsed is not None:
+        # feedparser gives a UTC struct_time.
+        return datetime.fromtimestamp(calendar.timegm(parsed), tz=UTC)
+    raw = _get(entry, name)
+    return str(raw) if raw else None
