@@ -2,7 +2,7 @@
 core library and prints. Core errors become one-line messages, never tracebacks.
 
 Exit codes: 0 done; 1 failed (unknown article, unusable snapshot, model missing);
-2 bad input (bad option, unreadable corpus source).
+2 bad input (bad option, unreadable corpus source); 3 another reindex holds the lock.
 """
 
 from __future__ import annotations
@@ -20,18 +20,24 @@ from typing import Any, TypeVar
 import click
 
 from .config import Settings
-from .errors import InvalidArgument, InvalidCorpus, RecommenderError
+from .errors import IndexLocked, InvalidArgument, InvalidCorpus, RecommenderError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-DEFAULT_SOURCE = "corpus"
 EXIT_BAD_INPUT = 2
+EXIT_LOCKED = 3
 
 
 class BadInput(click.ClickException):
     """A core error caused by what the user gave us (exit code 2)."""
 
     exit_code = EXIT_BAD_INPUT
+
+
+class Locked(click.ClickException):
+    """Another reindex holds the lock (exit code 3)."""
+
+    exit_code = EXIT_LOCKED
 
 
 def _core_errors(func: F) -> F:
@@ -41,6 +47,8 @@ def _core_errors(func: F) -> F:
             return func(*args, **kwargs)
         except (InvalidCorpus, InvalidArgument) as exc:
             raise BadInput(str(exc)) from exc
+        except IndexLocked as exc:
+            raise Locked(str(exc)) from exc
         except RecommenderError as exc:
             raise click.ClickException(str(exc)) from exc
 
@@ -81,40 +89,71 @@ def main(verbose: bool) -> None:
     logging.getLogger("faiss").setLevel(logging.WARNING)
 
 
-@main.command()
+@main.command("reindex")
 @click.argument("sources", nargs=-1, type=click.Path(path_type=Path))
 @index_dir_option
-@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.option("--full", is_flag=True, help="Re-embed everything and publish even if unchanged.")
+@click.option(
+    "--strict", is_flag=True, help="Fail (exit 2) on any rejected record; publish nothing."
+)
+@click.option("--wait", is_flag=True, help="Wait for a running reindex instead of exiting 3.")
+@click.option(
+    "--report",
+    "report_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also write the summary as JSON to this file.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.option(
     "--progress/--no-progress",
     default=None,
-    help="Progress bar while embedding. Default: only on a terminal.",
+    help="Progress bars. Default: on a terminal; plain log lines otherwise (cron).",
 )
-@click.pass_context
 @_core_errors
-def index(
-    ctx: click.Context,
+def reindex(
     sources: Sequence[Path],
     index_dir: Path | None,
+    full: bool,
+    strict: bool,
+    wait: bool,
+    report_file: Path | None,
     as_json: bool,
     progress: bool | None,
 ) -> None:
-    """Index SOURCES and publish a new snapshot.
+    """Index SOURCES and publish a new snapshot (`index` is the same command).
 
+    \b
     A SOURCE is a directory of Markdown files with YAML front matter, a .jsonl
     file, a .csv file, a WordPress export (.xml) or an RSS/Atom feed file
-    (.rss, .atom, .xml) (default: corpus/). Articles already embedded with the
-    same model are taken from the cache; an unchanged corpus publishes nothing.
+    (.rss, .atom, .xml). Default: $RECOMMENDER_SOURCES, else corpus/.
+
+    Incremental: only new or changed articles are embedded (by content hash and
+    model); removed ones are dropped; an unchanged corpus publishes nothing.
     Invalid records are reported with file, line and field, and skipped.
+
+    \b
+    Exit codes: 0 done; 1 failed (nothing was published); 2 bad input (an
+    unreadable source, or rejected records with --strict); 3 another reindex
+    holds the lock (use --wait to wait for it).
     """
     from .embedding import SentenceTransformerEmbedder
     from .pipeline import build_index
 
     settings = _settings(index_dir=index_dir)
     embedder = SentenceTransformerEmbedder(settings.model, batch_size=settings.batch_size)
+    show_bars = sys.stderr.isatty() if progress is None else progress
     report = build_index(
-        list(sources) or [Path(DEFAULT_SOURCE)], settings, embedder, progress=progress
+        list(sources) or settings.source_list,
+        settings,
+        embedder,
+        progress=show_bars,
+        full=full,
+        wait=wait,
+        strict=strict,
+        on_progress=None if show_bars else _log_progress(),
     )
+    if report_file is not None:
+        report_file.write_text(json.dumps(report.to_json(), indent=2) + "\n", encoding="utf-8")
     if as_json:
         click.echo(json.dumps(report.to_json(), indent=2))
         return
@@ -126,6 +165,24 @@ def index(
         f"{report.removed} removed, {report.unchanged} unchanged), embedded {report.embedded}, "
         f"rejected {len(report.rejected)}; {state} in {report.seconds:.1f}s"
     )
+
+
+main.add_command(reindex, "index")
+
+
+def _log_progress() -> Callable[[str, int, int], None]:
+    """Plain progress lines for logs: each phase start and end, and every tenth of embedding."""
+    last: dict[str, int] = {}
+
+    def report(phase: str, done: int, total: int) -> None:
+        tenth = (10 * done) // total if total else 10
+        if last.get(phase) == tenth:
+            return
+        last[phase] = tenth
+        if phase == "embed" or done in (0, total):
+            click.echo(f"{phase}: {done}/{total}", err=True)
+
+    return report
 
 
 def _print_items(article_id: str, items: list[Any], as_json: bool) -> None:
@@ -196,6 +253,89 @@ def serve(
     logging.getLogger("recommender").setLevel(logging.INFO)
     settings = _settings(host=host, port=port, workers=workers, index_dir=index_dir)
     run(settings, debug=debug)
+
+
+@main.command()
+@index_dir_option
+@click.option("--json", "as_json", is_flag=True, help="Print the list as JSON.")
+@_core_errors
+def snapshots(index_dir: Path | None, as_json: bool) -> None:
+    """List the snapshot versions on disk, oldest first; * marks the published one."""
+    from .snapshot import SnapshotStore
+
+    store = SnapshotStore(_settings(index_dir=index_dir).index_dir)
+    current = store.current_version()
+    rows = [store.read_manifest(version) for version in store.versions()]
+    if as_json:
+        payload = [
+            {
+                "version": m.version,
+                "created": m.created,
+                "articles": m.article_count,
+                "model": m.model_id,
+                "published": m.version == current,
+            }
+            for m in rows
+        ]
+        click.echo(json.dumps(payload, indent=2))
+        return
+    if not rows:
+        click.echo("no snapshots yet: run `recommender reindex`")
+    for m in rows:
+        mark = "*" if m.version == current else " "
+        click.echo(f"{mark} {m.version}  {m.created}  {m.article_count:>6} articles  {m.model_id}")
+
+
+@main.command()
+@click.argument("version")
+@index_dir_option
+@click.option("--wait", is_flag=True, help="Wait for a running reindex instead of exiting 3.")
+@_core_errors
+def rollback(version: str, index_dir: Path | None, wait: bool) -> None:
+    """Publish VERSION again (see `recommender snapshots`); servers switch within seconds."""
+    from .locking import IndexLock
+    from .snapshot import SnapshotStore
+
+    settings = _settings(index_dir=index_dir)
+    lock = IndexLock(settings.index_dir, purpose=f"rollback to {version}")
+    lock.acquire(wait=wait)
+    try:
+        manifest = SnapshotStore(settings.index_dir).rollback(version)
+    finally:
+        lock.release()
+    click.echo(f"published {manifest.version} ({manifest.article_count} articles)")
+
+
+@main.command()
+@click.argument("out", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("-k", "--k", type=click.IntRange(1, 50), default=None, help="Items per list.")
+@click.option(
+    "--format", "fmt", type=click.Choice(["jsonl", "csv"]), default="jsonl", show_default=True
+)
+@index_dir_option
+@click.option("--progress/--no-progress", default=None, help="Progress bar (default: on a TTY).")
+@_core_errors
+def export(
+    out: Path, k: int | None, fmt: str, index_dir: Path | None, progress: bool | None
+) -> None:
+    """Write every published article's related and featured lists to OUT.
+
+    \b
+    jsonl: one {"article_id", "related": [items], "featured": [items]} per line.
+    csv:   article_id,block,rank,item_id,score,title,url
+    For static-site builds and for debugging the ranking.
+    """
+    from tqdm import tqdm
+
+    from .engine import Engine
+    from .exporting import write_export
+
+    engine = Engine(_settings(index_dir=index_dir))
+    show = sys.stderr.isatty() if progress is None else progress
+    articles = [a for a in engine.list_articles(limit=10**9).articles if a.is_published]
+    with tqdm(total=len(articles), desc="exporting", unit="article", disable=not show) as bar:
+        count = write_export(engine, articles, out, fmt, k, on_article=lambda: bar.update(1))
+    click.echo(f"wrote {count} articles to {out}")
 
 
 @main.command("settings")

@@ -64,6 +64,14 @@ class Settings:
     reload_interval: float = _setting(
         2.0, "Seconds between checks for a newly published snapshot while serving."
     )
+    keep_snapshots: int = _setting(
+        5, "Snapshot versions kept on disk after a publish (the published one is never deleted)."
+    )
+    sources: str = _setting(
+        "corpus",
+        "Comma-separated corpus sources that `recommender reindex` and the admin reindex "
+        "job read when none are named.",
+    )
     api_keys: str = _setting(
         "",
         "Comma-separated API keys accepted for write routes (Authorization: Bearer KEY). "
@@ -88,6 +96,7 @@ class Settings:
             "duplicate_threshold": 0.0 < self.duplicate_threshold <= 1.0,
             "default_k": 1 <= self.default_k <= MAX_K,
             "cache_max_age": self.cache_max_age >= 0,
+            "keep_snapshots": self.keep_snapshots >= 1,
             "max_body_bytes": self.max_body_bytes >= 1024,
             "port": 0 <= self.port <= 65535,
             "workers": self.workers >= 1,
@@ -124,6 +133,11 @@ class Settings:
     def api_key_list(self) -> list[str]:
         """The accepted API keys (never log them)."""
         return [key.strip() for key in self.api_keys.split(",") if key.strip()]
+
+    @property
+    def source_list(self) -> list[Path]:
+        """The default corpus sources."""
+        return [Path(source.strip()) for source in self.sources.split(",") if source.strip()]
 
     @property
     def cors_origin_list(self) -> list[str]:

@@ -255,6 +255,13 @@ class EmbedStats:
     chunks: int = 0
 
 
+ProgressCallback = Callable[[int, int], None]
+"""Called with (articles embedded so far, articles to embed) as embedding proceeds."""
+
+# Articles embedded (and written to the cache) per step: a killed run keeps what it did.
+EMBED_STEP = 32
+
+
 def embed_texts(
     embedder: Embedder,
     items: Sequence[tuple[str, str]],
@@ -264,8 +271,13 @@ def embed_texts(
     chunk_overlap: int = 32,
     progress: bool | None = None,
     stats: EmbedStats | None = None,
+    read_cache: bool = True,
+    on_progress: ProgressCallback | None = None,
 ) -> np.ndarray:
     """Vectors for (title, prepared text) pairs, one row each, using and filling the cache.
+
+    Articles are embedded in steps of :data:`EMBED_STEP`, each step's vectors stored
+    in the cache at once, so an interrupted run loses at most one step of work.
 
     Args:
         embedder: the model.
@@ -275,51 +287,48 @@ def embed_texts(
         chunk_overlap: tokens shared by consecutive windows.
         progress: show a progress bar; default: only when stderr is a terminal.
         stats: filled with counts of what was cached and what was embedded.
+        read_cache: False re-embeds everything (a full rebuild) yet still fills the cache.
+        on_progress: called after each step with (embedded so far, to embed).
     """
+    from tqdm import tqdm
+
     stats = stats if stats is not None else EmbedStats()
     stats.texts += len(items)
     if not items:
         return np.zeros((0, embedder.dim), dtype=np.float32)
     cache_model = f"{embedder.model_id}|chunk={chunk_tokens or 'model'}/{chunk_overlap}"
     keys = [EmbeddingCache.key(cache_model, f"{title}\x00{text}") for title, text in items]
-    found = cache.get_many(keys) if cache is not None else {}
-    todo = [i for i, key in enumerate(keys) if key not in found]
-    todo_keys = list(dict.fromkeys(keys[i] for i in todo))
-    first_index = {keys[i]: i for i in reversed(todo)}
-    stats.cached += len(items) - len(todo)
+    found = cache.get_many(keys) if cache is not None and read_cache else {}
+    todo_keys = list(dict.fromkeys(key for key in keys if key not in found))
+    first_index: dict[str, int] = {}
+    for i, key in enumerate(keys):
+        first_index.setdefault(key, i)
+    stats.cached += sum(1 for key in keys if key in found)
     stats.embedded += len(todo_keys)
     fresh: dict[str, np.ndarray] = {}
-    if todo_keys:
-        plans = [
-            plan_chunks(embedder, *items[first_index[k]], chunk_tokens, chunk_overlap)
-            for k in todo_keys
-        ]
-        flat = [chunk for plan in plans for chunk in plan.chunks]
-        stats.chunks += len(flat)
-        chunk_vectors = _encode_with_progress(embedder, flat, progress)
-        offset = 0
-        for key, plan in zip(todo_keys, plans, strict=True):
-            block = chunk_vectors[offset : offset + len(plan.chunks)]
-            offset += len(plan.chunks)
-            weights = np.asarray(plan.weights, dtype=np.float32)[:, None]
-            fresh[key] = normalise_rows((block * weights).sum(axis=0, keepdims=True))[0]
-        if cache is not None:
-            cache.put_many(cache_model, fresh)
+    show = sys.stderr.isatty() if progress is None else progress
+    with tqdm(total=len(todo_keys), desc="embedding", unit="article", disable=not show) as bar:
+        for start in range(0, len(todo_keys), EMBED_STEP):
+            step_keys = todo_keys[start : start + EMBED_STEP]
+            plans = [
+                plan_chunks(embedder, *items[first_index[k]], chunk_tokens, chunk_overlap)
+                for k in step_keys
+            ]
+            flat = [chunk for plan in plans for chunk in plan.chunks]
+            stats.chunks += len(flat)
+            chunk_vectors = embedder.encode(flat)
+            step_vectors: dict[str, np.ndarray] = {}
+            offset = 0
+            for key, plan in zip(step_keys, plans, strict=True):
+                block = chunk_vectors[offset : offset + len(plan.chunks)]
+                offset += len(plan.chunks)
+                weights = np.asarray(plan.weights, dtype=np.float32)[:, None]
+                step_vectors[key] = normalise_rows((block * weights).sum(axis=0, keepdims=True))[0]
+            if cache is not None:
+                cache.put_many(cache_model, step_vectors)
+            fresh.update(step_vectors)
+            bar.update(len(step_keys))
+            if on_progress is not None:
+                on_progress(len(fresh), len(todo_keys))
     vectors = {**found, **fresh}
     return np.vstack([vectors[key] for key in keys]).astype(np.float32)
-
-
-def _encode_with_progress(
-    embedder: Embedder, texts: list[str], progress: bool | None
-) -> np.ndarray:
-    from tqdm import tqdm
-
-    show = sys.stderr.isatty() if progress is None else progress
-    step = 64
-    parts = []
-    with tqdm(total=len(texts), desc="embedding", unit="chunk", disable=not show) as bar:
-        for start in range(0, len(texts), step):
-            batch = texts[start : start + step]
-            parts.append(embedder.encode(batch))
-            bar.update(len(batch))
-    return np.vstack(parts)

@@ -12,7 +12,9 @@ either::
     │   ├── NoSnapshot                      nothing has been published yet
     │   ├── SnapshotMismatch                built with another model or dimension
     │   └── SnapshotCorrupt                 missing file or checksum mismatch
-    └── ModelUnavailable(RuntimeError)      the embedding model cannot be loaded
+    ├── ModelUnavailable(RuntimeError)      the embedding model cannot be loaded
+    ├── IndexLocked(RuntimeError)           another reindex holds the index lock
+    └── JobConflict(RuntimeError)           a background job is already running
 
 The core knows nothing of HTTP: ``service/errors.py`` maps these classes to
 status codes in one table.
@@ -102,3 +104,20 @@ class ModelUnavailable(RecommenderError, RuntimeError):
     def __init__(self, model: str, message: str) -> None:
         super().__init__(f"cannot load embedding model {model!r}: {message}")
         self.model = model
+
+
+class IndexLocked(RecommenderError, RuntimeError):
+    """Another process is building or publishing in this index directory."""
+
+    def __init__(self, path: Path | str, holder: str) -> None:
+        super().__init__(f"another reindex holds the lock on {path}: {holder}")
+        self.path = str(path)
+        self.holder = holder
+
+
+class JobConflict(RecommenderError, RuntimeError):
+    """A background job is already running; only one runs at a time."""
+
+    def __init__(self, job_id: str, message: str) -> None:
+        super().__init__(message)
+        self.job_id = job_id

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,6 +16,7 @@ from .corpus import Rejection, load_corpus
 from .embedding import Embedder, EmbeddingCache, EmbedStats, embed_texts
 from .errors import InvalidCorpus, SnapshotError
 from .lexical import LexicalModel
+from .locking import IndexLock
 from .snapshot import SnapshotStore, build_snapshot_dir, corpus_fingerprint
 from .text import dense_text, lexical_text
 
@@ -37,6 +38,7 @@ class IndexReport:
     rejected: list[Rejection] = field(default_factory=list)
     version: str | None = None
     published: bool = False
+    pruned: list[str] = field(default_factory=list)
     seconds: float = 0.0
 
     def to_json(self) -> dict[str, Any]:
@@ -51,6 +53,7 @@ class IndexReport:
             "rejected": [r.to_json() for r in self.rejected],
             "version": self.version,
             "published": self.published,
+            "pruned": self.pruned,
             "seconds": round(self.seconds, 3),
         }
 
@@ -83,30 +86,87 @@ def _previous_hashes(store: SnapshotStore) -> tuple[dict[str, str], str | None, 
         return {}, None, None
 
 
+Progress = Callable[[str, int, int], None]
+"""Called with (phase, done, total) as a build proceeds; phases: read, embed, publish."""
+
+
 def build_index(
     sources: Sequence[Path | str],
     settings: Settings,
     embedder: Embedder,
     *,
     progress: bool | None = None,
+    full: bool = False,
+    wait: bool = False,
+    strict: bool = False,
+    on_progress: Progress | None = None,
 ) -> IndexReport:
     """Index ``sources`` into ``settings.index_dir`` and publish a snapshot.
 
+    Holds the index lock for the whole build, removes what crashed builds left
+    behind, embeds only articles whose prepared text the cache does not know,
+    publishes atomically, then prunes old versions beyond ``settings.keep_snapshots``.
     Nothing is published when the corpus and build parameters are the same as
-    the published snapshot's (the run reports everything unchanged).
+    the published snapshot's, unless ``full``.
+
+    Args:
+        sources: corpus sources (Markdown directory, JSONL, CSV, WordPress, feeds).
+        settings: engine settings (index directory, model, chunking, retention).
+        embedder: the embedding model.
+        progress: progress bars on stderr; default: only on a terminal.
+        full: ignore the embedding cache and publish even if nothing changed.
+        wait: wait for another build holding the lock instead of failing.
+        strict: any rejected record fails the build before anything is embedded.
+        on_progress: called with (phase, done, total).
 
     Raises:
         InvalidCorpus: a source cannot be read, or no record in them is valid.
+        IndexLocked: another build holds the lock and ``wait`` is False.
     """
+    lock = IndexLock(settings.index_dir, purpose="reindex")
+    lock.acquire(wait=wait)
+    try:
+        store = SnapshotStore(settings.index_dir)
+        removed = store.remove_debris()
+        if removed:
+            log.warning("removed %d unfinished build(s) left by an interrupted run", removed)
+        return _build_locked(
+            sources, settings, embedder, store, progress, full, strict, on_progress
+        )
+    finally:
+        lock.release()
+
+
+def _build_locked(
+    sources: Sequence[Path | str],
+    settings: Settings,
+    embedder: Embedder,
+    store: SnapshotStore,
+    progress: bool | None,
+    full: bool,
+    strict: bool,
+    on_progress: Progress | None,
+) -> IndexReport:
+    def report_progress(phase: str, done: int, total: int) -> None:
+        if on_progress is not None:
+            on_progress(phase, done, total)
+
     started = time.perf_counter()
+    report_progress("read", 0, len(sources))
     loaded = load_corpus(sources)
     report = IndexReport(rejected=loaded.rejections)
     articles = loaded.articles
+    if strict and loaded.rejections:
+        first = loaded.rejections[0]
+        raise InvalidCorpus(
+            first.source,
+            f"{len(loaded.rejections)} rejected record(s) with --strict, nothing published; "
+            f"first: {first}",
+        )
     if not articles:
         names = ", ".join(str(s) for s in sources)
         raise InvalidCorpus(names, f"no valid article ({len(loaded.rejections)} rejected)")
-    store = SnapshotStore(settings.index_dir)
-    store.root.mkdir(parents=True, exist_ok=True)
+    report_progress("read", len(sources), len(sources))
     hashes = [article.content_hash() for article in articles]
     parameters = build_parameters(settings, embedder.model_id)
     fingerprint = corpus_fingerprint(zip((a.id for a in articles), hashes, strict=True), parameters)
@@ -121,7 +181,7 @@ def build_index(
     current_ids = {a.id for a in articles}
     report.removed = sum(1 for article_id in previous if article_id not in current_ids)
     report.indexed = len(articles)
-    if previous_fingerprint == fingerprint:
+    if previous_fingerprint == fingerprint and not full:
         report.version = store.current_version()
         report.seconds = time.perf_counter() - started
         log.info("corpus unchanged since %s: nothing to publish", report.version)
@@ -138,9 +198,12 @@ def build_index(
             chunk_overlap=settings.chunk_overlap,
             progress=progress,
             stats=stats,
+            read_cache=not full,
+            on_progress=lambda done, total: report_progress("embed", done, total),
         )
     finally:
         cache.close()
+    report_progress("publish", 0, 1)
     report.embedded = stats.embedded
     lexical = LexicalModel().fit([lexical_text(a) for a in articles])
     manifest = build_snapshot_dir(
@@ -159,7 +222,9 @@ def build_index(
     )
     report.version = manifest.version
     report.published = True
+    report.pruned = store.prune(settings.keep_snapshots)
     report.seconds = time.perf_counter() - started
+    report_progress("publish", 1, 1)
     log.info(
         "published %s: %d articles, %d embedded, %d rejected",
         manifest.version,

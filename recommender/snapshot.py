@@ -195,6 +195,37 @@ class SnapshotStore:
             path.unlink(missing_ok=True)
         return removed
 
+    def rollback(self, version: str) -> Manifest:
+        """Publish an older (or any existing) version again, after verifying it.
+
+        The caller holds the index lock.
+
+        Raises:
+            SnapshotError: no such version.
+            SnapshotCorrupt: it fails verification (nothing is changed).
+        """
+        if version not in self.versions():
+            known = ", ".join(self.versions()[-5:]) or "none"
+            raise SnapshotError(self.path(version), f"no such snapshot (latest: {known})")
+        manifest = self.verify(version)
+        self._point_to(version)
+        return manifest
+
+    def prune(self, keep: int) -> list[str]:
+        """Delete all but the ``keep`` newest versions; never the published one.
+
+        The caller holds the index lock. Returns the versions deleted.
+        """
+        current = self.current_version()
+        versions = self.versions()
+        doomed = [v for v in versions[: max(0, len(versions) - keep)] if v != current]
+        for version in doomed:
+            # Rename first so a reader never sees a half-deleted snapshot under its name.
+            trash = self.versions_dir / f".build-trash-{version}"
+            os.rename(self.path(version), trash)
+            shutil.rmtree(trash, ignore_errors=True)
+        return doomed
+
     def verify(self, version: str) -> Manifest:
         """Check every file of a version against its manifest.
 

@@ -24,6 +24,7 @@ from werkzeug.exceptions import BadRequest, RequestEntityTooLarge
 from recommender.articles import Article
 from recommender.config import Settings
 from recommender.engine import Engine
+from recommender.jobs import JobRunner
 from recommender.ranking import Recommendation
 
 from .errors import (
@@ -43,9 +44,14 @@ from .schemas import (
     DraftBody,
     Health,
     ItemsResponse,
+    JobOut,
+    JobPath,
+    JobStarted,
     ListQuery,
     Problem,
     RecommendationsResponse,
+    ReindexBody,
+    ReloadResult,
     WriteResult,
 )
 
@@ -54,6 +60,7 @@ log = logging.getLogger(__name__)
 READ = Tag(name="recommendations", description="Related articles and featured picks (public).")
 ARTICLES = Tag(name="articles", description="The articles (reads public, writes need a key).")
 OPS = Tag(name="operations", description="Health, readiness, metrics.")
+ADMIN = Tag(name="admin", description="Reindex jobs and reloads (key required).")
 SECURITY: list[dict[str, list[str]]] = [{"bearer": []}]
 # Bumped when editorial rules change answers without a new index (none yet): part of ETags.
 RULES_VERSION = "0"
@@ -159,9 +166,11 @@ def _register_routes(app: OpenAPI) -> None:
     def _guard() -> None:
         if request.url_rule is None:
             return  # 404 or 405: the routing error answers first
-        if request.method in {"PUT", "DELETE"} and request.path.startswith("/v1/"):
+        writes = request.method in {"PUT", "DELETE"} and request.path.startswith("/v1/")
+        if writes or request.path.startswith("/v1/admin/"):
             _check_key()
-        if request.method in {"PUT", "POST"} and request.path.startswith("/v1/"):
+        has_body = bool(request.content_length) or request.headers.get("Transfer-Encoding")
+        if request.method in {"PUT", "POST"} and request.path.startswith("/v1/") and has_body:
             _check_json_body()
 
     @app.get("/healthz", tags=[OPS], responses={200: Health}, summary="The process is up")
@@ -321,6 +330,43 @@ def _register_routes(app: OpenAPI) -> None:
         result = {"id": article.id, "created": created, "index_version": engine().index_version}
         return jsonify(result), 201 if created else 200
 
+    @app.post(
+        "/v1/admin/reindex",
+        tags=[ADMIN],
+        security=SECURITY,
+        responses={202: JobStarted, **_problems(400, 401, 403, 409, 415, 422)},
+        summary="Start a background reindex of the configured sources",
+    )
+    def admin_reindex(body: ReindexBody) -> Any:
+        job_id = current_app.extensions["recommender.jobs"].start_reindex(full=body.full)
+        return jsonify(
+            {"job_id": job_id, "state": "queued", "url": f"/v1/admin/jobs/{job_id}"}
+        ), 202
+
+    @app.get(
+        "/v1/admin/jobs/<job_id>",
+        tags=[ADMIN],
+        security=SECURITY,
+        responses={200: JobOut, **_problems(400, 401, 403, 404)},
+        summary="State, progress and summary of a background job",
+    )
+    def admin_job(path: JobPath) -> Any:
+        job = current_app.extensions["recommender.jobs"].get(path.job_id)
+        if job is None:
+            raise ApiProblem(404, "job-not-found", f"no job with id {path.job_id!r}")
+        return jsonify(job.to_json())
+
+    @app.post(
+        "/v1/admin/reload",
+        tags=[ADMIN],
+        security=SECURITY,
+        responses={200: ReloadResult, **_problems(401, 403, 415, 503)},
+        summary="Load a newly published snapshot now (workers also poll for it)",
+    )
+    def admin_reload() -> Any:
+        reloaded = engine().reload()
+        return jsonify({"reloaded": reloaded, "index_version": engine().index_version})
+
     @app.delete(
         "/v1/articles/<article_id>",
         tags=[ARTICLES],
@@ -370,6 +416,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     metrics = Metrics(holder.loaded)
     metrics.install(app)
     app.extensions["recommender.metrics"] = metrics
+    app.extensions["recommender.jobs"] = JobRunner(settings, lambda: holder.get().embedder)
     _register_routes(app)
     # Flask's own add_url_rule: the spec does not list itself.
     app.add_url_rule("/openapi.json", "openapi", lambda: jsonify(app.api_doc))

@@ -17,8 +17,10 @@ from werkzeug.exceptions import HTTPException
 
 from recommender.errors import (
     ArticleNotFound,
+    IndexLocked,
     InvalidArgument,
     InvalidCorpus,
+    JobConflict,
     ModelUnavailable,
     NoSnapshot,
     RecommenderError,
@@ -34,6 +36,8 @@ STATUS_OF: list[tuple[type[RecommenderError], int, str]] = [
     (ArticleNotFound, 404, "article-not-found"),
     (InvalidArgument, 400, "invalid-parameter"),
     (InvalidCorpus, 422, "invalid-article"),
+    (JobConflict, 409, "job-running"),
+    (IndexLocked, 409, "index-locked"),
     (NoSnapshot, 503, "not-ready"),
     (SnapshotError, 503, "snapshot-unavailable"),
     (ModelUnavailable, 503, "model-unavailable"),
@@ -41,7 +45,7 @@ STATUS_OF: list[tuple[type[RecommenderError], int, str]] = [
 ]
 
 # The request models whose errors concern the body (422); all others are parameters (400).
-BODY_MODELS = {"DraftBody", "ArticleBody"}
+BODY_MODELS = {"DraftBody", "ArticleBody", "ReindexBody"}
 
 
 class ApiProblem(Exception):

@@ -209,3 +209,53 @@ class Health(BaseModel):
     status: str
     index_version: str | None = None
     articles: int | None = None
+
+
+class ReindexBody(BaseModel):
+    """Options of an admin reindex (the sources are the server's configured ones)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    full: bool = Field(False, description="Re-embed everything and publish even if unchanged.")
+
+
+class JobPath(BaseModel):
+    """Path of a job route."""
+
+    job_id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")
+
+
+class JobProgress(BaseModel):
+    """How far a job got."""
+
+    phase: str | None = Field(description="read, embed or publish.")
+    done: int
+    total: int
+
+
+class JobOut(BaseModel):
+    """A background job."""
+
+    id: str
+    kind: str
+    state: Literal["queued", "running", "done", "failed"]
+    created: str
+    finished: str | None
+    progress: JobProgress
+    summary: dict[str, Any] | None = Field(description="The reindex report once done.")
+    error: str | None
+
+
+class JobStarted(BaseModel):
+    """A job was accepted."""
+
+    job_id: str
+    state: str
+    url: str = Field(description="Where to follow the job.")
+
+
+class ReloadResult(BaseModel):
+    """What a reload found."""
+
+    reloaded: bool
+    index_version: str

@@ -1,0 +1,228 @@
+"""Background reindex jobs for the admin API.
+
+Job state lives in SQLite beside the snapshots, so any server process can report
+on a job another one started. One job runs at a time: starting one while a job
+is running, or while any reindex holds the index lock, is a :class:`JobConflict`.
+A job whose process died is reported as failed (its lock is gone with it).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+import threading
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from .config import Settings
+from .embedding import Embedder
+from .errors import JobConflict, RecommenderError
+from .locking import IndexLock
+from .pipeline import build_index
+
+log = logging.getLogger(__name__)
+
+JOBS_FILE = "jobs.sqlite"
+
+
+@dataclass(frozen=True)
+class Job:
+    """One background job as stored."""
+
+    id: str
+    kind: str
+    state: str  # queued | running | done | failed
+    created: str
+    finished: str | None
+    phase: str | None
+    done: int
+    total: int
+    summary: dict[str, Any] | None
+    error: str | None
+
+    def to_json(self) -> dict[str, Any]:
+        """The job as the admin API returns it."""
+        return {
+            "id": self.id,
+            "kind": self.kind,
+            "state": self.state,
+            "created": self.created,
+            "finished": self.finished,
+            "progress": {"phase": self.phase, "done": self.done, "total": self.total},
+            "summary": self.summary,
+            "error": self.error,
+        }
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+class JobStore:
+    """Jobs in one SQLite file; safe to use from several processes and threads."""
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self._db() as db:
+            db.execute(
+                "CREATE TABLE IF NOT EXISTS jobs (id TEXT PRIMARY KEY, kind TEXT, state TEXT,"
+                " created TEXT, finished TEXT, phase TEXT, done INTEGER, total INTEGER,"
+                " summary TEXT, error TEXT)"
+            )
+
+    def _db(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self.path, timeout=30)
+        db.execute("PRAGMA journal_mode=WAL")
+        return db
+
+    def create(self, kind: str) -> str:
+        """Record a new queued job; returns its id.
+
+        Raises:
+            JobConflict: a job is queued or running.
+        """
+        job_id = uuid.uuid4().hex[:12]
+        db = self._db()
+        try:
+            with db:  # one write transaction: check and insert cannot interleave
+                db.execute("BEGIN IMMEDIATE")
+                running = db.execute(
+                    "SELECT id FROM jobs WHERE state IN ('queued', 'running')"
+                ).fetchone()
+                if running:
+                    raise JobConflict(running[0], f"job {running[0]} is still running")
+                db.execute(
+                    "INSERT INTO jobs VALUES (?, ?, 'queued', ?, NULL, NULL, 0, 0, NULL, NULL)",
+                    (job_id, kind, _now()),
+                )
+        finally:
+            db.close()
+        return job_id
+
+    def update(self, job_id: str, **fields: Any) -> None:
+        """Change some columns of a job."""
+        if "summary" in fields and fields["summary"] is not None:
+            fields["summary"] = json.dumps(fields["summary"])
+        assignments = ", ".join(f"{name} = ?" for name in fields)
+        db = self._db()
+        try:
+            with db:
+                db.execute(
+                    f"UPDATE jobs SET {assignments} WHERE id = ?", (*fields.values(), job_id)
+                )
+        finally:
+            db.close()
+
+    def get(self, job_id: str) -> Job | None:
+        """One job, or None."""
+        db = self._db()
+        try:
+            row = db.execute(
+                "SELECT id, kind, state, created, finished, phase, done, total, summary, error"
+                " FROM jobs WHERE id = ?",
+                (job_id,),
+            ).fetchone()
+        finally:
+            db.close()
+        if row is None:
+            return None
+        return Job(
+            id=row[0],
+            kind=row[1],
+            state=row[2],
+            created=row[3],
+            finished=row[4],
+            phase=row[5],
+            done=row[6],
+            total=row[7],
+            summary=json.loads(row[8]) if row[8] else None,
+            error=row[9],
+        )
+
+
+class JobRunner:
+    """Starts reindex jobs in a background thread of this process.
+
+    Args:
+        settings: engine settings (index directory, default sources).
+        embedder: returns the embedding model (the serving engine's, loaded lazily).
+    """
+
+    def __init__(self, settings: Settings, embedder: Callable[[], Embedder]) -> None:
+        self.settings = settings
+        self.embedder = embedder
+        self.store = JobStore(settings.index_dir / JOBS_FILE)
+
+    def start_reindex(self, full: bool = False, sources: Sequence[Path] | None = None) -> str:
+        """Start a reindex of the configured sources; returns the job id.
+
+        Raises:
+            JobConflict: a job or another reindex is running.
+        """
+        lock = IndexLock(self.settings.index_dir)
+        if lock.is_held_elsewhere():
+            raise JobConflict("", f"another reindex is running: {lock.holder()}")
+        job_id = self.store.create("reindex")
+        sources = list(sources or self.settings.source_list)
+        thread = threading.Thread(
+            target=self._run, args=(job_id, sources, full), name=f"job-{job_id}", daemon=True
+        )
+        thread.start()
+        return job_id
+
+    def _run(self, job_id: str, sources: list[Path], full: bool) -> None:
+        self.store.update(job_id, state="running")
+
+        def progress(phase: str, done: int, total: int) -> None:
+            self.store.update(job_id, phase=phase, done=done, total=total)
+
+        try:
+            report = build_index(
+                sources,
+                self.settings,
+                self.embedder(),
+                progress=False,
+                full=full,
+                on_progress=progress,
+            )
+        except RecommenderError as exc:
+            log.error("job %s failed: %s", job_id, exc)
+            self.store.update(job_id, state="failed", error=str(exc), finished=_now())
+            return
+        except Exception as exc:  # a bug: keep the job record truthful, log the traceback
+            log.exception("job %s failed", job_id)
+            self.store.update(
+                job_id,
+                state="failed",
+                error=f"internal error: {type(exc).__name__}",
+                finished=_now(),
+            )
+            return
+        self.store.update(job_id, state="done", summary=report.to_json(), finished=_now())
+
+    def get(self, job_id: str) -> Job | None:
+        """A job's state; a running job whose process is gone is reported as failed."""
+        job = self.store.get(job_id)
+        if job is None or job.state not in ("queued", "running"):
+            return job
+        age = (datetime.now(UTC) - datetime.fromisoformat(job.created)).total_seconds()
+        # A fresh job may not hold the lock yet; only an older one without it is dead.
+        if (
+            age > 10
+            and not IndexLock(self.settings.index_dir).is_held_elsewhere()
+            and not any(t.name == f"job-{job_id}" for t in threading.enumerate())
+        ):
+            self.store.update(
+                job_id,
+                state="failed",
+                error="the process running the job stopped",
+                finished=_now(),
+            )
+            return self.store.get(job_id)
+        return job

@@ -1,0 +1,119 @@
+"""The index lock: one build, publish or rollback at a time per index directory.
+
+An advisory ``fcntl`` lock on ``<index>/.lock``: the kernel releases it when the
+holder exits, even on ``kill -9``, so a crashed reindex never leaves a stale lock
+behind. The holder writes who it is into the file, so a second run can say which
+process it is waiting for. (The filelock package offers the same lock but no
+place for the holder's name, which is what users need to see.)
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import socket
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from types import TracebackType
+from typing import IO
+
+from .errors import IndexLocked
+
+LOCK_FILE = ".lock"
+
+
+class IndexLock:
+    """Exclusive lock over an index directory.
+
+    Args:
+        index_dir: the directory to lock.
+        purpose: what the holder is doing, shown to whoever waits.
+    """
+
+    def __init__(self, index_dir: Path | str, purpose: str = "reindex") -> None:
+        self.path = Path(index_dir) / LOCK_FILE
+        self.purpose = purpose
+        self._handle: IO[str] | None = None
+
+    def holder(self) -> str:
+        """A description of the current holder (or of the last one, if none holds it)."""
+        try:
+            info = json.loads(self.path.read_text(encoding="utf-8") or "{}")
+        except (OSError, ValueError):
+            return "unknown holder"
+        if not info:
+            return "unknown holder"
+        return (
+            f"{info.get('purpose', 'reindex')} by pid {info.get('pid')} on {info.get('host')} "
+            f"since {info.get('since')}"
+        )
+
+    def acquire(self, wait: bool = False, poll: float = 0.5) -> None:
+        """Take the lock.
+
+        Args:
+            wait: block until the holder finishes instead of failing.
+            poll: seconds between attempts while waiting.
+
+        Raises:
+            IndexLocked: someone else holds it and ``wait`` is False.
+        """
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        handle = self.path.open("a+", encoding="utf-8")
+        while True:
+            try:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if not wait:
+                    holder = self.holder()
+                    handle.close()
+                    raise IndexLocked(self.path.parent, holder) from None
+                time.sleep(poll)
+        handle.seek(0)
+        handle.truncate()
+        handle.write(
+            json.dumps(
+                {
+                    "pid": os.getpid(),
+                    "host": socket.gethostname(),
+                    "since": datetime.now(UTC).isoformat(timespec="seconds"),
+                    "purpose": self.purpose,
+                }
+            )
+        )
+        handle.flush()
+        self._handle = handle
+
+    def is_held_elsewhere(self) -> bool:
+        """Whether another process holds the lock right now (without taking it)."""
+        if not self.path.exists():
+            return False
+        with self.path.open("a+", encoding="utf-8") as handle:
+            try:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return True
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+            return False
+
+    def release(self) -> None:
+        """Give the lock back."""
+        if self._handle is not None:
+            fcntl.flock(self._handle.fileno(), fcntl.LOCK_UN)
+            self._handle.close()
+            self._handle = None
+
+    def __enter__(self) -> IndexLock:
+        self.acquire()
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        self.release()

@@ -1,0 +1,283 @@
+"""Reindexing jobs: locks, strict mode, full rebuilds, snapshots, rollback,
+pruning, debris, corrupt snapshots while serving, export and the admin job API."""
+
+from __future__ import annotations
+
+import csv
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from recommender import Engine, Settings, cli
+from recommender.errors import IndexLocked, InvalidCorpus
+from recommender.locking import IndexLock
+from recommender.pipeline import build_index
+from recommender.snapshot import SnapshotStore
+from service import create_app
+
+from .conftest import TOPICS, article, topic_records
+from .fakes import FakeEmbedder
+
+WriteJsonl = Callable[..., Path]
+
+
+@pytest.fixture
+def runner(monkeypatch: pytest.MonkeyPatch) -> CliRunner:
+    monkeypatch.setenv("RECOMMENDER_MODEL", "fake-bow")
+    return CliRunner()
+
+
+def publish(
+    settings: Settings, write_jsonl: WriteJsonl, extra: list[dict[str, Any]], name: str
+) -> str:
+    report = build_index([write_jsonl(topic_records() + extra, name)], settings, FakeEmbedder())
+    assert report.version is not None
+    return report.version
+
+
+def test_second_reindex_is_refused_naming_the_holder(
+    settings: Settings, write_jsonl: WriteJsonl, runner: CliRunner
+) -> None:
+    source = write_jsonl(topic_records())
+    lock = IndexLock(settings.index_dir, purpose="reindex")
+    lock.acquire()
+    try:
+        with pytest.raises(IndexLocked, match=r"pid \d+"):
+            build_index([source], settings, FakeEmbedder())
+        result = runner.invoke(
+            cli.main, ["reindex", str(source), "--index-dir", str(settings.index_dir)]
+        )
+        assert result.exit_code == 3
+        assert "another reindex holds the lock" in result.output
+        assert "pid" in result.output and "since" in result.output
+    finally:
+        lock.release()
+    assert build_index([source], settings, FakeEmbedder()).published  # free again
+
+
+def test_wait_waits_for_the_holder(settings: Settings, write_jsonl: WriteJsonl) -> None:
+    import threading
+
+    lock = IndexLock(settings.index_dir)
+    lock.acquire()
+    threading.Timer(0.5, lock.release).start()
+    started = time.monotonic()
+    report = build_index([write_jsonl(topic_records())], settings, FakeEmbedder(), wait=True)
+    assert report.published and time.monotonic() - started >= 0.4
+
+
+def test_strict_fails_on_rejections_and_publishes_nothing(
+    settings: Settings, write_jsonl: WriteJsonl, runner: CliRunner
+) -> None:
+    bad = write_jsonl([*topic_records(), {"id": "no-title", "body": "x"}], "bad.jsonl")
+    with pytest.raises(InvalidCorpus, match="1 rejected record"):
+        build_index([bad], settings, FakeEmbedder(), strict=True)
+    assert SnapshotStore(settings.index_dir).current_version() is None
+    result = runner.invoke(
+        cli.main, ["reindex", str(bad), "--strict", "--index-dir", str(settings.index_dir)]
+    )
+    assert result.exit_code == 2 and "title" in result.output
+    # Without --strict the good records are indexed and the bad one reported.
+    report = build_index([bad], settings, FakeEmbedder())
+    assert report.published and len(report.rejected) == 1
+
+
+def test_full_rebuild_reembeds_and_publishes(settings: Settings, write_jsonl: WriteJsonl) -> None:
+    source = write_jsonl(topic_records())
+    build_index([source], settings, FakeEmbedder())
+    report = build_index([source], settings, FakeEmbedder(), full=True)
+    assert report.published and report.embedded == 20 and report.unchanged == 20
+
+
+def test_progress_phases_are_reported(settings: Settings, write_jsonl: WriteJsonl) -> None:
+    seen: list[tuple[str, int, int]] = []
+    build_index(
+        [write_jsonl(topic_records())],
+        settings,
+        FakeEmbedder(),
+        on_progress=lambda *event: seen.append(event),
+    )
+    phases = [phase for phase, _, _ in seen]
+    assert phases[0] == "read" and phases[-1] == "publish" and "embed" in phases
+    assert ("embed", 20, 20) in seen
+
+
+def test_debris_of_a_dead_build_is_removed(settings: Settings, write_jsonl: WriteJsonl) -> None:
+    publish(settings, write_jsonl, [], "a.jsonl")
+    debris = settings.index_dir / "versions" / ".build-deadbeef"
+    debris.mkdir()
+    (debris / "vectors.npy").write_bytes(b"half written")
+    publish(settings, write_jsonl, [article("x", "X", "new")], "b.jsonl")
+    assert not debris.exists()
+
+
+def test_snapshots_rollback_and_pruning(
+    settings: Settings, write_jsonl: WriteJsonl, runner: CliRunner
+) -> None:
+    settings = settings.replace(keep_snapshots=2)
+    versions = [
+        publish(settings, write_jsonl, [article(f"extra-{i}", f"Extra {i}", "sleep")], f"{i}.jsonl")
+        for i in range(4)
+    ]
+    store = SnapshotStore(settings.index_dir)
+    assert store.versions() == versions[-2:]  # older ones pruned
+    listing = runner.invoke(cli.main, ["snapshots", "--index-dir", str(settings.index_dir)])
+    assert listing.exit_code == 0
+    assert f"* {versions[-1]}" in listing.output and versions[-2] in listing.output
+
+    engine = Engine(settings, embedder=FakeEmbedder())
+    assert engine.article("extra-3").title == "Extra 3"
+    result = runner.invoke(
+        cli.main, ["rollback", versions[-2], "--index-dir", str(settings.index_dir)]
+    )
+    assert result.exit_code == 0, result.output
+    assert store.current_version() == versions[-2]
+    assert engine.article("extra-2").title == "Extra 2"  # the running engine followed
+    assert (
+        runner.invoke(
+            cli.main, ["rollback", "v999999-x", "--index-dir", str(settings.index_dir)]
+        ).exit_code
+        == 1
+    )
+    # The published (rolled-back) version survives pruning even though it is older.
+    newest = publish(settings, write_jsonl, [article("extra-9", "Extra 9", "sleep")], "9.jsonl")
+    store.rollback(versions[-1])
+    store.prune(1)
+    assert store.versions() == [versions[-1], newest]
+
+
+def test_corrupt_new_snapshot_is_refused_and_serving_continues(
+    settings: Settings, write_jsonl: WriteJsonl, caplog: pytest.LogCaptureFixture
+) -> None:
+    publish(settings, write_jsonl, [], "a.jsonl")
+    engine = Engine(settings, embedder=FakeEmbedder())
+    before = [i.article.id for i in engine.related("sleep-0", k=4)]
+    good = engine.snapshot.version
+    # A new version appears, but one of its files was damaged after publishing.
+    bad = publish(settings, write_jsonl, [article("sleep-9", "Sleep", TOPICS["sleep"])], "b.jsonl")
+    vectors = settings.index_dir / "versions" / bad / "vectors.npy"
+    vectors.write_bytes(vectors.read_bytes()[:-16])
+    assert [i.article.id for i in engine.related("sleep-0", k=4)] == before
+    assert engine.snapshot.version == good
+    assert "checksum does not match" in caplog.text and bad in caplog.text
+
+
+def test_export_jsonl_and_csv(
+    settings: Settings, write_jsonl: WriteJsonl, runner: CliRunner, tmp_path: Path
+) -> None:
+    publish(
+        settings, write_jsonl, [article("draft-1", "Draft", "sleep", status="draft")], "a.jsonl"
+    )
+    out = tmp_path / "out.jsonl"
+    result = runner.invoke(
+        cli.main, ["export", str(out), "--k", "3", "--index-dir", str(settings.index_dir)]
+    )
+    assert result.exit_code == 0, result.output
+    lines = [json.loads(line) for line in out.read_text().splitlines()]
+    assert len(lines) == 20  # published articles only
+    first = lines[0]
+    assert set(first) == {"article_id", "related", "featured"}
+    assert len(first["related"]) == 3
+    assert not {i["id"] for i in first["related"]} & {i["id"] for i in first["featured"]}
+    out_csv = tmp_path / "out.csv"
+    result = runner.invoke(
+        cli.main,
+        [
+            "export",
+            str(out_csv),
+            "--format",
+            "csv",
+            "-k",
+            "2",
+            "--index-dir",
+            str(settings.index_dir),
+        ],
+    )
+    assert result.exit_code == 0
+    with out_csv.open(newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert rows[0].keys() >= {"article_id", "block", "rank", "item_id", "score"}
+    assert {r["block"] for r in rows} == {"related", "featured"}
+    assert not list(tmp_path.glob(".*partial"))
+
+
+# -- admin API -----------------------------------------------------------------------------
+
+KEY = {"Authorization": "Bearer admin-key"}
+
+
+@pytest.fixture
+def admin(settings: Settings, write_jsonl: WriteJsonl) -> Any:
+    source = write_jsonl(topic_records())
+    settings = settings.replace(api_keys="admin-key", sources=str(source))
+    embedder = FakeEmbedder()
+    build_index([source], settings, embedder)
+    app = create_app(engine=Engine(settings, embedder=embedder))
+    return app.test_client(), settings, source
+
+
+def wait_for(client: Any, url: str) -> dict[str, Any]:
+    for _ in range(200):
+        job = client.get(url, headers=KEY).get_json()
+        if job["state"] in ("done", "failed"):
+            return job
+        time.sleep(0.05)
+    raise AssertionError(f"job did not finish: {job}")
+
+
+def test_admin_reindex_job(admin: Any) -> None:
+    client, _, source = admin
+    source.write_text(source.read_text() + json.dumps(article("new-1", "New", "sleep")) + "\n")
+    started = client.post("/v1/admin/reindex", json={}, headers=KEY)
+    assert started.status_code == 202
+    body = started.get_json()
+    job = wait_for(client, body["url"])
+    assert job["state"] == "done", job
+    assert job["summary"]["added"] == 1 and job["summary"]["embedded"] == 1
+    assert job["progress"]["phase"] == "publish"
+    reload = client.post("/v1/admin/reload", headers=KEY).get_json()
+    assert client.get("/v1/articles/new-1").status_code == 200
+    assert reload["index_version"].startswith(job["summary"]["version"])
+
+
+def test_admin_reindex_conflicts_and_errors(admin: Any) -> None:
+    client, settings, _ = admin
+    lock = IndexLock(settings.index_dir)
+    lock.acquire()
+    try:
+        response = client.post("/v1/admin/reindex", json={"full": True}, headers=KEY)
+        assert response.status_code == 409
+        assert "another reindex is running" in response.get_json()["detail"]
+    finally:
+        lock.release()
+    assert client.get("/v1/admin/jobs/nope", headers=KEY).status_code == 404
+    assert client.post("/v1/admin/reindex", json={}).status_code == 401
+    assert client.get("/v1/admin/jobs/x", headers={"Authorization": "Bearer no"}).status_code == 403
+    bad = client.post("/v1/admin/reindex", json={"fast": True}, headers=KEY)
+    assert bad.status_code == 422 and bad.get_json()["field"] == "fast"
+
+
+def test_one_job_at_a_time(admin: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    client, _, _ = admin
+    import recommender.jobs as jobs
+
+    gate: list[bool] = []
+
+    def slow_build(*args: Any, **kwargs: Any) -> Any:
+        while not gate:
+            time.sleep(0.01)
+        raise InvalidCorpus("corpus", "no valid article")
+
+    monkeypatch.setattr(jobs, "build_index", slow_build)
+    first = client.post("/v1/admin/reindex", json={}, headers=KEY)
+    assert first.status_code == 202
+    second = client.post("/v1/admin/reindex", json={}, headers=KEY)
+    assert second.status_code == 409 and "still running" in second.get_json()["detail"]
+    gate.append(True)
+    job = wait_for(client, first.get_json()["url"])
+    assert job["state"] == "failed" and "no valid article" in job["error"]
