@@ -20,6 +20,7 @@ from .errors import (
     ArticleNotFound,
     InvalidArgument,
     InvalidCorpus,
+    InvalidRule,
     ModelUnavailable,
     NoSnapshot,
     RecommenderError,
@@ -28,13 +29,15 @@ from .errors import (
     SnapshotMismatch,
 )
 from .pipeline import IndexReport, build_index
-from .ranking import Filters, Recommendation
+from .ranking import Filters, RankingKnobs, Recommendation
+from .rules import ArticleRules, Pin, RuleSet, RuleStore
 from .snapshot import Manifest, Snapshot, SnapshotStore
 
 __all__ = [
     "Article",
     "ArticleNotFound",
     "ArticlePage",
+    "ArticleRules",
     "CorpusLoad",
     "Embedder",
     "EmbeddingCache",
@@ -43,13 +46,18 @@ __all__ = [
     "IndexReport",
     "InvalidArgument",
     "InvalidCorpus",
+    "InvalidRule",
     "Manifest",
     "ModelUnavailable",
     "NoSnapshot",
+    "Pin",
+    "RankingKnobs",
     "Recommendation",
     "Recommendations",
     "RecommenderError",
     "Rejection",
+    "RuleSet",
+    "RuleStore",
     "SentenceTransformerEmbedder",
     "Settings",
     "Snapshot",

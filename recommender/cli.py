@@ -7,6 +7,7 @@ Exit codes: 0 done; 1 failed (unknown article, unusable snapshot, model missing)
 
 from __future__ import annotations
 
+import getpass
 import json
 import logging
 import os
@@ -21,6 +22,7 @@ import click
 
 from .config import Settings
 from .errors import IndexLocked, InvalidArgument, InvalidCorpus, RecommenderError
+from .rules import RULES_FILE, RuleStore
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -343,6 +345,209 @@ def show_settings() -> None:
     """List every setting: environment variable, default and meaning."""
     for name, default, text in Settings.describe():
         click.echo(f"{name}  (default: {default})\n    {text}")
+
+
+# -- editorial rules ---------------------------------------------------------------------
+
+
+def _cli_user() -> str:
+    try:
+        return "cli:" + getpass.getuser()
+    except (KeyError, OSError):  # no user name in a bare container
+        return "cli:unknown"
+
+
+who_option = click.option(
+    "--who",
+    default=None,
+    help="Name recorded in the audit log. Default: cli:<your user name>.",
+)
+
+
+def _rule_store(index_dir: Path | None, validate: bool) -> RuleStore:
+    """The rule store; with ``validate``, through an engine so unknown ids are refused
+    (which needs a published index; removing and listing do not)."""
+    if validate:
+        from .engine import Engine
+
+        return Engine(_settings(index_dir=index_dir)).rules
+    return RuleStore(_settings(index_dir=index_dir).index_dir / RULES_FILE)
+
+
+@main.group()
+def rules() -> None:
+    """Editorial rules, served at once without reindexing.
+
+    A pin shows an article at a fixed position under another; a block never
+    shows it there; an exclude never shows it anywhere; a featured override
+    forces its featured flag. Every change is logged with who and when.
+    """
+
+
+@rules.group("add")
+def rules_add() -> None:
+    """Add a pin, block, exclude or featured override (ids must exist)."""
+
+
+@rules.group("remove")
+def rules_remove() -> None:
+    """Remove a pin, block, exclude or featured override."""
+
+
+@rules_add.command("pin")
+@click.argument("article_id")
+@click.argument("target_id")
+@click.option("--position", type=click.IntRange(1, 50), required=True, help="1-based position.")
+@index_dir_option
+@who_option
+@_core_errors
+def add_pin(
+    article_id: str, target_id: str, position: int, index_dir: Path | None, who: str | None
+) -> None:
+    """Show TARGET_ID at --position in the related list under ARTICLE_ID."""
+    store = _rule_store(index_dir, validate=True)
+    version = store.add_pin(article_id, target_id, position, who or _cli_user())
+    click.echo(f"pinned {target_id} at {position} under {article_id} (rules version {version})")
+
+
+@rules_add.command("block")
+@click.argument("article_id")
+@click.argument("target_id")
+@index_dir_option
+@who_option
+@_core_errors
+def add_block(article_id: str, target_id: str, index_dir: Path | None, who: str | None) -> None:
+    """Never list TARGET_ID under ARTICLE_ID."""
+    version = _rule_store(index_dir, validate=True).add_block(
+        article_id, target_id, who or _cli_user()
+    )
+    click.echo(f"blocked {target_id} under {article_id} (rules version {version})")
+
+
+@rules_add.command("exclude")
+@click.argument("target_id")
+@index_dir_option
+@who_option
+@_core_errors
+def add_exclude(target_id: str, index_dir: Path | None, who: str | None) -> None:
+    """Never list TARGET_ID anywhere."""
+    version = _rule_store(index_dir, validate=True).add_exclude(target_id, who or _cli_user())
+    click.echo(f"excluded {target_id} everywhere (rules version {version})")
+
+
+@rules_add.command("featured")
+@click.argument("target_id")
+@click.option("--on/--off", "value", required=True, help="Force the featured flag on or off.")
+@index_dir_option
+@who_option
+@_core_errors
+def add_featured(target_id: str, value: bool, index_dir: Path | None, who: str | None) -> None:
+    """Force TARGET_ID's featured flag on or off."""
+    version = _rule_store(index_dir, validate=True).set_featured(
+        target_id, value, who or _cli_user()
+    )
+    state = "on" if value else "off"
+    click.echo(f"featured {state} for {target_id} (rules version {version})")
+
+
+def _removed(done: bool, what: str) -> None:
+    if not done:
+        raise click.ClickException(f"no such rule: {what}")
+    click.echo(f"removed {what}")
+
+
+@rules_remove.command("pin")
+@click.argument("article_id")
+@click.argument("target_id")
+@index_dir_option
+@who_option
+@_core_errors
+def remove_pin(article_id: str, target_id: str, index_dir: Path | None, who: str | None) -> None:
+    """Unpin TARGET_ID under ARTICLE_ID."""
+    done = _rule_store(index_dir, validate=False).remove_pin(
+        article_id, target_id, who or _cli_user()
+    )
+    _removed(done, f"pin of {target_id} under {article_id}")
+
+
+@rules_remove.command("block")
+@click.argument("article_id")
+@click.argument("target_id")
+@index_dir_option
+@who_option
+@_core_errors
+def remove_block(article_id: str, target_id: str, index_dir: Path | None, who: str | None) -> None:
+    """Lift the block of TARGET_ID under ARTICLE_ID."""
+    done = _rule_store(index_dir, validate=False).remove_block(
+        article_id, target_id, who or _cli_user()
+    )
+    _removed(done, f"block of {target_id} under {article_id}")
+
+
+@rules_remove.command("exclude")
+@click.argument("target_id")
+@index_dir_option
+@who_option
+@_core_errors
+def remove_exclude(target_id: str, index_dir: Path | None, who: str | None) -> None:
+    """Lift the global exclude of TARGET_ID."""
+    done = _rule_store(index_dir, validate=False).remove_exclude(target_id, who or _cli_user())
+    _removed(done, f"exclude of {target_id}")
+
+
+@rules_remove.command("featured")
+@click.argument("target_id")
+@index_dir_option
+@who_option
+@_core_errors
+def remove_featured(target_id: str, index_dir: Path | None, who: str | None) -> None:
+    """Drop the featured override of TARGET_ID (the corpus decides again)."""
+    store = _rule_store(index_dir, validate=False)
+    had = target_id in store.load().featured
+    if had:
+        store.set_featured(target_id, None, who or _cli_user())
+    _removed(had, f"featured override of {target_id}")
+
+
+@rules.command("list")
+@click.argument("article_id", required=False)
+@index_dir_option
+@click.option("--json", "as_json", is_flag=True, help="Print the rules as a JSON list.")
+@click.option("--history", is_flag=True, help="Print the audit log instead (newest first).")
+@_core_errors
+def list_rules(
+    article_id: str | None, index_dir: Path | None, as_json: bool, history: bool
+) -> None:
+    """The rules in force (about ARTICLE_ID only, if given), with who set them and when."""
+    store = _rule_store(index_dir, validate=False)
+    if history:
+        changes = store.history(article_id)
+        if as_json:
+            click.echo(json.dumps([c.to_json() for c in changes], indent=2, ensure_ascii=False))
+            return
+        if not changes:
+            click.echo("(no changes)")
+        for c in changes:
+            where = f" under {c.article_id}" if c.article_id else ""
+            detail = f" {c.detail}" if c.detail else ""
+            click.echo(f"{c.at}  {c.who}  {c.action} {c.target_id}{detail}{where}")
+        return
+    records = store.records(article_id)
+    if as_json:
+        click.echo(json.dumps([r.to_json() for r in records], indent=2, ensure_ascii=False))
+        return
+    if not records:
+        click.echo("(no rules)")
+    for r in records:
+        if r.kind == "pin":
+            text = f"pin      {r.target_id} at {r.value} under {r.article_id}"
+        elif r.kind == "block":
+            text = f"block    {r.target_id} under {r.article_id}"
+        elif r.kind == "exclude":
+            text = f"exclude  {r.target_id} everywhere"
+        else:
+            text = f"featured {r.target_id} {'on' if r.value else 'off'}"
+        click.echo(f"{text}  ({r.who}, {r.at})")
 
 
 if __name__ == "__main__":  # pragma: no cover

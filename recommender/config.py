@@ -8,7 +8,9 @@ environment variables; library code and tests receive a :class:`Settings`.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -19,6 +21,7 @@ from .errors import InvalidArgument
 DEFAULT_MODEL = "packaged:all-MiniLM-L6-v2"
 MAX_K = 50  # the largest list one request may ask for (the API documents 1-50)
 ENV_PREFIX = "RECOMMENDER_"
+_KEY_LABEL = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 
 
 def _setting(default: Any, help: str, secret: bool = False) -> Any:
@@ -57,6 +60,40 @@ class Settings:
     duplicate_threshold: float = _setting(
         0.97, "Dense cosine at or above which two articles count as near-duplicates."
     )
+    tag_boost: float = _setting(
+        0.0,
+        "Points added to a candidate's score, times the Jaccard overlap of its tags and "
+        "categories with the query's (0 = off).",
+    )
+    require_shared_tag: bool = _setting(
+        False,
+        "Suggest only articles sharing at least one tag with the query article "
+        "(a query without tags is exempt); fallback items may break the rule.",
+    )
+    max_age_days: float = _setting(
+        0.0,
+        "Never suggest articles published more than this many days before the query "
+        "article (before now for drafts and undated articles); 0 = off.",
+    )
+    recency_half_life_days: float = _setting(
+        0.0,
+        "Halve a candidate's score for every this many days it was published before "
+        "the query article (before now for drafts and undated articles); 0 = off.",
+    )
+    mmr_lambda: float = _setting(
+        1.0,
+        "Maximal marginal relevance: weight of relevance against novelty when filling a "
+        "list (1.0 = off: pure relevance; lower values favour variety).",
+    )
+    min_score: float = _setting(
+        0.0,
+        "Smallest score a suggestion needs; short lists are filled by the fallback.",
+    )
+    fallback: bool = _setting(
+        True,
+        "Fill a list that has fewer than k items passing the minimum score: first with "
+        "featured articles, then with recent articles of the same category.",
+    )
     default_k: int = _setting(5, "Items returned when a request names no k.")
     host: str = _setting("127.0.0.1", "Address the HTTP server binds to.")
     port: int = _setting(8000, "Port the HTTP server listens on.")
@@ -74,7 +111,8 @@ class Settings:
     )
     api_keys: str = _setting(
         "",
-        "Comma-separated API keys accepted for write routes (Authorization: Bearer KEY). "
+        "Comma-separated API keys accepted for write and rules routes (Authorization: "
+        "Bearer KEY); write `label:KEY` to name who makes changes in the rules audit log. "
         "Empty: no key is valid, so every write is refused.",
         secret=True,
     )
@@ -94,6 +132,11 @@ class Settings:
             "dense_weight": 0.0 <= self.dense_weight <= 1.0,
             "candidates": self.candidates >= 1,
             "duplicate_threshold": 0.0 < self.duplicate_threshold <= 1.0,
+            "tag_boost": 0.0 <= self.tag_boost <= 1.0,
+            "max_age_days": self.max_age_days >= 0,
+            "recency_half_life_days": self.recency_half_life_days >= 0,
+            "mmr_lambda": 0.0 <= self.mmr_lambda <= 1.0,
+            "min_score": 0.0 <= self.min_score <= 1.0,
             "default_k": 1 <= self.default_k <= MAX_K,
             "cache_max_age": self.cache_max_age >= 0,
             "keep_snapshots": self.keep_snapshots >= 1,
@@ -132,7 +175,28 @@ class Settings:
     @property
     def api_key_list(self) -> list[str]:
         """The accepted API keys (never log them)."""
-        return [key.strip() for key in self.api_keys.split(",") if key.strip()]
+        return [key for _, key in self.api_key_entries]
+
+    @property
+    def api_key_entries(self) -> list[tuple[str, str]]:
+        """``(label, key)`` for every accepted key; the label names who made a change.
+
+        An entry may be written ``label:key`` (the label is letters, digits, ``.``,
+        ``_`` or ``-``); a bare key is labelled ``key-`` plus the first 8 hex digits
+        of its SHA-256, which tells keys apart without revealing them.
+        """
+        entries = []
+        for raw in self.api_keys.split(","):
+            entry = raw.strip()
+            if not entry:
+                continue
+            label, sep, key = entry.partition(":")
+            if sep and key.strip() and _KEY_LABEL.fullmatch(label.strip()):
+                entries.append((label.strip(), key.strip()))
+            else:
+                digest = hashlib.sha256(entry.encode()).hexdigest()[:8]
+                entries.append((f"key-{digest}", entry))
+        return entries
 
     @property
     def source_list(self) -> list[Path]:

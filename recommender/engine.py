@@ -1,6 +1,6 @@
-"""The :class:`Engine`: the published snapshot plus live API changes, answering
-``related``, ``featured``, ``recommend_text`` and article reads and writes. The
-web and CLI layers call only this."""
+"""The :class:`Engine`: the published snapshot plus live API changes and editorial
+rules, answering ``related``, ``featured``, ``recommend_text`` and article reads
+and writes. The web and CLI layers call only this."""
 
 from __future__ import annotations
 
@@ -21,7 +21,8 @@ from .config import MAX_K, Settings
 from .embedding import Embedder, SentenceTransformerEmbedder, embed_texts
 from .errors import InvalidArgument, SnapshotError, SnapshotMismatch
 from .live import LIVE_FILE, LiveStore
-from .ranking import Filters, Query, Ranker, Recommendation
+from .ranking import Filters, Query, Ranker, RankingKnobs, Recommendation
+from .rules import RULES_FILE, ArticleRules, RuleSet, RuleStore
 from .snapshot import Snapshot, SnapshotStore
 from .text import dense_text, html_to_text, lexical_text
 
@@ -65,8 +66,13 @@ class Engine:
     embedded (drafts, upserts), so serving indexed articles starts in well under
     a second. A newly published snapshot is picked up on the next call after
     ``settings.reload_interval`` seconds; if it cannot be loaded the engine keeps
-    serving the one it has. Live changes (``upsert``/``delete``) are shared with
-    every process through SQLite and seen on the next call.
+    serving the one it has. Live changes (``upsert``/``delete``) and editorial
+    rules (:attr:`rules`) are shared with every process through SQLite and seen
+    on the next call.
+
+    Every answer takes ``knobs``: :class:`RankingKnobs` to rank with instead of
+    the served ones (:attr:`knobs`, from the settings), so an editor can preview
+    other values without changing what readers get.
 
     Args:
         settings: engine settings (index directory, model, ranking knobs).
@@ -77,6 +83,9 @@ class Engine:
         self.settings = settings
         self.store = SnapshotStore(settings.index_dir)
         self.live = LiveStore(settings.index_dir / LIVE_FILE)
+        self.knobs = RankingKnobs.from_settings(settings)
+        self.rules = RuleStore(settings.index_dir / RULES_FILE, exists=self._exists)
+        self._rules = RuleSet(version=-1)  # loaded on first use: -1 matches no version
         self.embedder: Embedder = embedder or SentenceTransformerEmbedder(
             settings.model, batch_size=settings.batch_size
         )
@@ -101,6 +110,7 @@ class Engine:
             dense_weight=self.settings.dense_weight,
             candidates=self.settings.candidates,
             duplicate_threshold=self.settings.duplicate_threshold,
+            knobs=self.knobs,
         )
 
     @property
@@ -113,6 +123,11 @@ class Engine:
         """Snapshot version plus live-change sequence: changes whenever answers may."""
         ranker = self._current()
         return f"{ranker.snapshot.version}+{ranker.live_seq}"
+
+    @property
+    def rules_version(self) -> int:
+        """The editorial rules' change counter: changes whenever a rule does."""
+        return self._current_rules().version
 
     def status(self) -> EngineStatus:
         """Version, size and age of what is served."""
@@ -156,6 +171,16 @@ class Engine:
                 log.error("keeping snapshot %s: %s", self._ranker.snapshot.version, exc)
         return self._ranker
 
+    def _current_rules(self) -> RuleSet:
+        """The editorial rules, reloaded when another call or process changed them."""
+        rules = self._rules
+        if self.rules.version() != rules.version:
+            rules = self._rules = self.rules.load()  # one assignment: readers see old or new
+        return rules
+
+    def _exists(self, article_id: str) -> bool:
+        return article_id in self._current().positions
+
     # -- answers ---------------------------------------------------------------------
 
     def _check_k(self, k: int | None) -> int:
@@ -173,37 +198,64 @@ class Engine:
         return self._current().article(article_id)
 
     def related(
-        self, article_id: str, k: int | None = None, filters: Filters | None = None
+        self,
+        article_id: str,
+        k: int | None = None,
+        filters: Filters | None = None,
+        knobs: RankingKnobs | None = None,
     ) -> list[Recommendation]:
-        """The ``k`` articles most related to an indexed article (never itself or drafts)."""
+        """The ``k`` articles most related to an indexed article (never itself or drafts).
+
+        Editorial pins under the article take their positions; blocks and global
+        excludes never appear. ``knobs`` replace the served ranking knobs for this call.
+        """
         k = self._check_k(k)
         ranker = self._current()
-        return ranker.related(ranker.query_for_article(article_id), k, filters)
+        query = ranker.query_for_article(article_id)
+        return ranker.related(query, k, filters, knobs, self._current_rules())
 
     def featured(
-        self, article_id: str, k: int | None = None, filters: Filters | None = None
+        self,
+        article_id: str,
+        k: int | None = None,
+        filters: Filters | None = None,
+        knobs: RankingKnobs | None = None,
     ) -> list[Recommendation]:
-        """The ``k`` featured articles most relevant to an indexed article."""
+        """The ``k`` featured articles most relevant to an indexed article.
+
+        Featured overrides decide what is featured; blocks and excludes apply.
+        """
         k = self._check_k(k)
         ranker = self._current()
-        return ranker.featured(ranker.query_for_article(article_id), k, filters)
+        query = ranker.query_for_article(article_id)
+        return ranker.featured(query, k, filters, knobs, self._current_rules())
 
     def recommendations(
-        self, article_id: str, k: int | None = None, filters: Filters | None = None
+        self,
+        article_id: str,
+        k: int | None = None,
+        filters: Filters | None = None,
+        knobs: RankingKnobs | None = None,
     ) -> Recommendations:
         """Related and featured picks in one call; featured picks skip the related items."""
         k = self._check_k(k)
         ranker = self._current()
-        return self._both(ranker, ranker.query_for_article(article_id), k, filters)
+        return self._both(ranker, ranker.query_for_article(article_id), k, filters, knobs)
 
     def _both(
-        self, ranker: Ranker, query: Query, k: int, filters: Filters | None
+        self,
+        ranker: Ranker,
+        query: Query,
+        k: int,
+        filters: Filters | None,
+        knobs: RankingKnobs | None,
     ) -> Recommendations:
         filters = filters or Filters()
-        related = ranker.related(query, k, filters)
+        rules = self._current_rules()
+        related = ranker.related(query, k, filters, knobs, rules)
         shown = [*filters.exclude, *(r.article.id for r in related)]
         featured_filters = Filters(shown, filters.tags, filters.since, filters.min_score)
-        featured = ranker.featured(query, k, featured_filters)
+        featured = ranker.featured(query, k, featured_filters, knobs, rules)
         version = f"{ranker.snapshot.version}+{ranker.live_seq}"
         return Recommendations(related, featured, version)
 
@@ -230,6 +282,7 @@ class Engine:
         k: int | None = None,
         tags: Sequence[str] = (),
         filters: Filters | None = None,
+        knobs: RankingKnobs | None = None,
     ) -> Recommendations:
         """Related and featured picks for a text that is not indexed (a draft).
 
@@ -243,8 +296,57 @@ class Engine:
             raise InvalidArgument("body", "must not be empty (after reducing HTML to text)")
         draft = Article(id="draft", title=title, body=body, tags=tuple(tags))
         ranker = self._current()
-        query = ranker.query_for_text(self._embed(draft), lexical_text(draft), draft.title)
-        return self._both(ranker, query, k, filters)
+        query = ranker.query_for_text(
+            self._embed(draft), lexical_text(draft), draft.title, draft.tags
+        )
+        return self._both(ranker, query, k, filters, knobs)
+
+    # -- editorial rules -----------------------------------------------------------------
+
+    def article_rules(self, article_id: str) -> ArticleRules:
+        """The pins and blocks under an article, and its featured override.
+
+        Raises:
+            ArticleNotFound: the article is unknown and has no rules either (rules of
+                a deleted article stay readable, so they can be cleared).
+        """
+        rules = self._current_rules().for_article(article_id)
+        if not rules and not self._exists(article_id):
+            self._current().article(article_id)  # raises ArticleNotFound
+        return rules
+
+    def set_article_rules(self, rules: ArticleRules, who: str) -> ArticleRules:
+        """Replace the rules under ``rules.article_id``; served on the next call.
+
+        Raises:
+            ArticleNotFound: the article is unknown.
+            InvalidRule: a pin or block that cannot hold (names the field).
+        """
+        self._current().article(rules.article_id)
+        self.rules.replace_article(rules.article_id, rules.pins, rules.blocks, rules.featured, who)
+        return self.article_rules(rules.article_id)
+
+    def clear_article_rules(self, article_id: str, who: str) -> None:
+        """Remove every rule under an article and its featured override.
+
+        Raises:
+            ArticleNotFound: the article is unknown and has no rules.
+        """
+        self.article_rules(article_id)
+        self.rules.clear_article(article_id, who)
+
+    def excludes(self) -> list[str]:
+        """The globally excluded ids, sorted."""
+        return sorted(self._current_rules().excludes)
+
+    def set_excludes(self, ids: Sequence[str], who: str) -> list[str]:
+        """Make ``ids`` the global excludes; served on the next call.
+
+        Raises:
+            InvalidRule: an unknown or repeated id (``ids.<n>``).
+        """
+        self.rules.replace_excludes(ids, who)
+        return self.excludes()
 
     # -- listing and writes ------------------------------------------------------------
 
@@ -323,4 +425,11 @@ def _decode_cursor(cursor: str) -> tuple[float, str]:
         raise InvalidArgument("cursor", "not a cursor returned by this API") from None
 
 
-__all__ = ["ArticlePage", "Engine", "EngineStatus", "Filters", "Recommendations"]
+__all__ = [
+    "ArticlePage",
+    "Engine",
+    "EngineStatus",
+    "Filters",
+    "RankingKnobs",
+    "Recommendations",
+]

@@ -7,6 +7,7 @@ either::
     RecommenderError
     ├── ArticleNotFound(KeyError)           an id that is not in the published index
     ├── InvalidArgument(ValueError)         a bad parameter (names it in ``parameter``)
+    │   └── InvalidRule                     an editorial rule that cannot hold (names ``field``)
     ├── InvalidCorpus(ValueError)           a source that cannot be read at all
     ├── SnapshotError(RuntimeError)         no snapshot, or one that cannot be used
     │   ├── NoSnapshot                      nothing has been published yet
@@ -51,6 +52,18 @@ class InvalidArgument(RecommenderError, ValueError):
         super().__init__(f"{parameter}: {message}")
         self.parameter = parameter
         self.reason = message
+
+
+class InvalidRule(InvalidArgument):
+    """An editorial rule that cannot hold: an unknown id, a self-pin, a clash.
+
+    ``field`` names the offending part of the rule set (``pins.0.article_id``,
+    ``blocks.2``, ``ids.1``), the way the API reports body fields.
+    """
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(field, message)
+        self.field = field
 
 
 class InvalidCorpus(RecommenderError, ValueError):

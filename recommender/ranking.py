@@ -8,6 +8,17 @@ Fusion (see ``docs/architecture.md``): for a query article ``q`` and a candidate
 where ``w`` is ``dense_weight``. Both parts lie in [0, 1], so scores do too, and
 they are comparable across responses for the same query.
 
+The final score adds boosts and a decay (:class:`RankingKnobs`, all off by default)::
+
+    score = (fused + tag_boost · jaccard(labels(q), labels(c))) · 0.5 ** (age / half_life)
+
+where labels are tags and categories and ``age`` is how long before the query
+article (now, for a draft or an undated article) ``c`` was published. Lists are
+filled by relevance, or by maximal marginal relevance when ``mmr_lambda`` < 1;
+near-duplicates are skipped; editorial rules (:mod:`recommender.rules`) hide,
+pin and re-flag articles; a list short of items passing ``min_score`` is filled
+by the fallback (featured articles, then recent ones of the same category).
+
 A :class:`Ranker` ranks one published snapshot with the live API changes laid
 over it: upserted articles are appended after the snapshot's (scored
 exhaustively: there are few), replaced and deleted snapshot articles are hidden.
@@ -16,36 +27,105 @@ exhaustively: there are few), replaced and deleted snapshot articles are hidden.
 from __future__ import annotations
 
 import re
-from collections.abc import Collection
-from dataclasses import dataclass, field
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 from scipy import sparse
 
 from .articles import Article, format_timestamp
-from .errors import ArticleNotFound
+from .errors import ArticleNotFound, InvalidArgument
 from .live import LiveChanges
+from .rules import RuleSet
 from .snapshot import Snapshot
 from .text import lexical_text
 
+if TYPE_CHECKING:
+    from .config import Settings
+
 _NON_WORD = re.compile(r"\W+")
+DAY = 86_400.0
+# How many of the newest same-category articles the fallback scores: enough to fill
+# any list after skipping duplicates, few enough to stay cheap on a large corpus.
+_FALLBACK_RECENT = 200
+
+Rule = Literal["pinned", "fallback"]
 
 
 def _title_key(title: str) -> str:
     return _NON_WORD.sub(" ", title.lower()).strip()
 
 
+def _labels(article: Article) -> frozenset[str]:
+    return frozenset(label.casefold() for label in (*article.tags, *article.categories))
+
+
+@dataclass(frozen=True)
+class RankingKnobs:
+    """The ranking features a call may tune; :meth:`from_settings` gives the served ones.
+
+    An editor page passes changed knobs to :meth:`recommender.Engine.related` to
+    preview other values without touching the live settings.
+
+    Attributes:
+        tag_boost: points added times the Jaccard overlap of tags and categories.
+        require_shared_tag: only candidates sharing a tag with the query (a query
+            without tags is exempt).
+        max_age_days: hide candidates published more than this many days before
+            the reference time (0 = off).
+        recency_half_life_days: halve the score for every this many days a
+            candidate was published before the reference time (0 = off).
+        mmr_lambda: relevance against novelty when filling a list (1 = off).
+        min_score: smallest score a suggestion needs.
+        fallback: fill a list short of ``min_score`` with featured, then recent
+            same-category articles.
+    """
+
+    tag_boost: float = 0.0
+    require_shared_tag: bool = False
+    max_age_days: float = 0.0
+    recency_half_life_days: float = 0.0
+    mmr_lambda: float = 1.0
+    min_score: float = 0.0
+    fallback: bool = True
+
+    def __post_init__(self) -> None:
+        checks = {
+            "tag_boost": 0.0 <= self.tag_boost <= 1.0,
+            "max_age_days": self.max_age_days >= 0,
+            "recency_half_life_days": self.recency_half_life_days >= 0,
+            "mmr_lambda": 0.0 <= self.mmr_lambda <= 1.0,
+            "min_score": 0.0 <= self.min_score <= 1.0,
+        }
+        for name, ok in checks.items():
+            if not ok:
+                raise InvalidArgument(name, f"{getattr(self, name)!r} is out of range")
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> RankingKnobs:
+        """The knobs the settings serve with."""
+        return cls(**{f.name: getattr(settings, f.name) for f in fields(cls)})
+
+
 @dataclass(frozen=True)
 class Recommendation:
-    """One suggested article, its score and why it scored so."""
+    """One suggested article, its score and why it scored so.
+
+    ``score`` is the final score: ``(fused + tag) · recency``, where ``fused``
+    combines ``dense`` and ``lexical``. ``rule`` says whether an editorial pin or
+    the fallback put the item there rather than its score.
+    """
 
     article: Article
     score: float
     dense: float
     lexical: float
     shared_terms: tuple[str, ...]
+    tag: float = 0.0
+    recency: float = 1.0
+    rule: Rule | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The item as the API and CLI return it."""
@@ -62,6 +142,9 @@ class Recommendation:
             "explanation": {
                 "dense": round(self.dense, 6),
                 "lexical": round(self.lexical, 6),
+                "tag": round(self.tag, 6),
+                "recency": round(self.recency, 6),
+                "rule": self.rule,
                 "shared_terms": list(self.shared_terms),
             },
         }
@@ -75,7 +158,8 @@ class Filters:
         exclude: ids never to return.
         tags: if given, only articles carrying at least one of these tags.
         since: if given, only articles published at or after this time.
-        min_score: only items scoring at least this much.
+        min_score: only items scoring at least this much. Unlike the
+            ``min_score`` knob, this is a hard floor: the fallback never fills it.
     """
 
     exclude: Collection[str] = ()
@@ -93,6 +177,10 @@ class Query:
     weights: sparse.csr_matrix
     title: str
     position: int | None = None
+    article_id: str | None = None
+    tags: tuple[str, ...] = ()
+    categories: tuple[str, ...] = ()
+    published: datetime | None = None
 
 
 @dataclass
@@ -100,6 +188,19 @@ class _Live:
     articles: list[Article] = field(default_factory=list)
     vectors: np.ndarray | None = None
     lexical: sparse.csr_matrix | None = None
+
+
+@dataclass(frozen=True)
+class _Scored:
+    """Scores of some positions against one query, aligned by index."""
+
+    positions: np.ndarray
+    vectors: np.ndarray
+    dense: np.ndarray
+    lexical: np.ndarray
+    tag: np.ndarray
+    recency: np.ndarray
+    final: np.ndarray
 
 
 class Ranker:
@@ -112,6 +213,7 @@ class Ranker:
         candidates: how many candidates each signal contributes before fusion.
         duplicate_threshold: dense cosine at or above which two articles are
             near-duplicates; only the better-ranked one is kept.
+        knobs: the ranking features used when a call passes none.
     """
 
     def __init__(
@@ -122,11 +224,13 @@ class Ranker:
         dense_weight: float = 0.7,
         candidates: int = 100,
         duplicate_threshold: float = 0.97,
+        knobs: RankingKnobs | None = None,
     ) -> None:
         self.snapshot = snapshot
         self.dense_weight = dense_weight
         self.candidates = candidates
         self.duplicate_threshold = duplicate_threshold
+        self.knobs = knobs or RankingKnobs()
         self.live_seq = live.seq if live else 0
         self._n = len(snapshot.articles)
         self._live = _Live()
@@ -148,9 +252,14 @@ class Ranker:
         self._published = np.array([a.is_published for a in self.articles], dtype=bool)
         self._featured = np.array([a.featured for a in self.articles], dtype=bool)
         self._title_keys = [_title_key(a.title) for a in self.articles]
+        self._labels = [_labels(a) for a in self.articles]
         self._published_at = np.array(
             [a.published.timestamp() if a.published else -np.inf for a in self.articles]
         )
+        # Inverted indexes (casefolded label -> positions) for the shared-tag rule and the
+        # same-category fallback, so neither walks every article per request.
+        self._by_tag = _inverted(self.articles, "tags")
+        self._by_category = _inverted(self.articles, "categories")
 
     def listed(self) -> list[Article]:
         """Every article that exists now (drafts included), in index order."""
@@ -192,24 +301,44 @@ class Ranker:
         if position is None:
             raise ArticleNotFound(article_id)
         weights = self._lexical_row(position)
+        article = self.articles[position]
         return Query(
             vector=self._vectors(np.array([position]))[0],
             terms=self.snapshot.lexical.as_query(weights),
             weights=weights,
-            title=self.articles[position].title,
+            title=article.title,
             position=position,
+            article_id=article.id,
+            tags=article.tags,
+            categories=article.categories,
+            published=article.published,
         )
 
-    def query_for_text(self, vector: np.ndarray, text: str, title: str) -> Query:
+    def query_for_text(
+        self, vector: np.ndarray, text: str, title: str, tags: Sequence[str] = ()
+    ) -> Query:
         """The query for a text that is not in the corpus (a draft)."""
         return Query(
             vector=np.asarray(vector, dtype=np.float32),
             terms=self.snapshot.lexical.transform_queries([text]),
             weights=self.snapshot.lexical.weigh([text]),
             title=title,
+            tags=tuple(tags),
         )
 
-    def _visible(self, query: Query, filters: Filters) -> np.ndarray:
+    # -- visibility --------------------------------------------------------------------
+
+    @staticmethod
+    def _reference_time(query: Query) -> float:
+        # Recency is measured from the query article's date: the block under an old
+        # article shows what was current then, and answers do not drift as the clock
+        # runs (so cached answers stay right). Drafts and undated articles use now.
+        when = query.published or datetime.now(UTC)
+        return when.timestamp()
+
+    def _visible(self, query: Query, filters: Filters, rules: RuleSet) -> np.ndarray:
+        """What may ever appear: existing, published, not scheduled, not filtered out
+        by the caller, not blocked or excluded by an editor, not the query itself."""
         # Scheduled articles stay hidden until their publication time.
         visible = (
             self._listed & self._published & (self._published_at <= datetime.now(UTC).timestamp())
@@ -223,11 +352,37 @@ class Ranker:
                     visible[i] = False
         if query.position is not None:
             visible[query.position] = False
-        for article_id in filters.exclude:
+        for article_id in (*filters.exclude, *rules.hidden_under(query.article_id)):
             position = self.positions.get(article_id)
             if position is not None:
                 visible[position] = False
         return np.asarray(visible, dtype=bool)
+
+    def _in_window(self, query: Query, knobs: RankingKnobs) -> np.ndarray:
+        """The hard age window: True where a candidate is recent enough (or undated)."""
+        if not knobs.max_age_days:
+            return np.ones(len(self.articles), dtype=bool)
+        oldest = self._reference_time(query) - knobs.max_age_days * DAY
+        with np.errstate(invalid="ignore"):
+            return np.asarray(
+                ~np.isfinite(self._published_at) | (self._published_at >= oldest), dtype=bool
+            )
+
+    def _sharing_a_tag(self, query: Query) -> np.ndarray:
+        mask = np.zeros(len(self.articles), dtype=bool)
+        for tag in {t.casefold() for t in query.tags}:
+            mask[self._by_tag.get(tag, [])] = True
+        return mask
+
+    def _featured_mask(self, rules: RuleSet) -> np.ndarray:
+        mask = self._featured.copy()
+        for article_id, value in rules.featured.items():
+            position = self.positions.get(article_id)
+            if position is not None:
+                mask[position] = value
+        return mask
+
+    # -- scoring -----------------------------------------------------------------------
 
     def _lexical_scores(self, query: Query) -> np.ndarray:
         # Normalised by the query's score against itself: a candidate sharing every
@@ -240,60 +395,256 @@ class Ranker:
         own = float(query.weights.sum())
         return np.clip(raw / own, 0.0, 1.0) if own > 0 else np.zeros_like(raw)
 
-    def _rank(
+    def _score(
+        self, query: Query, positions: np.ndarray, lexical: np.ndarray, knobs: RankingKnobs
+    ) -> _Scored:
+        positions = np.asarray(positions, dtype=np.int64)
+        vectors = self._vectors(positions)
+        dense = vectors @ query.vector if positions.size else np.zeros(0, dtype=np.float32)
+        lex = lexical[positions]
+        fused = self.dense_weight * np.clip(dense, 0.0, 1.0) + (1 - self.dense_weight) * lex
+        tag = np.zeros(len(positions))
+        query_labels = frozenset(label.casefold() for label in (*query.tags, *query.categories))
+        if knobs.tag_boost and query_labels:
+            for i, position in enumerate(positions):
+                labels = self._labels[position]
+                if labels:
+                    overlap = len(labels & query_labels) / len(labels | query_labels)
+                    tag[i] = knobs.tag_boost * overlap
+        recency = np.ones(len(positions))
+        if knobs.recency_half_life_days:
+            published = self._published_at[positions]
+            dated = np.isfinite(published)
+            # Only what is older than the reference decays: a newer article is not stale.
+            age_days = np.maximum(self._reference_time(query) - published[dated], 0.0) / DAY
+            recency[dated] = 0.5 ** (age_days / knobs.recency_half_life_days)
+        final = (fused + tag) * recency
+        return _Scored(positions, vectors, dense, lex, tag, recency, final)
+
+    def _recommendation(
+        self, query: Query, s: _Scored, i: int, rules: RuleSet, rule: Rule | None = None
+    ) -> Recommendation:
+        position = int(s.positions[i])
+        article = self.articles[position]
+        override = rules.featured.get(article.id)
+        if override is not None and override != article.featured:
+            article = article.model_copy(update={"featured": override})
+        return Recommendation(
+            article=article,
+            score=float(s.final[i]),
+            dense=float(s.dense[i]),
+            lexical=float(s.lexical[i]),
+            shared_terms=tuple(
+                self.snapshot.lexical.shared_terms(query.weights, self._lexical_row(position))
+            ),
+            tag=float(s.tag[i]),
+            recency=float(s.recency[i]),
+            rule=rule,
+        )
+
+    # -- filling a list ----------------------------------------------------------------
+
+    def _pick(
         self,
         query: Query,
-        positions: np.ndarray,
-        lexical: np.ndarray,
-        k: int,
-        min_score: float,
-    ) -> list[Recommendation]:
-        if positions.size == 0:
-            return []
-        vectors = self._vectors(positions)
-        dense = vectors @ query.vector
-        fused = (
-            self.dense_weight * np.clip(dense, 0.0, 1.0)
-            + (1 - self.dense_weight) * lexical[positions]
-        )
-        order = np.argsort(-fused, kind="stable")
-        chosen: list[int] = []
-        results: list[Recommendation] = []
-        query_title = _title_key(query.title)
-        for i in order:
-            if fused[i] < min_score:
-                break
-            position = int(positions[i])
-            if dense[i] >= self.duplicate_threshold or self._title_keys[position] == query_title:
-                continue  # the same story as the query, under another id
-            if chosen and float((vectors[chosen] @ vectors[i]).max()) >= self.duplicate_threshold:
-                continue  # the same story as an item already in the list
-            chosen.append(int(i))
-            results.append(
-                Recommendation(
-                    article=self.articles[position],
-                    score=float(fused[i]),
-                    dense=float(dense[i]),
-                    lexical=float(lexical[position]),
-                    shared_terms=tuple(
-                        self.snapshot.lexical.shared_terms(
-                            query.weights, self._lexical_row(position)
-                        )
-                    ),
-                )
-            )
-            if len(results) == k:
-                break
-        return results
+        s: _Scored,
+        order: np.ndarray,
+        need: int,
+        shown: list[np.ndarray],
+        mmr_lambda: float = 1.0,
+    ) -> list[int]:
+        """Up to ``need`` indexes of ``s``, skipping near-duplicates of the query and of
+        anything ``shown`` (vectors of items already in the list, extended in place).
 
-    def related(self, query: Query, k: int, filters: Filters | None = None) -> list[Recommendation]:
-        """The ``k`` best visible articles for ``query``, never the query itself."""
+        Takes ``order`` as it comes, or by maximal marginal relevance when
+        ``mmr_lambda`` < 1: each step takes the candidate maximising
+        ``λ·score − (1−λ)·(its highest cosine to an item already listed)``.
+        """
+        query_title = _title_key(query.title)
+        pool = [
+            int(i)
+            for i in order
+            if s.dense[i] < self.duplicate_threshold
+            and self._title_keys[int(s.positions[i])] != query_title
+        ]
+        picked: list[int] = []
+        if not pool or need <= 0:
+            return picked
+        pool_array = np.array(pool)
+        nearest = np.full(len(pool), -np.inf)  # highest cosine to anything shown so far
+        for vector in shown:
+            nearest = np.maximum(nearest, s.vectors[pool_array] @ vector)
+        alive = np.ones(len(pool), dtype=bool)
+        while len(picked) < need and alive.any():
+            if mmr_lambda >= 1.0:
+                j = int(np.flatnonzero(alive)[0])
+            else:
+                novelty = np.where(np.isfinite(nearest), np.clip(nearest, 0.0, 1.0), 0.0)
+                mmr = mmr_lambda * s.final[pool_array] - (1 - mmr_lambda) * novelty
+                j = int(np.argmax(np.where(alive, mmr, -np.inf)))
+            alive[j] = False
+            if nearest[j] >= self.duplicate_threshold:
+                continue  # the same story as an item already in the list
+            picked.append(pool[j])
+            vector = s.vectors[pool[j]]
+            shown.append(vector)
+            nearest = np.maximum(nearest, s.vectors[pool_array] @ vector)
+        return picked
+
+    def _fallback(
+        self,
+        query: Query,
+        lexical: np.ndarray,
+        pool: np.ndarray,
+        featured: np.ndarray,
+        taken: set[int],
+        need: int,
+        shown: list[np.ndarray],
+        knobs: RankingKnobs,
+        filters: Filters,
+        rules: RuleSet,
+        featured_only: bool,
+    ) -> list[Recommendation]:
+        """Fill a short list: featured articles (most relevant first), then the newest
+        articles sharing a category with the query (a tag, if it has no category)."""
+        mask = pool.copy()
+        mask[list(taken)] = False
+        featured_positions = np.flatnonzero(mask & featured)
+        s = self._score(query, featured_positions, lexical, knobs)
+        order = np.argsort(-s.final, kind="stable")
+        order = order[s.final[order] >= filters.min_score]
+        out = [
+            self._recommendation(query, s, i, rules, "fallback")
+            for i in self._pick(query, s, order, need, shown)
+        ]
+        if featured_only or len(out) >= need:
+            return out
+        mask[featured_positions] = False
+        index, labels = (
+            (self._by_category, query.categories)
+            if query.categories
+            else (self._by_tag, query.tags)
+        )
+        if labels:
+            related = np.zeros(len(self.articles), dtype=bool)
+            for label in {label.casefold() for label in labels}:
+                related[index.get(label, [])] = True
+            mask &= related
+        recent = np.flatnonzero(mask)
+        recent = recent[np.argsort(-self._published_at[recent], kind="stable")]
+        s = self._score(query, recent[:_FALLBACK_RECENT], lexical, knobs)
+        order = np.flatnonzero(s.final >= filters.min_score)
+        out += [
+            self._recommendation(query, s, i, rules, "fallback")
+            for i in self._pick(query, s, order, need - len(out), shown)
+        ]
+        return out
+
+    def _fill(
+        self,
+        query: Query,
+        candidates: np.ndarray,
+        lexical: np.ndarray,
+        pool: np.ndarray,
+        k: int,
+        filters: Filters,
+        knobs: RankingKnobs,
+        rules: RuleSet,
+        pins: list[tuple[int, Recommendation]],
+        featured: np.ndarray,
+        featured_only: bool,
+    ) -> list[Recommendation]:
+        shown = [self._vectors(np.array([self.positions[r.article.id]]))[0] for _, r in pins]
+        s = self._score(query, candidates, lexical, knobs)
+        floor = max(knobs.min_score, filters.min_score)
+        order = np.argsort(-s.final, kind="stable")
+        order = order[s.final[order] >= floor]
+        need = k - len(pins)
+        items = [
+            self._recommendation(query, s, i, rules)
+            for i in self._pick(query, s, order, need, shown, knobs.mmr_lambda)
+        ]
+        if knobs.fallback and len(items) < need:
+            taken = {self.positions[r.article.id] for r in items} | {
+                self.positions[r.article.id] for _, r in pins
+            }
+            items += self._fallback(
+                query,
+                lexical,
+                pool,
+                featured,
+                taken,
+                need - len(items),
+                shown,
+                knobs,
+                filters,
+                rules,
+                featured_only,
+            )
+        # Ascending positions: each insert lands where the editor asked, or at the end
+        # when the list is shorter than that.
+        for position, item in sorted(pins, key=lambda pin: pin[0]):
+            items.insert(min(position - 1, len(items)), item)
+        return items[:k]
+
+    def _pins(
+        self,
+        query: Query,
+        k: int,
+        visible: np.ndarray,
+        lexical: np.ndarray,
+        knobs: RankingKnobs,
+        rules: RuleSet,
+    ) -> list[tuple[int, Recommendation]]:
+        """The pins under the query article that fall within ``k`` and may be shown."""
+        if query.article_id is None:
+            return []
+        wanted = [
+            (pin.position, self.positions[pin.article_id])
+            for pin in rules.pins.get(query.article_id, ())
+            if pin.position <= k
+            and pin.article_id in self.positions
+            and visible[self.positions[pin.article_id]]
+        ]
+        if not wanted:
+            return []
+        s = self._score(query, np.array([p for _, p in wanted]), lexical, knobs)
+        return [
+            (position, self._recommendation(query, s, i, rules, "pinned"))
+            for i, (position, _) in enumerate(wanted)
+        ]
+
+    # -- the two lists -----------------------------------------------------------------
+
+    def related(
+        self,
+        query: Query,
+        k: int,
+        filters: Filters | None = None,
+        knobs: RankingKnobs | None = None,
+        rules: RuleSet | None = None,
+    ) -> list[Recommendation]:
+        """The ``k`` best visible articles for ``query``, never the query itself.
+
+        Editorial pins under the query article take their positions (if the pinned
+        article is published and not excluded by the caller or an editor); blocked
+        and excluded articles never appear.
+        """
         filters = filters or Filters()
-        visible = self._visible(query, filters)
+        knobs = knobs or self.knobs
+        rules = rules or RuleSet()
+        visible = self._visible(query, filters, rules)
         lexical = self._lexical_scores(query)
+        pins = self._pins(query, k, visible, lexical, knobs, rules)
+        pool = visible & self._in_window(query, knobs)
+        for _, item in pins:
+            pool[self.positions[item.article.id]] = False
+        eligible = pool.copy()
+        if knobs.require_shared_tag and query.tags:
+            eligible &= self._sharing_a_tag(query)
         wanted = self.candidates + k
         _, dense_positions = self.snapshot.dense.search(query.vector[None, :], wanted + 1)
-        masked = np.where(visible, lexical, -1.0)
+        masked = np.where(eligible, lexical, -1.0)
         take = min(wanted, masked.size)
         lexical_positions = (
             np.argpartition(-masked, take - 1)[:take] if take else np.zeros(0, dtype=np.int64)
@@ -303,15 +654,42 @@ class Ranker:
             np.union1d(dense_positions[0][dense_positions[0] >= 0], lexical_positions),
             live_positions,
         ).astype(np.int64)
-        candidates = candidates[visible[candidates]]
-        return self._rank(query, candidates, lexical, k, filters.min_score)
+        candidates = candidates[eligible[candidates]]
+        featured = self._featured_mask(rules)
+        return self._fill(
+            query, candidates, lexical, pool, k, filters, knobs, rules, pins, featured, False
+        )
 
     def featured(
-        self, query: Query, k: int, filters: Filters | None = None
+        self,
+        query: Query,
+        k: int,
+        filters: Filters | None = None,
+        knobs: RankingKnobs | None = None,
+        rules: RuleSet | None = None,
     ) -> list[Recommendation]:
-        """The ``k`` featured articles most relevant to ``query`` (all are scored)."""
+        """The ``k`` featured articles most relevant to ``query`` (all are scored).
+
+        Featured overrides decide what counts as featured; blocks and excludes apply.
+        """
         filters = filters or Filters()
-        visible = self._visible(query, filters)
+        knobs = knobs or self.knobs
+        rules = rules or RuleSet()
+        featured = self._featured_mask(rules)
+        pool = self._visible(query, filters, rules) & self._in_window(query, knobs) & featured
+        eligible = pool.copy()
+        if knobs.require_shared_tag and query.tags:
+            eligible &= self._sharing_a_tag(query)
+        candidates = np.flatnonzero(eligible)
         lexical = self._lexical_scores(query)
-        candidates = np.flatnonzero(visible & self._featured)
-        return self._rank(query, candidates, lexical, k, filters.min_score)
+        return self._fill(
+            query, candidates, lexical, pool, k, filters, knobs, rules, [], featured, True
+        )
+
+
+def _inverted(articles: list[Article], attribute: str) -> dict[str, list[int]]:
+    index: dict[str, list[int]] = {}
+    for position, article in enumerate(articles):
+        for label in {label.casefold() for label in getattr(article, attribute)}:
+            index.setdefault(label, []).append(position)
+    return index

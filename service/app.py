@@ -14,7 +14,7 @@ from collections.abc import Callable
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
-from flask import Response, current_app, jsonify, request
+from flask import Response, current_app, g, jsonify, request
 from flask_openapi3.models.info import Info
 from flask_openapi3.models.tag import Tag
 from flask_openapi3.openapi import OpenAPI
@@ -40,8 +40,12 @@ from .schemas import (
     ArticleList,
     ArticleOut,
     ArticlePath,
+    ArticleRulesBody,
+    ArticleRulesOut,
     ArticlesQuery,
     DraftBody,
+    ExcludesBody,
+    ExcludesOut,
     Health,
     ItemsResponse,
     JobOut,
@@ -61,9 +65,12 @@ READ = Tag(name="recommendations", description="Related articles and featured pi
 ARTICLES = Tag(name="articles", description="The articles (reads public, writes need a key).")
 OPS = Tag(name="operations", description="Health, readiness, metrics.")
 ADMIN = Tag(name="admin", description="Reindex jobs and reloads (key required).")
+RULES = Tag(
+    name="rules",
+    description="Editorial pins, blocks, excludes and featured overrides "
+    "(every route needs a key).",
+)
 SECURITY: list[dict[str, list[str]]] = [{"bearer": []}]
-# Bumped when editorial rules change answers without a new index (none yet): part of ETags.
-RULES_VERSION = "0"
 
 
 class EngineHolder:
@@ -115,9 +122,8 @@ def _cached(make_payload: Callable[[], Any]) -> Response:
     The ETag depends on the index version, the rules version and the request,
     so it changes exactly when the answer may; it is checked before any ranking runs.
     """
-    tag = hashlib.sha256(
-        f"{engine().index_version}|{RULES_VERSION}|{request.full_path}".encode()
-    ).hexdigest()[:32]
+    versions = f"{engine().index_version}|{engine().rules_version}"
+    tag = hashlib.sha256(f"{versions}|{request.full_path}".encode()).hexdigest()[:32]
     cache_control = f"public, max-age={settings().cache_max_age}"
     if request.if_none_match.contains(tag):
         response = Response(status=304)
@@ -130,7 +136,9 @@ def _cached(make_payload: Callable[[], Any]) -> Response:
 
 
 def _check_key() -> None:
-    keys = settings().api_key_list
+    """Refuse the request without a valid key; remember the key's label as ``g.api_key_label``
+    (the "who" of the rules audit log)."""
+    entries = settings().api_key_entries
     header = request.headers.get("Authorization", "")
     scheme, _, key = header.partition(" ")
     if scheme.lower() != "bearer" or not key.strip():
@@ -139,11 +147,13 @@ def _check_key() -> None:
         )
     offered = key.strip().encode()
     # Compare with every key, without stopping early, in constant time per key.
-    valid = False
-    for candidate in keys:
-        valid |= hmac.compare_digest(offered, candidate.encode())
-    if not valid:
+    label = None
+    for candidate_label, candidate in entries:
+        if hmac.compare_digest(offered, candidate.encode()):
+            label = candidate_label
+    if label is None:
         raise ApiProblem(403, "forbidden", "the API key is not valid for this server")
+    g.api_key_label = label
 
 
 def _check_json_body() -> None:
@@ -167,7 +177,8 @@ def _register_routes(app: OpenAPI) -> None:
         if request.url_rule is None:
             return  # 404 or 405: the routing error answers first
         writes = request.method in {"PUT", "DELETE"} and request.path.startswith("/v1/")
-        if writes or request.path.startswith("/v1/admin/"):
+        admin = request.path.startswith("/v1/admin/")
+        if writes or admin or _is_rules_route(request.url_rule.rule):
             _check_key()
         has_body = bool(request.content_length) or request.headers.get("Transfer-Encoding")
         if request.method in {"PUT", "POST"} and request.path.startswith("/v1/") and has_body:
@@ -379,6 +390,85 @@ def _register_routes(app: OpenAPI) -> None:
         return Response(status=204)
 
 
+# -- editorial rules ---------------------------------------------------------------------
+
+
+def _is_rules_route(rule: str) -> bool:
+    """Rules routes need a key for every method: they show unpublished editorial intent."""
+    return rule.startswith("/v1/rules") or rule.endswith("/rules")
+
+
+def _who() -> str:
+    """Who makes this change, for the audit log: the label of the request's API key."""
+    return str(g.get("api_key_label", "api"))
+
+
+def _private(payload: dict[str, Any], status: int = 200) -> Response:
+    response = jsonify(payload)
+    response.status_code = status
+    response.headers["Cache-Control"] = "no-store"  # behind a key: no shared caches
+    return response
+
+
+def _register_rule_routes(app: OpenAPI) -> None:
+    @app.get(
+        "/v1/articles/<article_id>/rules",
+        tags=[RULES],
+        security=SECURITY,
+        responses={200: ArticleRulesOut, **_problems(400, 401, 403, 404, 503)},
+        summary="The pins and blocks under an article, and its featured override",
+    )
+    def get_article_rules(path: ArticlePath) -> Any:
+        rules = engine().article_rules(path.article_id)
+        return _private(ArticleRulesOut.of(rules, engine().rules_version))
+
+    @app.put(
+        "/v1/articles/<article_id>/rules",
+        tags=[RULES],
+        security=SECURITY,
+        responses={
+            200: ArticleRulesOut,
+            **_problems(400, 401, 403, 404, 413, 415, 422, 503),
+        },
+        summary="Replace the rules under an article (served on the next request)",
+    )
+    def put_article_rules(path: ArticlePath, body: ArticleRulesBody) -> Any:
+        rules = engine().set_article_rules(body.rules(path.article_id), _who())
+        return _private(ArticleRulesOut.of(rules, engine().rules_version))
+
+    @app.delete(
+        "/v1/articles/<article_id>/rules",
+        tags=[RULES],
+        security=SECURITY,
+        responses={204: None, **_problems(400, 401, 403, 404, 503)},
+        summary="Remove every rule under an article and its featured override",
+    )
+    def delete_article_rules(path: ArticlePath) -> Any:
+        engine().clear_article_rules(path.article_id, _who())
+        return Response(status=204)
+
+    @app.get(
+        "/v1/rules/excludes",
+        tags=[RULES],
+        security=SECURITY,
+        responses={200: ExcludesOut, **_problems(401, 403, 503)},
+        summary="The ids never suggested anywhere",
+    )
+    def get_excludes() -> Any:
+        return _private({"ids": engine().excludes(), "version": engine().rules_version})
+
+    @app.put(
+        "/v1/rules/excludes",
+        tags=[RULES],
+        security=SECURITY,
+        responses={200: ExcludesOut, **_problems(400, 401, 403, 413, 415, 422, 503)},
+        summary="Replace the ids never suggested anywhere",
+    )
+    def put_excludes(body: ExcludesBody) -> Any:
+        ids = engine().set_excludes(body.ids, _who())
+        return _private({"ids": ids, "version": engine().rules_version})
+
+
 def _version() -> str:
     try:
         return version("recommender")
@@ -418,6 +508,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.extensions["recommender.metrics"] = metrics
     app.extensions["recommender.jobs"] = JobRunner(settings, lambda: holder.get().embedder)
     _register_routes(app)
+    _register_rule_routes(app)
     # Flask's own add_url_rule: the spec does not list itself.
     app.add_url_rule("/openapi.json", "openapi", lambda: jsonify(app.api_doc))
     if settings.cors_origin_list:

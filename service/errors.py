@@ -20,6 +20,7 @@ from recommender.errors import (
     IndexLocked,
     InvalidArgument,
     InvalidCorpus,
+    InvalidRule,
     JobConflict,
     ModelUnavailable,
     NoSnapshot,
@@ -34,6 +35,7 @@ PROBLEM_MIME = "application/problem+json"
 # Most specific class first: the first match wins.
 STATUS_OF: list[tuple[type[RecommenderError], int, str]] = [
     (ArticleNotFound, 404, "article-not-found"),
+    (InvalidRule, 422, "invalid-rule"),
     (InvalidArgument, 400, "invalid-parameter"),
     (InvalidCorpus, 422, "invalid-article"),
     (JobConflict, 409, "job-running"),
@@ -45,7 +47,11 @@ STATUS_OF: list[tuple[type[RecommenderError], int, str]] = [
 ]
 
 # The request models whose errors concern the body (422); all others are parameters (400).
-BODY_MODELS = {"DraftBody", "ArticleBody", "ReindexBody"}
+BODY_MODELS = {"DraftBody", "ArticleBody", "ReindexBody", "ArticleRulesBody", "ExcludesBody"}
+
+
+# Body fields holding lists of objects, whose errors name the member too.
+NESTED_LISTS = {"pins"}
 
 
 class ApiProblem(Exception):
@@ -78,7 +84,10 @@ def _from_core(exc: RecommenderError) -> Response:
     status, slug = _classify(exc)
     members: dict[str, Any] = {}
     detail = str(exc)
-    if isinstance(exc, InvalidArgument):
+    if isinstance(exc, InvalidRule):
+        members["field"] = exc.field
+        detail = f"{exc.field}: {exc.reason}"
+    elif isinstance(exc, InvalidArgument):
         members["parameter"] = exc.parameter
         detail = exc.reason
     elif isinstance(exc, ArticleNotFound):
@@ -127,13 +136,16 @@ def location_name(loc: tuple[int | str, ...]) -> str:
     """The field a pydantic error location names: ``tags.2``, not ``since.date``.
 
     pydantic appends the union member it tried (``date``, ``datetime``...) after the
-    field; users care about the field and the list index only.
+    field; users care about the field, the list index and, in a list of objects,
+    the member (``pins.0.position``).
     """
     if not loc:
         return ""
     parts = [str(loc[0])]
     if len(loc) > 1 and isinstance(loc[1], int):
         parts.append(str(loc[1]))
+        if len(loc) > 2 and isinstance(loc[2], str) and loc[0] in NESTED_LISTS:
+            parts.append(loc[2])
     return ".".join(parts)
 
 

@@ -5,12 +5,13 @@ same code."""
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from recommender.config import MAX_K
 from recommender.ranking import Filters
+from recommender.rules import MAX_PIN_POSITION, ArticleRules, Pin
 
 ID_PATTERN = r"^[^\s/?#]+$"
 
@@ -68,10 +69,20 @@ class ArticlesQuery(BaseModel):
 
 
 class Explanation(BaseModel):
-    """Why an item scored what it scored."""
+    """Why an item scored what it scored: score = (fused + tag) × recency."""
 
     dense: float = Field(description="Cosine similarity of the embeddings.")
     lexical: float = Field(description="BM25 score normalised by the query's own score.")
+    tag: float = Field(
+        description="Points added for shared tags and categories (RECOMMENDER_TAG_BOOST × Jaccard)."
+    )
+    recency: float = Field(
+        description="Decay factor in (0, 1] for age; 1 when RECOMMENDER_RECENCY_HALF_LIFE_DAYS "
+        "is 0."
+    )
+    rule: Literal["pinned", "fallback"] | None = Field(
+        description="Set when an editor's pin or the fallback placed the item, not its score."
+    )
     shared_terms: list[str] = Field(description="Words that weigh most in both texts.")
 
 
@@ -85,7 +96,10 @@ class Item(BaseModel):
     published: str | None = Field(description="ISO 8601 publication time.")
     tags: list[str]
     featured: bool
-    score: float = Field(description="Fused score in [0, 1]; higher is more related.")
+    score: float = Field(
+        description="Final score: (fused + tag) × recency, where the fused score lies in "
+        "[0, 1]; higher is more related."
+    )
     explanation: Explanation
 
 
@@ -259,3 +273,84 @@ class ReloadResult(BaseModel):
 
     reloaded: bool
     index_version: str
+
+
+# -- editorial rules ---------------------------------------------------------------------
+
+
+class PinModel(BaseModel):
+    """An article shown at a fixed position in the related list."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    article_id: str = Field(
+        min_length=1, max_length=200, pattern=ID_PATTERN, description="The pinned article."
+    )
+    position: int = Field(
+        ge=1, le=MAX_PIN_POSITION, description="1-based position in the related list."
+    )
+
+
+class ArticleRulesBody(BaseModel):
+    """The rules under one article; a PUT replaces all of them."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    pins: list[PinModel] = Field(
+        default_factory=list, max_length=MAX_PIN_POSITION, description="Pinned articles."
+    )
+    blocks: list[Annotated[str, Field(min_length=1, max_length=200)]] = Field(
+        default_factory=list, max_length=1000, description="Ids never listed under it."
+    )
+    featured: bool | None = Field(
+        None, description="Force this article's featured flag on or off; null: as in the corpus."
+    )
+
+    def rules(self, article_id: str) -> ArticleRules:
+        """The core rule set this body describes."""
+        return ArticleRules(
+            article_id,
+            tuple(Pin(pin.article_id, pin.position) for pin in self.pins),
+            tuple(self.blocks),
+            self.featured,
+        )
+
+
+class ArticleRulesOut(BaseModel):
+    """The rules under one article."""
+
+    article_id: str
+    pins: list[PinModel]
+    blocks: list[str]
+    featured: bool | None = Field(description="The featured override; null when there is none.")
+    version: int = Field(description="Rules version: grows with every change to any rule.")
+
+    @classmethod
+    def of(cls, rules: ArticleRules, version: int) -> dict[str, Any]:
+        """The JSON answer for ``rules``."""
+        return {
+            "article_id": rules.article_id,
+            "pins": [
+                {"article_id": pin.article_id, "position": pin.position} for pin in rules.pins
+            ],
+            "blocks": list(rules.blocks),
+            "featured": rules.featured,
+            "version": version,
+        }
+
+
+class ExcludesBody(BaseModel):
+    """The globally excluded ids; a PUT replaces the list."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    ids: list[Annotated[str, Field(min_length=1, max_length=200)]] = Field(
+        max_length=10_000, description="Ids never suggested anywhere."
+    )
+
+
+class ExcludesOut(BaseModel):
+    """The globally excluded ids."""
+
+    ids: list[str]
+    version: int = Field(description="Rules version: grows with every change to any rule.")

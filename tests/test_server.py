@@ -158,6 +158,22 @@ def test_put_is_seen_by_both_workers_then_delete(server: str) -> None:
         assert call(f"{server}/v1/articles/new-botox-clinic")[0] == 404
 
 
+def test_a_pin_is_served_by_both_workers(server: str) -> None:
+    auth = {"Authorization": f"Bearer {KEY}"}
+    url = f"{server}/v1/articles/{UCHIYAMA}/rules"
+    pinned = "returning-to-driving-after-stroke"
+    status, _, body, _ = call(url, "PUT", {"pins": [{"article_id": pinned, "position": 1}]}, auth)
+    assert status == 200 and body["pins"] == [{"article_id": pinned, "position": 1}], body
+    for _ in range(10):  # fresh connections reach both workers
+        items = call(f"{server}/v1/articles/{UCHIYAMA}/related?k=3")[2]["items"]
+        assert items[0]["id"] == pinned and items[0]["explanation"]["rule"] == "pinned"
+    assert call(url, "DELETE", headers=auth)[0] == 204
+    for _ in range(10):
+        items = call(f"{server}/v1/articles/{UCHIYAMA}/related?k=3")[2]["items"]
+        assert pinned not in [i["id"] for i in items]
+    assert call(url)[0] == 401
+
+
 def test_schemathesis_finds_no_server_error_or_schema_violation(server: str) -> None:
     import schemathesis
     from hypothesis import HealthCheck, given, settings
