@@ -11,6 +11,7 @@ import hmac
 import logging
 import threading
 from collections.abc import Callable
+from dataclasses import asdict
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
@@ -46,6 +47,7 @@ from .schemas import (
     ListQuery,
     Problem,
     RecommendationsResponse,
+    StatusResponse,
     WriteResult,
 )
 
@@ -179,6 +181,17 @@ def _register_routes(app: OpenAPI) -> None:
         return jsonify(
             {"status": "ready", "index_version": status.index_version, "articles": status.articles}
         )
+
+    @app.get(
+        "/v1/status",
+        tags=[OPS],
+        responses={200: StatusResponse, **_problems(503)},
+        summary="What is served: index version, its age and the article count",
+    )
+    def index_status() -> Any:
+        response = jsonify(asdict(engine().status()))
+        response.headers["Cache-Control"] = "no-store"  # the age changes every second
+        return response
 
     @app.get(
         "/metrics",

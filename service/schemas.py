@@ -209,3 +209,14 @@ class Health(BaseModel):
     status: str
     index_version: str | None = None
     articles: int | None = None
+
+
+class StatusResponse(BaseModel):
+    """What the server is serving."""
+
+    index_version: str = Field(description="Snapshot version + live-change sequence.")
+    snapshot_version: str = Field(description="The published snapshot's version.")
+    model_id: str = Field(description="The embedding model the snapshot was built with.")
+    articles: int = Field(description="Articles that exist now (snapshot + live changes).")
+    created: str = Field(description="When the snapshot was built (ISO 8601).")
+    age_seconds: float = Field(description="Seconds since the snapshot was built.")
