@@ -50,6 +50,7 @@ from .schemas import (
     StatusResponse,
     WriteResult,
 )
+from .ui import ui
 
 log = logging.getLogger(__name__)
 
@@ -384,6 +385,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     metrics.install(app)
     app.extensions["recommender.metrics"] = metrics
     _register_routes(app)
+    app.register_blueprint(ui)  # /editor and /widget.js: HTML and JS, not in the spec
     # Flask's own add_url_rule: the spec does not list itself.
     app.add_url_rule("/openapi.json", "openapi", lambda: jsonify(app.api_doc))
     if settings.cors_origin_list:
