@@ -5,7 +5,7 @@
 // "article-not-found"), none of these controls is rendered.
 
 import { ApiError, api, getKey } from "./api.js";
-import { h } from "./dom.js";
+import { append, h } from "./dom.js";
 
 // Positions are 1-based in the contract as this page assumes it: 1 is the top slot.
 const FIRST_POSITION = 1;
@@ -129,7 +129,9 @@ export function renderRules(container, state, change) {
   select.addEventListener("change", () => {
     change(edit.featured(rules, select.value === "" ? null : select.value === "true"));
   });
-  container.replaceChildren(
+  container.replaceChildren();
+  append(
+    container,
     h("h4", {}, "Pinned"),
     pins,
     h("h4", {}, "Blocked"),
