@@ -12,7 +12,7 @@ PORT ?= 8000
 # torch is installed first and pinned: any other torch request pulls a multi-GB CUDA build.
 TORCH := torch==2.13.0
 
-.PHONY: help install run index serve test lint format bench clean
+.PHONY: help install browser run index serve test lint format bench clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -25,13 +25,26 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP) ## Create .venv and install the project (once; again when pyproject.toml changes)
 
+# Debian's Chromium, for the browser tests (Playwright drives it; it never downloads a browser).
+# Best effort: without apt the browser tests skip, saying why.
+browser: ## Install Chromium with apt-get for the browser tests (only if /usr/bin/chromium is missing)
+	@if [ -x /usr/bin/chromium ]; then exit 0; fi; \
+	if ! command -v apt-get >/dev/null 2>&1; then \
+		echo "make browser: apt-get not found; install Chromium yourself, or the browser tests will skip"; \
+		exit 0; \
+	fi; \
+	sudo=""; if [ "$$(id -u)" != 0 ]; then sudo="sudo -n"; fi; \
+	export DEBIAN_FRONTEND=noninteractive; \
+	$$sudo apt-get update && $$sudo apt-get install -y chromium \
+		|| echo "make browser: could not install chromium; the browser tests will skip"
+
 index: $(STAMP) ## Index corpus/ into $(INDEX_DIR) (embeds only new or changed articles)
 	$(BIN)/recommender index corpus --index-dir $(INDEX_DIR)
 
 run: index ## Index corpus/ and serve the API on http://$(HOST):$(PORT)
 	$(BIN)/recommender serve --index-dir $(INDEX_DIR) --host $(HOST) --port $(PORT)
 
-test: $(STAMP) lint ## Lint, type-check and run the whole test suite (real model and server included)
+test: $(STAMP) lint browser ## Lint, type-check and run the whole test suite (real model, server and browser included)
 	$(BIN)/python -m pytest
 
 lint: $(STAMP) ## ruff (lint + format check) and mypy

@@ -11,6 +11,7 @@ import hmac
 import logging
 import threading
 from collections.abc import Callable
+from dataclasses import asdict
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
@@ -56,8 +57,10 @@ from .schemas import (
     RecommendationsResponse,
     ReindexBody,
     ReloadResult,
+    StatusResponse,
     WriteResult,
 )
+from .ui import ui
 
 log = logging.getLogger(__name__)
 
@@ -199,6 +202,17 @@ def _register_routes(app: OpenAPI) -> None:
         return jsonify(
             {"status": "ready", "index_version": status.index_version, "articles": status.articles}
         )
+
+    @app.get(
+        "/v1/status",
+        tags=[OPS],
+        responses={200: StatusResponse, **_problems(503)},
+        summary="What is served: index version, its age and the article count",
+    )
+    def index_status() -> Any:
+        response = jsonify(asdict(engine().status()))
+        response.headers["Cache-Control"] = "no-store"  # the age changes every second
+        return response
 
     @app.get(
         "/metrics",
@@ -509,6 +523,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.extensions["recommender.jobs"] = JobRunner(settings, lambda: holder.get().embedder)
     _register_routes(app)
     _register_rule_routes(app)
+    app.register_blueprint(ui)  # /editor and /widget.js: HTML and JS, not in the spec
     # Flask's own add_url_rule: the spec does not list itself.
     app.add_url_rule("/openapi.json", "openapi", lambda: jsonify(app.api_doc))
     if settings.cors_origin_list:

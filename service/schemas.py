@@ -354,3 +354,14 @@ class ExcludesOut(BaseModel):
 
     ids: list[str]
     version: int = Field(description="Rules version: grows with every change to any rule.")
+
+
+class StatusResponse(BaseModel):
+    """What the server is serving."""
+
+    index_version: str = Field(description="Snapshot version + live-change sequence.")
+    snapshot_version: str = Field(description="The published snapshot's version.")
+    model_id: str = Field(description="The embedding model the snapshot was built with.")
+    articles: int = Field(description="Articles that exist now (snapshot + live changes).")
+    created: str = Field(description="When the snapshot was built (ISO 8601).")
+    age_seconds: float = Field(description="Seconds since the snapshot was built.")

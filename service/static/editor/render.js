@@ -1,0 +1,78 @@
+// The two blocks as readers see them, with what editors need on top: score and
+// explanation. Explanation keys are rendered generically, so new ones (tag, recency,
+// rule...) show up without changes here.
+
+import { h, safeUrl } from "./dom.js";
+
+const NUMBER_FORMAT = new Intl.NumberFormat("en", { maximumFractionDigits: 3 });
+
+function explanationValue(value) {
+  if (Array.isArray(value)) {
+    return value.length ? value.map((v) => (typeof v === "object" ? JSON.stringify(v) : String(v))).join(", ") : "none";
+  }
+  if (typeof value === "number") return NUMBER_FORMAT.format(value);
+  if (value && typeof value === "object") return JSON.stringify(value);
+  return String(value);
+}
+
+export function renderExplanation(explanation) {
+  const entries = Object.entries(explanation || {});
+  if (!entries.length) return null;
+  const list = h("dl", { class: "explanation" });
+  for (const [key, value] of entries) {
+    list.append(h("dt", {}, key.replaceAll("_", " ")), h("dd", {}, explanationValue(value)));
+  }
+  return list;
+}
+
+/**
+ * One item. `options.actions(item, index)` may return buttons (pin, block...);
+ * `options.isNew(item)` marks items the other column does not have.
+ */
+export function renderItem(item, index, { featuredBlock = false, actions, isNew } = {}) {
+  const site = safeUrl(item.url);
+  const li = h(
+    "li",
+    { class: "item", "data-id": item.id },
+    h(
+      "div",
+      {},
+      featuredBlock ? h("span", { class: "badge featured" }, "Featured article") : null,
+      isNew && isNew(item) ? h("span", { class: "badge new" }, "not in current list") : null,
+      item.pinned ? h("span", { class: "badge pinned" }, "pinned") : null,
+      h("a", { class: "item-title", href: `#article=${encodeURIComponent(item.id)}` }, item.title),
+    ),
+    item.summary ? h("p", { class: "teaser" }, item.summary) : null,
+    h(
+      "div",
+      { class: "hint" },
+      "score ",
+      h("span", { class: "score" }, NUMBER_FORMAT.format(item.score)),
+      " · ",
+      item.id,
+      site ? [" · ", h("a", { href: site, target: "_blank", rel: "noopener noreferrer" }, "on the site")] : null,
+    ),
+    renderExplanation(item.explanation),
+  );
+  const buttons = actions ? actions(item, index, featuredBlock) : null;
+  if (buttons && buttons.length) li.append(h("div", { class: "item-actions" }, ...buttons));
+  return li;
+}
+
+export function renderBlock(title, items, options = {}) {
+  const block = h("section", { class: "block", "aria-label": title }, h("h4", {}, title));
+  if (!items.length) {
+    block.append(h("p", { class: "hint" }, "No items."));
+    return block;
+  }
+  block.append(h("ol", {}, items.map((item, i) => renderItem(item, i, options))));
+  return block;
+}
+
+/** Both blocks of a recommendations answer into `container`. */
+export function renderRecommendations(container, data, options = {}) {
+  container.replaceChildren(
+    renderBlock("Related articles", data.related || [], options),
+    renderBlock("Featured articles", data.featured || [], { ...options, featuredBlock: true }),
+  );
+}

@@ -1,0 +1,154 @@
+/*! recommender widget: "Related articles" and featured picks for
+ *   <div data-related-article="ID"></div>
+ *   <script src="https://api.example/widget.js" async></script>
+ * Options (on the div): data-api (API base; default: where this script came from),
+ * data-k (1-50), data-heading-level (2-6), data-related-heading, data-featured-heading,
+ * data-featured-label. No dependencies. If the API is down or answers an error,
+ * nothing is rendered and nothing is logged. See docs/widget.md. */
+(function () {
+  "use strict";
+  // currentScript is only set while this file first runs (async included): capture it now.
+  var script = document.currentScript;
+  var scriptBase = script && script.src ? script.src.replace(/\/widget\.js(?:[?#].*)?$/, "") : "";
+  var STYLE_ID = "rc-widget-style";
+  var TIMEOUT_MS = 10000;
+  // Zero-specificity defaults (:where), inserted first in <head>: any site rule wins.
+  var CSS =
+    ":where(.rc-widget){display:grid;gap:1.5rem;margin:2rem 0;font:inherit;color:inherit}" +
+    ":where(.rc-heading){font-size:1.15em;margin:0 0 .6em}" +
+    ":where(.rc-list){list-style:none;margin:0;padding:0;display:grid;gap:.9em}" +
+    ":where(.rc-item){margin:0;padding:0 0 .9em;border-bottom:1px solid rgba(127,127,127,.3)}" +
+    ":where(.rc-link){font-weight:600;color:inherit}" +
+    ":where(.rc-teaser){margin:.25em 0 0;font-size:.92em;opacity:.85}" +
+    ":where(.rc-label){display:block;width:max-content;font-size:.72em;font-weight:700;letter-spacing:.05em;" +
+    "text-transform:uppercase;margin:0 0 .3em;padding:.1em .45em;border:1px solid currentColor;border-radius:3px}";
+  var counter = 0;
+
+  function el(tag, className, text) {
+    var node = document.createElement(tag);
+    if (className) node.className = className;
+    if (text) node.textContent = text; // article data is only ever text
+    return node;
+  }
+
+  // Only http(s) links: a "javascript:" url in the data never becomes a link.
+  function safeUrl(value) {
+    if (typeof value !== "string" || !value) return null;
+    try {
+      var url = new URL(value, document.baseURI);
+      return url.protocol === "https:" || url.protocol === "http:" ? url.href : null;
+    } catch (e) {
+      return null;
+    }
+  }
+
+  function addStyle() {
+    if (document.getElementById(STYLE_ID)) return;
+    var style = el("style");
+    style.id = STYLE_ID;
+    style.textContent = CSS;
+    var head = document.head || document.documentElement;
+    head.insertBefore(style, head.firstChild);
+  }
+
+  function section(kind, heading, level, items, label) {
+    var linked = [];
+    for (var i = 0; i < items.length; i++) {
+      var item = items[i];
+      var href = item && safeUrl(item.url);
+      if (href && typeof item.title === "string" && item.title) linked.push([item, href]);
+    }
+    if (!linked.length) return null;
+    var id = "rc-" + kind + "-" + ++counter;
+    var box = el("section", "rc-section rc-" + kind);
+    box.setAttribute("aria-labelledby", id);
+    var title = el("h" + level, "rc-heading", heading);
+    title.id = id;
+    var list = el("ul", "rc-list");
+    for (var j = 0; j < linked.length; j++) {
+      var entry = el("li", "rc-item" + (label ? " rc-item-featured" : ""));
+      if (label) entry.appendChild(el("span", "rc-label", label));
+      var link = el("a", "rc-link", linked[j][0].title);
+      link.href = linked[j][1];
+      entry.appendChild(link);
+      if (typeof linked[j][0].summary === "string" && linked[j][0].summary) {
+        entry.appendChild(el("p", "rc-teaser", linked[j][0].summary));
+      }
+      list.appendChild(entry);
+    }
+    box.appendChild(title);
+    box.appendChild(list);
+    return box;
+  }
+
+  function render(host, data) {
+    var level = parseInt(host.getAttribute("data-heading-level"), 10);
+    if (!(level >= 2 && level <= 6)) level = 2;
+    var related = section(
+      "related",
+      host.getAttribute("data-related-heading") || "Related articles",
+      level,
+      Array.isArray(data && data.related) ? data.related : []
+    );
+    var featured = section(
+      "featured",
+      host.getAttribute("data-featured-heading") || "Featured",
+      level,
+      Array.isArray(data && data.featured) ? data.featured : [],
+      host.getAttribute("data-featured-label") || "Featured article"
+    );
+    if (!related && !featured) return "empty";
+    addStyle();
+    var root = el("div", "rc-widget");
+    if (related) root.appendChild(related);
+    if (featured) root.appendChild(featured);
+    while (host.firstChild) host.removeChild(host.firstChild);
+    host.appendChild(root);
+    return "ready";
+  }
+
+  function load(host) {
+    if (host.getAttribute("data-rc-state")) return; // already done (or under way)
+    host.setAttribute("data-rc-state", "loading");
+    var id = host.getAttribute("data-related-article");
+    var base = (host.getAttribute("data-api") || scriptBase).replace(/\/+$/, "");
+    var k = parseInt(host.getAttribute("data-k"), 10);
+    if (!id || !base || !window.fetch) {
+      host.setAttribute("data-rc-state", "error");
+      return;
+    }
+    var url = base + "/v1/articles/" + encodeURIComponent(id) + "/recommendations";
+    if (k >= 1 && k <= 50) url += "?k=" + k;
+    var controller = window.AbortController ? new AbortController() : null;
+    var timer = controller ? setTimeout(function () { controller.abort(); }, TIMEOUT_MS) : 0;
+    fetch(url, {
+      headers: { Accept: "application/json" },
+      credentials: "omit",
+      signal: controller ? controller.signal : undefined
+    })
+      .then(function (response) {
+        if (!response.ok) throw new Error(String(response.status));
+        return response.json();
+      })
+      .then(function (data) {
+        host.setAttribute("data-rc-state", render(host, data));
+      })
+      ["catch"](function () {
+        // A down or failing API must not disturb the page: render nothing, log nothing.
+        host.setAttribute("data-rc-state", "error");
+      })
+      .then(function () {
+        clearTimeout(timer);
+      });
+  }
+
+  function scan() {
+    var hosts = document.querySelectorAll("[data-related-article]");
+    for (var i = 0; i < hosts.length; i++) load(hosts[i]);
+  }
+
+  // For pages that add containers later (e.g. infinite scroll): RecommenderWidget.scan().
+  window.RecommenderWidget = { scan: scan };
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", scan);
+  else scan();
+})();

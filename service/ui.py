@@ -1,0 +1,65 @@
+"""Browser-facing pages: the editor preview page (``/editor``) and the embeddable
+"Related articles" widget script (``/widget.js``).
+
+They form a plain Flask blueprint, registered with Flask's own
+``register_blueprint`` rather than flask-openapi3's route decorators: they serve
+HTML and JavaScript, not the JSON API, so they stay out of ``/openapi.json``.
+Both call the JSON API from the browser like any other client; nothing here
+touches the engine.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from flask import Blueprint, Response, make_response, render_template, send_from_directory
+
+STATIC = Path(__file__).with_name("static")
+# Sites cache the widget for an hour; the ETag makes the revalidation after that cheap.
+WIDGET_MAX_AGE = 3600
+# The editor page loads only its own files and calls only its own origin: even a
+# rendering bug could not run injected script or send data elsewhere.
+EDITOR_CSP = "; ".join(
+    [
+        "default-src 'self'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "img-src 'self' data:",
+        "connect-src 'self'",
+        "base-uri 'none'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+    ]
+)
+
+ui = Blueprint(
+    "ui",
+    __name__,
+    template_folder="templates",
+    static_folder="static",
+    static_url_path="/editor/static",
+)
+
+
+@ui.get("/editor")
+def editor() -> Response:
+    """The editor preview page (its scripts call the JSON API)."""
+    response = make_response(render_template("editor.html"))
+    response.headers["Content-Security-Policy"] = EDITOR_CSP
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Referrer-Policy"] = "same-origin"
+    response.headers["Cache-Control"] = "no-cache"
+    return response
+
+
+@ui.get("/widget.js")
+def widget() -> Response:
+    """The embeddable widget: one dependency-free script that any site may load."""
+    response = send_from_directory(
+        STATIC, "widget.js", mimetype="application/javascript", max_age=WIDGET_MAX_AGE
+    )
+    response.cache_control.public = True
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    # Lets sites that isolate themselves (Cross-Origin-Embedder-Policy) load it too.
+    response.headers["Cross-Origin-Resource-Policy"] = "cross-origin"
+    return response

@@ -1,0 +1,506 @@
+"""The editor page and the widget in a real browser: headless Chromium (Debian's,
+installed by ``make browser``) driven by Playwright, against the real gunicorn
+server on loopback, with the widget embedded by a page on another origin.
+
+Every test saves a screenshot under ``docs/screenshots/``; the docs show some.
+"""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from recommender import Settings
+
+from .test_server import UCHIYAMA, call, free_port
+
+pytestmark = [pytest.mark.browser, pytest.mark.server, pytest.mark.real_model]
+
+KEY = "browser-test-key"
+ROOT = Path(__file__).resolve().parent.parent
+SCREENSHOTS = ROOT / "docs" / "screenshots"
+CHROMIUM_ARGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    # Without these Chromium keeps calling home, which fails (and waits) off-line.
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+XSS_TITLE = "<img src=x onerror=alert(1)>"
+# Chromium itself logs every failed network load; no script can prevent that, so only
+# these may appear. Anything a script logs, or throws, fails the test.
+NETWORK_LOG = "Failed to load resource"
+TIMEOUT_MS = 30_000
+WORKERS = ["--workers", "1"]  # one worker loads the model once for drafts and writes
+
+
+def chromium_path() -> str | None:
+    """Chromium from RECOMMENDER_CHROMIUM, Debian's package, or the PATH."""
+    candidates = [os.environ.get("RECOMMENDER_CHROMIUM", ""), "/usr/bin/chromium"]
+    candidates += [shutil.which(name) or "" for name in ("chromium", "chromium-browser")]
+    return next((c for c in candidates if c and os.access(c, os.X_OK)), None)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    path = chromium_path()
+    if path is None:
+        pytest.skip("no Chromium found: run `make browser` (apt-get install chromium)")
+    from playwright.sync_api import Error, sync_playwright
+
+    with sync_playwright() as playwright:
+        try:
+            chromium = playwright.chromium.launch(executable_path=path, args=CHROMIUM_ARGS)
+        except Error as error:
+            pytest.skip(f"Chromium at {path} cannot be launched: {error}")
+        yield chromium
+        chromium.close()
+
+
+class QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+    """A stand-in for the news site: static files on another loopback origin."""
+    root = tmp_path_factory.mktemp("site")
+    handler = functools.partial(QuietHandler, directory=str(root))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}", root
+    server.shutdown()
+    server.server_close()
+    thread.join(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def api(
+    bundled_index: Settings,
+    site: tuple[str, Path],
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[str]:
+    """The real server (one gunicorn worker) on a copy of the bundled index."""
+    index_dir = tmp_path_factory.mktemp("browser-api") / "index"
+    shutil.copytree(bundled_index.index_dir, index_dir)
+    port = free_port()
+    env = {
+        **os.environ,
+        "RECOMMENDER_INDEX_DIR": str(index_dir),
+        "RECOMMENDER_API_KEYS": KEY,
+        "RECOMMENDER_CORS_ORIGINS": site[0],
+        "RECOMMENDER_RELOAD_INTERVAL": "0.5",
+    }
+    log_path = index_dir.parent / "server.log"
+    with log_path.open("w") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "recommender.cli", "serve", "--port", str(port), *WORKERS],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                if call(base + "/readyz")[0] == 200:
+                    break
+            except OSError:
+                pass
+            if process.poll() is not None or time.monotonic() > deadline:
+                process.kill()
+                pytest.fail("server did not start: " + log_path.read_text())
+            time.sleep(0.2)
+        yield base
+        process.terminate()
+        process.wait(timeout=30)
+    output = log_path.read_text()
+    assert "Traceback" not in output, output
+    assert KEY not in output
+
+
+@dataclass
+class Tab:
+    """A page plus everything it reported: console errors, page errors, dialogs."""
+
+    page: Any
+    console_errors: list[str] = field(default_factory=list)
+    network_errors: list[str] = field(default_factory=list)
+    page_errors: list[str] = field(default_factory=list)
+    dialogs: list[str] = field(default_factory=list)
+
+    def screenshot(self, name: str, full_page: bool = False) -> None:
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        self.page.screenshot(path=str(SCREENSHOTS / name), full_page=full_page)
+
+    def assert_quiet(self) -> None:
+        assert not self.console_errors, self.console_errors
+        assert not self.page_errors, self.page_errors
+        assert not self.dialogs, self.dialogs
+
+
+@pytest.fixture
+def tab(browser: Any) -> Iterator[Tab]:
+    context = browser.new_context(viewport={"width": 1280, "height": 1000})
+    context.set_default_timeout(TIMEOUT_MS)
+    tab = Tab(context.new_page())
+
+    def on_console(message: Any) -> None:
+        if message.type == "error":
+            text = f"{message.text} ({message.location.get('url')})"
+            bucket = tab.network_errors if message.text.startswith(NETWORK_LOG) else None
+            (bucket if bucket is not None else tab.console_errors).append(text)
+
+    def on_dialog(dialog: Any) -> None:
+        tab.dialogs.append(dialog.message)
+        dialog.dismiss()
+
+    tab.page.on("console", on_console)
+    tab.page.on("pageerror", lambda error: tab.page_errors.append(str(error)))
+    tab.page.on("dialog", on_dialog)
+    yield tab
+    context.close()
+
+
+def expect(locator: Any) -> Any:
+    from playwright.sync_api import expect as playwright_expect
+
+    return playwright_expect(locator)
+
+
+def item_ids(page: Any, selector: str) -> list[str]:
+    return [str(i) for i in page.locator(f"{selector} .item").evaluate_all(ITEM_IDS)]
+
+
+ITEM_IDS = "nodes => nodes.map(n => n.dataset.id)"
+
+
+def write_site_page(site: tuple[str, Path], name: str, body: str) -> str:
+    html = (
+        "<!doctype html><html lang='en'><head><meta charset='utf-8'>"
+        "<link rel='icon' href='data:,'><title>A news site</title>"
+        "<style>body{font-family:Georgia,serif;max-width:44rem;margin:2rem auto;"
+        "padding:0 1rem}</style></head>"
+        f"<body><h1>Botox in addition to intense rehab</h1><p>The article text.</p>{body}"
+        "</body></html>"
+    )
+    (site[1] / name).write_text(html, encoding="utf-8")
+    return f"{site[0]}/{name}"
+
+
+# -- the editor ----------------------------------------------------------------------------
+
+
+def test_search_open_an_article_and_see_both_blocks(tab: Tab, api: str) -> None:
+    page = tab.page
+    page.goto(f"{api}/editor")
+    expect(page.locator("#index-status")).to_contain_text("articles")
+    status = call(f"{api}/v1/status")[2]
+    expect(page.locator("#index-status")).to_contain_text(status["index_version"])
+    page.fill("#search", "intense rehab")
+    option = page.locator(f"#search-results [role=option][data-id='{UCHIYAMA}']")
+    option.click()
+    expect(page.locator("#article-title")).to_have_text(
+        "Botox in addition to intense rehab helps chronic stroke patients"
+    )
+    current = page.locator("#column-current")
+    expect(current.locator(".block").nth(0).locator(".item").first).to_be_visible()
+    related = item_ids(page, "#column-current .block:nth-of-type(1)")
+    featured = item_ids(page, "#column-current .block:nth-of-type(2)")
+    answer = call(f"{api}/v1/articles/{UCHIYAMA}/recommendations")[2]
+    assert related == [i["id"] for i in answer["related"]]
+    assert featured == [i["id"] for i in answer["featured"]] and featured
+    first = current.locator(".item").first
+    shown_score = float(first.locator(".score").inner_text())
+    assert shown_score == pytest.approx(answer["related"][0]["score"], abs=0.0006)
+    # Every explanation field the API sends is shown, whatever fields exist.
+    shown = [key.replace("_", " ") for key in answer["related"][0]["explanation"]]
+    expect(first.locator(".explanation dt")).to_have_text(shown)
+    expect(current.locator(".badge.featured")).to_have_count(len(featured))
+    tab.screenshot("editor-article.png")
+    tab.assert_quiet()
+
+
+def test_a_knob_changes_the_second_column_only(tab: Tab, api: str) -> None:
+    page = tab.page
+    page.goto(f"{api}/editor#article={UCHIYAMA}")
+    expect(page.locator("#column-current .item").first).to_be_visible()
+    before = item_ids(page, "#column-current")
+    top = before[0]
+    page.fill("#knob-exclude", top)
+    page.fill("#knob-min_score", "0.3")
+    page.get_by_role("button", name="Compare").click()
+    expect(page.locator("#column-knobs .column-summary")).to_have_text(
+        f"min_score = 0.3 · exclude = {top}"
+    )
+    expect(page.locator("#column-knobs .item").first).to_be_visible()
+    after = item_ids(page, "#column-knobs")
+    assert top not in after and after != before
+    assert item_ids(page, "#column-current") == before  # live settings untouched
+    scores = page.locator("#column-knobs .score").all_inner_texts()
+    assert all(float(s) >= 0.3 for s in scores)
+    page.locator("#article-panel").scroll_into_view_if_needed()
+    tab.screenshot("editor-knobs.png")
+    tab.assert_quiet()
+
+
+def test_preview_a_draft(tab: Tab, api: str) -> None:
+    page = tab.page
+    page.goto(f"{api}/editor")
+    page.fill("#draft-title", "Toxin shots for a stiff ankle after stroke")
+    page.fill(
+        "#draft-body",
+        "Botulinum toxin injections into the calf eased spasticity, and with stretching "
+        "people walked further.",
+    )
+    page.fill("#draft-tags", "spasticity, botulinum-toxin")
+    page.get_by_role("button", name="Preview picks").click()
+    results = page.locator("#draft-results")
+    expect(results.locator(".item").first).to_be_visible(timeout=60_000)
+    titles = " ".join(results.locator(".block").first.locator(".item-title").all_inner_texts())
+    assert "botox" in titles.lower()
+    page.locator("#draft-heading").scroll_into_view_if_needed()
+    tab.screenshot("editor-draft.png")
+    tab.assert_quiet()
+
+
+def test_keyboard_only(tab: Tab, api: str) -> None:
+    page = tab.page
+    keyboard = page.keyboard
+    page.goto(f"{api}/editor")
+    expect(page.locator("#index-status")).to_contain_text("articles")
+
+    def focused() -> dict[str, Any]:
+        return dict(
+            page.evaluate(
+                """() => { const e = document.activeElement, s = getComputedStyle(e);
+                return {id: e.id, tag: e.tagName, text: e.textContent.trim(),
+                        column: e.closest('.column') ? e.closest('.column').id : '',
+                        outline: s.outlineStyle, width: parseFloat(s.outlineWidth),
+                        visible: e.matches(':focus-visible')}; }"""
+            )
+        )
+
+    keyboard.press("Tab")
+    assert focused()["id"] == "search"
+    keyboard.type("botox")
+    keyboard.press("Enter")  # nothing highlighted yet: Enter searches at once
+    options = page.locator("#search-results [role=option]")
+    expect(options.first).to_be_visible()
+    assert focused()["id"] == "search"
+    keyboard.press("ArrowDown")
+    keyboard.press("ArrowDown")
+    keyboard.press("ArrowUp")
+    search = page.locator("#search")
+    expect(search).to_have_attribute("aria-activedescendant", "search-option-0")
+    expect(options.first).to_have_attribute("aria-selected", "true")
+    title = options.first.evaluate("o => o.firstChild.textContent")
+    keyboard.press("Enter")
+    expect(page.locator("#article-title")).to_have_text(title)
+    expect(page.locator("#column-current .item").first).to_be_visible()
+    expect(page.locator("#article-title")).to_be_focused()
+    state = focused()
+    assert state["id"] == "article-title" and state["outline"] != "none" and state["width"] >= 2
+    # Tab on to the first item of the current list: a real link, with a visible ring.
+    for _ in range(30):
+        keyboard.press("Tab")
+        state = focused()
+        if state["column"] == "column-current":
+            break
+    assert state["tag"] == "A" and state["column"] == "column-current", state
+    assert state["visible"] and state["outline"] == "solid" and state["width"] >= 2, state
+    tab.screenshot("editor-keyboard.png")
+    keyboard.press("Enter")  # opens that related article
+    expect(page.locator("#article-title")).to_have_text(state["text"])
+    expect(page.locator("#article-title")).to_be_focused()
+    tab.assert_quiet()
+
+
+def test_pin_and_block_then_undo(tab: Tab, api: str) -> None:
+    page = tab.page
+    page.goto(f"{api}/editor#article={UCHIYAMA}")
+    related = "#column-current .block:nth-of-type(1)"
+    expect(page.locator(f"{related} .item").first).to_be_visible()
+    # The key is typed once for the tab; edit controls appear only with it.
+    expect(page.get_by_role("button", name="Pin to top")).to_have_count(0)
+    page.get_by_label("API key").fill(KEY)
+    page.get_by_role("button", name="Use key").click()
+    expect(page.get_by_role("button", name="Pin to top").first).to_be_visible()
+    assert KEY not in page.url
+    before = item_ids(page, related)
+    third, second = before[2], before[1]
+    # Pin the third item to the top: it leads the list at once, marked as pinned.
+    page.locator(f"{related} .item").nth(2).get_by_role("button", name="Pin to top").click()
+    expect(page.locator(f"{related} .item").first).to_contain_text(
+        call(f"{api}/v1/articles/{third}")[2]["title"]
+    )
+    assert item_ids(page, related)[0] == third
+    expect(page.locator("#rules-body")).to_contain_text(f"{third} at position 1")
+    # Block the old second item: it is gone from the list.
+    page.locator(f"{related} .item").filter(
+        has_text=call(f"{api}/v1/articles/{second}")[2]["title"]
+    ).get_by_role("button", name="Block").click()
+    expect(page.locator("#rules-body")).to_contain_text(second)
+    assert second not in item_ids(page, related)
+    # Readers see the same through the public API, without a reindex.
+    public = [i["id"] for i in call(f"{api}/v1/articles/{UCHIYAMA}/related?k=5")[2]["items"]]
+    assert public[0] == third and second not in public
+    tab.screenshot("editor-rules.png")
+    # Undo both from the rules panel.
+    page.locator("#rules-body").get_by_role("button", name="Unpin").click()
+    expect(page.locator("#rules-body")).to_contain_text("No pins.")
+    page.locator("#rules-body").get_by_role("button", name="Unblock").click()
+    expect(page.locator("#rules-body")).to_contain_text("No blocks.")
+    assert item_ids(page, related) == before
+    tab.assert_quiet()
+
+
+# -- the widget ------------------------------------------------------------------------------
+
+
+def test_widget_on_another_origin_shows_both_blocks(
+    tab: Tab, api: str, site: tuple[str, Path]
+) -> None:
+    url = write_site_page(
+        site,
+        "article.html",
+        f'<div data-related-article="{UCHIYAMA}" data-k="3"></div>'
+        f'<script src="{api}/widget.js" async></script>',
+    )
+    assert not url.startswith(api)
+    page = tab.page
+    page.goto(url)
+    host = page.locator("[data-related-article]")
+    expect(host).to_have_attribute("data-rc-state", "ready")
+    answer = call(f"{api}/v1/articles/{UCHIYAMA}/recommendations?k=3")[2]
+    for kind, heading in (("related", "Related articles"), ("featured", "Featured")):
+        section = host.locator(f"section.rc-{kind}")
+        labelled_by = section.get_attribute("aria-labelledby")
+        expect(page.locator(f"#{labelled_by}")).to_have_text(heading)
+        expect(section.locator("h2")).to_have_text(heading)
+        links = section.locator("ul > li.rc-item > a.rc-link")
+        expect(links).to_have_count(len(answer[kind]))
+        expect(links).to_have_text([i["title"] for i in answer[kind]])
+        hrefs = [links.nth(n).get_attribute("href") for n in range(links.count())]
+        assert hrefs == [i["url"] for i in answer[kind]]
+    featured = host.locator("section.rc-featured .rc-item")
+    expect(featured.locator(".rc-label")).to_have_text(["Featured article"] * featured.count())
+    expect(host.locator(".rc-teaser").first).to_have_text(answer["related"][0]["summary"])
+    expect(page.locator("#rc-widget-style")).to_have_count(1)
+    tab.screenshot("widget.png", full_page=True)
+    tab.assert_quiet()
+    assert not tab.network_errors
+
+
+def test_widget_renders_nothing_when_the_api_fails(
+    tab: Tab, api: str, site: tuple[str, Path]
+) -> None:
+    closed = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    url = write_site_page(
+        site,
+        "down.html",
+        f'<div id="down" data-related-article="{UCHIYAMA}" data-api="{closed}"></div>'
+        '<div id="unknown" data-related-article="no-such-article"></div>'
+        f'<script src="{api}/widget.js" async></script><p id="after">Comments</p>',
+    )
+    page = tab.page
+    page.goto(url)
+    for host in ("#down", "#unknown"):
+        expect(page.locator(host)).to_have_attribute("data-rc-state", "error")
+        assert page.locator(host).evaluate("e => e.childNodes.length") == 0
+    expect(page.locator(".rc-widget")).to_have_count(0)
+    expect(page.locator("#rc-widget-style")).to_have_count(0)
+    tab.screenshot("widget-api-down.png")
+    tab.assert_quiet()  # only the browser's own note of each failed load
+    assert len(tab.network_errors) == 2, tab.network_errors
+
+
+# -- escaping ---------------------------------------------------------------------------------
+
+
+def test_article_markup_shows_as_text(tab: Tab, api: str, site: tuple[str, Path]) -> None:
+    auth = {"Authorization": f"Bearer {KEY}"}
+    probe = {
+        "title": XSS_TITLE,
+        "summary": "<script>alert(2)</script> Botulinum toxin eases calf spasticity.",
+        "body": "Botulinum toxin injections into stiff calf muscles after a stroke eased "
+        "spasticity in a small clinic study, and walking practice did the rest.",
+        "url": "https://news.example.org/articles/xss-probe",
+        "tags": ["spasticity", "botulinum-toxin"],
+        "published": "2025-01-02",
+    }
+    link_probe = {
+        "title": "Botox clinics and spasticity: a link that must not be followed",
+        "body": "Clinics offering botulinum toxin for spasticity after stroke differ in "
+        "waiting times and follow-up physiotherapy.",
+        "url": "javascript:alert(3)",
+        "tags": ["spasticity"],
+        "published": "2025-01-03",
+    }
+    for article_id, article in (("xss-probe", probe), ("xss-link", link_probe)):
+        status, _, body, _ = call(f"{api}/v1/articles/{article_id}", "PUT", article, auth)
+        assert status in (200, 201), body
+
+    page = tab.page
+    # The editor: in the type-ahead, as the open article, and in a list.
+    page.goto(f"{api}/editor")
+    page.fill("#search", "<img src")
+    option = page.locator("#search-results [role=option][data-id='xss-probe']")
+    expect(option).to_contain_text(XSS_TITLE)
+    option.click()
+    expect(page.locator("#article-title")).to_have_text(XSS_TITLE)
+    page.goto(f"{api}/editor#article={UCHIYAMA}")
+    page.fill("#knob-k", "50")
+    page.get_by_role("button", name="Compare").click()
+    knob_item = page.locator("#column-knobs .item[data-id='xss-probe']")
+    expect(knob_item.locator(".item-title")).to_have_text(XSS_TITLE)
+    stored = call(f"{api}/v1/articles/xss-probe")[2]
+    assert stored["title"] == XSS_TITLE  # kept as typed; only the page decides how to show it
+    expect(knob_item.locator(".teaser")).to_have_text(stored["summary"])
+    expect(page.locator("main img")).to_have_count(0)
+    expect(page.locator("main script")).to_have_count(0)
+    expect(page.locator("a[href^='javascript:']")).to_have_count(0)
+    knob_item.scroll_into_view_if_needed()
+    tab.screenshot("editor-xss.png")
+
+    # The widget on the other origin.
+    url = write_site_page(
+        site,
+        "xss.html",
+        f'<div data-related-article="{UCHIYAMA}" data-k="50"></div>'
+        f'<script src="{api}/widget.js" async></script>',
+    )
+    page.goto(url)
+    expect(page.locator("[data-related-article]")).to_have_attribute("data-rc-state", "ready")
+    link = page.locator(".rc-link", has_text=XSS_TITLE)
+    expect(link).to_have_count(1)
+    expect(link).to_have_attribute("href", probe["url"])
+    expect(page.locator(".rc-widget img, .rc-widget script")).to_have_count(0)
+    # An item whose url is not http(s) is left out rather than linked.
+    expect(page.locator(".rc-link", has_text="must not be followed")).to_have_count(0)
+    expect(page.locator("a[href^='javascript:']")).to_have_count(0)
+    link.scroll_into_view_if_needed()
+    tab.screenshot("widget-xss.png")
+    page.wait_for_timeout(300)  # an onerror handler would have fired by now
+    tab.assert_quiet()
+
+    for article_id in ("xss-probe", "xss-link"):
+        assert call(f"{api}/v1/articles/{article_id}", "DELETE", headers=auth)[0] == 204

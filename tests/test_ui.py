@@ -1,0 +1,89 @@
+"""The browser-facing routes through Flask's test client (fake model): the status
+route the editor reads, the editor page and its files, and the widget script.
+What they do in a browser is tested in ``test_browser.py``."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from recommender import Settings
+
+from .conftest import topic_records
+from .test_api import make_app
+
+STATIC = Path(__file__).resolve().parent.parent / "service" / "static"
+WIDGET_LIMIT = 10 * 1024
+
+
+@pytest.fixture
+def app(settings: Settings, write_jsonl: Callable[..., Path]) -> Flask:
+    return make_app(settings, write_jsonl(topic_records()))
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+def test_status_reports_what_is_served(client: FlaskClient) -> None:
+    response = client.get("/v1/status")
+    assert response.status_code == 200
+    assert response.headers["Cache-Control"] == "no-store"
+    status = response.get_json()
+    assert set(status) == {
+        "index_version",
+        "snapshot_version",
+        "model_id",
+        "articles",
+        "created",
+        "age_seconds",
+    }
+    assert status["index_version"].startswith(status["snapshot_version"] + "+")
+    assert status["articles"] == 20 and status["age_seconds"] >= 0
+
+
+def test_status_is_documented_and_the_pages_are_not(client: FlaskClient) -> None:
+    paths = client.get("/openapi.json").get_json()["paths"]
+    assert "StatusResponse" in str(paths["/v1/status"]["get"]["responses"]["200"])
+    assert not {"/editor", "/widget.js"} & set(paths)
+    assert not [p for p in paths if p.startswith("/editor")]
+
+
+def test_editor_page_and_its_files(client: FlaskClient) -> None:
+    page = client.get("/editor")
+    assert page.status_code == 200 and page.mimetype == "text/html"
+    html = page.get_data(as_text=True)
+    assert "script-src 'self'" in page.headers["Content-Security-Policy"]
+    scripts = re.findall(r'src="([^"]+)"', html) + re.findall(r'href="(/[^"]+)"', html)
+    assert "/editor/static/editor/main.js" in scripts
+    for url in scripts:
+        with client.get(url) as response:
+            assert response.status_code == 200, url
+    for module in (STATIC / "editor").glob("*.js"):
+        with client.get(f"/editor/static/editor/{module.name}") as response:
+            assert response.status_code == 200 and "javascript" in response.mimetype
+
+
+def test_widget_script_is_small_cacheable_javascript(client: FlaskClient) -> None:
+    with client.get("/widget.js") as response:
+        assert response.status_code == 200
+        assert response.mimetype == "application/javascript"
+        assert response.cache_control.public and response.cache_control.max_age == 3600
+        assert response.headers["ETag"]
+        body = response.get_data()
+    assert len(body) < WIDGET_LIMIT
+    assert len(body) == (STATIC / "widget.js").stat().st_size
+
+
+@pytest.mark.parametrize("path", sorted(p.name for p in STATIC.rglob("*.js")))
+def test_scripts_never_build_html_from_strings(path: str) -> None:
+    # Article data must reach the DOM as text only: no HTML-parsing sinks at all.
+    source = next(STATIC.rglob(path)).read_text(encoding="utf-8")
+    for sink in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval("):
+        assert sink not in source, f"{path} uses {sink}"
