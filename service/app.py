@@ -234,7 +234,11 @@ def _register_routes(app: OpenAPI) -> None:
         return _cached(
             lambda: {
                 "article_id": path.article_id,
-                "items": _items(engine().related(path.article_id, query.k, query.filters())),
+                "items": _items(
+                    engine().related(
+                        path.article_id, query.k, query.filters(), query.knobs(engine().knobs)
+                    )
+                ),
             }
         )
 
@@ -248,7 +252,11 @@ def _register_routes(app: OpenAPI) -> None:
         return _cached(
             lambda: {
                 "article_id": path.article_id,
-                "items": _items(engine().featured(path.article_id, query.k, query.filters())),
+                "items": _items(
+                    engine().featured(
+                        path.article_id, query.k, query.filters(), query.knobs(engine().knobs)
+                    )
+                ),
             }
         )
 
@@ -260,7 +268,9 @@ def _register_routes(app: OpenAPI) -> None:
     )
     def recommendations(path: ArticlePath, query: ListQuery) -> Any:
         def payload() -> dict[str, Any]:
-            both = engine().recommendations(path.article_id, query.k, query.filters())
+            both = engine().recommendations(
+                path.article_id, query.k, query.filters(), query.knobs(engine().knobs)
+            )
             return {
                 "article_id": path.article_id,
                 "related": _items(both.related),

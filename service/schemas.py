@@ -4,13 +4,14 @@ same code."""
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from recommender.config import MAX_K
-from recommender.ranking import Filters
+from recommender.ranking import Filters, RankingKnobs
 from recommender.rules import MAX_PIN_POSITION, ArticleRules, Pin
 
 ID_PATTERN = r"^[^\s/?#]+$"
@@ -38,6 +39,28 @@ class ListQuery(BaseModel):
         None, description="Only articles published on or after this ISO 8601 date or time."
     )
     min_score: float = Field(0.0, ge=0.0, le=1.0, description="Drop items scoring below this.")
+    # Ranking knobs: preview other values than the served settings for this request only.
+    tag_boost: float | None = Field(
+        None, ge=0.0, le=1.0, description="Tag/category overlap boost (RECOMMENDER_TAG_BOOST)."
+    )
+    recency_half_life_days: float | None = Field(
+        None, ge=0.0, le=36_500, description="Recency half-life in days; 0 turns decay off."
+    )
+    max_age_days: float | None = Field(
+        None, ge=0.0, le=36_500, description="Hide articles older than this many days; 0 = off."
+    )
+    mmr_lambda: float | None = Field(
+        None,
+        ge=0.0,
+        le=1.0,
+        description="Diversity (MMR): 1 = pure relevance, lower = more varied.",
+    )
+
+    def knobs(self, served: RankingKnobs) -> RankingKnobs | None:
+        """The served knobs with this request's changes, or None when it changes none."""
+        names = ("tag_boost", "recency_half_life_days", "max_age_days", "mmr_lambda")
+        changes = {name: getattr(self, name) for name in names if getattr(self, name) is not None}
+        return dataclasses.replace(served, **changes) if changes else None
 
     def filters(self) -> Filters:
         """The engine filters these parameters ask for."""

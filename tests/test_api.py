@@ -416,6 +416,37 @@ def test_metrics(client: FlaskClient) -> None:
     assert "recommender_index_info{" in text and "recommender_index_age_seconds" in text
 
 
+@pytest.mark.parametrize(
+    ("knob", "changed"),
+    [
+        ("mmr_lambda=0.2", "order"),
+        ("tag_boost=1", "score"),
+        ("recency_half_life_days=10", "score"),
+        ("max_age_days=1", "items"),
+    ],
+)
+def test_ranking_knobs_preview_without_changing_settings(
+    client: FlaskClient, knob: str, changed: str
+) -> None:
+    url = "/v1/articles/sleep-4/related?k=10"
+    served = client.get(url).get_json()["items"]
+    tuned = client.get(f"{url}&{knob}").get_json()["items"]
+    if changed == "order":
+        assert [i["id"] for i in tuned] != [i["id"] for i in served]
+    elif changed == "score":
+        assert [i["score"] for i in tuned] != [i["score"] for i in served]
+    else:
+        assert len(tuned) < len(served)
+    assert client.get(url).get_json()["items"] == served  # the live settings did not move
+
+
+def test_bad_knob_is_400(client: FlaskClient) -> None:
+    assert (
+        assert_problem(client.get("/v1/articles/sleep-0/related?mmr_lambda=2"), 400)["parameter"]
+        == "mmr_lambda"
+    )
+
+
 def test_every_error_response_is_a_problem() -> None:
     """Runs last in this module: every error any test above produced has the shape."""
     statuses = {status for _, status, _, _ in ERRORS}

@@ -10,6 +10,10 @@ export const KNOBS = [
   { name: "tag", label: "Only with tag", type: "text" },
   { name: "since", label: "Published since", type: "date" },
   { name: "exclude", label: "Exclude ids (comma-separated)", type: "text" },
+  { name: "tag_boost", label: "Tag boost (0–1)", type: "number", min: 0, max: 1, step: 0.05 },
+  { name: "recency_half_life_days", label: "Recency half-life (days, 0 = off)", type: "number", min: 0, step: 1 },
+  { name: "max_age_days", label: "Maximum age (days, 0 = off)", type: "number", min: 0, step: 1 },
+  { name: "mmr_lambda", label: "Diversity: MMR λ (1 = off)", type: "number", min: 0, max: 1, step: 0.05 },
 ];
 
 export function buildKnobs(container) {
