@@ -11,10 +11,7 @@ import functools
 import http.server
 import os
 import shutil
-import subprocess
-import sys
 import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,7 +21,8 @@ import pytest
 
 from recommender import Settings
 
-from .test_server import UCHIYAMA, call, free_port
+from .servers import call, copy_index, free_port, running_server
+from .test_server import UCHIYAMA
 
 pytestmark = [pytest.mark.browser, pytest.mark.server, pytest.mark.real_model]
 
@@ -47,7 +45,7 @@ XSS_TITLE = "<img src=x onerror=alert(1)>"
 # these may appear. Anything a script logs, or throws, fails the test.
 NETWORK_LOG = "Failed to load resource"
 TIMEOUT_MS = 30_000
-WORKERS = ["--workers", "1"]  # one worker loads the model once for drafts and writes
+WORKER_COUNT = 1  # one worker loads the model once for drafts and writes
 
 
 def chromium_path() -> str | None:
@@ -99,42 +97,16 @@ def api(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[str]:
     """The real server (one gunicorn worker) on a copy of the bundled index."""
-    index_dir = tmp_path_factory.mktemp("browser-api") / "index"
-    shutil.copytree(bundled_index.index_dir, index_dir)
-    port = free_port()
-    env = {
-        **os.environ,
-        "RECOMMENDER_INDEX_DIR": str(index_dir),
-        "RECOMMENDER_API_KEYS": KEY,
-        "RECOMMENDER_CORS_ORIGINS": site[0],
-        "RECOMMENDER_RELOAD_INTERVAL": "0.5",
-    }
-    log_path = index_dir.parent / "server.log"
-    with log_path.open("w") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "recommender.cli", "serve", "--port", str(port), *WORKERS],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                if call(base + "/readyz")[0] == 200:
-                    break
-            except OSError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                process.kill()
-                pytest.fail("server did not start: " + log_path.read_text())
-            time.sleep(0.2)
+    index_dir = copy_index(bundled_index.index_dir, tmp_path_factory.mktemp("browser-api"))
+    with running_server(
+        index_dir,
+        workers=WORKER_COUNT,
+        secret=KEY,
+        api_keys=KEY,
+        cors_origins=site[0],
+        reload_interval="0.5",
+    ) as base:
         yield base
-        process.terminate()
-        process.wait(timeout=30)
-    output = log_path.read_text()
-    assert "Traceback" not in output, output
-    assert KEY not in output
 
 
 @dataclass

@@ -7,10 +7,8 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -23,18 +21,11 @@ from recommender.embedding import SentenceTransformerEmbedder
 from recommender.snapshot import Snapshot, SnapshotStore
 
 from .conftest import BUNDLED_CORPUS
-from .test_server import call, free_port
+from .servers import COMMAND, call, copy_index, running_server
 
 pytestmark = pytest.mark.real_model
 
 UCHIYAMA = "botox-intensive-rehab-chronic-stroke"
-COMMAND = [sys.executable, "-m", "recommender.cli"]
-
-
-def copy_index(source: Settings, tmp_path: Path) -> Path:
-    target = tmp_path / "index"
-    shutil.copytree(source.index_dir, target)
-    return target
 
 
 def answers(engine: Engine) -> list[list[str]]:
@@ -51,7 +42,7 @@ def answers(engine: Engine) -> list[list[str]]:
 def test_kill_9_at_any_moment_leaves_the_published_snapshot(
     bundled_index: Settings, real_embedder: SentenceTransformerEmbedder, tmp_path: Path
 ) -> None:
-    index_dir = copy_index(bundled_index, tmp_path)
+    index_dir = copy_index(bundled_index.index_dir, tmp_path)
     settings = Settings(index_dir=index_dir)
     store = SnapshotStore(index_dir)
     published = store.current_version()
@@ -92,34 +83,10 @@ def test_kill_9_at_any_moment_leaves_the_published_snapshot(
 def test_serving_never_fails_while_two_reindexes_publish(
     bundled_index: Settings, tmp_path: Path
 ) -> None:
-    index_dir = copy_index(bundled_index, tmp_path)
-    port = free_port()
+    index_dir = copy_index(bundled_index.index_dir, tmp_path)
     env = {k: v for k, v in os.environ.items() if not k.startswith("RECOMMENDER_")}
-    server_env = {
-        **env,
-        "RECOMMENDER_INDEX_DIR": str(index_dir),
-        "RECOMMENDER_RELOAD_INTERVAL": "0.5",
-    }
-    log = (tmp_path / "server.log").open("w")
-    server = subprocess.Popen(
-        [*COMMAND, "serve", "--port", str(port), "--workers", "2"],
-        env=server_env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
-    url = f"{base}/v1/articles/{UCHIYAMA}/recommendations?k=3"
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                if call(f"{base}/readyz")[0] == 200:
-                    break
-            except OSError:
-                pass
-            assert server.poll() is None and time.monotonic() < deadline, "server did not start"
-            time.sleep(0.3)
-
+    with running_server(index_dir, workers=2, reload_interval="0.5") as base:
+        url = f"{base}/v1/articles/{UCHIYAMA}/recommendations?k=3"
         failures: list[str] = []
         versions: list[str] = []
         stop = threading.Event()
@@ -177,11 +144,6 @@ def test_serving_never_fails_while_two_reindexes_publish(
                 time.sleep(0.2)
         stop.set()
         client.join(timeout=60)
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
-        log.close()
     assert not failures, failures[:5]
     served = [v.split("+")[0] for v in versions]
     assert published[0] in served and published[1] in served
-    assert "Traceback" not in (tmp_path / "server.log").read_text()

@@ -4,15 +4,7 @@ every route over HTTP, writes seen by both workers, and schemathesis against
 
 from __future__ import annotations
 
-import json
-import os
-import shutil
-import socket
-import subprocess
-import sys
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,6 +13,8 @@ import pytest
 
 from recommender import Settings
 
+from .servers import call, copy_index, running_server
+
 pytestmark = [pytest.mark.real_model, pytest.mark.server]
 
 UCHIYAMA = "botox-intensive-rehab-chronic-stroke"
@@ -28,72 +22,14 @@ REVIEW = "botox-review-22-studies-muscle-spasm"
 KEY = "server-test-key"
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def call(
-    url: str, method: str = "GET", body: Any = None, headers: dict[str, str] | None = None
-) -> tuple[int, str, Any, dict[str, str]]:
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(url, data=data, method=method, headers=headers or {})
-    if data is not None:
-        request.add_header("Content-Type", "application/json")
-    try:
-        with urllib.request.urlopen(request, timeout=60) as response:
-            raw = response.read()
-            status, mime, head = (
-                response.status,
-                response.headers.get_content_type(),
-                response.headers,
-            )
-    except urllib.error.HTTPError as error:
-        raw = error.read()
-        status, mime, head = error.code, error.headers.get_content_type(), error.headers
-    parsed = json.loads(raw) if raw and "json" in mime else raw.decode()
-    return status, mime, parsed, dict(head)
-
-
 @pytest.fixture(scope="module")
 def server(bundled_index: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     # A copy: this module writes articles, other modules read the bundled index.
-    index_dir = tmp_path_factory.mktemp("served") / "index"
-    shutil.copytree(bundled_index.index_dir, index_dir)
-    port = free_port()
-    env = {
-        **os.environ,
-        "RECOMMENDER_INDEX_DIR": str(index_dir),
-        "RECOMMENDER_API_KEYS": KEY,
-        "RECOMMENDER_RELOAD_INTERVAL": "0.5",
-    }
-    log = (index_dir.parent / "server.log").open("w")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "recommender.cli", "serve", "--port", str(port), "--workers", "2"],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 90
-    while True:
-        try:
-            if call(base + "/readyz")[0] == 200:
-                break
-        except OSError:
-            pass
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            pytest.fail("server did not start: " + (index_dir.parent / "server.log").read_text())
-        time.sleep(0.3)
-    yield base
-    process.terminate()
-    process.wait(timeout=30)
-    log.close()
-    output = (index_dir.parent / "server.log").read_text()
-    assert "Traceback" not in output, output
-    assert KEY not in output  # the key is never logged
+    index_dir = copy_index(bundled_index.index_dir, tmp_path_factory.mktemp("served"))
+    with running_server(
+        index_dir, workers=2, secret=KEY, api_keys=KEY, reload_interval="0.5"
+    ) as base:
+        yield base
 
 
 def test_every_route_over_http(server: str) -> None:
