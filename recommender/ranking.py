@@ -81,6 +81,10 @@ class Ranker:
         candidates: how many candidates each signal contributes before fusion.
         duplicate_threshold: dense cosine at or above which two articles are
             near-duplicates; only the better-ranked one is kept.
+        suppress_duplicates: skip near-duplicates (of the query, or of an item
+            already listed) and articles titled like the query. On for serving;
+            evaluation turns it off, because benchmark judgments count every
+            relevant document, duplicates included.
     """
 
     def __init__(
@@ -90,11 +94,13 @@ class Ranker:
         dense_weight: float = 0.7,
         candidates: int = 100,
         duplicate_threshold: float = 0.97,
+        suppress_duplicates: bool = True,
     ) -> None:
         self.snapshot = snapshot
         self.dense_weight = dense_weight
         self.candidates = candidates
         self.duplicate_threshold = duplicate_threshold
+        self.suppress_duplicates = suppress_duplicates
         articles = snapshot.articles
         self._published = np.array([a.is_published for a in articles], dtype=bool)
         self._featured = np.array([a.featured for a in articles], dtype=bool)
@@ -167,12 +173,15 @@ class Ranker:
         query_title = _title_key(query.title)
         for i in order:
             position = int(positions[i])
-            if dense[i] >= self.duplicate_threshold or self._title_keys[position] == query_title:
-                continue  # the same story as the query, under another id
-            if chosen and float((vectors[chosen] @ vectors[position]).max()) >= (
-                self.duplicate_threshold
-            ):
-                continue  # the same story as an item already in the list
+            if self.suppress_duplicates:
+                if dense[i] >= self.duplicate_threshold or (
+                    self._title_keys[position] == query_title
+                ):
+                    continue  # the same story as the query, under another id
+                if chosen and float((vectors[chosen] @ vectors[position]).max()) >= (
+                    self.duplicate_threshold
+                ):
+                    continue  # the same story as an item already in the list
             chosen.append(position)
             results.append(
                 Recommendation(
