@@ -8,12 +8,13 @@ import threading
 import time
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
+from typing import cast
 
 from .articles import Article
 from .config import Settings
 from .embedding import Embedder, SentenceTransformerEmbedder, embed_texts
 from .errors import ArticleNotFound, InvalidArgument, SnapshotError, SnapshotMismatch
-from .ranking import Ranker, Recommendation
+from .ranking import QueryWeights, Ranker, Recommendation
 from .snapshot import Snapshot, SnapshotStore
 from .text import dense_text, html_to_text, lexical_text
 
@@ -59,6 +60,7 @@ class Engine:
             dense_weight=self.settings.dense_weight,
             candidates=self.settings.candidates,
             duplicate_threshold=self.settings.duplicate_threshold,
+            query_weights=cast(QueryWeights, self.settings.query_weights),
         )
         log.info(
             "serving snapshot %s (%d articles)", snapshot.version, snapshot.manifest.article_count

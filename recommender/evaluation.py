@@ -34,9 +34,9 @@ import re
 import sys
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import numpy as np
 
@@ -44,7 +44,7 @@ from .config import Settings
 from .embedding import Embedder, EmbeddingCache, embed_texts
 from .errors import InvalidArgument, InvalidCorpus
 from .pipeline import CACHE_FILE, build_index
-from .ranking import Ranker
+from .ranking import QUERY_WEIGHTS, QueryWeights, Ranker
 from .snapshot import Snapshot, SnapshotStore
 
 Qrels = dict[str, dict[str, int]]
@@ -600,6 +600,7 @@ class RankingConfig:
         dense_weight: share of the dense signal in the fused score.
         candidates: candidates taken from each signal before fusion.
         suppress_duplicates: skip near-duplicates as serving does (off for evaluation).
+        query_weights: how query terms weigh in the lexical score (see ``Ranker``).
         note: how the values were chosen, for the report.
     """
 
@@ -607,11 +608,15 @@ class RankingConfig:
     dense_weight: float
     candidates: int
     suppress_duplicates: bool = False
+    query_weights: QueryWeights = "presence"
     note: str = ""
 
     def describe(self) -> str:
         """The knobs in a few words."""
-        text = f"dense_weight {self.dense_weight:g}, candidates {self.candidates}"
+        text = (
+            f"dense_weight {self.dense_weight:g}, candidates {self.candidates}, "
+            f"query_weights {self.query_weights}"
+        )
         return text + (", duplicates suppressed" if self.suppress_duplicates else "")
 
 
@@ -624,16 +629,20 @@ CANDIDATE_GRID = (10, 25, 50, 100, 200, 400)
 def named_configs(settings: Settings) -> dict[str, RankingConfig]:
     """The fixed configurations: ``lexical``, ``dense``, ``hybrid`` (the defaults) and
     ``served`` (the defaults with near-duplicate suppression, exactly as served)."""
+    base = RankingConfig(
+        "hybrid",
+        settings.dense_weight,
+        settings.candidates,
+        query_weights=cast(QueryWeights, settings.query_weights),
+        note="the default settings",
+    )
     return {
-        "lexical": RankingConfig("lexical", 0.0, settings.candidates, note="BM25 only"),
-        "dense": RankingConfig("dense", 1.0, settings.candidates, note="embeddings only"),
-        "hybrid": RankingConfig(
-            "hybrid", settings.dense_weight, settings.candidates, note="the default settings"
-        ),
-        "served": RankingConfig(
-            "served",
-            settings.dense_weight,
-            settings.candidates,
+        "lexical": replace(base, name="lexical", dense_weight=0.0, note="BM25 only"),
+        "dense": replace(base, name="dense", dense_weight=1.0, note="embeddings only"),
+        "hybrid": base,
+        "served": replace(
+            base,
+            name="served",
             suppress_duplicates=True,
             note="the default settings, near-duplicates suppressed as when serving",
         ),
@@ -814,6 +823,7 @@ class BenchmarkIndex:
             candidates=config.candidates,
             duplicate_threshold=self.settings.duplicate_threshold,
             suppress_duplicates=config.suppress_duplicates,
+            query_weights=config.query_weights,
         )
 
     def run(
@@ -867,32 +877,41 @@ def tune(
     metric: str = "nDCG@10",
     label: str = "dev",
 ) -> RankingConfig:
-    """The dense weight, then the candidate count, that maximise ``metric`` on ``qrels``.
+    """The knobs that maximise ``metric`` on ``qrels``, by coordinate search.
 
-    A coordinate search: every weight of :data:`DENSE_WEIGHT_GRID` at the default
-    candidate count, then every count of :data:`CANDIDATE_GRID` at the best weight.
+    First every dense weight of :data:`DENSE_WEIGHT_GRID` under each query-term
+    weighting of :data:`~recommender.ranking.QUERY_WEIGHTS`, at the default
+    candidate count; then every count of :data:`CANDIDATE_GRID` with the best pair.
     Ties go to the value nearer the default, so noise never moves a setting.
     """
     vectors = index.embed_queries(queries)
+    default = named_configs(settings)["hybrid"]
 
     def value(config: RankingConfig) -> float:
         run = index.run(config, queries, vectors, progress=False)
         return mean_metrics(run, qrels)[metric]
 
-    def best(options: Sequence[RankingConfig], distance: Callable[[RankingConfig], float]) -> Any:
+    def best(
+        options: Sequence[RankingConfig], distance: Callable[[RankingConfig], float]
+    ) -> tuple[float, RankingConfig]:
         scored = [(value(c), -distance(c), c) for c in options]
-        return max(scored, key=lambda item: (round(item[0], 6), item[1]))
+        top = max(scored, key=lambda item: (round(item[0], 6), item[1]))
+        return top[0], top[2]
 
-    weights = [RankingConfig(TUNED, w, settings.candidates) for w in DENSE_WEIGHT_GRID]
-    _, _, chosen = best(weights, lambda c: abs(c.dense_weight - settings.dense_weight))
-    counts = [RankingConfig(TUNED, chosen.dense_weight, n) for n in CANDIDATE_GRID]
-    score, _, chosen = best(counts, lambda c: abs(math.log(c.candidates / settings.candidates)))
-    return RankingConfig(
-        TUNED,
-        chosen.dense_weight,
-        chosen.candidates,
-        note=f"best {metric} on {label} ({score:.4f})",
+    grid = [
+        replace(default, name=TUNED, dense_weight=w, query_weights=q)
+        for q in QUERY_WEIGHTS
+        for w in DENSE_WEIGHT_GRID
+    ]
+    _, chosen = best(
+        grid,
+        lambda c: (
+            abs(c.dense_weight - default.dense_weight) + (c.query_weights != default.query_weights)
+        ),
     )
+    counts = [replace(chosen, candidates=n) for n in CANDIDATE_GRID]
+    score, chosen = best(counts, lambda c: abs(math.log(c.candidates / default.candidates)))
+    return replace(chosen, note=f"best {metric} on {label} ({score:.4f})")
 
 
 def evaluate(

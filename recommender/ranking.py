@@ -7,6 +7,12 @@ Fusion (see ``docs/architecture.md``): for a query article ``q`` and a candidate
 
 where ``w`` is ``dense_weight``. Both parts lie in [0, 1], so scores do too, and
 they are comparable across responses for the same query.
+
+``bm25(q, c)`` sums, over the terms ``q`` and ``c`` share, the candidate's BM25
+weight of the term times the query's weight of it. With ``query_weights``
+``presence`` (the default) a query term weighs 1 however often the query uses
+it; with ``bm25`` it weighs its BM25 term-frequency saturation in the query, so
+the words an article keeps coming back to count more than a passing mention.
 """
 
 from __future__ import annotations
@@ -15,7 +21,7 @@ import re
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from scipy import sparse
@@ -25,6 +31,9 @@ from .errors import ArticleNotFound
 from .snapshot import Snapshot
 
 _NON_WORD = re.compile(r"\W+")
+
+QueryWeights = Literal["presence", "bm25"]
+QUERY_WEIGHTS: tuple[QueryWeights, ...] = ("presence", "bm25")
 
 
 def _title_key(title: str) -> str:
@@ -85,6 +94,8 @@ class Ranker:
             already listed) and articles titled like the query. On for serving;
             evaluation turns it off, because benchmark judgments count every
             relevant document, duplicates included.
+        query_weights: how a query term weighs in the lexical score: ``presence``
+            (1 for every term) or ``bm25`` (its term-frequency saturation in the query).
     """
 
     def __init__(
@@ -95,12 +106,14 @@ class Ranker:
         candidates: int = 100,
         duplicate_threshold: float = 0.97,
         suppress_duplicates: bool = True,
+        query_weights: QueryWeights = "presence",
     ) -> None:
         self.snapshot = snapshot
         self.dense_weight = dense_weight
         self.candidates = candidates
         self.duplicate_threshold = duplicate_threshold
         self.suppress_duplicates = suppress_duplicates
+        self.query_weights = query_weights
         articles = snapshot.articles
         self._published = np.array([a.is_published for a in articles], dtype=bool)
         self._featured = np.array([a.featured for a in articles], dtype=bool)
@@ -152,8 +165,16 @@ class Ranker:
         # Normalised by the query's score against itself: a candidate sharing every
         # term as strongly as the query scores 1, one shared word scores little. (Dividing
         # by the best candidate instead would turn one weak match into a perfect 1.)
-        raw = self.snapshot.lexical.scores(query.terms)[0]
-        own = float(query.weights.sum())
+        if self.query_weights == "bm25":
+            # BM25 weight over idf is the term-frequency saturation: the candidate side
+            # already carries the idf, which must not count twice.
+            terms = query.weights.copy()
+            terms.data = terms.data / np.maximum(self.snapshot.lexical.idf_[terms.indices], 1e-6)
+            own = float(terms.multiply(query.weights).sum())
+        else:
+            terms = query.terms
+            own = float(query.weights.sum())
+        raw = self.snapshot.lexical.scores(terms)[0]
         return np.clip(raw / own, 0.0, 1.0) if own > 0 else np.zeros_like(raw)
 
     def _rank(
