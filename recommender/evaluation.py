@@ -44,7 +44,7 @@ from .config import Settings
 from .embedding import Embedder, EmbeddingCache, embed_texts
 from .errors import InvalidArgument, InvalidCorpus
 from .pipeline import CACHE_FILE, build_index
-from .ranking import QUERY_WEIGHTS, QueryWeights, Ranker
+from .ranking import QUERY_WEIGHTS, Query, QueryWeights, Ranker
 from .snapshot import Snapshot, SnapshotStore
 
 Qrels = dict[str, dict[str, int]]
@@ -793,6 +793,7 @@ class BenchmarkIndex:
         if report.rejected:
             raise InvalidCorpus(source, f"{len(report.rejected)} rejected: {report.rejected[0]}")
         self.embedded = report.embedded
+        self._queries: dict[tuple[str, str], Query] = {}
         self.snapshot = Snapshot.load(
             SnapshotStore(self.settings.index_dir), expect_model=embedder.model_id
         )
@@ -824,6 +825,7 @@ class BenchmarkIndex:
             duplicate_threshold=self.settings.duplicate_threshold,
             suppress_duplicates=config.suppress_duplicates,
             query_weights=config.query_weights,
+            explain=False,  # shared terms are for people; metrics never read them
         )
 
     def run(
@@ -849,8 +851,13 @@ class BenchmarkIndex:
             disable=not show,
             leave=False,
         ):
-            rq = ranker.query_for_text(vector, query.text, query.title or query.text)
-            items = ranker.related(rq, depth)
+            # A query's terms depend on the snapshot only: build them once for every config.
+            key = (query.id, query.text)
+            if key not in self._queries:
+                self._queries[key] = ranker.query_for_text(
+                    vector, query.text, query.title or query.text
+                )
+            items = ranker.related(self._queries[key], depth)
             run[query.id] = {item.article.id: item.score for item in items}
         return run
 

@@ -89,7 +89,13 @@ class LexicalModel:
 
     def scores(self, queries: sparse.csr_matrix) -> np.ndarray:
         """BM25 score of every article for every query row: shape (queries, articles)."""
-        return np.asarray((queries @ self.matrix_.T).toarray(), dtype=np.float32)
+        # scipy turns matrix_.T into CSR on every product, which costs more than the
+        # product itself: do it once per fitted matrix.
+        transposed = getattr(self, "_transposed", None)
+        if transposed is None or transposed[0] is not self.matrix_:
+            transposed = (self.matrix_, self.matrix_.T.tocsr())
+            self._transposed = transposed
+        return np.asarray((queries @ transposed[1]).toarray(), dtype=np.float32)
 
     def shared_terms(self, query: sparse.csr_matrix, position: int, n: int = 5) -> list[str]:
         """The terms that weigh most in both the query and article ``position``.
