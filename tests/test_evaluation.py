@@ -439,12 +439,13 @@ def test_real_nfcorpus_dev_slice(tmp_path: Path, real_embedder: object) -> None:
         data / "qrels" / "dev.2-1-0.qrel",
         split="dev",
     )
-    # 20 judged queries; their relevant documents plus others, 300 documents in all.
-    chosen = full.judged_queries()[:20]
+    # 15 judged queries; their relevant documents plus others, 200 documents in all
+    # (about 10 s of embedding on two cores).
+    chosen = full.judged_queries()[:15]
     keep = {doc for qid in chosen for doc, rel in full.qrels[qid].items() if rel > 0}
     by_id = {d.id: d for d in full.documents}
-    ids = sorted(keep & set(by_id))[:150]
-    ids += [d.id for d in full.documents if d.id not in set(ids)][: 300 - len(ids)]
+    ids = sorted(keep & set(by_id))[:100]
+    ids += [d.id for d in full.documents if d.id not in set(ids)][: 200 - len(ids)]
     sliced = Benchmark(
         "nfcorpus-slice",
         [by_id[i] for i in ids],
@@ -460,8 +461,15 @@ def test_real_nfcorpus_dev_slice(tmp_path: Path, real_embedder: object) -> None:
         cache_dir=tmp_path / "cache",
         progress=False,
     )
-    assert report.documents == 300 and report.queries == 20
+    assert report.documents == 200 and report.queries == 15
+    # A random order of the same documents, for a floor every signal must clear.
+    rng = np.random.default_rng(0)
+    shuffled = {
+        q: {d: float(s) for d, s in zip(ids, rng.permutation(len(ids)), strict=True)}
+        for q in chosen
+    }
+    chance = mean_metrics(shuffled, sliced.qrels)["nDCG@10"]
+    ndcg = {r.config.name: r.metrics["nDCG@10"] for r in report.results}
     for result in report.results:
         assert all(0.0 <= value <= 1.0 for value in result.metrics.values())
-        # Far above chance on 300 documents, for every signal.
-        assert result.metrics["nDCG@10"] > 0.2, result.config.name
+        assert result.metrics["nDCG@10"] > chance + 0.05, (ndcg, chance)
