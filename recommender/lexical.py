@@ -77,9 +77,13 @@ class LexicalModel:
 
     def transform_queries(self, texts: Sequence[str]) -> sparse.csr_matrix:
         """Binary term-presence vectors for query texts, in the fitted vocabulary."""
-        counts = self.vectorizer_.transform(texts).tocsr()
+        counts = self.counts(texts)
         counts.data[:] = 1.0
         return counts
+
+    def counts(self, texts: Sequence[str]) -> sparse.csr_matrix:
+        """How many times each text uses each term of the fitted vocabulary."""
+        return self.vectorizer_.transform(texts).tocsr().astype(np.float32)
 
     def document_queries(self, positions: Sequence[int]) -> sparse.csr_matrix:
         """Indexed articles used as queries (their term sets)."""

@@ -11,8 +11,10 @@ they are comparable across responses for the same query.
 ``bm25(q, c)`` sums, over the terms ``q`` and ``c`` share, the candidate's BM25
 weight of the term times the query's weight of it. With ``query_weights``
 ``presence`` (the default) a query term weighs 1 however often the query uses
-it; with ``bm25`` it weighs its BM25 term-frequency saturation in the query, so
-the words an article keeps coming back to count more than a passing mention.
+it; with ``bm25`` it weighs its BM25 term-frequency saturation in the query, and
+with ``tf`` the number of times the query uses it (BM25's query side with no
+saturation), so the words an article keeps coming back to count more than a
+passing mention.
 """
 
 from __future__ import annotations
@@ -29,11 +31,12 @@ from scipy import sparse
 from .articles import Article
 from .errors import ArticleNotFound
 from .snapshot import Snapshot
+from .text import lexical_text as article_lexical_text
 
 _NON_WORD = re.compile(r"\W+")
 
-QueryWeights = Literal["presence", "bm25"]
-QUERY_WEIGHTS: tuple[QueryWeights, ...] = ("presence", "bm25")
+QueryWeights = Literal["presence", "bm25", "tf"]
+QUERY_WEIGHTS: tuple[QueryWeights, ...] = ("presence", "bm25", "tf")
 
 
 def _title_key(title: str) -> str:
@@ -79,6 +82,8 @@ class Query:
     weights: sparse.csr_matrix
     title: str
     position: int | None = None
+    counts: sparse.csr_matrix | None = None
+    """How often the query uses each term (only needed for ``query_weights`` ``tf``)."""
 
 
 class Ranker:
@@ -95,7 +100,8 @@ class Ranker:
             evaluation turns it off, because benchmark judgments count every
             relevant document, duplicates included.
         query_weights: how a query term weighs in the lexical score: ``presence``
-            (1 for every term) or ``bm25`` (its term-frequency saturation in the query).
+            (1 for every term), ``bm25`` (its term-frequency saturation in the query)
+            or ``tf`` (how many times the query uses it).
         explain: compute each item's shared terms. Evaluation turns it off: over
             100 items per query it costs more than the ranking itself.
     """
@@ -133,21 +139,31 @@ class Ranker:
         position = self.snapshot.positions.get(article_id)
         if position is None:
             raise ArticleNotFound(article_id)
+        article = self.snapshot.articles[position]
+        counts = None
+        if self.query_weights == "tf":
+            # The snapshot keeps BM25 weights, not counts: count the article's words again.
+            counts = self.snapshot.lexical.counts([article_lexical_text(article)])
         return Query(
             vector=self.snapshot.vectors[position],
             terms=self.snapshot.lexical.document_queries([position]),
             weights=self.snapshot.lexical.matrix_[position],
-            title=self.snapshot.articles[position].title,
+            title=article.title,
             position=position,
+            counts=counts,
         )
 
     def query_for_text(self, vector: np.ndarray, lexical_text: str, title: str) -> Query:
         """The query for a text that is not in the corpus (a draft)."""
+        counts = self.snapshot.lexical.counts([lexical_text])
+        terms = counts.copy()
+        terms.data[:] = 1.0
         return Query(
             vector=np.asarray(vector, dtype=np.float32),
-            terms=self.snapshot.lexical.transform_queries([lexical_text]),
+            terms=terms,
             weights=self.snapshot.lexical.weigh([lexical_text]),
             title=title,
+            counts=counts,
         )
 
     def _visible(self, query: Query, exclude: Collection[str]) -> np.ndarray:
@@ -169,7 +185,10 @@ class Ranker:
         # Normalised by the query's score against itself: a candidate sharing every
         # term as strongly as the query scores 1, one shared word scores little. (Dividing
         # by the best candidate instead would turn one weak match into a perfect 1.)
-        if self.query_weights == "bm25":
+        if self.query_weights == "tf" and query.counts is not None:
+            terms = query.counts
+            own = float(terms.multiply(query.weights).sum())
+        elif self.query_weights in ("bm25", "tf"):
             # BM25 weight over idf is the term-frequency saturation: the candidate side
             # already carries the idf, which must not count twice.
             terms = query.weights.copy()

@@ -152,7 +152,7 @@ def test_engine_picks_up_a_new_snapshot(settings: Settings, tmp_path: Path) -> N
     assert engine.article("sleep-new").title == "new"
 
 
-@pytest.mark.parametrize("query_weights", ["presence", "bm25"])
+@pytest.mark.parametrize("query_weights", ["presence", "bm25", "tf"])
 def test_query_weights_count_repeated_words(
     settings: Settings, tmp_path: Path, query_weights: str
 ) -> None:
@@ -163,7 +163,9 @@ def test_query_weights_count_repeated_words(
     items = engine.recommend_text("Notes", body, k=10).related
     assert all(0.0 <= i.score <= 1.0 and 0.0 <= i.lexical <= 1.0 for i in items)
     topics = [topic_of(i.article.id) for i in items]
-    if query_weights == "bm25":
+    # Indexed articles as queries work under every weighting.
+    assert {topic_of(i.article.id) for i in engine.related("speech-1", k=4)} == {"speech"}
+    if query_weights != "presence":
         # The repeated words decide: speech articles come first.
         assert topics[:4] == ["speech"] * 4
     else:
