@@ -38,7 +38,7 @@ from recommender.evaluation import (
 )
 
 ROOT = Path(__file__).resolve().parent.parent
-CONFIGS = ("lexical", "dense", "hybrid", "tuned", "served")
+CONFIGS = ("lexical", "dense", "hybrid", "tuned-lexical", "tuned", "served")
 
 # nDCG@10 on the BEIR test split; every figure is cited in the data's SOURCE.md.
 PUBLISHED = {
@@ -132,7 +132,6 @@ def run_task(
 def goal_lines(task: Task, report: EvaluationReport) -> list[str]:
     """Whether the issue's goals are met, in words, from this run's figures."""
     ndcg = {r.config.name: r.metrics["nDCG@10"] for r in report.results}
-    single = max(ndcg["lexical"], ndcg["dense"])
     lines = []
     if task.goal is not None:
         best = max(ndcg["hybrid"], ndcg["tuned"])
@@ -141,12 +140,14 @@ def goal_lines(task: Task, report: EvaluationReport) -> list[str]:
             f"- Goal nDCG@10 ≥ {task.goal:.2f}: **{verdict}** "
             f"(hybrid {ndcg['hybrid']:.4f}, tuned {ndcg['tuned']:.4f})."
         )
-    for name in ("hybrid", "tuned"):
+    # Each fused row against the single signals ranked with the same query weighting.
+    for name, lexical in (("hybrid", "lexical"), ("tuned", "tuned-lexical")):
+        single = max(ndcg[lexical], ndcg["dense"])
         ratio = ndcg[name] / single if single else 0.0
         verdict = "met" if ratio >= 1.10 else "not met"
         lines.append(
-            f"- Goal {name} ≥ 1.10 × the better single signal ({single:.4f}): "
-            f"**{verdict}** ({ratio:.3f}×)."
+            f"- Goal {name} ≥ 1.10 × the better single signal (max of {lexical} and dense, "
+            f"{single:.4f}): **{verdict}** ({ratio:.3f}×)."
         )
     return lines
 
@@ -172,8 +173,11 @@ def render(results: list[tuple[Task, EvaluationReport]], started: datetime, seco
         "- **lexical**: BM25 only (`dense_weight` 0);",
         "- **dense**: embeddings only (`dense_weight` 1);",
         "- **hybrid**: the default settings (`dense_weight` 0.7, `candidates` 100);",
-        "- **tuned**: the `dense_weight` (0 to 1 by 0.1), then the `candidates` count, "
-        "with the best nDCG@10 on the tuning split named in each section; never on test;",
+        "- **tuned**: the `dense_weight` (0 to 1 by 0.1) and `query_weights` "
+        "(`presence`, `bm25`, `tf`) pair, then the `candidates` count (10 to 400), with "
+        "the best nDCG@10 on the tuning split named in each section; never on test;",
+        "- **tuned-lexical**: the tuned configuration with `dense_weight` 0, the fair "
+        "single-signal baseline for it;",
         "- **served**: the default settings with near-duplicate suppression on, exactly "
         "as the API serves. The other rows rank with it off, because the judgments "
         "count every relevant document, duplicates included.",

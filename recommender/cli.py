@@ -202,7 +202,8 @@ def serve(
     "--config",
     "configs",
     multiple=True,
-    help="Configuration to evaluate (repeatable): lexical, dense, hybrid, served, tuned. "
+    help="Configuration to evaluate (repeatable): lexical, dense, hybrid, served, tuned, "
+    "tuned-lexical. "
     "Default: lexical, dense, hybrid and tuned (when a split to tune on is found).",
 )
 @click.option("--split", default="test", show_default=True, help="The split evaluated.")
@@ -273,6 +274,9 @@ def evaluate(
     )
 
     settings = _settings()
+    for path in (corpus, queries):
+        if not path.is_file():
+            raise InvalidCorpus(path, "no such file")
     qrels_file = find_qrels(qrels, split)
     benchmark = load_benchmark(
         corpus, queries, qrels_file, format=cast(Format, layout), split=split

@@ -457,10 +457,10 @@ def find_tuning_set(
         if other_queries is None:
             continue
         judgments = read_qrels(other_qrels)
-        label = f"{other} ({other_qrels.name})"
+        label = other_qrels.name
         if other == "train":
             judgments = holdout(judgments, holdout_fraction)
-            label = f"a held-out {holdout_fraction:.0%} of train ({other_qrels.name}, seed 0)"
+            label = f"a held-out {holdout_fraction:.0%} of {other_qrels.name} (seed 0)"
         return TuningSet(read_queries(other_queries), judgments, label)
     return None
 
@@ -621,6 +621,7 @@ class RankingConfig:
 
 
 TUNED = "tuned"
+TUNED_LEXICAL = "tuned-lexical"
 DEFAULT_CONFIGS = ("lexical", "dense", "hybrid", TUNED)
 DENSE_WEIGHT_GRID = tuple(round(0.1 * i, 1) for i in range(11))
 CANDIDATE_GRID = (10, 25, 50, 100, 200, 400)
@@ -937,7 +938,9 @@ def evaluate(
 
     Args:
         benchmark: corpus, queries and the evaluated split's judgments.
-        config_names: names from :func:`named_configs`, or ``tuned``.
+        config_names: names from :func:`named_configs`, ``tuned``, or ``tuned-lexical``
+            (the tuned configuration with the dense signal off: the fair single-signal
+            baseline for it).
         embedder: the embedding model.
         settings: engine settings; their ranking knobs make the ``hybrid`` row.
         cache_dir: index and embedding cache; default ``var/bench/<dataset name>``.
@@ -950,42 +953,53 @@ def evaluate(
     """
     started = time.perf_counter()
     fixed = named_configs(settings)
+    derived = (TUNED, TUNED_LEXICAL)
     for name in config_names:
-        if name != TUNED and name not in fixed:
-            known = ", ".join([*fixed, TUNED])
+        if name not in derived and name not in fixed:
+            known = ", ".join([*fixed, *derived])
             raise InvalidArgument("config", f"unknown configuration {name!r} (known: {known})")
-    if TUNED in config_names and tuning is None:
+    wants_tuning = any(name in derived for name in config_names)
+    if wants_tuning and tuning is None:
         raise InvalidArgument("config", "'tuned' needs a dev or train split to tune on")
     cache_dir = cache_dir or Path("var/bench") / benchmark.name
     index = BenchmarkIndex(benchmark.documents, embedder, settings, cache_dir, progress=progress)
     judged = benchmark.judged_queries()
     queries = [benchmark.queries[qid] for qid in judged]
     vectors = index.embed_queries(queries)
-    configs: list[RankingConfig] = []
+    tuned: RankingConfig | None = None
     tuning_label = ""
+    if wants_tuning and tuning is not None:
+        tune_ids = [
+            qid
+            for qid in sorted(tuning.qrels)
+            if qid in tuning.queries and any(g > 0 for g in tuning.qrels[qid].values())
+        ]
+        overlap = set(tune_ids) & set(judged)
+        if overlap:
+            raise InvalidArgument(
+                "tuning", f"{len(overlap)} tuning queries are also evaluated queries"
+            )
+        tuned = tune(
+            index,
+            [tuning.queries[q] for q in tune_ids],
+            {q: tuning.qrels[q] for q in tune_ids},
+            settings,
+            label=tuning.label,
+        )
+        tuning_label = f"{tuning.label}: {len(tune_ids)} queries"
+    configs: list[RankingConfig] = []
     for name in config_names:
-        if name == TUNED:
-            assert tuning is not None  # checked above
-            tune_ids = [
-                qid
-                for qid in sorted(tuning.qrels)
-                if qid in tuning.queries and any(g > 0 for g in tuning.qrels[qid].values())
-            ]
-            overlap = set(tune_ids) & set(judged)
-            if overlap:
-                raise InvalidArgument(
-                    "tuning", f"{len(overlap)} tuning queries are also evaluated queries"
-                )
+        if name == TUNED and tuned is not None:
+            configs.append(tuned)
+        elif name == TUNED_LEXICAL and tuned is not None:
             configs.append(
-                tune(
-                    index,
-                    [tuning.queries[q] for q in tune_ids],
-                    {q: tuning.qrels[q] for q in tune_ids},
-                    settings,
-                    label=tuning.label,
+                replace(
+                    tuned,
+                    name=TUNED_LEXICAL,
+                    dense_weight=0.0,
+                    note="BM25 only, with the tuned query weighting",
                 )
             )
-            tuning_label = f"{tuning.label} ({len(tune_ids)} queries)"
         else:
             configs.append(fixed[name])
     configs.extend(extra_configs)
@@ -996,7 +1010,7 @@ def evaluate(
         split=benchmark.split,
         documents=len(benchmark.documents),
         queries=len(judged),
-        unjudged=sum(1 for qid in benchmark.queries if qid not in set(judged)),
+        unjudged=len(set(benchmark.queries) - set(judged)),
         missing_text=sum(1 for qid in benchmark.qrels if qid not in benchmark.queries),
         results=results,
         tuning=tuning_label,

@@ -254,7 +254,7 @@ def test_split_files_are_found(tmp_path: Path) -> None:
     tuning = find_tuning_set(test_q, test_r, "test")
     assert tuning is not None
     assert tuning.qrels == {"R": {"D": 2}} and set(tuning.queries) == {"R"}
-    assert tuning.label.startswith("dev")
+    assert tuning.label == "dev.2-1-0.qrel"
     with pytest.raises(InvalidCorpus, match=r"expected one judgments file named train\.\*"):
         find_qrels(tmp_path / "qrels", "train")
 
@@ -301,7 +301,7 @@ def test_evaluate_ranks_known_neighbours_first(tmp_path: Path) -> None:
     dev = synthetic_benchmark("dev")
     report = evaluate(
         bench,
-        ["lexical", "dense", "hybrid", "tuned", "served"],
+        ["lexical", "dense", "hybrid", "tuned", "served", "tuned-lexical"],
         FakeEmbedder(),
         Settings(),
         cache_dir=tmp_path / "cache",
@@ -314,6 +314,7 @@ def test_evaluate_ranks_known_neighbours_first(tmp_path: Path) -> None:
         "hybrid",
         "tuned",
         "served",
+        "tuned-lexical",
     ]
     assert report.queries == 8 and report.unjudged == 1
     for result in report.results:
@@ -323,7 +324,10 @@ def test_evaluate_ranks_known_neighbours_first(tmp_path: Path) -> None:
         assert result.metrics["MRR@10"] == 1.0 and result.metrics["R@100"] == 1.0
         assert result.metrics["nDCG@10"] > 0.9 and result.metrics["MAP@100"] > 0.9
         assert 0 < result.coverage <= 1 and 0 < result.diversity < 1
-    assert report.result("tuned").config.note.startswith("best nDCG@10 on dev")
+    tuned = report.result("tuned").config
+    assert tuned.note.startswith("best nDCG@10 on dev")
+    assert report.result("tuned-lexical").config.dense_weight == 0.0
+    assert report.result("tuned-lexical").config.query_weights == tuned.query_weights
     assert "| hybrid |" in report.to_markdown()
 
     again = evaluate(bench, ["hybrid"], FakeEmbedder(), Settings(), cache_dir=tmp_path / "cache")
@@ -381,7 +385,7 @@ def test_cli_evaluate_prints_a_table(tmp_path: Path, fake_model: None) -> None:
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
     assert lines[0].startswith("synthetic test: 20 documents, 8 queries evaluated")
-    assert "tuned on dev (dev.tsv" in lines[0]
+    assert "tuned on dev.tsv: 8 queries" in lines[0]
     table = [line for line in lines if line.startswith("|")]
     assert table[0].startswith("| config | nDCG@10 | MAP@100 | P@10 | R@100 | MRR@10 |")
     assert [row.split("|")[1].strip() for row in table[2:]] == [
