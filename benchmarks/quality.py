@@ -189,6 +189,8 @@ def render(results: list[tuple[Task, EvaluationReport]], started: datetime, seco
     for task, report in results:
         out += [f"## {task.title}", "", task.about, "", report.summary() + ".", ""]
         out += [report.to_markdown(), ""]
+        tuned = report.result("tuned").config
+        out += [f"tuned = {tuned.describe()}: the {tuned.note}.", ""]
         out += [*goal_lines(task, report), ""]
         if task.comparable:
             out += [
