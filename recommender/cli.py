@@ -266,6 +266,7 @@ def evaluate(
     from .evaluation import (
         DEFAULT_CONFIGS,
         TUNED,
+        TUNED_LEXICAL,
         Format,
         evaluate,
         find_qrels,
@@ -283,12 +284,12 @@ def evaluate(
     )
     names = list(dict.fromkeys(configs or DEFAULT_CONFIGS))
     tuning = None
-    if TUNED in names:
+    if TUNED in names or TUNED_LEXICAL in names:
         tuning = find_tuning_set(
             queries, qrels_file, split, tune_split=tune_split, holdout_fraction=holdout
         )
         if tuning is None and not configs:
-            names.remove(TUNED)
+            names = [n for n in names if n not in (TUNED, TUNED_LEXICAL)]
             click.echo("note: no dev or train split beside --qrels; 'tuned' left out", err=True)
         elif tuning is None:
             raise BadInput("config: 'tuned' needs a dev or train split beside --qrels")
