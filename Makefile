@@ -12,10 +12,10 @@ PORT ?= 8000
 # torch is installed first and pinned: any other torch request pulls a multi-GB CUDA build.
 TORCH := torch==2.13.0
 
-.PHONY: help install browser run index serve test lint format bench clean
+.PHONY: help install browser run index serve test lint format bench bench-quality clean
 
 help: ## List the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -58,6 +58,9 @@ format: $(STAMP) ## Apply ruff's fixes and formatting
 
 bench: $(STAMP) ## Measure indexing and query speed; writes docs/benchmarks.md
 	$(BIN)/python -m benchmarks.speed --out docs/benchmarks.md
+
+bench-quality: $(STAMP) ## Measure ranking quality on NFCorpus and SciFact; writes docs/quality.md
+	$(BIN)/python -m benchmarks.quality --out docs/quality.md
 
 clean: ## Remove the venv, the index and caches
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

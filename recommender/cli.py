@@ -16,7 +16,7 @@ import tempfile
 from collections.abc import Callable, Sequence
 from functools import wraps
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import click
 
@@ -338,6 +338,127 @@ def export(
     with tqdm(total=len(articles), desc="exporting", unit="article", disable=not show) as bar:
         count = write_export(engine, articles, out, fmt, k, on_article=lambda: bar.update(1))
     click.echo(f"wrote {count} articles to {out}")
+
+
+@main.command()
+@click.option("--corpus", type=click.Path(path_type=Path), required=True, help="Documents file.")
+@click.option("--queries", type=click.Path(path_type=Path), required=True, help="Queries file.")
+@click.option(
+    "--qrels",
+    type=click.Path(path_type=Path),
+    required=True,
+    help="Judgments file, or a directory holding <split>.* judgments.",
+)
+@click.option(
+    "--config",
+    "configs",
+    multiple=True,
+    help="Configuration to evaluate (repeatable): lexical, dense, hybrid, served, tuned, "
+    "tuned-lexical. "
+    "Default: lexical, dense, hybrid and tuned (when a split to tune on is found).",
+)
+@click.option("--split", default="test", show_default=True, help="The split evaluated.")
+@click.option(
+    "--tune-split",
+    default=None,
+    help="Split to tune on, found beside --qrels/--queries. Default: dev, else part of train.",
+)
+@click.option(
+    "--holdout",
+    type=click.FloatRange(0.01, 1.0),
+    default=0.25,
+    show_default=True,
+    help="Share of train queries held out to tune on when there is no dev split.",
+)
+@click.option(
+    "--format",
+    "layout",
+    type=click.Choice(["auto", "beir", "nfcorpus"]),
+    default="auto",
+    show_default=True,
+    help="Corpus layout; auto: .jsonl(.gz) is BEIR, anything else NFCorpus.",
+)
+@click.option(
+    "--cache-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Index and embedding cache. Default: var/bench/<dataset name>.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.option(
+    "--progress/--no-progress",
+    default=None,
+    help="Progress bars. Default: only on a terminal.",
+)
+@click.pass_context
+@_core_errors
+def evaluate(
+    ctx: click.Context,
+    corpus: Path,
+    queries: Path,
+    qrels: Path,
+    configs: Sequence[str],
+    split: str,
+    tune_split: str | None,
+    holdout: float,
+    layout: str,
+    cache_dir: Path | None,
+    as_json: bool,
+    progress: bool | None,
+) -> None:
+    """Measure ranking quality on a benchmark (nDCG@10, MAP@100, P@10, R@100, MRR@10).
+
+    Indexes the benchmark corpus into a cache (a repeated run embeds nothing),
+    ranks it for every judged query of --split under each configuration, and
+    prints one markdown table row per configuration. `tuned` is tuned on the
+    dev split (or a held-out part of train), never on the split evaluated.
+    """
+    from .embedding import SentenceTransformerEmbedder
+    from .evaluation import (
+        DEFAULT_CONFIGS,
+        TUNED,
+        TUNED_LEXICAL,
+        Format,
+        evaluate,
+        find_qrels,
+        find_tuning_set,
+        load_benchmark,
+    )
+
+    settings = _settings()
+    for path in (corpus, queries):
+        if not path.is_file():
+            raise InvalidCorpus(path, "no such file")
+    qrels_file = find_qrels(qrels, split)
+    benchmark = load_benchmark(
+        corpus, queries, qrels_file, format=cast(Format, layout), split=split
+    )
+    names = list(dict.fromkeys(configs or DEFAULT_CONFIGS))
+    tuning = None
+    if TUNED in names or TUNED_LEXICAL in names:
+        tuning = find_tuning_set(
+            queries, qrels_file, split, tune_split=tune_split, holdout_fraction=holdout
+        )
+        if tuning is None and not configs:
+            names = [n for n in names if n not in (TUNED, TUNED_LEXICAL)]
+            click.echo("note: no dev or train split beside --qrels; 'tuned' left out", err=True)
+        elif tuning is None:
+            raise BadInput("config: 'tuned' needs a dev or train split beside --qrels")
+    embedder = SentenceTransformerEmbedder(settings.model, batch_size=settings.batch_size)
+    report = evaluate(
+        benchmark,
+        names,
+        embedder,
+        settings,
+        cache_dir=cache_dir,
+        tuning=tuning,
+        progress=progress,
+    )
+    if as_json:
+        click.echo(json.dumps(report.to_json(), indent=2))
+        return
+    click.echo(report.summary() + "\n")
+    click.echo(report.to_markdown())
 
 
 @main.command("settings")

@@ -54,6 +54,12 @@ class Settings:
     dense_weight: float = _setting(
         0.7, "Weight of the dense (embedding) similarity in the fused score; lexical gets the rest."
     )
+    query_weights: str = _setting(
+        "presence",
+        "How a query's terms weigh in its lexical score: `presence` (each term once), "
+        "`bm25` (by how often the query uses it, saturated as BM25 does) or `tf` (by how "
+        "often the query uses it).",
+    )
     candidates: int = _setting(
         100, "Candidates taken from each signal (dense and lexical) before fusion."
     )
@@ -130,6 +136,7 @@ class Settings:
             "chunk_tokens": self.chunk_tokens >= 0,
             "chunk_overlap": self.chunk_overlap >= 0,
             "dense_weight": 0.0 <= self.dense_weight <= 1.0,
+            "query_weights": self.query_weights in ("presence", "bm25", "tf"),
             "candidates": self.candidates >= 1,
             "duplicate_threshold": 0.0 < self.duplicate_threshold <= 1.0,
             "tag_boost": 0.0 <= self.tag_boost <= 1.0,

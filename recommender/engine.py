@@ -13,6 +13,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import cast
 
 import numpy as np
 
@@ -21,7 +22,7 @@ from .config import MAX_K, Settings
 from .embedding import Embedder, SentenceTransformerEmbedder, embed_texts
 from .errors import InvalidArgument, SnapshotError, SnapshotMismatch
 from .live import LIVE_FILE, LiveStore
-from .ranking import Filters, Query, Ranker, RankingKnobs, Recommendation
+from .ranking import Filters, Query, QueryWeights, Ranker, RankingKnobs, Recommendation
 from .rules import RULES_FILE, ArticleRules, RuleSet, RuleStore
 from .snapshot import Snapshot, SnapshotStore
 from .text import dense_text, html_to_text, lexical_text
@@ -111,6 +112,7 @@ class Engine:
             candidates=self.settings.candidates,
             duplicate_threshold=self.settings.duplicate_threshold,
             knobs=self.knobs,
+            query_weights=cast(QueryWeights, self.settings.query_weights),
         )
 
     @property

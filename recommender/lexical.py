@@ -77,9 +77,13 @@ class LexicalModel:
 
     def transform_queries(self, texts: Sequence[str]) -> sparse.csr_matrix:
         """Binary term-presence vectors for query texts, in the fitted vocabulary."""
-        counts = self.vectorizer_.transform(texts).tocsr()
+        counts = self.counts(texts)
         counts.data[:] = 1.0
         return counts
+
+    def counts(self, texts: Sequence[str]) -> sparse.csr_matrix:
+        """How many times each text uses each term of the fitted vocabulary."""
+        return self.vectorizer_.transform(texts).tocsr().astype(np.float32)
 
     @staticmethod
     def as_query(weights: sparse.csr_matrix) -> sparse.csr_matrix:
@@ -90,7 +94,13 @@ class LexicalModel:
 
     def scores(self, queries: sparse.csr_matrix) -> np.ndarray:
         """BM25 score of every article for every query row: shape (queries, articles)."""
-        return np.asarray((queries @ self.matrix_.T).toarray(), dtype=np.float32)
+        # scipy turns matrix_.T into CSR on every product, which costs more than the
+        # product itself: do it once per fitted matrix.
+        transposed = getattr(self, "_transposed", None)
+        if transposed is None or transposed[0] is not self.matrix_:
+            transposed = (self.matrix_, self.matrix_.T.tocsr())
+            self._transposed = transposed
+        return np.asarray((queries @ transposed[1]).toarray(), dtype=np.float32)
 
     def shared_terms(
         self, query: sparse.csr_matrix, row: sparse.csr_matrix, n: int = 5

@@ -22,6 +22,14 @@ by the fallback (featured articles, then recent ones of the same category).
 A :class:`Ranker` ranks one published snapshot with the live API changes laid
 over it: upserted articles are appended after the snapshot's (scored
 exhaustively: there are few), replaced and deleted snapshot articles are hidden.
+
+``bm25(q, c)`` sums, over the terms ``q`` and ``c`` share, the candidate's BM25
+weight of the term times the query's weight of it. With ``query_weights``
+``presence`` (the default) a query term weighs 1 however often the query uses
+it; with ``bm25`` it weighs its BM25 term-frequency saturation in the query, and
+with ``tf`` the number of times the query uses it (BM25's query side with no
+saturation), so the words an article keeps coming back to count more than a
+passing mention.
 """
 
 from __future__ import annotations
@@ -52,6 +60,9 @@ DAY = 86_400.0
 _FALLBACK_RECENT = 200
 
 Rule = Literal["pinned", "fallback"]
+
+QueryWeights = Literal["presence", "bm25", "tf"]
+QUERY_WEIGHTS: tuple[QueryWeights, ...] = ("presence", "bm25", "tf")
 
 
 def _title_key(title: str) -> str:
@@ -181,6 +192,8 @@ class Query:
     tags: tuple[str, ...] = ()
     categories: tuple[str, ...] = ()
     published: datetime | None = None
+    counts: sparse.csr_matrix | None = None
+    """How often the query uses each term (only needed for ``query_weights`` ``tf``)."""
 
 
 @dataclass
@@ -214,6 +227,15 @@ class Ranker:
         duplicate_threshold: dense cosine at or above which two articles are
             near-duplicates; only the better-ranked one is kept.
         knobs: the ranking features used when a call passes none.
+        suppress_duplicates: skip near-duplicates (of the query, or of an item
+            already listed) and articles titled like the query. On for serving;
+            evaluation turns it off, because benchmark judgments count every
+            relevant document, duplicates included.
+        query_weights: how a query term weighs in the lexical score: ``presence``
+            (1 for every term), ``bm25`` (its term-frequency saturation in the query)
+            or ``tf`` (how many times the query uses it).
+        explain: compute each item's shared terms. Evaluation turns it off: over
+            100 items per query it costs more than the ranking itself.
     """
 
     def __init__(
@@ -225,11 +247,17 @@ class Ranker:
         candidates: int = 100,
         duplicate_threshold: float = 0.97,
         knobs: RankingKnobs | None = None,
+        suppress_duplicates: bool = True,
+        query_weights: QueryWeights = "presence",
+        explain: bool = True,
     ) -> None:
         self.snapshot = snapshot
         self.dense_weight = dense_weight
         self.candidates = candidates
         self.duplicate_threshold = duplicate_threshold
+        self.suppress_duplicates = suppress_duplicates
+        self.query_weights = query_weights
+        self.explain = explain
         self.knobs = knobs or RankingKnobs()
         self.live_seq = live.seq if live else 0
         self._n = len(snapshot.articles)
@@ -302,6 +330,10 @@ class Ranker:
             raise ArticleNotFound(article_id)
         weights = self._lexical_row(position)
         article = self.articles[position]
+        counts = None
+        if self.query_weights == "tf":
+            # Snapshots keep BM25 weights, not counts: count the article's words again.
+            counts = self.snapshot.lexical.counts([lexical_text(article)])
         return Query(
             vector=self._vectors(np.array([position]))[0],
             terms=self.snapshot.lexical.as_query(weights),
@@ -312,6 +344,7 @@ class Ranker:
             tags=article.tags,
             categories=article.categories,
             published=article.published,
+            counts=counts,
         )
 
     def query_for_text(
@@ -324,6 +357,7 @@ class Ranker:
             weights=self.snapshot.lexical.weigh([text]),
             title=title,
             tags=tuple(tags),
+            counts=self.snapshot.lexical.counts([text]),
         )
 
     # -- visibility --------------------------------------------------------------------
@@ -388,11 +422,22 @@ class Ranker:
         # Normalised by the query's score against itself: a candidate sharing every
         # term as strongly as the query scores 1, one shared word scores little. (Dividing
         # by the best candidate instead would turn one weak match into a perfect 1.)
-        raw = self.snapshot.lexical.scores(query.terms)[0]
+        if self.query_weights == "tf" and query.counts is not None:
+            terms = query.counts
+            own = float(terms.multiply(query.weights).sum())
+        elif self.query_weights in ("bm25", "tf"):
+            # BM25 weight over idf is the term-frequency saturation: the candidate side
+            # already carries the idf, which must not count twice.
+            terms = query.weights.copy()
+            terms.data = terms.data / np.maximum(self.snapshot.lexical.idf_[terms.indices], 1e-6)
+            own = float(terms.multiply(query.weights).sum())
+        else:
+            terms = query.terms
+            own = float(query.weights.sum())
+        raw = self.snapshot.lexical.scores(terms)[0]
         if self._live.lexical is not None:
-            live = np.asarray((query.terms @ self._live.lexical.T).toarray()).ravel()
+            live = np.asarray((terms @ self._live.lexical.T).toarray()).ravel()
             raw = np.concatenate([raw, live.astype(np.float32)])
-        own = float(query.weights.sum())
         return np.clip(raw / own, 0.0, 1.0) if own > 0 else np.zeros_like(raw)
 
     def _score(
@@ -436,7 +481,9 @@ class Ranker:
             lexical=float(s.lexical[i]),
             shared_terms=tuple(
                 self.snapshot.lexical.shared_terms(query.weights, self._lexical_row(position))
-            ),
+            )
+            if self.explain
+            else (),
             tag=float(s.tag[i]),
             recency=float(s.recency[i]),
             rule=rule,
@@ -464,12 +511,17 @@ class Ranker:
         pool = [
             int(i)
             for i in order
-            if s.dense[i] < self.duplicate_threshold
-            and self._title_keys[int(s.positions[i])] != query_title
+            if not self.suppress_duplicates
+            or (
+                s.dense[i] < self.duplicate_threshold
+                and self._title_keys[int(s.positions[i])] != query_title
+            )
         ]
         picked: list[int] = []
         if not pool or need <= 0:
             return picked
+        if not self.suppress_duplicates and mmr_lambda >= 1.0:
+            return pool[:need]  # evaluation: plain relevance order, every document counts
         pool_array = np.array(pool)
         nearest = np.full(len(pool), -np.inf)  # highest cosine to anything shown so far
         for vector in shown:
@@ -483,7 +535,7 @@ class Ranker:
                 mmr = mmr_lambda * s.final[pool_array] - (1 - mmr_lambda) * novelty
                 j = int(np.argmax(np.where(alive, mmr, -np.inf)))
             alive[j] = False
-            if nearest[j] >= self.duplicate_threshold:
+            if self.suppress_duplicates and nearest[j] >= self.duplicate_threshold:
                 continue  # the same story as an item already in the list
             picked.append(pool[j])
             vector = s.vectors[pool[j]]

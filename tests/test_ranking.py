@@ -153,3 +153,30 @@ def test_engine_picks_up_a_new_snapshot(settings: Settings, tmp_path: Path) -> N
     engine.related("sleep-0")
     assert engine.snapshot.version != first
     assert engine.article("sleep-new").title == "new"
+
+
+@pytest.mark.parametrize("query_weights", ["presence", "bm25", "tf"])
+def test_query_weights_count_repeated_words(
+    settings: Settings, tmp_path: Path, query_weights: str
+) -> None:
+    # Lexical only: a draft that keeps coming back to aphasia and mentions sleep once.
+    lexical = settings.replace(dense_weight=0.0, query_weights=query_weights)
+    engine = make_engine(lexical, tmp_path / "c.jsonl")
+    body = "aphasia " * 12 + "speech therapist " * 3 + "insomnia snoring night daytime"
+    items = engine.recommend_text("Notes", body, k=10).related
+    assert all(0.0 <= i.score <= 1.0 and 0.0 <= i.lexical <= 1.0 for i in items)
+    topics = [topic_of(i.article.id) for i in items]
+    # Indexed articles as queries work under every weighting.
+    assert {topic_of(i.article.id) for i in engine.related("speech-1", k=4)} == {"speech"}
+    if query_weights != "presence":
+        # The repeated words decide: speech articles come first.
+        assert topics[:4] == ["speech"] * 4
+    else:
+        # Each shared word counts once: the four sleep words outweigh the three speech ones.
+        assert topics[0] == "sleep"
+
+
+def test_query_weights_setting_is_validated() -> None:
+    with pytest.raises(InvalidArgument) as caught:
+        Settings.from_env({"RECOMMENDER_QUERY_WEIGHTS": "tfidf"})
+    assert caught.value.parameter == "RECOMMENDER_QUERY_WEIGHTS"
