@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from recommender import Settings
+from recommender import Engine, Settings
 from recommender.embedding import SentenceTransformerEmbedder
 from recommender.pipeline import build_index
 
@@ -78,6 +78,23 @@ def topic_records() -> list[dict[str, Any]]:
 
 def topic_of(article_id: str) -> str:
     return article_id.rsplit("-", 1)[0]
+
+
+def make_engine(
+    settings: Settings, path: Path, extra: list[dict[str, Any]] | None = None
+) -> Engine:
+    """An engine (fake model) over the topic corpus plus ``extra`` records, written to ``path``."""
+    records = topic_records() + (extra or [])
+    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    embedder = FakeEmbedder()
+    build_index([path], settings, embedder)
+    return Engine(settings, embedder=embedder)
+
+
+@pytest.fixture
+def engine(settings: Settings, tmp_path: Path) -> Engine:
+    """An engine over the topic corpus."""
+    return make_engine(settings, tmp_path / "c.jsonl")
 
 
 @pytest.fixture(scope="session")

@@ -9,27 +9,8 @@ import pytest
 
 from recommender import Engine, Filters, Settings
 from recommender.errors import ArticleNotFound, InvalidArgument
-from recommender.pipeline import build_index
 
-from .conftest import TOPICS, article, topic_of, topic_records
-from .fakes import FakeEmbedder
-
-
-def make_engine(
-    settings: Settings, path: Path, extra: list[dict[str, Any]] | None = None
-) -> Engine:
-    import json
-
-    records = topic_records() + (extra or [])
-    path.write_text("".join(json.dumps(r) + "\n" for r in records))
-    embedder = FakeEmbedder()
-    build_index([path], settings, embedder)
-    return Engine(settings, embedder=embedder)
-
-
-@pytest.fixture
-def engine(settings: Settings, tmp_path: Path) -> Engine:
-    return make_engine(settings, tmp_path / "c.jsonl")
+from .conftest import TOPICS, article, make_engine, topic_of
 
 
 @pytest.mark.parametrize("article_id", [f"{t}-{i}" for t in TOPICS for i in (0, 4)])

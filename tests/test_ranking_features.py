@@ -3,9 +3,7 @@ whose right answers are known: each feature moves the order the way it should.""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -20,27 +18,11 @@ from recommender import (
     Settings,
 )
 from recommender.errors import ArticleNotFound, InvalidArgument
-from recommender.pipeline import build_index
 
-from .conftest import TOPICS, article, topic_of, topic_records
+from .conftest import TOPICS, article, make_engine, topic_of
 from .fakes import FakeEmbedder
 
 EDITOR = "test-editor"
-
-
-def make_engine(
-    settings: Settings, path: Path, extra: list[dict[str, Any]] | None = None
-) -> Engine:
-    records = topic_records() + (extra or [])
-    path.write_text("".join(json.dumps(r) + "\n" for r in records))
-    embedder = FakeEmbedder()
-    build_index([path], settings, embedder)
-    return Engine(settings, embedder=embedder)
-
-
-@pytest.fixture
-def engine(settings: Settings, tmp_path: Path) -> Engine:
-    return make_engine(settings, tmp_path / "c.jsonl")
 
 
 def ids(items: list[Recommendation]) -> list[str]:
