@@ -5,7 +5,7 @@ the same changes and a restart keeps them. The engine lays them over whatever
 snapshot is published: an upserted article replaces the snapshot's article with
 the same id, and a deleted id is hidden. A reindex does not erase them (the
 layer is the site's newest word), but it makes them redundant once the corpus
-holds the same content; :meth:`LiveStore.forget_redundant` then drops them.
+holds the same content; each publish then drops them (:meth:`LiveStore.forget_redundant`).
 """
 
 from __future__ import annotations

@@ -16,6 +16,7 @@ from .corpus import Rejection, load_corpus
 from .embedding import Embedder, EmbeddingCache, EmbedStats, embed_texts
 from .errors import InvalidCorpus, SnapshotError
 from .lexical import LexicalModel
+from .live import LIVE_FILE, LiveStore
 from .locking import IndexLock
 from .snapshot import SnapshotStore, build_snapshot_dir, corpus_fingerprint
 from .text import dense_text, lexical_text
@@ -223,6 +224,14 @@ def _build_locked(
     report.version = manifest.version
     report.published = True
     report.pruned = store.prune(settings.keep_snapshots)
+    live_file = settings.index_dir / LIVE_FILE
+    if live_file.exists():
+        # API changes the new corpus now holds (or deletes of ids it no longer has) are moot.
+        dropped = LiveStore(live_file).forget_redundant(
+            dict(zip((a.id for a in articles), hashes, strict=True))
+        )
+        if dropped:
+            log.info("dropped %d live change(s) the corpus now holds", dropped)
     report.seconds = time.perf_counter() - started
     report_progress("publish", 1, 1)
     log.info(

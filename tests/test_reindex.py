@@ -281,3 +281,24 @@ def test_one_job_at_a_time(admin: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     gate.append(True)
     job = wait_for(client, first.get_json()["url"])
     assert job["state"] == "failed" and "no valid article" in job["error"]
+
+
+def test_reindex_drops_live_changes_the_corpus_now_holds(
+    settings: Settings, write_jsonl: WriteJsonl
+) -> None:
+    from recommender import Article
+    from recommender.live import LIVE_FILE, LiveStore
+
+    publish(settings, write_jsonl, [], "a.jsonl")
+    engine = Engine(settings, embedder=FakeEmbedder())
+    hook = {"id": "from-hook", "title": "Hook", "body": TOPICS["sleep"]}
+    engine.upsert(Article.from_record(hook))
+    engine.upsert(Article.from_record({"id": "api-only", "title": "API", "body": "sleep"}))
+    engine.delete("sleep-1")
+    # The next corpus export holds the hook's article and no longer has sleep-1.
+    records = [r for r in topic_records() if r["id"] != "sleep-1"] + [hook]
+    build_index([write_jsonl(records, "b.jsonl")], settings, FakeEmbedder())
+    changes = LiveStore(settings.index_dir / LIVE_FILE).load()
+    assert set(changes.upserts) == {"api-only"} and not changes.deleted
+    fresh = Engine(settings, embedder=FakeEmbedder())
+    assert fresh.article("from-hook").title == "Hook" and fresh.article("api-only")
