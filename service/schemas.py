@@ -5,7 +5,7 @@ same code."""
 from __future__ import annotations
 
 import dataclasses
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -68,8 +68,6 @@ class ListQuery(BaseModel):
         if isinstance(since, date) and not isinstance(since, datetime):
             since = datetime(since.year, since.month, since.day)
         if since is not None and since.tzinfo is None:
-            from datetime import UTC
-
             since = since.replace(tzinfo=UTC)
         exclude = [i.strip() for i in (self.exclude or "").split(",") if i.strip()]
         tags = [self.tag] if self.tag else []

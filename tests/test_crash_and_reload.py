@@ -108,42 +108,45 @@ def test_serving_never_fails_while_two_reindexes_publish(
 
         client = threading.Thread(target=traffic)
         client.start()
-        published = []
-        for n in range(2):
-            extra = tmp_path / f"extra-{n}.jsonl"
-            extra.write_text(
-                json.dumps(
-                    {
-                        "id": f"breaking-news-{n}",
-                        "title": f"Botox clinic opens its {n + 1}th site",
-                        "body": "Botulinum toxin injections for spasticity after stroke.",
-                    }
+        try:
+            published = []
+            for n in range(2):
+                extra = tmp_path / f"extra-{n}.jsonl"
+                extra.write_text(
+                    json.dumps(
+                        {
+                            "id": f"breaking-news-{n}",
+                            "title": f"Botox clinic opens its {n + 1}th site",
+                            "body": "Botulinum toxin injections for spasticity after stroke.",
+                        }
+                    )
+                    + "\n"
                 )
-                + "\n"
-            )
-            done = subprocess.run(
-                [
-                    *COMMAND,
-                    "reindex",
-                    str(BUNDLED_CORPUS),
-                    str(extra),
-                    "--index-dir",
-                    str(index_dir),
-                    "--json",
-                    "--no-progress",
-                ],
-                env=env,
-                capture_output=True,
-                text=True,
-            )
-            assert done.returncode == 0, done.stderr
-            published.append(json.loads(done.stdout)["version"])
-            deadline = time.monotonic() + 30
-            while not (versions and versions[-1].startswith(published[-1])):
-                assert time.monotonic() < deadline, f"still serving {versions[-1:]}"
-                time.sleep(0.2)
-        stop.set()
-        client.join(timeout=60)
+                done = subprocess.run(
+                    [
+                        *COMMAND,
+                        "reindex",
+                        str(BUNDLED_CORPUS),
+                        str(extra),
+                        "--index-dir",
+                        str(index_dir),
+                        "--json",
+                        "--no-progress",
+                    ],
+                    env=env,
+                    capture_output=True,
+                    text=True,
+                )
+                assert done.returncode == 0, done.stderr
+                published.append(json.loads(done.stdout)["version"])
+                deadline = time.monotonic() + 30
+                while not (versions and versions[-1].startswith(published[-1])):
+                    assert time.monotonic() < deadline, f"still serving {versions[-1:]}"
+                    time.sleep(0.2)
+        finally:
+            # Stop the traffic even when an assertion above fails.
+            stop.set()
+            client.join(timeout=60)
     assert not failures, failures[:5]
     served = [v.split("+")[0] for v in versions]
     assert published[0] in served and published[1] in served
