@@ -72,6 +72,11 @@ class Task:
     comparable: bool
     about: str
 
+    @property
+    def slug(self) -> str:
+        """A file-name-safe short name."""
+        return "-".join("".join(c if c.isalnum() else " " for c in self.title).lower().split())
+
 
 TASKS = (
     Task(
@@ -119,14 +124,23 @@ def data_dir() -> Path:
 def run_task(
     task: Task, data: Path, cache: Path, embedder: SentenceTransformerEmbedder
 ) -> EvaluationReport:
-    """Evaluate every configuration on one task."""
+    """Evaluate every configuration on one task; the tuning log goes to ``cache``."""
     settings = Settings()
     queries, qrels = data / task.queries, data / task.qrels
     benchmark = load_benchmark(data / task.corpus, queries, qrels, split="test")
     tuning = find_tuning_set(queries, qrels, "test")
-    return evaluate(
-        benchmark, CONFIGS, embedder, settings, cache_dir=cache / task.dataset, tuning=tuning
-    )
+    log_file = cache / f"tuning-{task.slug}.log"
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    with log_file.open("w", encoding="utf-8") as log:
+        return evaluate(
+            benchmark,
+            CONFIGS,
+            embedder,
+            settings,
+            cache_dir=cache / task.dataset,
+            tuning=tuning,
+            tuning_log=lambda line: print(line, file=log, flush=True),
+        )
 
 
 def goal_lines(task: Task, report: EvaluationReport) -> list[str]:

@@ -411,7 +411,8 @@ def evaluate(
     Indexes the benchmark corpus into a cache (a repeated run embeds nothing),
     ranks it for every judged query of --split under each configuration, and
     prints one markdown table row per configuration. `tuned` is tuned on the
-    dev split (or a held-out part of train), never on the split evaluated.
+    dev split (or a held-out part of train), never on the split evaluated;
+    `recommender -v evaluate` logs every configuration tried and its score.
     """
     from .embedding import SentenceTransformerEmbedder
     from .evaluation import (
@@ -453,6 +454,8 @@ def evaluate(
         cache_dir=cache_dir,
         tuning=tuning,
         progress=progress,
+        # With --verbose, every configuration tried while tuning and its score.
+        tuning_log=logging.getLogger("recommender.evaluation").info,
     )
     if as_json:
         click.echo(json.dumps(report.to_json(), indent=2))

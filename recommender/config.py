@@ -54,11 +54,39 @@ class Settings:
     dense_weight: float = _setting(
         0.7, "Weight of the dense (embedding) similarity in the fused score; lexical gets the rest."
     )
+    fusion: str = _setting(
+        "weighted",
+        "How the dense and lexical signals combine: `weighted` (weighted sum of the two "
+        "similarities) or `rrf` (weighted reciprocal-rank fusion of the two rankings).",
+    )
+    rrf_k: int = _setting(
+        60, "Rank offset of reciprocal-rank fusion: larger values flatten the rank curve."
+    )
     query_weights: str = _setting(
         "presence",
         "How a query's terms weigh in its lexical score: `presence` (each term once), "
         "`bm25` (by how often the query uses it, saturated as BM25 does) or `tf` (by how "
         "often the query uses it).",
+    )
+    stemming: str = _setting(
+        "none",
+        "Reduce words to their stems for the lexical signal: `english` (Snowball) or "
+        "`none`. Takes effect at the next reindex.",
+    )
+    title_weight: float = _setting(
+        2.0,
+        "How many body mentions a word in the title is worth in the lexical signal. "
+        "Takes effect at the next reindex.",
+    )
+    summary_weight: float = _setting(
+        1.0, "Lexical weight of a word in the summary (see RECOMMENDER_TITLE_WEIGHT)."
+    )
+    tags_weight: float = _setting(
+        1.0,
+        "Lexical weight of a word in the tags and categories (see RECOMMENDER_TITLE_WEIGHT).",
+    )
+    body_weight: float = _setting(
+        1.0, "Lexical weight of a word in the body (see RECOMMENDER_TITLE_WEIGHT)."
     )
     candidates: int = _setting(
         100, "Candidates taken from each signal (dense and lexical) before fusion."
@@ -136,7 +164,14 @@ class Settings:
             "chunk_tokens": self.chunk_tokens >= 0,
             "chunk_overlap": self.chunk_overlap >= 0,
             "dense_weight": 0.0 <= self.dense_weight <= 1.0,
+            "fusion": self.fusion in ("weighted", "rrf"),
+            "rrf_k": self.rrf_k >= 1,
             "query_weights": self.query_weights in ("presence", "bm25", "tf"),
+            "stemming": self.stemming in ("none", "english"),
+            "title_weight": 0.0 <= self.title_weight <= 10.0,
+            "summary_weight": 0.0 <= self.summary_weight <= 10.0,
+            "tags_weight": 0.0 <= self.tags_weight <= 10.0,
+            "body_weight": 0.0 <= self.body_weight <= 10.0,
             "candidates": self.candidates >= 1,
             "duplicate_threshold": 0.0 < self.duplicate_threshold <= 1.0,
             "tag_boost": 0.0 <= self.tag_boost <= 1.0,
@@ -204,6 +239,16 @@ class Settings:
                 digest = hashlib.sha256(entry.encode()).hexdigest()[:8]
                 entries.append((f"key-{digest}", entry))
         return entries
+
+    @property
+    def field_weights(self) -> dict[str, float]:
+        """The lexical weight of each article field."""
+        return {
+            "title": self.title_weight,
+            "summary": self.summary_weight,
+            "tags": self.tags_weight,
+            "body": self.body_weight,
+        }
 
     @property
     def source_list(self) -> list[Path]:

@@ -22,10 +22,18 @@ from .config import MAX_K, Settings
 from .embedding import Embedder, SentenceTransformerEmbedder, embed_texts
 from .errors import InvalidArgument, SnapshotError, SnapshotMismatch
 from .live import LIVE_FILE, LiveStore
-from .ranking import Filters, Query, QueryWeights, Ranker, RankingKnobs, Recommendation
+from .ranking import (
+    Filters,
+    Fusion,
+    Query,
+    QueryWeights,
+    Ranker,
+    RankingKnobs,
+    Recommendation,
+)
 from .rules import RULES_FILE, ArticleRules, RuleSet, RuleStore
 from .snapshot import Snapshot, SnapshotStore
-from .text import dense_text, html_to_text, lexical_text
+from .text import dense_text, html_to_text, lexical_fields
 
 log = logging.getLogger(__name__)
 
@@ -113,6 +121,8 @@ class Engine:
             duplicate_threshold=self.settings.duplicate_threshold,
             knobs=self.knobs,
             query_weights=cast(QueryWeights, self.settings.query_weights),
+            fusion=cast(Fusion, self.settings.fusion),
+            rrf_k=self.settings.rrf_k,
         )
 
     @property
@@ -299,7 +309,7 @@ class Engine:
         draft = Article(id="draft", title=title, body=body, tags=tuple(tags))
         ranker = self._current()
         query = ranker.query_for_text(
-            self._embed(draft), lexical_text(draft), draft.title, draft.tags
+            self._embed(draft), lexical_fields(draft), draft.title, draft.tags
         )
         return self._both(ranker, query, k, filters, knobs)
 

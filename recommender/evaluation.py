@@ -45,9 +45,11 @@ import numpy as np
 from .config import Settings
 from .embedding import Embedder, EmbeddingCache, embed_texts
 from .errors import InvalidArgument, InvalidCorpus
+from .lexical import STEMMING, LexicalModel, Stemming
 from .pipeline import CACHE_FILE, build_index
-from .ranking import QUERY_WEIGHTS, Query, QueryWeights, Ranker
+from .ranking import FUSIONS, QUERY_WEIGHTS, Fusion, Query, QueryWeights, Ranker
 from .snapshot import Snapshot, SnapshotStore
+from .text import lexical_fields
 
 Qrels = dict[str, dict[str, int]]
 """query id → {document id → graded relevance}."""
@@ -603,6 +605,9 @@ class RankingConfig:
         candidates: candidates taken from each signal before fusion.
         suppress_duplicates: skip near-duplicates as serving does (off for evaluation).
         query_weights: how query terms weigh in the lexical score (see ``Ranker``).
+        fusion: ``weighted`` or ``rrf`` (see ``Ranker``).
+        stemming: the lexical model's stemming (see ``LexicalModel``).
+        title_weight: the lexical weight of a title word (the body's is 1).
         note: how the values were chosen, for the report.
     """
 
@@ -611,13 +616,17 @@ class RankingConfig:
     candidates: int
     suppress_duplicates: bool = False
     query_weights: QueryWeights = "presence"
+    fusion: Fusion = "weighted"
+    stemming: Stemming = "none"
+    title_weight: float = 2.0
     note: str = ""
 
     def describe(self) -> str:
         """The knobs in a few words."""
         text = (
-            f"dense_weight {self.dense_weight:g}, candidates {self.candidates}, "
-            f"query_weights {self.query_weights}"
+            f"{self.fusion} fusion, dense_weight {self.dense_weight:g}, "
+            f"candidates {self.candidates}, query_weights {self.query_weights}, "
+            f"stemming {self.stemming}, title_weight {self.title_weight:g}"
         )
         return text + (", duplicates suppressed" if self.suppress_duplicates else "")
 
@@ -627,6 +636,7 @@ TUNED_LEXICAL = "tuned-lexical"
 DEFAULT_CONFIGS = ("lexical", "dense", "hybrid", TUNED)
 DENSE_WEIGHT_GRID = tuple(round(0.1 * i, 1) for i in range(11))
 CANDIDATE_GRID = (10, 25, 50, 100, 200, 400)
+TITLE_WEIGHT_GRID = (1.0, 2.0, 3.0)
 
 
 def named_configs(settings: Settings) -> dict[str, RankingConfig]:
@@ -637,6 +647,9 @@ def named_configs(settings: Settings) -> dict[str, RankingConfig]:
         settings.dense_weight,
         settings.candidates,
         query_weights=cast(QueryWeights, settings.query_weights),
+        fusion=cast(Fusion, settings.fusion),
+        stemming=cast(Stemming, settings.stemming),
+        title_weight=settings.title_weight,
         note="the default settings",
     )
     return {
@@ -665,8 +678,12 @@ class ConfigResult:
         """A JSON-ready mapping."""
         return {
             "config": self.config.name,
+            "fusion": self.config.fusion,
             "dense_weight": self.config.dense_weight,
             "candidates": self.config.candidates,
+            "query_weights": self.config.query_weights,
+            "stemming": self.config.stemming,
+            "title_weight": self.config.title_weight,
             "suppress_duplicates": self.config.suppress_duplicates,
             "note": self.config.note,
             **{name: round(value, 4) for name, value in self.metrics.items()},
@@ -796,10 +813,27 @@ class BenchmarkIndex:
         if report.rejected:
             raise InvalidCorpus(source, f"{len(report.rejected)} rejected: {report.rejected[0]}")
         self.embedded = report.embedded
-        self._queries: dict[tuple[str, str], Query] = {}
+        self._queries: dict[tuple[str, str, str], Query] = {}
         self.snapshot = Snapshot.load(
             SnapshotStore(self.settings.index_dir), expect_model=embedder.model_id
         )
+        self._variants: dict[tuple[str, float], Snapshot] = {}
+
+    def variant(self, stemming: Stemming, title_weight: float) -> Snapshot:
+        """The snapshot with its lexical model refitted with other stemming or title
+        weight (in memory: the vectors are shared, nothing is embedded or written)."""
+        key = (stemming, title_weight)
+        if key not in self._variants:
+            weights = self.settings.field_weights | {"title": title_weight}
+            built = self.snapshot.lexical
+            if built.stemming == stemming and built.field_weights == weights:
+                self._variants[key] = self.snapshot
+            else:
+                lexical = LexicalModel(stemming=stemming, field_weights=weights).fit(
+                    [lexical_fields(a) for a in self.snapshot.articles]
+                )
+                self._variants[key] = replace(self.snapshot, lexical=lexical)
+        return self._variants[key]
 
     def embed_queries(self, queries: Sequence[BenchQuery]) -> np.ndarray:
         """Query vectors, one row per query, through the same cache as the corpus."""
@@ -822,12 +856,14 @@ class BenchmarkIndex:
     def ranker(self, config: RankingConfig) -> Ranker:
         """A ranker over the benchmark snapshot with ``config``'s knobs."""
         return Ranker(
-            self.snapshot,
+            self.variant(config.stemming, config.title_weight),
             dense_weight=config.dense_weight,
             candidates=config.candidates,
             duplicate_threshold=self.settings.duplicate_threshold,
             suppress_duplicates=config.suppress_duplicates,
             query_weights=config.query_weights,
+            fusion=config.fusion,
+            rrf_k=self.settings.rrf_k,
             explain=False,  # shared terms are for people; metrics never read them
         )
 
@@ -854,8 +890,8 @@ class BenchmarkIndex:
             disable=not show,
             leave=False,
         ):
-            # A query's terms depend on the snapshot only: build them once for every config.
-            key = (query.id, query.text)
+            # A query's terms depend on the lexical model only: build them once per model.
+            key = (query.id, query.text, ranker.snapshot.lexical.describe())
             if key not in self._queries:
                 self._queries[key] = ranker.query_for_text(
                     vector, query.text, query.title or query.text
@@ -886,20 +922,30 @@ def tune(
     *,
     metric: str = "nDCG@10",
     label: str = "dev",
+    log: Callable[[str], None] | None = None,
 ) -> RankingConfig:
     """The knobs that maximise ``metric`` on ``qrels``, by coordinate search.
 
-    First every dense weight of :data:`DENSE_WEIGHT_GRID` under each query-term
-    weighting of :data:`~recommender.ranking.QUERY_WEIGHTS`, at the default
-    candidate count; then every count of :data:`CANDIDATE_GRID` with the best pair.
+    1. The lexical model alone (``dense_weight`` 0): every stemming of
+       :data:`~recommender.lexical.STEMMING` and title weight of
+       :data:`TITLE_WEIGHT_GRID` under each query-term weighting.
+    2. With that lexical model: every fusion method of
+       :data:`~recommender.ranking.FUSIONS`, query-term weighting and dense weight
+       of :data:`DENSE_WEIGHT_GRID`, at the default candidate count.
+    3. Every count of :data:`CANDIDATE_GRID` with the best of those.
+
     Ties go to the value nearer the default, so noise never moves a setting.
+    ``log`` receives one line per configuration tried, with its score.
     """
     vectors = index.embed_queries(queries)
     default = named_configs(settings)["hybrid"]
 
     def value(config: RankingConfig) -> float:
         run = index.run(config, queries, vectors, progress=False)
-        return mean_metrics(run, qrels)[metric]
+        result = mean_metrics(run, qrels)[metric]
+        if log is not None:
+            log(f"{label}: {metric} {result:.4f}  {config.describe()}")
+        return result
 
     def best(
         options: Sequence[RankingConfig], distance: Callable[[RankingConfig], float]
@@ -908,17 +954,31 @@ def tune(
         top = max(scored, key=lambda item: (round(item[0], 6), item[1]))
         return top[0], top[2]
 
+    def changes(c: RankingConfig) -> float:
+        return (
+            abs(c.dense_weight - default.dense_weight)
+            + (c.query_weights != default.query_weights)
+            + (c.fusion != default.fusion)
+            + (c.stemming != default.stemming)
+            + abs(c.title_weight - default.title_weight)
+        )
+
+    lexical = [
+        replace(
+            default, name=TUNED, dense_weight=0.0, stemming=st, title_weight=tw, query_weights=q
+        )
+        for st in STEMMING
+        for tw in TITLE_WEIGHT_GRID
+        for q in QUERY_WEIGHTS
+    ]
+    _, chosen = best(lexical, changes)
     grid = [
-        replace(default, name=TUNED, dense_weight=w, query_weights=q)
+        replace(chosen, fusion=f, dense_weight=w, query_weights=q)
+        for f in FUSIONS
         for q in QUERY_WEIGHTS
         for w in DENSE_WEIGHT_GRID
     ]
-    _, chosen = best(
-        grid,
-        lambda c: (
-            abs(c.dense_weight - default.dense_weight) + (c.query_weights != default.query_weights)
-        ),
-    )
+    _, chosen = best(grid, changes)
     counts = [replace(chosen, candidates=n) for n in CANDIDATE_GRID]
     score, chosen = best(counts, lambda c: abs(math.log(c.candidates / default.candidates)))
     return replace(chosen, note=f"best {metric} on {label} ({score:.4f})")
@@ -934,6 +994,7 @@ def evaluate(
     tuning: TuningSet | None = None,
     extra_configs: Sequence[RankingConfig] = (),
     progress: bool | None = None,
+    tuning_log: Callable[[str], None] | None = None,
 ) -> EvaluationReport:
     """Index the benchmark corpus, rank it for every judged query under each
     configuration, and score every run.
@@ -949,6 +1010,7 @@ def evaluate(
         tuning: the split ``tuned`` is tuned on (required for ``tuned``).
         extra_configs: further configurations, evaluated after the named ones.
         progress: progress bars; default: only when stderr is a terminal.
+        tuning_log: receives one line per configuration tried while tuning.
 
     Raises:
         InvalidArgument: an unknown configuration name, or ``tuned`` without a tuning set.
@@ -987,6 +1049,7 @@ def evaluate(
             {q: tuning.qrels[q] for q in tune_ids},
             settings,
             label=tuning.label,
+            log=tuning_log,
         )
         tuning_label = f"{tuning.label}: {len(tune_ids)} queries"
     configs: list[RankingConfig] = []

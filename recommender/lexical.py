@@ -1,17 +1,26 @@
 """The lexical signal: Okapi BM25 over scikit-learn sparse matrices.
 
-The document side is the usual BM25 weight of each term; a query (another
-article, or a draft) is the set of its terms, so an article's score against
-another is the sum of the BM25 weights of the terms they share. Saved as plain
-files (vocabulary JSON, numpy arrays, a scipy ``.npz``): no pickles in snapshots.
+A document is a set of fields (title, summary, tags, body). Each field's term
+counts are multiplied by its weight and added up before BM25's saturation and
+length normalisation, as BM25F does with one shared ``b``: a title word with
+weight 2 counts as two body mentions. Words may be reduced to their Snowball
+stems (PyStemmer), so "stroke" meets "strokes" and "rehabilitation" meets
+"rehabilitate"; shared terms are still shown in the surface form the corpus
+uses most.
+
+The document side is the usual BM25 weight of each term; how a query's terms
+weigh is the ranker's choice (see :mod:`recommender.ranking`). Saved as plain
+files (parameters JSON, numpy arrays, a scipy ``.npz``): no pickles in snapshots.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+import re
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from scipy import sparse
@@ -20,6 +29,49 @@ from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, CountVectorizer
 # Words of two or more characters that start with a letter; hyphens split words, so
 # "post-stroke" matches "stroke".
 TOKEN_PATTERN = r"(?u)\b[^\W\d_][^\W_]+\b"
+_TOKEN = re.compile(TOKEN_PATTERN)
+
+FIELDS = ("title", "summary", "tags", "body")
+"""The fields of a lexical document; a plain string is a document with only a body."""
+
+DEFAULT_FIELD_WEIGHTS: Mapping[str, float] = {
+    "title": 2.0,
+    "summary": 1.0,
+    "tags": 1.0,
+    "body": 1.0,
+}
+
+Stemming = Literal["none", "english"]
+STEMMING: tuple[Stemming, ...] = ("none", "english")
+
+LexicalDocument = Mapping[str, str] | str
+
+
+def _fields(document: LexicalDocument) -> Mapping[str, str]:
+    return {"body": document} if isinstance(document, str) else document
+
+
+def _tokenizer() -> Callable[[str], list[str]]:
+    stop = ENGLISH_STOP_WORDS
+
+    def tokens(text: str) -> list[str]:
+        return [t for t in _TOKEN.findall(text.lower()) if t not in stop]
+
+    return tokens
+
+
+def _analyzer(stemming: Stemming) -> Callable[[str], list[str]]:
+    tokens = _tokenizer()
+    if stemming == "none":
+        return tokens
+    import Stemmer  # PyStemmer: Snowball in C, with its own cache of recent words
+
+    stemmer = Stemmer.Stemmer(stemming)
+
+    def stems(text: str) -> list[str]:
+        return list(stemmer.stemWords(tokens(text)))
+
+    return stems
 
 
 class LexicalModel:
@@ -28,62 +80,132 @@ class LexicalModel:
     Args:
         k1: term-frequency saturation.
         b: document-length normalisation.
+        stemming: ``none``, or ``english`` for Snowball (Porter 2) stems.
+        field_weights: how many body mentions one mention in each field of
+            :data:`FIELDS` is worth (missing fields weigh 0).
     """
 
-    def __init__(self, k1: float = 1.2, b: float = 0.75) -> None:
+    def __init__(
+        self,
+        k1: float = 1.2,
+        b: float = 0.75,
+        *,
+        stemming: Stemming = "none",
+        field_weights: Mapping[str, float] | None = None,
+    ) -> None:
         self.k1 = k1
         self.b = b
+        if stemming not in STEMMING:
+            raise ValueError(f"unknown stemming {stemming!r} (known: {', '.join(STEMMING)})")
+        self.stemming: Stemming = stemming
+        weights = dict(DEFAULT_FIELD_WEIGHTS if field_weights is None else field_weights)
+        unknown = set(weights) - set(FIELDS)
+        if unknown:
+            raise ValueError(f"unknown field(s) {sorted(unknown)} (known: {', '.join(FIELDS)})")
+        self.field_weights = {name: float(weights.get(name, 0.0)) for name in FIELDS}
+        self.surface_: dict[str, str] = {}
+
+    def describe(self) -> str:
+        """The parameters in one line, for manifests and build fingerprints."""
+        fields = ",".join(f"{name}={self.field_weights[name]:g}" for name in FIELDS)
+        return f"bm25(k1={self.k1:g},b={self.b:g},stemming={self.stemming},fields={fields})"
 
     def _vectorizer(self, vocabulary: dict[str, int] | None = None) -> CountVectorizer:
         return CountVectorizer(
-            lowercase=True,
-            stop_words=sorted(ENGLISH_STOP_WORDS),
-            token_pattern=TOKEN_PATTERN,
-            vocabulary=vocabulary,
-            dtype=np.float32,
+            analyzer=_analyzer(self.stemming), vocabulary=vocabulary, dtype=np.float32
         )
 
-    def fit(self, texts: Sequence[str]) -> LexicalModel:
-        """Learn the vocabulary and BM25 document weights of ``texts``."""
+    def _weighted_counts(self, documents: Sequence[LexicalDocument]) -> sparse.csr_matrix:
+        """Field-weighted term counts, one row per document."""
+        docs = [_fields(d) for d in documents]
+        total: sparse.csr_matrix | None = None
+        for name in FIELDS:
+            weight = self.field_weights[name]
+            if not weight:
+                continue
+            counts = self.vectorizer_.transform([d.get(name, "") for d in docs]).tocsr()
+            counts = counts.astype(np.float32) * np.float32(weight)
+            total = counts if total is None else total + counts
+        if total is None:
+            total = sparse.csr_matrix((len(docs), len(self.vocabulary_)), dtype=np.float32)
+        return sparse.csr_matrix(total, dtype=np.float32)
+
+    def field_counts(self, document: LexicalDocument) -> sparse.csr_matrix:
+        """The document's field-weighted term counts, one row per field of :data:`FIELDS`."""
+        fields = _fields(document)
+        texts = [fields.get(name, "") if self.field_weights[name] else "" for name in FIELDS]
+        counts = self.vectorizer_.transform(texts).tocsr().astype(np.float32)
+        scale = sparse.diags(np.array([self.field_weights[n] for n in FIELDS], dtype=np.float32))
+        return sparse.csr_matrix(scale @ counts, dtype=np.float32)
+
+    def fit(self, documents: Sequence[LexicalDocument]) -> LexicalModel:
+        """Learn the vocabulary and BM25 document weights of ``documents``."""
+        docs = [_fields(d) for d in documents]
+        texts = [
+            "\n".join(d.get(name, "") for name in FIELDS if self.field_weights[name]) for d in docs
+        ]
         self.vectorizer_ = self._vectorizer()
         try:
-            counts = self.vectorizer_.fit_transform(texts).tocsr()
+            self.vectorizer_.fit(texts)
+            self.vocabulary_: dict[str, int] = dict(self.vectorizer_.vocabulary_)
         except ValueError:  # every text was empty or stop words only
-            self.vectorizer_ = self._vectorizer({"": 0})
-            counts = sparse.csr_matrix((len(texts), 1), dtype=np.float32)
-        self.vocabulary_: dict[str, int] = dict(self.vectorizer_.vocabulary_)
+            self.vocabulary_ = {"": 0}
+            self.vectorizer_ = self._vectorizer(self.vocabulary_)
+        counts = self._weighted_counts(docs)
         n_docs = counts.shape[0]
         df = np.bincount(counts.indices, minlength=counts.shape[1]).astype(np.float32)
         self.idf_ = np.log1p((n_docs - df + 0.5) / (df + 0.5)).astype(np.float32)
         lengths = np.asarray(counts.sum(axis=1)).ravel()
         average = float(lengths.mean()) if n_docs and lengths.mean() > 0 else 1.0
         self.average_length_ = average
+        self.matrix_ = self._saturate(counts)
+        self.surface_ = self._surface_forms(texts) if self.stemming != "none" else {}
+        self._terms = self._term_array()
+        return self
+
+    def _surface_forms(self, texts: Sequence[str]) -> dict[str, str]:
+        """The word the corpus uses most for each stem (ties: the shorter, then the first
+        alphabetically), so explanations say "strokes", never "strok"."""
+        words: Counter[str] = Counter()
+        tokens = _tokenizer()
+        for text in texts:
+            words.update(tokens(text))
+        unique = sorted(words)
+        stems = _analyzer(self.stemming)(" ".join(unique)) if unique else []
+        best: dict[str, tuple[int, int, str]] = {}
+        for word, stem in zip(unique, stems, strict=True):
+            key = (-words[word], len(word), word)
+            if stem not in best or key < best[stem]:
+                best[stem] = key
+        return {stem: key[2] for stem, key in best.items() if key[2] != stem}
+
+    def _saturate(self, counts: sparse.csr_matrix) -> sparse.csr_matrix:
+        """BM25 document weights of field-weighted ``counts``."""
         weights = counts.copy()
-        row_of = np.repeat(np.arange(n_docs), np.diff(counts.indptr))
+        lengths = np.asarray(counts.sum(axis=1)).ravel()
+        row_of = np.repeat(np.arange(counts.shape[0]), np.diff(counts.indptr))
         tf = counts.data
-        norm = self.k1 * (1 - self.b + self.b * lengths[row_of] / average)
+        norm = self.k1 * (1 - self.b + self.b * lengths[row_of] / self.average_length_)
         weights.data = (tf * (self.k1 + 1) / (tf + norm) * self.idf_[counts.indices]).astype(
             np.float32
         )
-        self.matrix_ = weights.tocsr()
-        self._terms = self._term_array()
-        return self
+        return sparse.csr_matrix(weights, dtype=np.float32)
 
     def _term_array(self) -> np.ndarray:
         terms = np.empty(len(self.vocabulary_), dtype=object)
         for term, index in self.vocabulary_.items():
-            terms[index] = term
+            terms[index] = self.surface_.get(term, term)
         return terms
 
-    def transform_queries(self, texts: Sequence[str]) -> sparse.csr_matrix:
-        """Binary term-presence vectors for query texts, in the fitted vocabulary."""
-        counts = self.counts(texts)
+    def transform_queries(self, documents: Sequence[LexicalDocument]) -> sparse.csr_matrix:
+        """Binary term-presence vectors for query documents, in the fitted vocabulary."""
+        counts = self.counts(documents)
         counts.data[:] = 1.0
         return counts
 
-    def counts(self, texts: Sequence[str]) -> sparse.csr_matrix:
-        """How many times each text uses each term of the fitted vocabulary."""
-        return self.vectorizer_.transform(texts).tocsr().astype(np.float32)
+    def counts(self, documents: Sequence[LexicalDocument]) -> sparse.csr_matrix:
+        """How many times each document uses each term, weighted by field."""
+        return self._weighted_counts(documents)
 
     @staticmethod
     def as_query(weights: sparse.csr_matrix) -> sparse.csr_matrix:
@@ -118,17 +240,9 @@ class LexicalModel:
         order = np.argsort(-weight, kind="stable")[:n]
         return [str(self._terms[common[i]]) for i in order]
 
-    def weigh(self, texts: Sequence[str]) -> sparse.csr_matrix:
-        """BM25 weights of arbitrary texts (as if they were indexed), for explanations."""
-        counts = self.vectorizer_.transform(texts).tocsr().astype(np.float32)
-        lengths = np.asarray(counts.sum(axis=1)).ravel()
-        row_of = np.repeat(np.arange(counts.shape[0]), np.diff(counts.indptr))
-        norm = self.k1 * (1 - self.b + self.b * lengths[row_of] / self.average_length_)
-        tf = counts.data
-        counts.data = (tf * (self.k1 + 1) / (tf + norm) * self.idf_[counts.indices]).astype(
-            np.float32
-        )
-        return counts
+    def weigh(self, documents: Sequence[LexicalDocument]) -> sparse.csr_matrix:
+        """BM25 weights of arbitrary documents (as if they were indexed)."""
+        return self._saturate(self._weighted_counts(documents))
 
     def save(self, directory: Path) -> list[Path]:
         """Write the fitted model into ``directory``; returns the files written."""
@@ -136,8 +250,11 @@ class LexicalModel:
         params = {
             "k1": self.k1,
             "b": self.b,
+            "stemming": self.stemming,
+            "field_weights": self.field_weights,
             "average_length": self.average_length_,
             "vocabulary": self.vocabulary_,
+            "surface": self.surface_,
         }
         files = [directory / "lexical.json", directory / "idf.npy", directory / "bm25.npz"]
         files[0].write_text(json.dumps(params, ensure_ascii=False), encoding="utf-8")
@@ -147,10 +264,20 @@ class LexicalModel:
 
     @classmethod
     def load(cls, directory: Path) -> LexicalModel:
-        """Read a model written by :meth:`save`."""
+        """Read a model written by :meth:`save`.
+
+        Snapshots written before stemming and field weights existed load as what
+        they were built with: no stemming, the default field weights.
+        """
         params: dict[str, Any] = json.loads((directory / "lexical.json").read_text("utf-8"))
-        model = cls(k1=params["k1"], b=params["b"])
+        model = cls(
+            k1=params["k1"],
+            b=params["b"],
+            stemming=params.get("stemming", "none"),
+            field_weights=params.get("field_weights"),
+        )
         model.vocabulary_ = params["vocabulary"]
+        model.surface_ = params.get("surface", {})
         model.average_length_ = float(params["average_length"])
         model.vectorizer_ = model._vectorizer(model.vocabulary_)
         model.idf_ = np.load(directory / "idf.npy", allow_pickle=False)

@@ -9,17 +9,17 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from .config import Settings
 from .corpus import Rejection, load_corpus
 from .embedding import Embedder, EmbeddingCache, EmbedStats, embed_texts
 from .errors import InvalidCorpus, SnapshotError
-from .lexical import LexicalModel
+from .lexical import LexicalModel, Stemming
 from .live import LIVE_FILE, LiveStore
 from .locking import IndexLock
 from .snapshot import SnapshotStore, build_snapshot_dir, corpus_fingerprint
-from .text import dense_text, lexical_text
+from .text import dense_text, lexical_fields
 
 log = logging.getLogger(__name__)
 
@@ -59,13 +59,20 @@ class IndexReport:
         }
 
 
+def lexical_model(settings: Settings) -> LexicalModel:
+    """An unfitted lexical model with the settings' stemming and field weights."""
+    return LexicalModel(
+        stemming=cast(Stemming, settings.stemming), field_weights=settings.field_weights
+    )
+
+
 def build_parameters(settings: Settings, model_id: str) -> dict[str, Any]:
     """Everything besides the articles that changes what a snapshot holds."""
     return {
         "model_id": model_id,
         "chunk_tokens": settings.chunk_tokens,
         "chunk_overlap": settings.chunk_overlap,
-        "lexical": "bm25(k1=1.2,b=0.75)",
+        "lexical": lexical_model(settings).describe(),
     }
 
 
@@ -206,7 +213,7 @@ def _build_locked(
         cache.close()
     report_progress("publish", 0, 1)
     report.embedded = stats.embedded
-    lexical = LexicalModel().fit([lexical_text(a) for a in articles])
+    lexical = lexical_model(settings).fit([lexical_fields(a) for a in articles])
     manifest = build_snapshot_dir(
         store,
         articles,

@@ -1,12 +1,19 @@
 """Ranking: candidates from both signals, fused scores, filters and
 near-duplicate suppression, for related articles and featured picks.
 
-Fusion (see ``docs/architecture.md``): for a query article ``q`` and a candidate ``c``
+Fusion (see ``docs/architecture.md``): for a query article ``q`` and a candidate
+``c``, ``fusion`` ``weighted`` (the default) adds the two similarities
 
-    score = w · max(0, cos(q, c)) + (1 − w) · min(1, bm25(q, c) / bm25(q, q))
+    fused = w · max(0, cos(q, c)) + (1 − w) · min(1, bm25(q, c) / bm25(q, q))
 
 where ``w`` is ``dense_weight``. Both parts lie in [0, 1], so scores do too, and
-they are comparable across responses for the same query.
+they are comparable across responses for the same query. ``rrf`` adds the
+reciprocal ranks instead (weighted, and scaled so rank 1 in both signals gives 1)
+
+    fused = w · (k + 1) / (k + rank_dense(c)) + (1 − w) · (k + 1) / (k + rank_lexical(c))
+
+where ranks count among the candidates and ``k`` is ``rrf_k``: only the order
+of each signal matters, not how far apart its scores are.
 
 The final score adds boosts and a decay (:class:`RankingKnobs`, all off by default)::
 
@@ -35,7 +42,7 @@ passing mention.
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
@@ -45,10 +52,11 @@ from scipy import sparse
 
 from .articles import Article, format_timestamp
 from .errors import ArticleNotFound, InvalidArgument
+from .lexical import FIELDS, LexicalDocument
 from .live import LiveChanges
 from .rules import RuleSet
 from .snapshot import Snapshot
-from .text import lexical_text
+from .text import lexical_fields
 
 if TYPE_CHECKING:
     from .config import Settings
@@ -63,6 +71,9 @@ Rule = Literal["pinned", "fallback"]
 
 QueryWeights = Literal["presence", "bm25", "tf"]
 QUERY_WEIGHTS: tuple[QueryWeights, ...] = ("presence", "bm25", "tf")
+
+Fusion = Literal["weighted", "rrf"]
+FUSIONS: tuple[Fusion, ...] = ("weighted", "rrf")
 
 
 def _title_key(title: str) -> str:
@@ -124,9 +135,11 @@ class RankingKnobs:
 class Recommendation:
     """One suggested article, its score and why it scored so.
 
-    ``score`` is the final score: ``(fused + tag) · recency``, where ``fused``
-    combines ``dense`` and ``lexical``. ``rule`` says whether an editorial pin or
-    the fallback put the item there rather than its score.
+    ``score`` is the final score: ``(dense_part + lexical_part + tag) · recency``,
+    where the two parts are what ``dense`` and ``lexical`` (the raw similarities,
+    ranked ``dense_rank`` and ``lexical_rank`` among the candidates) contribute
+    under the ``fusion`` method. ``rule`` says whether an editorial pin or the
+    fallback put the item there rather than its score.
     """
 
     article: Article
@@ -137,6 +150,12 @@ class Recommendation:
     tag: float = 0.0
     recency: float = 1.0
     rule: Rule | None = None
+    fusion: Fusion = "weighted"
+    dense_part: float = 0.0
+    lexical_part: float = 0.0
+    dense_rank: int = 0
+    lexical_rank: int = 0
+    lexical_fields: Mapping[str, float] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         """The item as the API and CLI return it."""
@@ -153,6 +172,14 @@ class Recommendation:
             "explanation": {
                 "dense": round(self.dense, 6),
                 "lexical": round(self.lexical, 6),
+                "fusion": self.fusion,
+                "dense_rank": self.dense_rank,
+                "lexical_rank": self.lexical_rank,
+                "dense_contribution": round(self.dense_part, 6),
+                "lexical_contribution": round(self.lexical_part, 6),
+                "lexical_fields": {
+                    name: round(value, 6) for name, value in self.lexical_fields.items()
+                },
                 "tag": round(self.tag, 6),
                 "recency": round(self.recency, 6),
                 "rule": self.rule,
@@ -211,9 +238,37 @@ class _Scored:
     vectors: np.ndarray
     dense: np.ndarray
     lexical: np.ndarray
+    dense_rank: np.ndarray
+    lexical_rank: np.ndarray
+    dense_part: np.ndarray
+    lexical_part: np.ndarray
     tag: np.ndarray
     recency: np.ndarray
     final: np.ndarray
+
+
+@dataclass(frozen=True)
+class _Signals:
+    """One call's lexical scores of every article, and the candidates' scores that
+    ranks are counted against (rank 1 = the best candidate by that signal)."""
+
+    lexical: np.ndarray
+    dense_reference: np.ndarray
+    lexical_reference: np.ndarray
+
+    @staticmethod
+    def _ranks(reference: np.ndarray, values: np.ndarray) -> np.ndarray:
+        # 1 + how many candidates score strictly higher: ties share a rank, and an
+        # article outside the candidates gets the rank it would have among them.
+        ascending = np.sort(reference)
+        higher = ascending.size - np.searchsorted(ascending, values, side="right")
+        return np.asarray(higher + 1, dtype=np.int64)
+
+    def ranks(self, dense: np.ndarray, lexical: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Each value's rank among the candidates, by the dense and the lexical signal."""
+        return self._ranks(self.dense_reference, dense), self._ranks(
+            self.lexical_reference, lexical
+        )
 
 
 class Ranker:
@@ -234,6 +289,9 @@ class Ranker:
         query_weights: how a query term weighs in the lexical score: ``presence``
             (1 for every term), ``bm25`` (its term-frequency saturation in the query)
             or ``tf`` (how many times the query uses it).
+        fusion: ``weighted`` (a weighted sum of the two similarities) or ``rrf``
+            (weighted reciprocal-rank fusion of the candidates' two rankings).
+        rrf_k: the rank offset of reciprocal-rank fusion (60 in the original paper).
         explain: compute each item's shared terms. Evaluation turns it off: over
             100 items per query it costs more than the ranking itself.
     """
@@ -249,6 +307,8 @@ class Ranker:
         knobs: RankingKnobs | None = None,
         suppress_duplicates: bool = True,
         query_weights: QueryWeights = "presence",
+        fusion: Fusion = "weighted",
+        rrf_k: int = 60,
         explain: bool = True,
     ) -> None:
         self.snapshot = snapshot
@@ -257,6 +317,10 @@ class Ranker:
         self.duplicate_threshold = duplicate_threshold
         self.suppress_duplicates = suppress_duplicates
         self.query_weights = query_weights
+        if fusion not in FUSIONS:
+            raise InvalidArgument("fusion", f"{fusion!r} is not one of {', '.join(FUSIONS)}")
+        self.fusion = fusion
+        self.rrf_k = rrf_k
         self.explain = explain
         self.knobs = knobs or RankingKnobs()
         self.live_seq = live.seq if live else 0
@@ -269,7 +333,7 @@ class Ranker:
             if self._live.articles:
                 self._live.vectors = np.vstack([v for _, v, _ in live.upserts.values()])
                 self._live.lexical = snapshot.lexical.weigh(
-                    [lexical_text(a) for a in self._live.articles]
+                    [lexical_fields(a) for a in self._live.articles]
                 )
         self.articles: list[Article] = snapshot.articles + self._live.articles
         self.positions = {
@@ -287,6 +351,8 @@ class Ranker:
         # Inverted indexes (casefolded label -> positions) for the shared-tag rule and the
         # same-category fallback, so neither walks every article per request.
         self._by_tag = _inverted(self.articles, "tags")
+        # Per-field term counts of articles explained so far (see _lexical_by_field).
+        self._field_counts: dict[int, sparse.csr_matrix] = {}
         self._by_category = _inverted(self.articles, "categories")
 
     def listed(self) -> list[Article]:
@@ -333,7 +399,7 @@ class Ranker:
         counts = None
         if self.query_weights == "tf":
             # Snapshots keep BM25 weights, not counts: count the article's words again.
-            counts = self.snapshot.lexical.counts([lexical_text(article)])
+            counts = self.snapshot.lexical.counts([lexical_fields(article)])
         return Query(
             vector=self._vectors(np.array([position]))[0],
             terms=self.snapshot.lexical.as_query(weights),
@@ -348,16 +414,23 @@ class Ranker:
         )
 
     def query_for_text(
-        self, vector: np.ndarray, text: str, title: str, tags: Sequence[str] = ()
+        self,
+        vector: np.ndarray,
+        document: LexicalDocument,
+        title: str,
+        tags: Sequence[str] = (),
     ) -> Query:
-        """The query for a text that is not in the corpus (a draft)."""
+        """The query for a text that is not in the corpus (a draft).
+
+        ``document`` is the draft's lexical fields, or a plain text (read as a body).
+        """
         return Query(
             vector=np.asarray(vector, dtype=np.float32),
-            terms=self.snapshot.lexical.transform_queries([text]),
-            weights=self.snapshot.lexical.weigh([text]),
+            terms=self.snapshot.lexical.transform_queries([document]),
+            weights=self.snapshot.lexical.weigh([document]),
             title=title,
             tags=tuple(tags),
-            counts=self.snapshot.lexical.counts([text]),
+            counts=self.snapshot.lexical.counts([document]),
         )
 
     # -- visibility --------------------------------------------------------------------
@@ -418,10 +491,9 @@ class Ranker:
 
     # -- scoring -----------------------------------------------------------------------
 
-    def _lexical_scores(self, query: Query) -> np.ndarray:
-        # Normalised by the query's score against itself: a candidate sharing every
-        # term as strongly as the query scores 1, one shared word scores little. (Dividing
-        # by the best candidate instead would turn one weak match into a perfect 1.)
+    def _query_terms(self, query: Query) -> tuple[sparse.csr_matrix, float]:
+        """How much each query term weighs under ``query_weights``, and the query's
+        score against itself (what lexical scores are divided by)."""
         if self.query_weights == "tf" and query.counts is not None:
             terms = query.counts
             own = float(terms.multiply(query.weights).sum())
@@ -434,20 +506,63 @@ class Ranker:
         else:
             terms = query.terms
             own = float(query.weights.sum())
+        return terms, own
+
+    def _lexical_scores(self, query: Query) -> np.ndarray:
+        # Normalised by the query's score against itself: a candidate sharing every
+        # term as strongly as the query scores 1, one shared word scores little. (Dividing
+        # by the best candidate instead would turn one weak match into a perfect 1.)
+        terms, own = self._query_terms(query)
         raw = self.snapshot.lexical.scores(terms)[0]
         if self._live.lexical is not None:
             live = np.asarray((terms @ self._live.lexical.T).toarray()).ravel()
             raw = np.concatenate([raw, live.astype(np.float32)])
         return np.clip(raw / own, 0.0, 1.0) if own > 0 else np.zeros_like(raw)
 
+    def _lexical_by_field(self, query: Query, position: int, lexical: float) -> dict[str, float]:
+        """The item's lexical score split over the fields its shared terms occur in.
+
+        Each shared term's part of the score is divided among the candidate's fields
+        in proportion to the field-weighted count of the term there, so the parts add
+        up to the lexical score and show what the field weights did.
+        """
+        split = {name: 0.0 for name in FIELDS}
+        if lexical <= 0:
+            return split
+        terms, _ = self._query_terms(query)
+        row = self._lexical_row(position)
+        common, in_row, in_query = np.intersect1d(row.indices, terms.indices, return_indices=True)
+        if common.size == 0:
+            return split
+        by_field = self._field_counts.get(position)
+        if by_field is None:
+            by_field = self.snapshot.lexical.field_counts(lexical_fields(self.articles[position]))
+            self._field_counts[position] = by_field
+        counts = by_field[:, common].toarray()
+        totals = counts.sum(axis=0)
+        share = np.divide(counts, totals, out=np.zeros_like(counts), where=totals > 0)
+        parts = share @ (row.data[in_row] * terms.data[in_query])
+        scale = lexical / parts.sum() if parts.sum() > 0 else 0.0
+        return {name: float(parts[i] * scale) for i, name in enumerate(FIELDS)}
+
     def _score(
-        self, query: Query, positions: np.ndarray, lexical: np.ndarray, knobs: RankingKnobs
+        self, query: Query, positions: np.ndarray, signals: _Signals, knobs: RankingKnobs
     ) -> _Scored:
         positions = np.asarray(positions, dtype=np.int64)
         vectors = self._vectors(positions)
         dense = vectors @ query.vector if positions.size else np.zeros(0, dtype=np.float32)
-        lex = lexical[positions]
-        fused = self.dense_weight * np.clip(dense, 0.0, 1.0) + (1 - self.dense_weight) * lex
+        lex = signals.lexical[positions]
+        dense_rank, lexical_rank = signals.ranks(dense, lex)
+        w = self.dense_weight
+        if self.fusion == "rrf":
+            # Weighted reciprocal-rank fusion, scaled so rank 1 in both scores 1. A signal
+            # that finds nothing in common (cosine ≤ 0, no shared term) contributes nothing.
+            k = self.rrf_k
+            dense_part = np.where(dense > 0, w * (k + 1) / (k + dense_rank), 0.0)
+            lexical_part = np.where(lex > 0, (1 - w) * (k + 1) / (k + lexical_rank), 0.0)
+        else:
+            dense_part = w * np.clip(dense, 0.0, 1.0)
+            lexical_part = (1 - w) * lex
         tag = np.zeros(len(positions))
         query_labels = frozenset(label.casefold() for label in (*query.tags, *query.categories))
         if knobs.tag_boost and query_labels:
@@ -463,8 +578,28 @@ class Ranker:
             # Only what is older than the reference decays: a newer article is not stale.
             age_days = np.maximum(self._reference_time(query) - published[dated], 0.0) / DAY
             recency[dated] = 0.5 ** (age_days / knobs.recency_half_life_days)
-        final = (fused + tag) * recency
-        return _Scored(positions, vectors, dense, lex, tag, recency, final)
+        final = (dense_part + lexical_part + tag) * recency
+        return _Scored(
+            positions,
+            vectors,
+            dense,
+            lex,
+            dense_rank,
+            lexical_rank,
+            dense_part,
+            lexical_part,
+            tag,
+            recency,
+            final,
+        )
+
+    def _signals(self, query: Query, candidates: np.ndarray, lexical: np.ndarray) -> _Signals:
+        dense = (
+            self._vectors(candidates) @ query.vector
+            if candidates.size
+            else np.zeros(0, dtype=np.float32)
+        )
+        return _Signals(lexical, dense, lexical[candidates])
 
     def _recommendation(
         self, query: Query, s: _Scored, i: int, rules: RuleSet, rule: Rule | None = None
@@ -487,6 +622,14 @@ class Ranker:
             tag=float(s.tag[i]),
             recency=float(s.recency[i]),
             rule=rule,
+            fusion=self.fusion,
+            dense_part=float(s.dense_part[i]),
+            lexical_part=float(s.lexical_part[i]),
+            dense_rank=int(s.dense_rank[i]),
+            lexical_rank=int(s.lexical_rank[i]),
+            lexical_fields=self._lexical_by_field(query, position, float(s.lexical[i]))
+            if self.explain
+            else {},
         )
 
     # -- filling a list ----------------------------------------------------------------
@@ -546,7 +689,7 @@ class Ranker:
     def _fallback(
         self,
         query: Query,
-        lexical: np.ndarray,
+        signals: _Signals,
         pool: np.ndarray,
         featured: np.ndarray,
         taken: set[int],
@@ -562,7 +705,7 @@ class Ranker:
         mask = pool.copy()
         mask[list(taken)] = False
         featured_positions = np.flatnonzero(mask & featured)
-        s = self._score(query, featured_positions, lexical, knobs)
+        s = self._score(query, featured_positions, signals, knobs)
         order = np.argsort(-s.final, kind="stable")
         order = order[s.final[order] >= filters.min_score]
         out = [
@@ -584,7 +727,7 @@ class Ranker:
             mask &= related
         recent = np.flatnonzero(mask)
         recent = recent[np.argsort(-self._published_at[recent], kind="stable")]
-        s = self._score(query, recent[:_FALLBACK_RECENT], lexical, knobs)
+        s = self._score(query, recent[:_FALLBACK_RECENT], signals, knobs)
         order = np.flatnonzero(s.final >= filters.min_score)
         out += [
             self._recommendation(query, s, i, rules, "fallback")
@@ -596,7 +739,7 @@ class Ranker:
         self,
         query: Query,
         candidates: np.ndarray,
-        lexical: np.ndarray,
+        signals: _Signals,
         pool: np.ndarray,
         k: int,
         filters: Filters,
@@ -607,7 +750,7 @@ class Ranker:
         featured_only: bool,
     ) -> list[Recommendation]:
         shown = [self._vectors(np.array([self.positions[r.article.id]]))[0] for _, r in pins]
-        s = self._score(query, candidates, lexical, knobs)
+        s = self._score(query, candidates, signals, knobs)
         floor = max(knobs.min_score, filters.min_score)
         order = np.argsort(-s.final, kind="stable")
         order = order[s.final[order] >= floor]
@@ -622,7 +765,7 @@ class Ranker:
             }
             items += self._fallback(
                 query,
-                lexical,
+                signals,
                 pool,
                 featured,
                 taken,
@@ -639,28 +782,33 @@ class Ranker:
             items.insert(min(position - 1, len(items)), item)
         return items[:k]
 
-    def _pins(
-        self,
-        query: Query,
-        k: int,
-        visible: np.ndarray,
-        lexical: np.ndarray,
-        knobs: RankingKnobs,
-        rules: RuleSet,
-    ) -> list[tuple[int, Recommendation]]:
-        """The pins under the query article that fall within ``k`` and may be shown."""
+    def _pin_positions(
+        self, query: Query, k: int, visible: np.ndarray, rules: RuleSet
+    ) -> list[tuple[int, int]]:
+        """``(list position, article position)`` of the pins under the query article that
+        fall within ``k`` and may be shown."""
         if query.article_id is None:
             return []
-        wanted = [
+        return [
             (pin.position, self.positions[pin.article_id])
             for pin in rules.pins.get(query.article_id, ())
             if pin.position <= k
             and pin.article_id in self.positions
             and visible[self.positions[pin.article_id]]
         ]
+
+    def _pins(
+        self,
+        query: Query,
+        wanted: list[tuple[int, int]],
+        signals: _Signals,
+        knobs: RankingKnobs,
+        rules: RuleSet,
+    ) -> list[tuple[int, Recommendation]]:
+        """The pinned items, scored (for their explanation) and marked as pinned."""
         if not wanted:
             return []
-        s = self._score(query, np.array([p for _, p in wanted]), lexical, knobs)
+        s = self._score(query, np.array([p for _, p in wanted]), signals, knobs)
         return [
             (position, self._recommendation(query, s, i, rules, "pinned"))
             for i, (position, _) in enumerate(wanted)
@@ -687,10 +835,10 @@ class Ranker:
         rules = rules or RuleSet()
         visible = self._visible(query, filters, rules)
         lexical = self._lexical_scores(query)
-        pins = self._pins(query, k, visible, lexical, knobs, rules)
+        pinned = self._pin_positions(query, k, visible, rules)
         pool = visible & self._in_window(query, knobs)
-        for _, item in pins:
-            pool[self.positions[item.article.id]] = False
+        for _, position in pinned:
+            pool[position] = False
         eligible = pool.copy()
         if knobs.require_shared_tag and query.tags:
             eligible &= self._sharing_a_tag(query)
@@ -707,9 +855,11 @@ class Ranker:
             live_positions,
         ).astype(np.int64)
         candidates = candidates[eligible[candidates]]
+        signals = self._signals(query, candidates, lexical)
+        pins = self._pins(query, pinned, signals, knobs, rules)
         featured = self._featured_mask(rules)
         return self._fill(
-            query, candidates, lexical, pool, k, filters, knobs, rules, pins, featured, False
+            query, candidates, signals, pool, k, filters, knobs, rules, pins, featured, False
         )
 
     def featured(
@@ -733,9 +883,9 @@ class Ranker:
         if knobs.require_shared_tag and query.tags:
             eligible &= self._sharing_a_tag(query)
         candidates = np.flatnonzero(eligible)
-        lexical = self._lexical_scores(query)
+        signals = self._signals(query, candidates, self._lexical_scores(query))
         return self._fill(
-            query, candidates, lexical, pool, k, filters, knobs, rules, [], featured, True
+            query, candidates, signals, pool, k, filters, knobs, rules, [], featured, True
         )
 
 

@@ -64,15 +64,18 @@ def dense_text(article: Article) -> str:
     return "\n\n".join(p for p in parts if p)
 
 
-def lexical_text(article: Article) -> str:
-    """The text the lexical model sees.
+def lexical_fields(article: Article) -> dict[str, str]:
+    """The fields the lexical model sees (weighted by the ``*_weight`` settings).
 
-    The title is repeated so its words weigh more than one body mention, and
-    tags and categories are added as words because editors chose them.
+    Tags and categories are one field of words, because editors chose them.
     """
     labels = " ".join(article.tags + article.categories).replace("-", " ")
-    parts = [article.title, article.title, article.summary, labels, article.body]
-    return "\n".join(p for p in parts if p)
+    return {
+        "title": article.title,
+        "summary": article.summary,
+        "tags": labels,
+        "body": article.body,
+    }
 
 
 def token_windows(

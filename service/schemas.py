@@ -90,10 +90,36 @@ class ArticlesQuery(BaseModel):
 
 
 class Explanation(BaseModel):
-    """Why an item scored what it scored: score = (fused + tag) × recency."""
+    """Why an item scored what it scored:
+    score = (dense_contribution + lexical_contribution + tag) × recency."""
 
     dense: float = Field(description="Cosine similarity of the embeddings.")
-    lexical: float = Field(description="BM25 score normalised by the query's own score.")
+    lexical: float = Field(
+        description="BM25 score (field-weighted, see RECOMMENDER_TITLE_WEIGHT) normalised by "
+        "the query's own score."
+    )
+    fusion: Literal["weighted", "rrf"] = Field(
+        description="How the two signals were combined (RECOMMENDER_FUSION)."
+    )
+    dense_rank: int = Field(
+        description="Rank of the item among the candidates by the dense signal (1 = best)."
+    )
+    lexical_rank: int = Field(
+        description="Rank of the item among the candidates by the lexical signal (1 = best)."
+    )
+    dense_contribution: float = Field(
+        description="What the dense signal adds to the score: RECOMMENDER_DENSE_WEIGHT × the "
+        "cosine (weighted fusion) or × the scaled reciprocal rank (rrf)."
+    )
+    lexical_contribution: float = Field(
+        description="What the lexical signal adds: (1 − RECOMMENDER_DENSE_WEIGHT) × the "
+        "lexical score (weighted fusion) or × the scaled reciprocal rank (rrf)."
+    )
+    lexical_fields: dict[str, float] = Field(
+        description="The lexical score split over the item's fields (title, summary, tags, "
+        "body) by where its shared terms occur, each weighted by RECOMMENDER_<FIELD>_WEIGHT; "
+        "the parts add up to `lexical`."
+    )
     tag: float = Field(
         description="Points added for shared tags and categories (RECOMMENDER_TAG_BOOST × Jaccard)."
     )
@@ -118,8 +144,8 @@ class Item(BaseModel):
     tags: list[str]
     featured: bool
     score: float = Field(
-        description="Final score: (fused + tag) × recency, where the fused score lies in "
-        "[0, 1]; higher is more related."
+        description="Final score: (dense_contribution + lexical_contribution + tag) × "
+        "recency, where the two contributions add up to at most 1; higher is more related."
     )
     explanation: Explanation
 

@@ -12,6 +12,7 @@ import gzip
 import json
 import math
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -332,6 +333,42 @@ def test_evaluate_ranks_known_neighbours_first(tmp_path: Path) -> None:
 
     again = evaluate(bench, ["hybrid"], FakeEmbedder(), Settings(), cache_dir=tmp_path / "cache")
     assert again.embedded == 0  # the corpus and the queries came from the cache
+
+
+def plural_benchmark(split: str) -> Benchmark:
+    """The synthetic benchmark with every query word in the plural: only a stemmed
+    lexical model (the fake embedder knows exact words only) can match them."""
+    bench = synthetic_benchmark(split)
+    queries = {
+        qid: BenchQuery(qid, " ".join(word + "s" for word in q.text.split()))
+        for qid, q in bench.queries.items()
+    }
+    return replace(bench, queries=queries)
+
+
+def test_tuning_searches_every_stage_and_picks_stemming_when_it_helps(tmp_path: Path) -> None:
+    test, dev = plural_benchmark("test"), plural_benchmark("dev")
+    tried: list[str] = []
+    report = evaluate(
+        test,
+        ["lexical", "tuned"],
+        FakeEmbedder(),
+        Settings(),
+        cache_dir=tmp_path / "cache",
+        tuning=TuningSet(dev.queries, dev.qrels, "dev"),
+        progress=False,
+        tuning_log=tried.append,
+    )
+    # 2 stemmings × 3 title weights × 3 query weightings, then 2 fusions × 3 query
+    # weightings × 11 dense weights, then 6 candidate counts.
+    assert len(tried) == 18 + 66 + 6
+    assert all(line.startswith("dev: nDCG@10 ") for line in tried)
+    assert any("rrf fusion" in line for line in tried)
+    tuned = report.result("tuned")
+    assert tuned.config.stemming == "english"
+    assert tuned.metrics["nDCG@10"] > report.result("lexical").metrics["nDCG@10"] + 0.2
+    # Lexical variants are refitted in memory: one snapshot was ever published.
+    assert len(list((tmp_path / "cache" / "index").glob("v*"))) == 1
 
 
 def test_evaluate_rejects_unknown_config_and_untunable(tmp_path: Path) -> None:

@@ -35,11 +35,102 @@ def ids(items: list[Recommendation]) -> list[str]:
 def test_explanation_has_every_part_and_defaults_change_nothing(engine: Engine) -> None:
     items = engine.related("sleep-0", k=4)
     explanation = items[0].to_json()["explanation"]
-    assert list(explanation) == ["dense", "lexical", "tag", "recency", "rule", "shared_terms"]
+    assert list(explanation) == [
+        "dense",
+        "lexical",
+        "fusion",
+        "dense_rank",
+        "lexical_rank",
+        "dense_contribution",
+        "lexical_contribution",
+        "lexical_fields",
+        "tag",
+        "recency",
+        "rule",
+        "shared_terms",
+    ]
+    assert explanation["fusion"] == "weighted"
     for item in items:
         assert (item.tag, item.recency, item.rule) == (0.0, 1.0, None)
-        fused = 0.7 * max(item.dense, 0.0) + 0.3 * item.lexical
-        assert item.score == pytest.approx(fused)  # no boost by default: the fused score
+        assert item.dense_part == pytest.approx(0.7 * max(item.dense, 0.0))
+        assert item.lexical_part == pytest.approx(0.3 * item.lexical)
+        # No boost by default: the score is the two contributions.
+        assert item.score == pytest.approx(item.dense_part + item.lexical_part)
+    # Ranks count among the candidates by each signal alone.
+    assert items[0].dense_rank == 1
+    assert [i.dense_rank for i in items] == sorted(i.dense_rank for i in items)
+
+
+def test_lexical_score_is_split_over_the_fields_the_terms_occur_in(
+    settings: Settings, tmp_path: Path
+) -> None:
+    # "aphasia" appears only in the first candidate's title, only in the second's body.
+    extra = [
+        article("in-title", "Aphasia", "weekly group notes", tags=["x"]),
+        article("in-body", "Monthly letters", "aphasia club", tags=["x"]),
+    ]
+    engine = make_engine(settings, tmp_path / "c.jsonl", extra)
+    items = {i.article.id: i for i in engine.recommend_text("Q", "aphasia", k=25).related}
+    title, body = items["in-title"], items["in-body"]
+    assert title.lexical_fields["title"] == pytest.approx(title.lexical)
+    assert body.lexical_fields["body"] == pytest.approx(body.lexical)
+    assert title.lexical_fields["body"] == body.lexical_fields["title"] == 0.0
+    # The title weighs twice the body by default: the title match scores higher.
+    assert title.lexical > body.lexical
+    for item in items.values():
+        assert sum(item.lexical_fields.values()) == pytest.approx(item.lexical, abs=1e-6)
+    flat = make_engine(
+        settings.replace(title_weight=1.0, index_dir=tmp_path / "flat"),
+        tmp_path / "f.jsonl",
+        extra,
+    )
+    flat_items = {i.article.id: i for i in flat.recommend_text("Q", "aphasia", k=25).related}
+    assert flat_items["in-title"].lexical / flat_items["in-body"].lexical < (
+        title.lexical / body.lexical
+    )
+
+
+# -- fusion ------------------------------------------------------------------------------
+
+
+def test_rrf_scores_reciprocal_ranks_and_ignores_score_gaps(
+    settings: Settings, tmp_path: Path
+) -> None:
+    engine = make_engine(settings.replace(fusion="rrf", rrf_k=10), tmp_path / "c.jsonl")
+    items = engine.related("sleep-0", k=8)
+    assert {topic_of(i.article.id) for i in items[:4]} == {"sleep"}
+    for item in items:
+        assert item.fusion == "rrf"
+        dense = 0.7 * 11 / (10 + item.dense_rank) if item.dense > 0 else 0.0
+        lexical = 0.3 * 11 / (10 + item.lexical_rank) if item.lexical > 0 else 0.0
+        assert (item.dense_part, item.lexical_part) == (
+            pytest.approx(dense),
+            pytest.approx(lexical),
+        )
+        assert item.score == pytest.approx(dense + lexical)
+        assert 0.0 <= item.score <= 1.0
+    assert [i.score for i in items] == sorted((i.score for i in items), reverse=True)
+    # Only ranks count: the best item by both signals scores exactly 1.
+    best = items[0]
+    if best.dense_rank == best.lexical_rank == 1:
+        assert best.score == pytest.approx(1.0)
+
+
+def test_ranks_count_among_the_candidates(settings: Settings, tmp_path: Path) -> None:
+    # k covers every other article, so every article is a candidate and each rank is
+    # 1 + how many others score strictly higher by that signal alone.
+    engine = make_engine(settings.replace(fusion="rrf"), tmp_path / "c.jsonl")
+    items = engine.related("speech-2", k=19)
+    assert len(items) == 19
+    for item in items:
+        assert item.dense_rank == 1 + sum(other.dense > item.dense for other in items)
+        assert item.lexical_rank == 1 + sum(other.lexical > item.lexical for other in items)
+
+
+def test_fusion_setting_is_validated() -> None:
+    with pytest.raises(InvalidArgument) as caught:
+        Settings.from_env({"RECOMMENDER_FUSION": "borda"})
+    assert caught.value.parameter == "RECOMMENDER_FUSION"
 
 
 def test_knobs_come_from_settings(settings: Settings) -> None:

@@ -1,0 +1,131 @@
+"""The lexical model: BM25 with field weights and optional stemming."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from recommender import Settings, build_index
+from recommender.errors import InvalidArgument
+from recommender.lexical import LexicalModel
+
+from .conftest import article, make_engine
+from .fakes import FakeEmbedder
+
+DOCS = [
+    {
+        "title": "Strokes and rehabilitation",
+        "body": "patients rehabilitating after strokes: rehabilitation works",
+    },
+    {"title": "Sleep", "body": "insomnia at night, sleeping badly"},
+    {"title": "Walking", "body": "gait training and walking speed"},
+]
+
+
+def score(model: LexicalModel, query: str) -> np.ndarray:
+    return model.scores(model.transform_queries([query]))[0]
+
+
+def test_stemming_matches_inflected_forms() -> None:
+    plain = LexicalModel().fit(DOCS)
+    stemmed = LexicalModel(stemming="english").fit(DOCS)
+    query = "stroke rehabilitate slept"
+    assert score(plain, query)[0] == 0.0  # no exact word in common
+    scores = score(stemmed, query)
+    assert scores[0] > 0.0 and scores[2] == 0.0
+
+
+def test_shared_terms_show_words_the_corpus_uses_not_stems() -> None:
+    model = LexicalModel(stemming="english").fit(DOCS)
+    query = model.weigh(["rehabilitation of a stroke"])
+    terms = model.shared_terms(query, model.matrix_[0])
+    # "strok" and "rehabilit" are the stems; "rehabilitation" is used more than
+    # "rehabilitating", which has the same stem.
+    assert set(terms) == {"strokes", "rehabilitation"}
+
+
+def test_field_weights_scale_the_counts_of_each_field() -> None:
+    doc = {"title": "aphasia", "summary": "aphasia", "tags": "speech", "body": "aphasia words"}
+    model = LexicalModel(field_weights={"title": 3, "summary": 0.5, "tags": 0, "body": 1})
+    model.fit([doc, {"title": "other", "body": "words"}])
+    counts = model.counts([doc]).toarray()[0]
+    assert counts[model.vocabulary_["aphasia"]] == pytest.approx(3 + 0.5 + 1)
+    assert counts[model.vocabulary_["words"]] == pytest.approx(1)
+    assert "speech" not in model.vocabulary_  # a field weighing 0 is not read at all
+
+
+def test_a_heavier_title_ranks_title_matches_higher() -> None:
+    docs = [
+        {"title": "Aphasia therapy", "body": "therapy sessions every week with a therapist"},
+        {"title": "Weekly sessions", "body": "aphasia therapy therapist sessions in groups"},
+    ]
+    query = "aphasia"
+    flat = score(LexicalModel(field_weights={"title": 1, "body": 1}).fit(docs), query)
+    heavy = score(LexicalModel(field_weights={"title": 4, "body": 1}).fit(docs), query)
+    assert flat[0] / flat[1] < heavy[0] / heavy[1]
+    assert heavy[0] > heavy[1]
+
+
+def test_default_field_weights_equal_the_title_counted_twice() -> None:
+    # The weights that reproduce snapshots built before field weights existed.
+    model = LexicalModel().fit([{"title": "gait", "body": "gait speed"}, {"body": "sleep"}])
+    plain = LexicalModel(field_weights={"body": 1}).fit(["gait\ngait\ngait speed", "sleep"])
+    assert np.allclose(model.matrix_.toarray(), plain.matrix_.toarray())
+
+
+def test_save_and_load_keep_everything(tmp_path: Path) -> None:
+    model = LexicalModel(stemming="english", field_weights={"title": 3, "body": 1}).fit(DOCS)
+    model.save(tmp_path)
+    loaded = LexicalModel.load(tmp_path)
+    assert loaded.describe() == model.describe()
+    assert loaded.surface_ == model.surface_
+    query = "strokes rehabilitate"
+    assert np.allclose(score(loaded, query), score(model, query))
+
+
+def test_models_saved_before_stemming_existed_load_as_built(tmp_path: Path) -> None:
+    model = LexicalModel().fit(DOCS)
+    model.save(tmp_path)
+    params = json.loads((tmp_path / "lexical.json").read_text())
+    for key in ("stemming", "field_weights", "surface"):
+        del params[key]
+    (tmp_path / "lexical.json").write_text(json.dumps(params))
+    loaded = LexicalModel.load(tmp_path)
+    assert (loaded.stemming, loaded.field_weights["title"]) == ("none", 2.0)
+    assert np.allclose(score(loaded, "strokes sleep"), score(model, "strokes sleep"))
+
+
+def test_bad_parameters_are_refused() -> None:
+    with pytest.raises(ValueError, match="stemming"):
+        LexicalModel(stemming="klingon")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="field"):
+        LexicalModel(field_weights={"author": 1.0})
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [("RECOMMENDER_STEMMING", "porter"), ("RECOMMENDER_TITLE_WEIGHT", "-1")],
+)
+def test_lexical_settings_are_validated(variable: str, value: str) -> None:
+    with pytest.raises(InvalidArgument) as caught:
+        Settings.from_env({variable: value})
+    assert caught.value.parameter == variable
+
+
+def test_changing_stemming_republishes_without_embedding_again(
+    settings: Settings, tmp_path: Path
+) -> None:
+    engine = make_engine(settings, tmp_path / "c.jsonl", [article("x", "Strokes", "strokes")])
+    before = engine.snapshot.version
+    stemmed = settings.replace(stemming="english")
+    embedder = FakeEmbedder()
+    report = build_index([tmp_path / "c.jsonl"], stemmed, embedder)
+    assert report.published and report.embedded == 0 and report.version != before
+    engine.reload()
+    assert engine.snapshot.lexical.stemming == "english"
+    items = engine.recommend_text("Draft", "a stroke", k=3).related
+    best = items[0]
+    assert best.article.id == "x" and best.shared_terms == ("strokes",)
