@@ -52,7 +52,7 @@ class Settings:
     )
     chunk_overlap: int = _setting(32, "Tokens shared by consecutive chunks of a long body.")
     dense_weight: float = _setting(
-        0.7, "Weight of the dense (embedding) similarity in the fused score; lexical gets the rest."
+        0.5, "Weight of the dense (embedding) similarity in the fused score; lexical gets the rest."
     )
     fusion: str = _setting(
         "weighted",
@@ -63,13 +63,13 @@ class Settings:
         60, "Rank offset of reciprocal-rank fusion: larger values flatten the rank curve."
     )
     query_weights: str = _setting(
-        "presence",
+        "tf",
         "How a query's terms weigh in its lexical score: `presence` (each term once), "
         "`bm25` (by how often the query uses it, saturated as BM25 does) or `tf` (by how "
         "often the query uses it).",
     )
     stemming: str = _setting(
-        "none",
+        "english",
         "Reduce words to their stems for the lexical signal: `english` (Snowball) or "
         "`none`. Takes effect at the next reindex.",
     )

@@ -47,7 +47,7 @@ from .embedding import Embedder, EmbeddingCache, embed_texts
 from .errors import InvalidArgument, InvalidCorpus
 from .lexical import STEMMING, LexicalModel, Stemming
 from .pipeline import CACHE_FILE, build_index
-from .ranking import FUSIONS, QUERY_WEIGHTS, Fusion, Query, QueryWeights, Ranker
+from .ranking import FUSIONS, QUERY_WEIGHTS, Fusion, Query, QueryWeights, Ranker, RankingKnobs
 from .snapshot import Snapshot, SnapshotStore
 from .text import lexical_fields
 
@@ -608,6 +608,7 @@ class RankingConfig:
         fusion: ``weighted`` or ``rrf`` (see ``Ranker``).
         stemming: the lexical model's stemming (see ``LexicalModel``).
         title_weight: the lexical weight of a title word (the body's is 1).
+        mmr_lambda: maximal marginal relevance (1 = off; see ``RankingKnobs``).
         note: how the values were chosen, for the report.
     """
 
@@ -619,6 +620,7 @@ class RankingConfig:
     fusion: Fusion = "weighted"
     stemming: Stemming = "none"
     title_weight: float = 2.0
+    mmr_lambda: float = 1.0
     note: str = ""
 
     def describe(self) -> str:
@@ -628,6 +630,8 @@ class RankingConfig:
             f"candidates {self.candidates}, query_weights {self.query_weights}, "
             f"stemming {self.stemming}, title_weight {self.title_weight:g}"
         )
+        if self.mmr_lambda < 1.0:
+            text += f", mmr_lambda {self.mmr_lambda:g}"
         return text + (", duplicates suppressed" if self.suppress_duplicates else "")
 
 
@@ -640,8 +644,10 @@ TITLE_WEIGHT_GRID = (1.0, 2.0, 3.0)
 
 
 def named_configs(settings: Settings) -> dict[str, RankingConfig]:
-    """The fixed configurations: ``lexical``, ``dense``, ``hybrid`` (the defaults) and
-    ``served`` (the defaults with near-duplicate suppression, exactly as served)."""
+    """The fixed configurations: ``lexical``, ``dense``, ``hybrid`` (the defaults),
+    the ablations ``rrf`` (reciprocal-rank fusion instead of the weighted sum) and
+    ``unstemmed`` (no stemming), ``served`` (the defaults with near-duplicate
+    suppression, exactly as served) and ``diverse`` (served, with MMR at 0.7)."""
     base = RankingConfig(
         "hybrid",
         settings.dense_weight,
@@ -656,11 +662,20 @@ def named_configs(settings: Settings) -> dict[str, RankingConfig]:
         "lexical": replace(base, name="lexical", dense_weight=0.0, note="BM25 only"),
         "dense": replace(base, name="dense", dense_weight=1.0, note="embeddings only"),
         "hybrid": base,
+        "rrf": replace(base, name="rrf", fusion="rrf", note="reciprocal-rank fusion"),
+        "unstemmed": replace(base, name="unstemmed", stemming="none", note="no stemming"),
         "served": replace(
             base,
             name="served",
             suppress_duplicates=True,
             note="the default settings, near-duplicates suppressed as when serving",
+        ),
+        "diverse": replace(
+            base,
+            name="diverse",
+            suppress_duplicates=True,
+            mmr_lambda=0.7,
+            note="served, with maximal marginal relevance at 0.7",
         ),
     }
 
@@ -684,6 +699,7 @@ class ConfigResult:
             "query_weights": self.config.query_weights,
             "stemming": self.config.stemming,
             "title_weight": self.config.title_weight,
+            "mmr_lambda": self.config.mmr_lambda,
             "suppress_duplicates": self.config.suppress_duplicates,
             "note": self.config.note,
             **{name: round(value, 4) for name, value in self.metrics.items()},
@@ -864,6 +880,7 @@ class BenchmarkIndex:
             query_weights=config.query_weights,
             fusion=config.fusion,
             rrf_k=self.settings.rrf_k,
+            knobs=RankingKnobs(mmr_lambda=config.mmr_lambda),
             explain=False,  # shared terms are for people; metrics never read them
         )
 

@@ -32,11 +32,11 @@ exhaustively: there are few), replaced and deleted snapshot articles are hidden.
 
 ``bm25(q, c)`` sums, over the terms ``q`` and ``c`` share, the candidate's BM25
 weight of the term times the query's weight of it. With ``query_weights``
-``presence`` (the default) a query term weighs 1 however often the query uses
-it; with ``bm25`` it weighs its BM25 term-frequency saturation in the query, and
-with ``tf`` the number of times the query uses it (BM25's query side with no
-saturation), so the words an article keeps coming back to count more than a
-passing mention.
+``presence`` a query term weighs 1 however often the query uses it; with
+``bm25`` it weighs its BM25 term-frequency saturation in the query, and with
+``tf`` (the default) the number of times the query uses it (BM25's query side
+with no saturation), so the words an article keeps coming back to count more
+than a passing mention.
 """
 
 from __future__ import annotations
@@ -301,12 +301,12 @@ class Ranker:
         snapshot: Snapshot,
         live: LiveChanges | None = None,
         *,
-        dense_weight: float = 0.7,
+        dense_weight: float = 0.5,
         candidates: int = 100,
         duplicate_threshold: float = 0.97,
         knobs: RankingKnobs | None = None,
         suppress_duplicates: bool = True,
-        query_weights: QueryWeights = "presence",
+        query_weights: QueryWeights = "tf",
         fusion: Fusion = "weighted",
         rrf_k: int = 60,
         explain: bool = True,

@@ -24,6 +24,7 @@ from recommender.errors import InvalidArgument, InvalidCorpus
 from recommender.evaluation import (
     METRICS,
     Benchmark,
+    BenchmarkIndex,
     BenchQuery,
     Document,
     TuningSet,
@@ -36,6 +37,7 @@ from recommender.evaluation import (
     intra_list_diversity,
     load_benchmark,
     mean_metrics,
+    named_configs,
     ndcg_at,
     precision_at,
     ranking,
@@ -302,7 +304,7 @@ def test_evaluate_ranks_known_neighbours_first(tmp_path: Path) -> None:
     dev = synthetic_benchmark("dev")
     report = evaluate(
         bench,
-        ["lexical", "dense", "hybrid", "tuned", "served", "tuned-lexical"],
+        ["lexical", "dense", "hybrid", "rrf", "unstemmed", "tuned", "served", "tuned-lexical"],
         FakeEmbedder(),
         Settings(),
         cache_dir=tmp_path / "cache",
@@ -313,6 +315,8 @@ def test_evaluate_ranks_known_neighbours_first(tmp_path: Path) -> None:
         "lexical",
         "dense",
         "hybrid",
+        "rrf",
+        "unstemmed",
         "tuned",
         "served",
         "tuned-lexical",
@@ -330,6 +334,15 @@ def test_evaluate_ranks_known_neighbours_first(tmp_path: Path) -> None:
     assert report.result("tuned-lexical").config.dense_weight == 0.0
     assert report.result("tuned-lexical").config.query_weights == tuned.query_weights
     assert "| hybrid |" in report.to_markdown()
+
+    assert report.result("rrf").config.fusion == "rrf"
+    assert report.result("unstemmed").config.stemming == "none"
+
+    # The diverse row ranks with MMR on (what it changes is tested in test_ranking_features).
+    index = BenchmarkIndex(bench.documents, FakeEmbedder(), Settings(), tmp_path / "cache")
+    diverse = named_configs(Settings())["diverse"]
+    assert index.ranker(diverse).knobs.mmr_lambda == 0.7
+    assert diverse.describe().endswith("mmr_lambda 0.7, duplicates suppressed")
 
     again = evaluate(bench, ["hybrid"], FakeEmbedder(), Settings(), cache_dir=tmp_path / "cache")
     assert again.embedded == 0  # the corpus and the queries came from the cache
@@ -353,7 +366,7 @@ def test_tuning_searches_every_stage_and_picks_stemming_when_it_helps(tmp_path: 
         test,
         ["lexical", "tuned"],
         FakeEmbedder(),
-        Settings(),
+        Settings(stemming="none"),  # the untuned rows do not stem
         cache_dir=tmp_path / "cache",
         tuning=TuningSet(dev.queries, dev.qrels, "dev"),
         progress=False,

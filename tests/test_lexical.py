@@ -118,8 +118,10 @@ def test_lexical_settings_are_validated(variable: str, value: str) -> None:
 def test_changing_stemming_republishes_without_embedding_again(
     settings: Settings, tmp_path: Path
 ) -> None:
-    engine = make_engine(settings, tmp_path / "c.jsonl", [article("x", "Strokes", "strokes")])
+    plain = settings.replace(stemming="none")
+    engine = make_engine(plain, tmp_path / "c.jsonl", [article("x", "Strokes", "strokes")])
     before = engine.snapshot.version
+    assert not engine.recommend_text("Draft", "a stroke", k=3).related[0].shared_terms
     stemmed = settings.replace(stemming="english")
     embedder = FakeEmbedder()
     report = build_index([tmp_path / "c.jsonl"], stemmed, embedder)

@@ -29,6 +29,19 @@ def ids(items: list[Recommendation]) -> list[str]:
     return [item.article.id for item in items]
 
 
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    """One fixed fusion (not the served defaults, which follow the benchmarks), so
+    each test below sees only the feature it moves."""
+    return Settings(
+        index_dir=tmp_path / "index",
+        reload_interval=0.0,
+        dense_weight=0.7,
+        query_weights="presence",
+        stemming="none",
+    )
+
+
 # -- the score breakdown ---------------------------------------------------------------
 
 

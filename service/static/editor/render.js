@@ -11,7 +11,13 @@ function explanationValue(value) {
     return value.length ? value.map((v) => (typeof v === "object" ? JSON.stringify(v) : String(v))).join(", ") : "none";
   }
   if (typeof value === "number") return NUMBER_FORMAT.format(value);
-  if (value && typeof value === "object") return JSON.stringify(value);
+  if (value && typeof value === "object") {
+    // A split such as lexical_fields: "title 0.12 · body 0.3", leaving out empty parts.
+    const parts = Object.entries(value)
+      .filter(([, v]) => v !== 0 && v !== null)
+      .map(([k, v]) => `${k} ${typeof v === "number" ? NUMBER_FORMAT.format(v) : String(v)}`);
+    return parts.length ? parts.join(" · ") : "none";
+  }
   return String(value);
 }
 
