@@ -225,18 +225,23 @@ class LexicalModel:
         return np.asarray((queries @ transposed[1]).toarray(), dtype=np.float32)
 
     def shared_terms(
-        self, query: sparse.csr_matrix, row: sparse.csr_matrix, n: int = 5
+        self,
+        query: sparse.csr_matrix,
+        row: sparse.csr_matrix | tuple[np.ndarray, np.ndarray],
+        n: int = 5,
     ) -> list[str]:
-        """The terms that weigh most in both the query and an article's BM25 ``row``.
+        """The terms that weigh most in both the query and an article's BM25 ``row``
+        (a one-row matrix, or its term indexes and weights).
 
         Ranked by the product of the two term-frequency saturations times the idf
         (the product of the BM25 weights over one idf): a word repeated in both
         texts outranks a rare word each mentions once in passing.
         """
-        common, in_row, in_query = np.intersect1d(row.indices, query.indices, return_indices=True)
+        row_terms, row_weights = row if isinstance(row, tuple) else (row.indices, row.data)
+        common, in_row, in_query = np.intersect1d(row_terms, query.indices, return_indices=True)
         if common.size == 0:
             return []
-        weight = row.data[in_row] * query.data[in_query] / np.maximum(self.idf_[common], 1e-6)
+        weight = row_weights[in_row] * query.data[in_query] / np.maximum(self.idf_[common], 1e-6)
         order = np.argsort(-weight, kind="stable")[:n]
         return [str(self._terms[common[i]]) for i in order]
 

@@ -245,6 +245,7 @@ class _Scored:
     tag: np.ndarray
     recency: np.ndarray
     final: np.ndarray
+    signals: _Signals
 
 
 @dataclass(frozen=True)
@@ -255,6 +256,8 @@ class _Signals:
     lexical: np.ndarray
     dense_reference: np.ndarray
     lexical_reference: np.ndarray
+    query_terms: tuple[np.ndarray, np.ndarray]
+    """The query's term indexes and their weights under ``query_weights``."""
 
     @staticmethod
     def _ranks(reference: np.ndarray, values: np.ndarray) -> np.ndarray:
@@ -352,7 +355,7 @@ class Ranker:
         # same-category fallback, so neither walks every article per request.
         self._by_tag = _inverted(self.articles, "tags")
         # Per-field term counts of articles explained so far (see _lexical_by_field).
-        self._field_counts: dict[int, sparse.csr_matrix] = {}
+        self._field_counts: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         self._by_category = _inverted(self.articles, "categories")
 
     def listed(self) -> list[Article]:
@@ -385,6 +388,30 @@ class Ranker:
         assert self._live.lexical is not None  # live positions exist only with live rows
         return self._live.lexical[position - self._n]
 
+    def _row_arrays(self, position: int) -> tuple[np.ndarray, np.ndarray]:
+        """An article's BM25 row as (term indexes, weights), without building a matrix
+        (scipy's row slicing costs more than everything done with the row)."""
+        matrix, row = (
+            (self.snapshot.lexical.matrix_, position)
+            if position < self._n
+            else (self._live.lexical, position - self._n)
+        )
+        assert matrix is not None  # live positions exist only with live rows
+        start, end = matrix.indptr[row], matrix.indptr[row + 1]
+        return matrix.indices[start:end], matrix.data[start:end]
+
+    def _article_fields(self, position: int) -> tuple[np.ndarray, np.ndarray]:
+        """An article's field-weighted term counts: (sorted term indexes, one row of
+        counts per field of ``FIELDS``). Counted on first use, then kept: snapshots
+        store BM25 weights, not counts."""
+        cached = self._field_counts.get(position)
+        if cached is None:
+            by_field = self.snapshot.lexical.field_counts(lexical_fields(self.articles[position]))
+            terms = np.unique(by_field.indices)
+            cached = (terms, by_field[:, terms].toarray())
+            self._field_counts[position] = cached
+        return cached
+
     def query_for_article(self, article_id: str) -> Query:
         """The query for an indexed (or live) article.
 
@@ -398,8 +425,12 @@ class Ranker:
         article = self.articles[position]
         counts = None
         if self.query_weights == "tf":
-            # Snapshots keep BM25 weights, not counts: count the article's words again.
-            counts = self.snapshot.lexical.counts([lexical_fields(article)])
+            terms, by_field = self._article_fields(position)
+            counts = sparse.csr_matrix(
+                (by_field.sum(axis=0), terms, [0, terms.size]),
+                shape=(1, len(self.snapshot.lexical.vocabulary_)),
+                dtype=np.float32,
+            )
         return Query(
             vector=self._vectors(np.array([position]))[0],
             terms=self.snapshot.lexical.as_query(weights),
@@ -508,7 +539,8 @@ class Ranker:
             own = float(query.weights.sum())
         return terms, own
 
-    def _lexical_scores(self, query: Query) -> np.ndarray:
+    def _lexical_scores(self, query: Query) -> tuple[np.ndarray, sparse.csr_matrix]:
+        """Every article's lexical score for ``query``, and the query's term weights."""
         # Normalised by the query's score against itself: a candidate sharing every
         # term as strongly as the query scores 1, one shared word scores little. (Dividing
         # by the best candidate instead would turn one weak match into a perfect 1.)
@@ -517,9 +549,12 @@ class Ranker:
         if self._live.lexical is not None:
             live = np.asarray((terms @ self._live.lexical.T).toarray()).ravel()
             raw = np.concatenate([raw, live.astype(np.float32)])
-        return np.clip(raw / own, 0.0, 1.0) if own > 0 else np.zeros_like(raw)
+        scores = np.clip(raw / own, 0.0, 1.0) if own > 0 else np.zeros_like(raw)
+        return scores, terms
 
-    def _lexical_by_field(self, query: Query, position: int, lexical: float) -> dict[str, float]:
+    def _lexical_by_field(
+        self, signals: _Signals, position: int, lexical: float
+    ) -> dict[str, float]:
         """The item's lexical score split over the fields its shared terms occur in.
 
         Each shared term's part of the score is divided among the candidate's fields
@@ -529,19 +564,16 @@ class Ranker:
         split = {name: 0.0 for name in FIELDS}
         if lexical <= 0:
             return split
-        terms, _ = self._query_terms(query)
-        row = self._lexical_row(position)
-        common, in_row, in_query = np.intersect1d(row.indices, terms.indices, return_indices=True)
+        row_terms, row_weights = self._row_arrays(position)
+        query_terms, query_weights = signals.query_terms
+        common, in_row, in_query = np.intersect1d(row_terms, query_terms, return_indices=True)
         if common.size == 0:
             return split
-        by_field = self._field_counts.get(position)
-        if by_field is None:
-            by_field = self.snapshot.lexical.field_counts(lexical_fields(self.articles[position]))
-            self._field_counts[position] = by_field
-        counts = by_field[:, common].toarray()
+        terms, by_field = self._article_fields(position)
+        counts = by_field[:, np.searchsorted(terms, common)]
         totals = counts.sum(axis=0)
         share = np.divide(counts, totals, out=np.zeros_like(counts), where=totals > 0)
-        parts = share @ (row.data[in_row] * terms.data[in_query])
+        parts = share @ (row_weights[in_row] * query_weights[in_query])
         scale = lexical / parts.sum() if parts.sum() > 0 else 0.0
         return {name: float(parts[i] * scale) for i, name in enumerate(FIELDS)}
 
@@ -591,15 +623,22 @@ class Ranker:
             tag,
             recency,
             final,
+            signals,
         )
 
-    def _signals(self, query: Query, candidates: np.ndarray, lexical: np.ndarray) -> _Signals:
+    def _signals(
+        self,
+        query: Query,
+        candidates: np.ndarray,
+        lexical: np.ndarray,
+        terms: sparse.csr_matrix,
+    ) -> _Signals:
         dense = (
             self._vectors(candidates) @ query.vector
             if candidates.size
             else np.zeros(0, dtype=np.float32)
         )
-        return _Signals(lexical, dense, lexical[candidates])
+        return _Signals(lexical, dense, lexical[candidates], (terms.indices, terms.data))
 
     def _recommendation(
         self, query: Query, s: _Scored, i: int, rules: RuleSet, rule: Rule | None = None
@@ -615,7 +654,7 @@ class Ranker:
             dense=float(s.dense[i]),
             lexical=float(s.lexical[i]),
             shared_terms=tuple(
-                self.snapshot.lexical.shared_terms(query.weights, self._lexical_row(position))
+                self.snapshot.lexical.shared_terms(query.weights, self._row_arrays(position))
             )
             if self.explain
             else (),
@@ -627,7 +666,7 @@ class Ranker:
             lexical_part=float(s.lexical_part[i]),
             dense_rank=int(s.dense_rank[i]),
             lexical_rank=int(s.lexical_rank[i]),
-            lexical_fields=self._lexical_by_field(query, position, float(s.lexical[i]))
+            lexical_fields=self._lexical_by_field(s.signals, position, float(s.lexical[i]))
             if self.explain
             else {},
         )
@@ -834,7 +873,7 @@ class Ranker:
         knobs = knobs or self.knobs
         rules = rules or RuleSet()
         visible = self._visible(query, filters, rules)
-        lexical = self._lexical_scores(query)
+        lexical, terms = self._lexical_scores(query)
         pinned = self._pin_positions(query, k, visible, rules)
         pool = visible & self._in_window(query, knobs)
         for _, position in pinned:
@@ -855,7 +894,7 @@ class Ranker:
             live_positions,
         ).astype(np.int64)
         candidates = candidates[eligible[candidates]]
-        signals = self._signals(query, candidates, lexical)
+        signals = self._signals(query, candidates, lexical, terms)
         pins = self._pins(query, pinned, signals, knobs, rules)
         featured = self._featured_mask(rules)
         return self._fill(
@@ -883,7 +922,7 @@ class Ranker:
         if knobs.require_shared_tag and query.tags:
             eligible &= self._sharing_a_tag(query)
         candidates = np.flatnonzero(eligible)
-        signals = self._signals(query, candidates, self._lexical_scores(query))
+        signals = self._signals(query, candidates, *self._lexical_scores(query))
         return self._fill(
             query, candidates, signals, pool, k, filters, knobs, rules, [], featured, True
         )
