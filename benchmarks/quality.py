@@ -44,6 +44,7 @@ CONFIGS = (
     "dense",
     "hybrid",
     "rrf",
+    "minmax",
     "unstemmed",
     "tuned-lexical",
     "tuned",
@@ -201,6 +202,8 @@ def render(results: list[tuple[Task, EvaluationReport]], started: datetime, seco
         f"- **hybrid**: the default settings ({defaults.describe()});",
         "- **rrf**: the defaults with reciprocal-rank fusion (`rrf_k` 60) instead of "
         "the weighted sum;",
+        "- **minmax**: the defaults with each signal rescaled to [0, 1] over the "
+        "query's candidates before the weighted sum;",
         "- **unstemmed**: the defaults without stemming;",
         "- **tuned**: chosen on the tuning split named in each section, never on "
         "test, by coordinate search: first the lexical model alone (stemming or not, "

@@ -353,8 +353,9 @@ def export(
     "--config",
     "configs",
     multiple=True,
-    help="Configuration to evaluate (repeatable): lexical, dense, hybrid, served, tuned, "
-    "tuned-lexical. "
+    help="Configuration to evaluate (repeatable): lexical, dense, hybrid (the settings), "
+    "rrf, minmax, unstemmed (the settings with one thing changed), served, diverse, "
+    "tuned, tuned-lexical. "
     "Default: lexical, dense, hybrid and tuned (when a split to tune on is found).",
 )
 @click.option("--split", default="test", show_default=True, help="The split evaluated.")

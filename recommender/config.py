@@ -57,7 +57,9 @@ class Settings:
     fusion: str = _setting(
         "weighted",
         "How the dense and lexical signals combine: `weighted` (weighted sum of the two "
-        "similarities) or `rrf` (weighted reciprocal-rank fusion of the two rankings).",
+        "similarities), `minmax` (weighted sum of the similarities rescaled to 0-1 among "
+        "each query's candidates) or `rrf` (weighted reciprocal-rank fusion of the two "
+        "rankings). Only `weighted` keeps scores comparable across queries.",
     )
     rrf_k: int = _setting(
         60, "Rank offset of reciprocal-rank fusion: larger values flatten the rank curve."
@@ -164,7 +166,7 @@ class Settings:
             "chunk_tokens": self.chunk_tokens >= 0,
             "chunk_overlap": self.chunk_overlap >= 0,
             "dense_weight": 0.0 <= self.dense_weight <= 1.0,
-            "fusion": self.fusion in ("weighted", "rrf"),
+            "fusion": self.fusion in ("weighted", "rrf", "minmax"),
             "rrf_k": self.rrf_k >= 1,
             "query_weights": self.query_weights in ("presence", "bm25", "tf"),
             "stemming": self.stemming in ("none", "english"),

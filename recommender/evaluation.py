@@ -645,9 +645,10 @@ TITLE_WEIGHT_GRID = (1.0, 2.0, 3.0)
 
 def named_configs(settings: Settings) -> dict[str, RankingConfig]:
     """The fixed configurations: ``lexical``, ``dense``, ``hybrid`` (the defaults),
-    the ablations ``rrf`` (reciprocal-rank fusion instead of the weighted sum) and
-    ``unstemmed`` (no stemming), ``served`` (the defaults with near-duplicate
-    suppression, exactly as served) and ``diverse`` (served, with MMR at 0.7)."""
+    the ablations ``rrf`` (reciprocal-rank fusion instead of the weighted sum),
+    ``minmax`` (min-max normalised signals) and ``unstemmed`` (no stemming),
+    ``served`` (the defaults with near-duplicate suppression, exactly as served)
+    and ``diverse`` (served, with MMR at 0.7)."""
     base = RankingConfig(
         "hybrid",
         settings.dense_weight,
@@ -663,6 +664,7 @@ def named_configs(settings: Settings) -> dict[str, RankingConfig]:
         "dense": replace(base, name="dense", dense_weight=1.0, note="embeddings only"),
         "hybrid": base,
         "rrf": replace(base, name="rrf", fusion="rrf", note="reciprocal-rank fusion"),
+        "minmax": replace(base, name="minmax", fusion="minmax", note="min-max normalised sum"),
         "unstemmed": replace(base, name="unstemmed", stemming="none", note="no stemming"),
         "served": replace(
             base,

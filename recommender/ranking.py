@@ -13,7 +13,11 @@ reciprocal ranks instead (weighted, and scaled so rank 1 in both signals gives 1
     fused = w · (k + 1) / (k + rank_dense(c)) + (1 − w) · (k + 1) / (k + rank_lexical(c))
 
 where ranks count among the candidates and ``k`` is ``rrf_k``: only the order
-of each signal matters, not how far apart its scores are.
+of each signal matters, not how far apart its scores are. ``minmax`` adds the
+two similarities after rescaling each so the query's candidates span [0, 1].
+Both make scores relative to the query's candidates: the best candidate scores
+near 1 however weak it is, so only ``weighted`` lets ``min_score`` tell a good
+match from junk.
 
 The final score adds boosts and a decay (:class:`RankingKnobs`, all off by default)::
 
@@ -72,8 +76,8 @@ Rule = Literal["pinned", "fallback"]
 QueryWeights = Literal["presence", "bm25", "tf"]
 QUERY_WEIGHTS: tuple[QueryWeights, ...] = ("presence", "bm25", "tf")
 
-Fusion = Literal["weighted", "rrf"]
-FUSIONS: tuple[Fusion, ...] = ("weighted", "rrf")
+Fusion = Literal["weighted", "rrf", "minmax"]
+FUSIONS: tuple[Fusion, ...] = ("weighted", "rrf", "minmax")
 
 
 def _title_key(title: str) -> str:
@@ -292,8 +296,9 @@ class Ranker:
         query_weights: how a query term weighs in the lexical score: ``presence``
             (1 for every term), ``bm25`` (its term-frequency saturation in the query)
             or ``tf`` (how many times the query uses it).
-        fusion: ``weighted`` (a weighted sum of the two similarities) or ``rrf``
-            (weighted reciprocal-rank fusion of the candidates' two rankings).
+        fusion: ``weighted`` (a weighted sum of the two similarities), ``minmax``
+            (the same after rescaling each signal to [0, 1] over the candidates) or
+            ``rrf`` (weighted reciprocal-rank fusion of the candidates' two rankings).
         rrf_k: the rank offset of reciprocal-rank fusion (60 in the original paper).
         explain: compute each item's shared terms. Evaluation turns it off: over
             100 items per query it costs more than the ranking itself.
@@ -592,6 +597,9 @@ class Ranker:
             k = self.rrf_k
             dense_part = np.where(dense > 0, w * (k + 1) / (k + dense_rank), 0.0)
             lexical_part = np.where(lex > 0, (1 - w) * (k + 1) / (k + lexical_rank), 0.0)
+        elif self.fusion == "minmax":
+            dense_part = w * _minmax(dense, signals.dense_reference)
+            lexical_part = (1 - w) * _minmax(lex, signals.lexical_reference)
         else:
             dense_part = w * np.clip(dense, 0.0, 1.0)
             lexical_part = (1 - w) * lex
@@ -926,6 +934,16 @@ class Ranker:
         return self._fill(
             query, candidates, signals, pool, k, filters, knobs, rules, [], featured, True
         )
+
+
+def _minmax(values: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """``values`` rescaled so the candidates' lowest score is 0 and their highest 1."""
+    if reference.size == 0:
+        return np.zeros_like(values)
+    low, high = float(reference.min()), float(reference.max())
+    if high <= low:
+        return np.where(values >= high, 1.0, 0.0) if high > 0 else np.zeros_like(values)
+    return np.clip((values - low) / (high - low), 0.0, 1.0)
 
 
 def _inverted(articles: list[Article], attribute: str) -> dict[str, list[int]]:

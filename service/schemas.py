@@ -98,7 +98,7 @@ class Explanation(BaseModel):
         description="BM25 score (field-weighted, see RECOMMENDER_TITLE_WEIGHT) normalised by "
         "the query's own score."
     )
-    fusion: Literal["weighted", "rrf"] = Field(
+    fusion: Literal["weighted", "rrf", "minmax"] = Field(
         description="How the two signals were combined (RECOMMENDER_FUSION)."
     )
     dense_rank: int = Field(

@@ -372,11 +372,12 @@ def test_tuning_searches_every_stage_and_picks_stemming_when_it_helps(tmp_path: 
         progress=False,
         tuning_log=tried.append,
     )
-    # 2 stemmings × 3 title weights × 3 query weightings, then 2 fusions × 3 query
+    # 2 stemmings × 3 title weights × 3 query weightings, then 3 fusions × 3 query
     # weightings × 11 dense weights, then 6 candidate counts.
-    assert len(tried) == 18 + 66 + 6
+    assert len(tried) == 18 + 99 + 6
     assert all(line.startswith("dev: nDCG@10 ") for line in tried)
     assert any("rrf fusion" in line for line in tried)
+    assert any("minmax fusion" in line for line in tried)
     tuned = report.result("tuned")
     assert tuned.config.stemming == "english"
     assert tuned.metrics["nDCG@10"] > report.result("lexical").metrics["nDCG@10"] + 0.2

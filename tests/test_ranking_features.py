@@ -140,6 +140,27 @@ def test_ranks_count_among_the_candidates(settings: Settings, tmp_path: Path) ->
         assert item.lexical_rank == 1 + sum(other.lexical > item.lexical for other in items)
 
 
+def test_minmax_rescales_each_signal_over_the_candidates(
+    settings: Settings, tmp_path: Path
+) -> None:
+    # k covers every other article, so every article is a candidate: the lowest and
+    # highest scores of each signal among the items are the ends of its scale.
+    engine = make_engine(settings.replace(fusion="minmax"), tmp_path / "c.jsonl")
+    items = engine.related("swallow-1", k=19)
+    dense = [i.dense for i in items]
+    lexical = [i.lexical for i in items]
+    for item in items:
+        assert item.fusion == "minmax"
+        expected_dense = 0.7 * (item.dense - min(dense)) / (max(dense) - min(dense))
+        expected_lexical = 0.3 * (item.lexical - min(lexical)) / (max(lexical) - min(lexical))
+        assert item.dense_part == pytest.approx(expected_dense, abs=1e-6)
+        assert item.lexical_part == pytest.approx(expected_lexical, abs=1e-6)
+        assert item.score == pytest.approx(item.dense_part + item.lexical_part)
+    # The best candidate by both signals gets the full 1, however weak the match.
+    assert max(i.score for i in items) == pytest.approx(1.0)
+    assert {topic_of(i.article.id) for i in items[:4]} == {"swallow"}
+
+
 def test_fusion_setting_is_validated() -> None:
     with pytest.raises(InvalidArgument) as caught:
         Settings.from_env({"RECOMMENDER_FUSION": "borda"})
