@@ -94,9 +94,11 @@ def test_no_index_yet(runner: CliRunner, tmp_path: Path) -> None:
 def test_settings_are_all_documented() -> None:
     result = CliRunner().invoke(cli.main, ["settings"])
     readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
-    for name, _default, _help in Settings.describe():
+    for name, default, text in Settings.describe():
         assert name in result.output
-        assert name in readme, f"{name} is not documented in README.md"
+        # The README row says what `recommender settings` says, default and all.
+        row = f"| `{name}` | `{default}` | {text} |"
+        assert row in readme, f"README.md's settings table is out of date for {name}"
 
 
 def test_help_explains_commands() -> None:
