@@ -143,7 +143,9 @@ class Recommendation:
     where the two parts are what ``dense`` and ``lexical`` (the raw similarities,
     ranked ``dense_rank`` and ``lexical_rank`` among the candidates) contribute
     under the ``fusion`` method. ``rule`` says whether an editorial pin or the
-    fallback put the item there rather than its score.
+    fallback put the item there rather than its score. ``redundancy`` is the
+    item's highest cosine to an item listed before it was picked (pins first),
+    which maximal marginal relevance penalises; None for the first item.
     """
 
     article: Article
@@ -160,6 +162,7 @@ class Recommendation:
     dense_rank: int = 0
     lexical_rank: int = 0
     lexical_fields: Mapping[str, float] = field(default_factory=dict)
+    redundancy: float | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The item as the API and CLI return it."""
@@ -186,6 +189,7 @@ class Recommendation:
                 },
                 "tag": round(self.tag, 6),
                 "recency": round(self.recency, 6),
+                "redundancy": None if self.redundancy is None else round(self.redundancy, 6),
                 "rule": self.rule,
                 "shared_terms": list(self.shared_terms),
             },
@@ -649,7 +653,13 @@ class Ranker:
         return _Signals(lexical, dense, lexical[candidates], (terms.indices, terms.data))
 
     def _recommendation(
-        self, query: Query, s: _Scored, i: int, rules: RuleSet, rule: Rule | None = None
+        self,
+        query: Query,
+        s: _Scored,
+        i: int,
+        rules: RuleSet,
+        rule: Rule | None = None,
+        redundancy: float | None = None,
     ) -> Recommendation:
         position = int(s.positions[i])
         article = self.articles[position]
@@ -677,6 +687,7 @@ class Ranker:
             lexical_fields=self._lexical_by_field(s.signals, position, float(s.lexical[i]))
             if self.explain
             else {},
+            redundancy=redundancy,
         )
 
     # -- filling a list ----------------------------------------------------------------
@@ -689,9 +700,11 @@ class Ranker:
         need: int,
         shown: list[np.ndarray],
         mmr_lambda: float = 1.0,
-    ) -> list[int]:
+    ) -> list[tuple[int, float | None]]:
         """Up to ``need`` indexes of ``s``, skipping near-duplicates of the query and of
         anything ``shown`` (vectors of items already in the list, extended in place).
+        Each comes with its redundancy: its highest cosine to what was shown when it
+        was picked (None when nothing was).
 
         Takes ``order`` as it comes, or by maximal marginal relevance when
         ``mmr_lambda`` < 1: each step takes the candidate maximising
@@ -707,11 +720,12 @@ class Ranker:
                 and self._title_keys[int(s.positions[i])] != query_title
             )
         ]
-        picked: list[int] = []
+        picked: list[tuple[int, float | None]] = []
         if not pool or need <= 0:
             return picked
         if not self.suppress_duplicates and mmr_lambda >= 1.0:
-            return pool[:need]  # evaluation: plain relevance order, every document counts
+            # Evaluation: plain relevance order, every document counts.
+            return [(i, None) for i in pool[:need]]
         pool_array = np.array(pool)
         nearest = np.full(len(pool), -np.inf)  # highest cosine to anything shown so far
         for vector in shown:
@@ -727,7 +741,7 @@ class Ranker:
             alive[j] = False
             if self.suppress_duplicates and nearest[j] >= self.duplicate_threshold:
                 continue  # the same story as an item already in the list
-            picked.append(pool[j])
+            picked.append((pool[j], float(nearest[j]) if np.isfinite(nearest[j]) else None))
             vector = s.vectors[pool[j]]
             shown.append(vector)
             nearest = np.maximum(nearest, s.vectors[pool_array] @ vector)
@@ -756,8 +770,8 @@ class Ranker:
         order = np.argsort(-s.final, kind="stable")
         order = order[s.final[order] >= filters.min_score]
         out = [
-            self._recommendation(query, s, i, rules, "fallback")
-            for i in self._pick(query, s, order, need, shown)
+            self._recommendation(query, s, i, rules, "fallback", redundancy)
+            for i, redundancy in self._pick(query, s, order, need, shown)
         ]
         if featured_only or len(out) >= need:
             return out
@@ -777,8 +791,8 @@ class Ranker:
         s = self._score(query, recent[:_FALLBACK_RECENT], signals, knobs)
         order = np.flatnonzero(s.final >= filters.min_score)
         out += [
-            self._recommendation(query, s, i, rules, "fallback")
-            for i in self._pick(query, s, order, need - len(out), shown)
+            self._recommendation(query, s, i, rules, "fallback", redundancy)
+            for i, redundancy in self._pick(query, s, order, need - len(out), shown)
         ]
         return out
 
@@ -803,8 +817,8 @@ class Ranker:
         order = order[s.final[order] >= floor]
         need = k - len(pins)
         items = [
-            self._recommendation(query, s, i, rules)
-            for i in self._pick(query, s, order, need, shown, knobs.mmr_lambda)
+            self._recommendation(query, s, i, rules, None, redundancy)
+            for i, redundancy in self._pick(query, s, order, need, shown, knobs.mmr_lambda)
         ]
         if knobs.fallback and len(items) < need:
             taken = {self.positions[r.article.id] for r in items} | {

@@ -127,6 +127,10 @@ class Explanation(BaseModel):
         description="Decay factor in (0, 1] for age; 1 when RECOMMENDER_RECENCY_HALF_LIFE_DAYS "
         "is 0."
     )
+    redundancy: float | None = Field(
+        description="Highest cosine similarity to an item listed before this one (pins "
+        "included): what RECOMMENDER_MMR_LAMBDA penalises. null for the first item."
+    )
     rule: Literal["pinned", "fallback"] | None = Field(
         description="Set when an editor's pin or the fallback placed the item, not its score."
     )

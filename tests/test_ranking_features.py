@@ -59,6 +59,7 @@ def test_explanation_has_every_part_and_defaults_change_nothing(engine: Engine) 
         "lexical_fields",
         "tag",
         "recency",
+        "redundancy",
         "rule",
         "shared_terms",
     ]
@@ -259,6 +260,10 @@ def test_mmr_spreads_the_list(settings: Settings, tmp_path: Path) -> None:
     assert topic_of(diverse[1].article.id) == "speech"  # the other side comes next
     assert {topic_of(i) for i in ids(diverse)} == {"sleep", "speech"}
     assert ids(engine.related("mixed", k=5, knobs=RankingKnobs(mmr_lambda=1.0))) == ids(plain)
+    # The breakdown shows why: the speech article repeats less of what is listed above it.
+    assert plain[0].redundancy is None and diverse[0].redundancy is None
+    assert diverse[1].redundancy is not None and plain[1].redundancy is not None
+    assert diverse[1].redundancy < plain[1].redundancy
 
 
 # -- threshold and fallback ------------------------------------------------------------------
