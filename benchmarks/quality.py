@@ -207,7 +207,8 @@ def render(results: list[tuple[Task, EvaluationReport]], started: datetime, seco
         "- **unstemmed**: the defaults without stemming;",
         "- **tuned**: chosen on the tuning split named in each section, never on "
         "test, by coordinate search: first the lexical model alone (stemming or not, "
-        "title weight 1, 2 or 3, under each query weighting `presence`, `bm25`, `tf`), "
+        "title weight 1, 2 or 3, under each query weighting `presence`, `bm25`, `tf`; "
+        "then BM25 `k1` 0.9 to 2.0 and `b` 0.4 to 0.9), "
         "then the fusion method, query weighting and `dense_weight` (0 to 1 by 0.1) "
         "together, then the `candidates` count (10 to 400);",
         "- **tuned-lexical**: the tuned configuration with `dense_weight` 0, the fair "

@@ -75,6 +75,16 @@ class Settings:
         "Reduce words to their stems for the lexical signal: `english` (Snowball) or "
         "`none`. Takes effect at the next reindex.",
     )
+    bm25_k1: float = _setting(
+        1.2,
+        "BM25 term-frequency saturation: how much a word's fifth mention adds over its "
+        "first (higher: more). Takes effect at the next reindex.",
+    )
+    bm25_b: float = _setting(
+        0.75,
+        "BM25 length normalisation: 0 ignores article length, 1 fully normalises by it. "
+        "Takes effect at the next reindex.",
+    )
     title_weight: float = _setting(
         2.0,
         "How many body mentions a word in the title is worth in the lexical signal. "
@@ -170,6 +180,8 @@ class Settings:
             "rrf_k": self.rrf_k >= 1,
             "query_weights": self.query_weights in ("presence", "bm25", "tf"),
             "stemming": self.stemming in ("none", "english"),
+            "bm25_k1": 0.0 <= self.bm25_k1 <= 10.0,
+            "bm25_b": 0.0 <= self.bm25_b <= 1.0,
             "title_weight": 0.0 <= self.title_weight <= 10.0,
             "summary_weight": 0.0 <= self.summary_weight <= 10.0,
             "tags_weight": 0.0 <= self.tags_weight <= 10.0,

@@ -608,6 +608,8 @@ class RankingConfig:
         fusion: ``weighted`` or ``rrf`` (see ``Ranker``).
         stemming: the lexical model's stemming (see ``LexicalModel``).
         title_weight: the lexical weight of a title word (the body's is 1).
+        k1: BM25 term-frequency saturation.
+        b: BM25 length normalisation.
         mmr_lambda: maximal marginal relevance (1 = off; see ``RankingKnobs``).
         note: how the values were chosen, for the report.
     """
@@ -620,6 +622,8 @@ class RankingConfig:
     fusion: Fusion = "weighted"
     stemming: Stemming = "none"
     title_weight: float = 2.0
+    k1: float = 1.2
+    b: float = 0.75
     mmr_lambda: float = 1.0
     note: str = ""
 
@@ -628,7 +632,8 @@ class RankingConfig:
         text = (
             f"{self.fusion} fusion, dense_weight {self.dense_weight:g}, "
             f"candidates {self.candidates}, query_weights {self.query_weights}, "
-            f"stemming {self.stemming}, title_weight {self.title_weight:g}"
+            f"stemming {self.stemming}, title_weight {self.title_weight:g}, "
+            f"k1 {self.k1:g}, b {self.b:g}"
         )
         if self.mmr_lambda < 1.0:
             text += f", mmr_lambda {self.mmr_lambda:g}"
@@ -641,6 +646,8 @@ DEFAULT_CONFIGS = ("lexical", "dense", "hybrid", TUNED)
 DENSE_WEIGHT_GRID = tuple(round(0.1 * i, 1) for i in range(11))
 CANDIDATE_GRID = (10, 25, 50, 100, 200, 400)
 TITLE_WEIGHT_GRID = (1.0, 2.0, 3.0)
+K1_GRID = (0.9, 1.2, 1.5, 2.0)
+B_GRID = (0.4, 0.6, 0.75, 0.9)
 
 
 def named_configs(settings: Settings) -> dict[str, RankingConfig]:
@@ -657,6 +664,8 @@ def named_configs(settings: Settings) -> dict[str, RankingConfig]:
         fusion=cast(Fusion, settings.fusion),
         stemming=cast(Stemming, settings.stemming),
         title_weight=settings.title_weight,
+        k1=settings.bm25_k1,
+        b=settings.bm25_b,
         note="the default settings",
     )
     return {
@@ -701,6 +710,8 @@ class ConfigResult:
             "query_weights": self.config.query_weights,
             "stemming": self.config.stemming,
             "title_weight": self.config.title_weight,
+            "k1": self.config.k1,
+            "b": self.config.b,
             "mmr_lambda": self.config.mmr_lambda,
             "suppress_duplicates": self.config.suppress_duplicates,
             "note": self.config.note,
@@ -835,22 +846,25 @@ class BenchmarkIndex:
         self.snapshot = Snapshot.load(
             SnapshotStore(self.settings.index_dir), expect_model=embedder.model_id
         )
-        self._variants: dict[tuple[str, float], Snapshot] = {}
+        self._variants: dict[str, Snapshot] = {}
 
-    def variant(self, stemming: Stemming, title_weight: float) -> Snapshot:
-        """The snapshot with its lexical model refitted with other stemming or title
-        weight (in memory: the vectors are shared, nothing is embedded or written)."""
-        key = (stemming, title_weight)
+    def variant(self, config: RankingConfig) -> Snapshot:
+        """The snapshot with its lexical model refitted with ``config``'s stemming,
+        title weight and BM25 parameters (in memory: the vectors are shared, nothing
+        is embedded or written)."""
+        model = LexicalModel(
+            k1=config.k1,
+            b=config.b,
+            stemming=config.stemming,
+            field_weights=self.settings.field_weights | {"title": config.title_weight},
+        )
+        key = model.describe()
         if key not in self._variants:
-            weights = self.settings.field_weights | {"title": title_weight}
-            built = self.snapshot.lexical
-            if built.stemming == stemming and built.field_weights == weights:
+            if self.snapshot.lexical.describe() == key:
                 self._variants[key] = self.snapshot
             else:
-                lexical = LexicalModel(stemming=stemming, field_weights=weights).fit(
-                    [lexical_fields(a) for a in self.snapshot.articles]
-                )
-                self._variants[key] = replace(self.snapshot, lexical=lexical)
+                model.fit([lexical_fields(a) for a in self.snapshot.articles])
+                self._variants[key] = replace(self.snapshot, lexical=model)
         return self._variants[key]
 
     def embed_queries(self, queries: Sequence[BenchQuery]) -> np.ndarray:
@@ -874,7 +888,7 @@ class BenchmarkIndex:
     def ranker(self, config: RankingConfig) -> Ranker:
         """A ranker over the benchmark snapshot with ``config``'s knobs."""
         return Ranker(
-            self.variant(config.stemming, config.title_weight),
+            self.variant(config),
             dense_weight=config.dense_weight,
             candidates=config.candidates,
             duplicate_threshold=self.settings.duplicate_threshold,
@@ -947,7 +961,8 @@ def tune(
 
     1. The lexical model alone (``dense_weight`` 0): every stemming of
        :data:`~recommender.lexical.STEMMING` and title weight of
-       :data:`TITLE_WEIGHT_GRID` under each query-term weighting.
+       :data:`TITLE_WEIGHT_GRID` under each query-term weighting; then every
+       BM25 ``k1`` of :data:`K1_GRID` and ``b`` of :data:`B_GRID` with the best.
     2. With that lexical model: every fusion method of
        :data:`~recommender.ranking.FUSIONS`, query-term weighting and dense weight
        of :data:`DENSE_WEIGHT_GRID`, at the default candidate count.
@@ -980,6 +995,8 @@ def tune(
             + (c.fusion != default.fusion)
             + (c.stemming != default.stemming)
             + abs(c.title_weight - default.title_weight)
+            + abs(c.k1 - default.k1)
+            + abs(c.b - default.b)
         )
 
     lexical = [
@@ -991,6 +1008,8 @@ def tune(
         for q in QUERY_WEIGHTS
     ]
     _, chosen = best(lexical, changes)
+    bm25 = [replace(chosen, k1=k1, b=b) for k1 in K1_GRID for b in B_GRID]
+    _, chosen = best(bm25, changes)
     grid = [
         replace(chosen, fusion=f, dense_weight=w, query_weights=q)
         for f in FUSIONS

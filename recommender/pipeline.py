@@ -60,9 +60,13 @@ class IndexReport:
 
 
 def lexical_model(settings: Settings) -> LexicalModel:
-    """An unfitted lexical model with the settings' stemming and field weights."""
+    """An unfitted lexical model with the settings' BM25 parameters, stemming and
+    field weights."""
     return LexicalModel(
-        stemming=cast(Stemming, settings.stemming), field_weights=settings.field_weights
+        k1=settings.bm25_k1,
+        b=settings.bm25_b,
+        stemming=cast(Stemming, settings.stemming),
+        field_weights=settings.field_weights,
     )
 
 

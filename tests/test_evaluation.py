@@ -372,9 +372,10 @@ def test_tuning_searches_every_stage_and_picks_stemming_when_it_helps(tmp_path: 
         progress=False,
         tuning_log=tried.append,
     )
-    # 2 stemmings × 3 title weights × 3 query weightings, then 3 fusions × 3 query
-    # weightings × 11 dense weights, then 6 candidate counts.
-    assert len(tried) == 18 + 99 + 6
+    # 2 stemmings × 3 title weights × 3 query weightings, then 4 k1 × 4 b, then
+    # 3 fusions × 3 query weightings × 11 dense weights, then 6 candidate counts.
+    assert len(tried) == 18 + 16 + 99 + 6
+    assert any("k1 2, b 0.4" in line for line in tried)
     assert all(line.startswith("dev: nDCG@10 ") for line in tried)
     assert any("rrf fusion" in line for line in tried)
     assert any("minmax fusion" in line for line in tried)

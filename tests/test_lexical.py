@@ -107,7 +107,12 @@ def test_bad_parameters_are_refused() -> None:
 
 @pytest.mark.parametrize(
     ("variable", "value"),
-    [("RECOMMENDER_STEMMING", "porter"), ("RECOMMENDER_TITLE_WEIGHT", "-1")],
+    [
+        ("RECOMMENDER_STEMMING", "porter"),
+        ("RECOMMENDER_TITLE_WEIGHT", "-1"),
+        ("RECOMMENDER_BM25_B", "1.5"),
+        ("RECOMMENDER_BM25_K1", "-0.1"),
+    ],
 )
 def test_lexical_settings_are_validated(variable: str, value: str) -> None:
     with pytest.raises(InvalidArgument) as caught:
@@ -131,3 +136,18 @@ def test_changing_stemming_republishes_without_embedding_again(
     items = engine.recommend_text("Draft", "a stroke", k=3).related
     best = items[0]
     assert best.article.id == "x" and best.shared_terms == ("strokes",)
+
+
+def test_length_normalisation_follows_b() -> None:
+    docs = [{"body": "aphasia"}, {"body": "aphasia " + "therapy session notes " * 20}]
+    normalised = score(LexicalModel(b=0.75).fit(docs), "aphasia")
+    flat = score(LexicalModel(b=0.0).fit(docs), "aphasia")
+    assert normalised[0] > normalised[1]  # one mention in a short text weighs more
+    assert flat[0] == pytest.approx(flat[1])  # b = 0: length does not matter
+
+
+def test_bm25_settings_reach_the_snapshot(settings: Settings, tmp_path: Path) -> None:
+    tuned = settings.replace(bm25_k1=2.0, bm25_b=0.4)
+    engine = make_engine(tuned, tmp_path / "c.jsonl")
+    assert (engine.snapshot.lexical.k1, engine.snapshot.lexical.b) == (2.0, 0.4)
+    assert "k1=2,b=0.4" in engine.snapshot.manifest.build["lexical"]
