@@ -36,7 +36,7 @@ import re
 import sys
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal, cast
 
@@ -45,8 +45,8 @@ import numpy as np
 from .config import Settings
 from .embedding import Embedder, EmbeddingCache, embed_texts
 from .errors import InvalidArgument, InvalidCorpus
-from .lexical import STEMMING, LexicalModel, Stemming
-from .pipeline import CACHE_FILE, build_index
+from .lexical import STEMMING, Stemming
+from .pipeline import CACHE_FILE, build_index, lexical_model
 from .ranking import FUSIONS, QUERY_WEIGHTS, Fusion, Query, QueryWeights, Ranker, RankingKnobs
 from .snapshot import Snapshot, SnapshotStore
 from .text import lexical_fields
@@ -605,7 +605,7 @@ class RankingConfig:
         candidates: candidates taken from each signal before fusion.
         suppress_duplicates: skip near-duplicates as serving does (off for evaluation).
         query_weights: how query terms weigh in the lexical score (see ``Ranker``).
-        fusion: ``weighted`` or ``rrf`` (see ``Ranker``).
+        fusion: ``weighted``, ``minmax`` or ``rrf`` (see ``Ranker``).
         stemming: the lexical model's stemming (see ``LexicalModel``).
         title_weight: the lexical weight of a title word (the body's is 1).
         k1: BM25 term-frequency saturation.
@@ -702,19 +702,10 @@ class ConfigResult:
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready mapping."""
+        knobs = asdict(self.config)
         return {
-            "config": self.config.name,
-            "fusion": self.config.fusion,
-            "dense_weight": self.config.dense_weight,
-            "candidates": self.config.candidates,
-            "query_weights": self.config.query_weights,
-            "stemming": self.config.stemming,
-            "title_weight": self.config.title_weight,
-            "k1": self.config.k1,
-            "b": self.config.b,
-            "mmr_lambda": self.config.mmr_lambda,
-            "suppress_duplicates": self.config.suppress_duplicates,
-            "note": self.config.note,
+            "config": knobs.pop("name"),
+            **knobs,
             **{name: round(value, 4) for name, value in self.metrics.items()},
             "coverage@10": round(self.coverage, 4),
             "diversity@10": round(self.diversity, 4),
@@ -852,11 +843,13 @@ class BenchmarkIndex:
         """The snapshot with its lexical model refitted with ``config``'s stemming,
         title weight and BM25 parameters (in memory: the vectors are shared, nothing
         is embedded or written)."""
-        model = LexicalModel(
-            k1=config.k1,
-            b=config.b,
-            stemming=config.stemming,
-            field_weights=self.settings.field_weights | {"title": config.title_weight},
+        model = lexical_model(
+            self.settings.replace(
+                stemming=config.stemming,
+                title_weight=config.title_weight,
+                bm25_k1=config.k1,
+                bm25_b=config.b,
+            )
         )
         key = model.describe()
         if key not in self._variants:

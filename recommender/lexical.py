@@ -60,18 +60,20 @@ def _tokenizer() -> Callable[[str], list[str]]:
     return tokens
 
 
-def _analyzer(stemming: Stemming) -> Callable[[str], list[str]]:
-    tokens = _tokenizer()
+def _stemmer(stemming: Stemming) -> Callable[[list[str]], list[str]] | None:
     if stemming == "none":
-        return tokens
+        return None
     import Stemmer  # PyStemmer: Snowball in C, with its own cache of recent words
 
     stemmer = Stemmer.Stemmer(stemming)
+    return lambda words: list(stemmer.stemWords(words))
 
-    def stems(text: str) -> list[str]:
-        return list(stemmer.stemWords(tokens(text)))
 
-    return stems
+def _analyzer(stemming: Stemming) -> Callable[[str], list[str]]:
+    tokens, stem = _tokenizer(), _stemmer(stemming)
+    if stem is None:
+        return tokens
+    return lambda text: stem(tokens(text))
 
 
 class LexicalModel:
@@ -115,8 +117,8 @@ class LexicalModel:
             analyzer=_analyzer(self.stemming), vocabulary=vocabulary, dtype=np.float32
         )
 
-    def _weighted_counts(self, documents: Sequence[LexicalDocument]) -> sparse.csr_matrix:
-        """Field-weighted term counts, one row per document."""
+    def counts(self, documents: Sequence[LexicalDocument]) -> sparse.csr_matrix:
+        """How many times each document uses each term, weighted by field."""
         docs = [_fields(d) for d in documents]
         total: sparse.csr_matrix | None = None
         for name in FIELDS:
@@ -151,7 +153,7 @@ class LexicalModel:
         except ValueError:  # every text was empty or stop words only
             self.vocabulary_ = {"": 0}
             self.vectorizer_ = self._vectorizer(self.vocabulary_)
-        counts = self._weighted_counts(docs)
+        counts = self.counts(docs)
         n_docs = counts.shape[0]
         df = np.bincount(counts.indices, minlength=counts.shape[1]).astype(np.float32)
         self.idf_ = np.log1p((n_docs - df + 0.5) / (df + 0.5)).astype(np.float32)
@@ -171,7 +173,8 @@ class LexicalModel:
         for text in texts:
             words.update(tokens(text))
         unique = sorted(words)
-        stems = _analyzer(self.stemming)(" ".join(unique)) if unique else []
+        stemmer = _stemmer(self.stemming)
+        stems = stemmer(unique) if stemmer is not None else unique
         best: dict[str, tuple[int, int, str]] = {}
         for word, stem in zip(unique, stems, strict=True):
             key = (-words[word], len(word), word)
@@ -202,10 +205,6 @@ class LexicalModel:
         counts = self.counts(documents)
         counts.data[:] = 1.0
         return counts
-
-    def counts(self, documents: Sequence[LexicalDocument]) -> sparse.csr_matrix:
-        """How many times each document uses each term, weighted by field."""
-        return self._weighted_counts(documents)
 
     @staticmethod
     def as_query(weights: sparse.csr_matrix) -> sparse.csr_matrix:
@@ -247,7 +246,7 @@ class LexicalModel:
 
     def weigh(self, documents: Sequence[LexicalDocument]) -> sparse.csr_matrix:
         """BM25 weights of arbitrary documents (as if they were indexed)."""
-        return self._saturate(self._weighted_counts(documents))
+        return self._saturate(self.counts(documents))
 
     def save(self, directory: Path) -> list[Path]:
         """Write the fitted model into ``directory``; returns the files written."""

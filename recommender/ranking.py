@@ -263,15 +263,16 @@ class _Signals:
 
     lexical: np.ndarray
     dense_reference: np.ndarray
+    """The candidates' dense scores, ascending."""
     lexical_reference: np.ndarray
+    """The candidates' lexical scores, ascending."""
     query_terms: tuple[np.ndarray, np.ndarray]
     """The query's term indexes and their weights under ``query_weights``."""
 
     @staticmethod
-    def _ranks(reference: np.ndarray, values: np.ndarray) -> np.ndarray:
+    def _ranks(ascending: np.ndarray, values: np.ndarray) -> np.ndarray:
         # 1 + how many candidates score strictly higher: ties share a rank, and an
         # article outside the candidates gets the rank it would have among them.
-        ascending = np.sort(reference)
         higher = ascending.size - np.searchsorted(ascending, values, side="right")
         return np.asarray(higher + 1, dtype=np.int64)
 
@@ -363,9 +364,9 @@ class Ranker:
         # Inverted indexes (casefolded label -> positions) for the shared-tag rule and the
         # same-category fallback, so neither walks every article per request.
         self._by_tag = _inverted(self.articles, "tags")
-        # Per-field term counts of articles explained so far (see _lexical_by_field).
-        self._field_counts: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         self._by_category = _inverted(self.articles, "categories")
+        # Per-field term counts of the articles counted so far (see _article_fields).
+        self._field_counts: dict[int, tuple[np.ndarray, np.ndarray]] = {}
 
     def listed(self) -> list[Article]:
         """Every article that exists now (drafts included), in index order."""
@@ -650,7 +651,9 @@ class Ranker:
             if candidates.size
             else np.zeros(0, dtype=np.float32)
         )
-        return _Signals(lexical, dense, lexical[candidates], (terms.indices, terms.data))
+        return _Signals(
+            lexical, np.sort(dense), np.sort(lexical[candidates]), (terms.indices, terms.data)
+        )
 
     def _recommendation(
         self,
@@ -951,10 +954,11 @@ class Ranker:
 
 
 def _minmax(values: np.ndarray, reference: np.ndarray) -> np.ndarray:
-    """``values`` rescaled so the candidates' lowest score is 0 and their highest 1."""
+    """``values`` rescaled so the candidates' lowest score is 0 and their highest 1
+    (``reference``: the candidates' scores, ascending)."""
     if reference.size == 0:
         return np.zeros_like(values)
-    low, high = float(reference.min()), float(reference.max())
+    low, high = float(reference[0]), float(reference[-1])
     if high <= low:
         return np.where(values >= high, 1.0, 0.0) if high > 0 else np.zeros_like(values)
     return np.clip((values - low) / (high - low), 0.0, 1.0)
