@@ -141,10 +141,13 @@ def read_source(path: Path) -> Iterator[_Item]:
         )
 
 
-def _read_text(path: Path) -> str:
+def _read_text(path: Path, newline: str | None = None) -> str:
+    """The file's text; ``newline=""`` keeps line ends as they are (the default
+    turns ``\r\n`` and ``\r`` into ``\n``)."""
     try:
         # utf-8-sig: spreadsheet exports often start with a byte-order mark.
-        return path.read_text(encoding="utf-8-sig")
+        with path.open(encoding="utf-8-sig", newline=newline) as handle:
+            return handle.read()
     except UnicodeDecodeError as exc:
         raise InvalidCorpus(path, f"not UTF-8 text (byte {exc.start})") from None
     except OSError as exc:
@@ -211,7 +214,10 @@ def _read_markdown(path: Path) -> Iterator[_Item]:
 
 def _read_jsonl(path: Path) -> Iterator[_Item]:
     source = str(path)
-    for number, raw in enumerate(_read_text(path).splitlines(), start=1):
+    # JSON Lines ends records at "\n" (a "\r" before it is tolerated); JSON strings
+    # may hold U+2028, U+2029 and U+0085, where str.splitlines() would also split.
+    for number, raw in enumerate(_read_text(path, newline="").split("\n"), start=1):
+        raw = raw.removesuffix("\r")
         if not raw.strip():
             continue
         try:
