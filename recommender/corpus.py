@@ -9,6 +9,9 @@ Readers never stop at a bad record: each record becomes an :class:`Article` or a
 site with one broken article still gets the others indexed. A source that cannot
 be read at all (missing, unknown format, not UTF-8, malformed or hostile XML)
 raises :class:`~recommender.errors.InvalidCorpus`.
+
+Markdown front matter is read by :mod:`recommender.frontmatter`, so text fields
+keep the text as written.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from pydantic import ValidationError
 from .articles import Article
 from .errors import InvalidCorpus
 from .feeds import XML_SUFFIXES, read_xml
+from .frontmatter import parse_front_matter
 from .text import markdown_to_text
 
 MARKDOWN_SUFFIXES = {".md", ".markdown"}
@@ -179,7 +183,11 @@ def _read_markdown(path: Path) -> Iterator[_Item]:
     text = _read_text(path)
     source = str(path)
     lines = text.split("\n")
-    if not lines or lines[0].strip() != "---":
+    if lines[0].strip() == "+++":
+        reason = "TOML front matter ('+++') is not read: write it as YAML between '---' lines"
+        yield Rejection(source, 1, None, reason)
+        return
+    if lines[0].strip() != "---":
         yield Rejection(source, 1, None, "no YAML front matter (the file must start with '---')")
         return
     try:
@@ -188,25 +196,21 @@ def _read_markdown(path: Path) -> Iterator[_Item]:
         yield Rejection(source, 1, None, "front matter is not closed by a '---' line")
         return
     try:
-        meta = yaml.safe_load("\n".join(lines[1:end])) or {}
+        meta = parse_front_matter("\n".join(lines[1:end]), first_line=2)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 2 if mark is not None else 1
         problem = getattr(exc, "problem", None) or str(exc)
         yield Rejection(source, line, None, f"invalid YAML front matter: {problem}")
         return
-    if not isinstance(meta, dict):
-        yield Rejection(source, 2, None, "front matter must be a mapping of field: value")
+    if meta.problems:
+        for problem in meta.problems:
+            yield Rejection(source, problem.line, problem.field, problem.reason)
         return
-    line_of: dict[str, int] = {}
-    for i in range(1, end):
-        key = lines[i].split(":", 1)[0].strip()
-        if key and not lines[i].startswith((" ", "\t", "-")):
-            line_of.setdefault(key, i + 1)
-    line_of["body"] = end + 2
-    record = {str(k): v for k, v in meta.items()}
+    line_of = {**meta.lines, "body": end + 2}
+    record = dict(meta.values)
     if "body" in record:
-        yield Rejection(source, line_of["body"], "body", "set in front matter; write it below")
+        yield Rejection(source, meta.lines["body"], "body", "set in front matter; write it below")
         return
     record["body"] = markdown_to_text("\n".join(lines[end + 1 :]))
     yield from _validate(record, _Where(source, 1), line_of)

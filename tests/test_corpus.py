@@ -68,7 +68,7 @@ def test_markdown_article_is_read_with_all_fields(tmp_path: Path) -> None:
         ("---\nid: x\ntitle: T\npublished: 14/03/2025\n---\nbody\n", 4, "published", "ISO 8601"),
         ("---\nid: x\ntitle: T\nstatus: archived\n---\nbody\n", 4, "status", "published"),
         ("---\nid: x\ntitle: T\nfeatured: maybe\n---\nbody\n", 4, "featured", "boolean"),
-        ("---\nid: x\ntitle: T\ntags: [ok, 3]\n---\nbody\n", 4, "tags[1]", "string"),
+        ("---\nid: x\ntitle: T\ntags: [ok, [3]]\n---\nbody\n", 4, "tags[1]", "expected text"),
         ("---\nid: has space\ntitle: T\n---\nbody\n", 2, "id", "pattern"),
     ],
 )
