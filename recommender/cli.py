@@ -20,7 +20,7 @@ from typing import Any, TypeVar, cast
 
 import click
 
-from .config import Settings
+from .config import Settings, parse_csv_delimiter
 from .errors import IndexLocked, InvalidArgument, InvalidCorpus, RecommenderError
 from .rules import RULES_FILE, RuleStore
 
@@ -111,6 +111,14 @@ def main(verbose: bool) -> None:
     default=None,
     help="Progress bars. Default: on a terminal; plain log lines otherwise (cron).",
 )
+@click.option(
+    "--csv-delimiter",
+    callback=lambda _ctx, _param, value: _check_csv_delimiter(value),
+    default=None,
+    metavar="CHAR",
+    help="Character between the cells of CSV sources: auto, one character, or tab, comma, "
+    "semicolon, pipe. Default: $RECOMMENDER_CSV_DELIMITER, else auto (sniffed).",
+)
 @_core_errors
 def reindex(
     sources: Sequence[Path],
@@ -121,6 +129,7 @@ def reindex(
     report_file: Path | None,
     as_json: bool,
     progress: bool | None,
+    csv_delimiter: str | None,
 ) -> None:
     """Index SOURCES and publish a new snapshot (`index` is the same command).
 
@@ -132,6 +141,7 @@ def reindex(
     Incremental: only new or changed articles are embedded (by content hash and
     model); removed ones are dropped; an unchanged corpus publishes nothing.
     Invalid records are reported with file, line and field, and skipped.
+    --report FILE is written on failure too, with the error and the rejections.
 
     \b
     Exit codes: 0 done; 1 failed (nothing was published); 2 bad input (an
@@ -139,23 +149,33 @@ def reindex(
     holds the lock (use --wait to wait for it).
     """
     from .embedding import SentenceTransformerEmbedder
-    from .pipeline import build_index
+    from .pipeline import IndexReport, build_index
 
-    settings = _settings(index_dir=index_dir)
-    embedder = SentenceTransformerEmbedder(settings.model, batch_size=settings.batch_size)
-    show_bars = sys.stderr.isatty() if progress is None else progress
-    report = build_index(
-        list(sources) or settings.source_list,
-        settings,
-        embedder,
-        progress=show_bars,
-        full=full,
-        wait=wait,
-        strict=strict,
-        on_progress=None if show_bars else _log_progress(),
-    )
+    report = IndexReport()
+    try:
+        settings = _settings(index_dir=index_dir, csv_delimiter=csv_delimiter)
+        embedder = SentenceTransformerEmbedder(settings.model, batch_size=settings.batch_size)
+        show_bars = sys.stderr.isatty() if progress is None else progress
+        build_index(
+            list(sources) or settings.source_list,
+            settings,
+            embedder,
+            progress=show_bars,
+            full=full,
+            wait=wait,
+            strict=strict,
+            on_progress=None if show_bars else _log_progress(),
+            report=report,
+        )
+    except (RecommenderError, click.ClickException) as exc:
+        # Cron reads the report file: it must say why a run failed, and which
+        # records were rejected before it did.
+        report.error = exc.message
+        if report_file is not None:
+            _write_report(report_file, report.to_json())
+        raise
     if report_file is not None:
-        report_file.write_text(json.dumps(report.to_json(), indent=2) + "\n", encoding="utf-8")
+        _write_report(report_file, report.to_json())
     if as_json:
         click.echo(json.dumps(report.to_json(), indent=2))
         return
@@ -170,6 +190,22 @@ def reindex(
 
 
 main.add_command(reindex, "index")
+
+
+def _check_csv_delimiter(value: str | None) -> str | None:
+    if value is not None:
+        try:
+            parse_csv_delimiter(value)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc)) from None
+    return value
+
+
+def _write_report(path: Path, payload: dict[str, Any]) -> None:
+    try:
+        path.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
+    except OSError as exc:
+        raise BadInput(f"cannot write the report to {path}: {exc.strerror or exc}") from None
 
 
 def _log_progress() -> Callable[[str, int, int], None]:

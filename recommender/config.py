@@ -155,6 +155,12 @@ class Settings:
         "Comma-separated corpus sources that `recommender reindex` and the admin reindex "
         "job read when none are named.",
     )
+    csv_delimiter: str = _setting(
+        "auto",
+        "The character between the cells of CSV sources: `auto` (sniffed from the start "
+        "of each file and checked against its header), one character such as `;`, or "
+        "`tab`, `comma`, `semicolon`, `pipe` (`\\t` also means tab).",
+    )
     api_keys: str = _setting(
         "",
         "Comma-separated API keys accepted for write and rules routes (Authorization: "
@@ -206,6 +212,10 @@ class Settings:
                 raise InvalidArgument(
                     ENV_PREFIX + name.upper(), f"{getattr(self, name)!r} is out of range"
                 )
+        try:
+            parse_csv_delimiter(self.csv_delimiter)
+        except ValueError as exc:
+            raise InvalidArgument(ENV_PREFIX + "CSV_DELIMITER", str(exc)) from None
         object.__setattr__(self, "index_dir", Path(self.index_dir))
 
     def replace(self, **changes: Any) -> Settings:
@@ -270,6 +280,11 @@ class Settings:
         return [Path(source.strip()) for source in self.sources.split(",") if source.strip()]
 
     @property
+    def csv_delimiter_char(self) -> str | None:
+        """The CSV delimiter to read with, or None to detect it per file."""
+        return parse_csv_delimiter(self.csv_delimiter)
+
+    @property
     def cors_origin_list(self) -> list[str]:
         """The origins allowed to read from browsers."""
         return [origin.strip() for origin in self.cors_origins.split(",") if origin.strip()]
@@ -285,6 +300,29 @@ class Settings:
             )
             for f in fields(cls)
         ]
+
+
+CSV_DELIMITER_NAMES = {"tab": "\t", "\\t": "\t", "comma": ",", "semicolon": ";", "pipe": "|"}
+
+
+def parse_csv_delimiter(value: str) -> str | None:
+    """The character a CSV delimiter setting names; None for ``auto``.
+
+    Tab is hard to type in an environment variable or a shell, so ``tab`` and the
+    two characters ``\\t`` name it too.
+
+    Raises:
+        ValueError: not ``auto``, a name, or one character that can separate cells.
+    """
+    named = CSV_DELIMITER_NAMES.get(value.strip().lower(), value)
+    if value.strip().lower() == "auto":
+        return None
+    if len(named) != 1 or named in {'"', "\r", "\n"}:
+        raise ValueError(
+            f"expected auto, one character (not a quote or line break), or tab, comma, "
+            f"semicolon, pipe; got {value!r}"
+        )
+    return named
 
 
 def _coerce(name: str, raw: str, kind: Any) -> Any:

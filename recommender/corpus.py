@@ -8,15 +8,18 @@ Readers never stop at a bad record: each record becomes an :class:`Article` or a
 :class:`Rejection` that says which source, line and field is wrong and why, so a
 site with one broken article still gets the others indexed. A source that cannot
 be read at all (missing, unknown format, not UTF-8, malformed or hostile XML)
-raises :class:`~recommender.errors.InvalidCorpus`.
+raises :class:`~recommender.errors.InvalidCorpus`. What is worth knowing about
+how a source was read (the delimiter a CSV file was read with) is a
+:class:`SourceNote`.
 
-Markdown front matter is read by :mod:`recommender.frontmatter`, so text fields
-keep the text as written.
+Records are split where their format says: JSON Lines at ``\n`` only (a JSON
+string may hold U+2028, U+2029 and U+0085, which ``str.splitlines`` would cut
+at); CSV as :mod:`recommender.csvreader` reads it; Markdown front matter as
+:mod:`recommender.frontmatter` reads it.
 """
 
 from __future__ import annotations
 
-import csv
 import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -26,7 +29,8 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from .articles import Article
+from . import csvreader
+from .articles import KNOWN_FIELDS, Article
 from .errors import InvalidCorpus
 from .feeds import XML_SUFFIXES, read_xml
 from .frontmatter import parse_front_matter
@@ -60,16 +64,37 @@ class Rejection:
         }
 
 
+@dataclass(frozen=True)
+class SourceNote:
+    """How a source was read, when that is worth saying (a CSV file's delimiter)."""
+
+    source: str
+    note: str
+
+    def __str__(self) -> str:
+        return f"{self.source}: {self.note}"
+
+    def to_json(self) -> dict[str, Any]:
+        """The note as a JSON-ready mapping."""
+        return {"source": self.source, "note": self.note}
+
+
 @dataclass
 class CorpusLoad:
-    """What reading some sources produced: valid articles and rejected records."""
+    """What reading some sources produced: valid articles, rejected records, notes."""
 
     articles: list[Article] = field(default_factory=list)
     rejections: list[Rejection] = field(default_factory=list)
+    notes: list[SourceNote] = field(default_factory=list)
 
 
-def load_corpus(sources: Iterable[Path | str]) -> CorpusLoad:
+def load_corpus(sources: Iterable[Path | str], *, csv_delimiter: str | None = None) -> CorpusLoad:
     """Read every source; ids must be unique across all of them (the first one wins).
+
+    Args:
+        sources: Markdown directories and files, JSONL, CSV, WordPress and feed files.
+        csv_delimiter: the one character between CSV cells, or None to detect it
+            for each CSV file (see :func:`recommender.csvreader.choose_delimiter`).
 
     Raises:
         InvalidCorpus: a source is missing, of an unknown format or unreadable
@@ -78,9 +103,12 @@ def load_corpus(sources: Iterable[Path | str]) -> CorpusLoad:
     result = CorpusLoad()
     first_seen: dict[str, str] = {}
     for source in sources:
-        for item in read_source(Path(source)):
+        for item in read_source(Path(source), csv_delimiter=csv_delimiter):
             if isinstance(item, Rejection):
                 result.rejections.append(item)
+                continue
+            if isinstance(item, SourceNote):
+                result.notes.append(item)
                 continue
             article, where = item
             if article.id in first_seen:
@@ -107,11 +135,12 @@ class _Where:
         return self.source if self.line is None else f"{self.source}:{self.line}"
 
 
-_Item = tuple[Article, _Where] | Rejection
+_Item = tuple[Article, _Where] | Rejection | SourceNote
 
 
-def read_source(path: Path) -> Iterator[_Item]:
-    """Yield (article, where it came from) or a rejection for each record of one source.
+def read_source(path: Path, *, csv_delimiter: str | None = None) -> Iterator[_Item]:
+    """Yield (article, where it came from) or a rejection for each record of one
+    source, and notes on how it was read.
 
     The format follows the suffix; ``.xml``, ``.rss`` and ``.atom`` files are told
     apart by their root element (see :func:`recommender.feeds.read_xml`).
@@ -134,7 +163,7 @@ def read_source(path: Path) -> Iterator[_Item]:
     elif suffix in JSONL_SUFFIXES:
         yield from _read_jsonl(path)
     elif suffix in CSV_SUFFIXES:
-        yield from _read_csv(path)
+        yield from _read_csv(path, csv_delimiter)
     elif suffix in XML_SUFFIXES:
         yield from _read_xml(path)
     else:
@@ -241,20 +270,56 @@ def _read_xml(path: Path) -> Iterator[_Item]:
         yield from _validate(raw.record, _Where(source, raw.line))
 
 
-def _read_csv(path: Path) -> Iterator[_Item]:
+_REQUIRED_FIELDS = tuple(n for n, f in Article.model_fields.items() if f.is_required())
+
+
+def _read_csv(path: Path, named_delimiter: str | None) -> Iterator[_Item]:
     source = str(path)
-    reader = csv.DictReader(_read_text(path).splitlines(keepends=True))
-    if not reader.fieldnames:
+    text = _read_text(path)
+    lines = csvreader.physical_lines(text)
+    delimiter = csvreader.choose_delimiter(text, named_delimiter, KNOWN_FIELDS)
+    csvreader.allow_fields_up_to(len(text) + 1)
+    rows = csvreader.iter_rows(lines, delimiter.char)
+    header = next(rows, None)
+    if header is None:
         raise InvalidCorpus(path, "empty CSV file: expected a header row with id,title,body,...")
-    start = 2
-    try:
-        for row in reader:
-            line, start = start, reader.line_num + 1
-            if None in row:
-                yield Rejection(source, line, None, "more cells than header columns")
-                continue
-            # An empty cell means "not given", as in the other formats.
-            record = {k.strip(): v for k, v in row.items() if k and v not in (None, "")}
-            yield from _validate(record, _Where(source, line))
-    except csv.Error as exc:
-        yield Rejection(source, reader.line_num, None, f"malformed CSV: {exc}")
+    note = f"read as CSV with {delimiter.describe()}"
+    if header.cells is None:
+        yield Rejection(source, header.line, None, f"header row: {header.problem}")
+        yield SourceNote(source, note)
+        return
+    columns = [cell.strip() for cell in header.cells]
+    problem = _header_problem(columns, lines[header.line - 1], delimiter)
+    if problem:
+        yield Rejection(source, header.line, None, problem)
+        yield SourceNote(source, note)
+        return
+    count = 0
+    for row in rows:
+        count += 1
+        if row.cells is None:
+            yield Rejection(source, row.line, None, row.problem)
+            continue
+        # An empty cell means "not given", as in the other formats.
+        cells = zip(columns, row.cells, strict=True)
+        record = {name: value for name, value in cells if name and value != ""}
+        yield from _validate(record, _Where(source, row.line))
+    below = f"{count} row(s)" if count else "no rows"
+    yield SourceNote(source, f"{note}; {below} below the header")
+
+
+def _header_problem(columns: list[str], header_text: str, delimiter: csvreader.Delimiter) -> str:
+    """Why no row of a CSV file can be read with this header ("" when it can)."""
+    seen: dict[str, int] = {}
+    for number, name in enumerate(columns, start=1):
+        if name and name in seen:
+            return f"header row: column {name!r} appears twice (columns {seen[name]} and {number})"
+        seen[name] = number
+    missing = [name for name in _REQUIRED_FIELDS if name not in seen]
+    if not missing:
+        return ""
+    listed = ", ".join(repr(name) for name in missing)
+    label = csvreader.delimiter_label(delimiter.char)
+    reason = f"header row: no {listed} column when split at {label}, so no row can be read"
+    hint = csvreader.header_hint(header_text.rstrip("\r\n"), delimiter.char, KNOWN_FIELDS)
+    return f"{reason}; {hint}" if hint else reason

@@ -23,7 +23,7 @@ from .config import Settings
 from .embedding import Embedder
 from .errors import JobConflict, RecommenderError
 from .locking import IndexLock
-from .pipeline import build_index
+from .pipeline import IndexReport, build_index
 
 log = logging.getLogger(__name__)
 
@@ -182,18 +182,24 @@ class JobRunner:
         def progress(phase: str, done: int, total: int) -> None:
             self.store.update(job_id, phase=phase, done=done, total=total)
 
+        report = IndexReport()
         try:
-            report = build_index(
+            build_index(
                 sources,
                 self.settings,
                 self.embedder(),
                 progress=False,
                 full=full,
                 on_progress=progress,
+                report=report,
             )
         except RecommenderError as exc:
             log.error("job %s failed: %s", job_id, exc)
-            self.store.update(job_id, state="failed", error=str(exc), finished=_now())
+            report.error = str(exc)
+            # The summary keeps what the build saw before failing (its rejections).
+            self.store.update(
+                job_id, state="failed", error=str(exc), summary=report.to_json(), finished=_now()
+            )
             return
         except Exception as exc:  # a bug: keep the job record truthful, log the traceback
             log.exception("job %s failed", job_id)

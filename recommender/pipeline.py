@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from .config import Settings
-from .corpus import Rejection, load_corpus
+from .corpus import CorpusLoad, Rejection, SourceNote, load_corpus
 from .embedding import Embedder, EmbeddingCache, EmbedStats, embed_texts
 from .errors import InvalidCorpus, SnapshotError
 from .lexical import LexicalModel, Stemming
@@ -41,6 +41,8 @@ class IndexReport:
     published: bool = False
     pruned: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    notes: list[SourceNote] = field(default_factory=list)
+    error: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The report as a JSON-ready mapping."""
@@ -56,6 +58,8 @@ class IndexReport:
             "published": self.published,
             "pruned": self.pruned,
             "seconds": round(self.seconds, 3),
+            "notes": [n.to_json() for n in self.notes],
+            "error": self.error,
         }
 
 
@@ -98,6 +102,22 @@ def _previous_hashes(store: SnapshotStore) -> tuple[dict[str, str], str | None, 
         return {}, None, None
 
 
+NO_ARTICLE_REASONS = 3
+"""How many rejections the "no valid article" error quotes."""
+
+
+def _no_article_message(loaded: CorpusLoad) -> str:
+    """Why a corpus gave no article: the first rejections and how sources were read."""
+    rejected = loaded.rejections
+    parts = [f"no valid article ({len(rejected)} rejected)"]
+    if rejected:
+        shown = "; ".join(str(r) for r in rejected[:NO_ARTICLE_REASONS])
+        more = len(rejected) - NO_ARTICLE_REASONS
+        parts.append(f"first: {shown}" + (f" (and {more} more)" if more > 0 else ""))
+    parts.extend(str(note) for note in loaded.notes)
+    return ". ".join(parts)
+
+
 Progress = Callable[[str, int, int], None]
 """Called with (phase, done, total) as a build proceeds; phases: read, embed, publish."""
 
@@ -112,6 +132,7 @@ def build_index(
     wait: bool = False,
     strict: bool = False,
     on_progress: Progress | None = None,
+    report: IndexReport | None = None,
 ) -> IndexReport:
     """Index ``sources`` into ``settings.index_dir`` and publish a snapshot.
 
@@ -130,6 +151,9 @@ def build_index(
         wait: wait for another build holding the lock instead of failing.
         strict: any rejected record fails the build before anything is embedded.
         on_progress: called with (phase, done, total).
+        report: the report to fill in (a new one by default). It is filled in as
+            the build goes, so a caller that passes one still has the rejections
+            and notes when the build fails (the CLI writes them to ``--report``).
 
     Raises:
         InvalidCorpus: a source cannot be read, or no record in them is valid.
@@ -143,7 +167,15 @@ def build_index(
         if removed:
             log.warning("removed %d unfinished build(s) left by an interrupted run", removed)
         return _build_locked(
-            sources, settings, embedder, store, progress, full, strict, on_progress
+            sources,
+            settings,
+            embedder,
+            store,
+            progress,
+            full,
+            strict,
+            on_progress,
+            IndexReport() if report is None else report,
         )
     finally:
         lock.release()
@@ -158,6 +190,7 @@ def _build_locked(
     full: bool,
     strict: bool,
     on_progress: Progress | None,
+    report: IndexReport,
 ) -> IndexReport:
     def report_progress(phase: str, done: int, total: int) -> None:
         if on_progress is not None:
@@ -165,8 +198,11 @@ def _build_locked(
 
     started = time.perf_counter()
     report_progress("read", 0, len(sources))
-    loaded = load_corpus(sources)
-    report = IndexReport(rejected=loaded.rejections)
+    loaded = load_corpus(sources, csv_delimiter=settings.csv_delimiter_char)
+    report.rejected = loaded.rejections
+    report.notes = loaded.notes
+    for note in loaded.notes:
+        log.info("%s", note)
     articles = loaded.articles
     if strict and loaded.rejections:
         first = loaded.rejections[0]
@@ -177,7 +213,7 @@ def _build_locked(
         )
     if not articles:
         names = ", ".join(str(s) for s in sources)
-        raise InvalidCorpus(names, f"no valid article ({len(loaded.rejections)} rejected)")
+        raise InvalidCorpus(names, _no_article_message(loaded))
     report_progress("read", len(sources), len(sources))
     hashes = [article.content_hash() for article in articles]
     parameters = build_parameters(settings, embedder.model_id)
