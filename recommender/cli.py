@@ -111,6 +111,14 @@ def main(verbose: bool) -> None:
     default=None,
     help="Progress bars. Default: on a terminal; plain log lines otherwise (cron).",
 )
+@click.option(
+    "--id-namespace",
+    "id_namespaces",
+    multiple=True,
+    metavar="FILE=NAME",
+    help="Name the posts of the WordPress export FILE NAME:<post id> (repeatable); "
+    "see RECOMMENDER_WXR_ID_NAMESPACE.",
+)
 @_core_errors
 def reindex(
     sources: Sequence[Path],
@@ -121,6 +129,7 @@ def reindex(
     report_file: Path | None,
     as_json: bool,
     progress: bool | None,
+    id_namespaces: Sequence[str],
 ) -> None:
     """Index SOURCES and publish a new snapshot (`index` is the same command).
 
@@ -142,6 +151,7 @@ def reindex(
     from .pipeline import build_index
 
     settings = _settings(index_dir=index_dir)
+    chosen = _parse_id_namespaces(id_namespaces)
     embedder = SentenceTransformerEmbedder(settings.model, batch_size=settings.batch_size)
     show_bars = sys.stderr.isatty() if progress is None else progress
     report = build_index(
@@ -153,6 +163,7 @@ def reindex(
         wait=wait,
         strict=strict,
         on_progress=None if show_bars else _log_progress(),
+        id_namespaces=chosen,
     )
     if report_file is not None:
         report_file.write_text(json.dumps(report.to_json(), indent=2) + "\n", encoding="utf-8")
@@ -161,6 +172,8 @@ def reindex(
         return
     for rejection in report.rejected:
         click.echo(f"rejected: {rejection}", err=True)
+    for notice in report.notices:
+        click.echo(f"notice: {notice}", err=True)
     state = f"published {report.version}" if report.published else "nothing changed"
     click.echo(
         f"indexed {report.indexed} articles ({report.added} added, {report.updated} updated, "
@@ -170,6 +183,22 @@ def reindex(
 
 
 main.add_command(reindex, "index")
+
+
+def _parse_id_namespaces(values: Sequence[str]) -> dict[Path, str]:
+    """``FILE=NAME`` options → {file: name}; the name must be a short, plain word."""
+    from .namespaces import NAME_PATTERN
+
+    chosen: dict[Path, str] = {}
+    for value in values:
+        file, sep, name = value.rpartition("=")
+        if not sep or not file or not NAME_PATTERN.fullmatch(name):
+            raise BadInput(
+                f"--id-namespace: {value!r} is not FILE=NAME, with NAME made of letters, "
+                "digits, '.', '_' or '-' (at most 64, starting with a letter or digit)"
+            )
+        chosen[Path(file)] = name
+    return chosen
 
 
 def _log_progress() -> Callable[[str, int, int], None]:

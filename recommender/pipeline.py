@@ -6,13 +6,13 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
 
 from .config import Settings
-from .corpus import Rejection, load_corpus
+from .corpus import ReadOptions, Rejection, load_corpus
 from .embedding import Embedder, EmbeddingCache, EmbedStats, embed_texts
 from .errors import InvalidCorpus, SnapshotError
 from .lexical import LexicalModel, Stemming
@@ -37,6 +37,7 @@ class IndexReport:
     unchanged: int = 0
     embedded: int = 0
     rejected: list[Rejection] = field(default_factory=list)
+    notices: list[str] = field(default_factory=list)
     version: str | None = None
     published: bool = False
     pruned: list[str] = field(default_factory=list)
@@ -52,6 +53,7 @@ class IndexReport:
             "unchanged": self.unchanged,
             "embedded": self.embedded,
             "rejected": [r.to_json() for r in self.rejected],
+            "notices": self.notices,
             "version": self.version,
             "published": self.published,
             "pruned": self.pruned,
@@ -67,6 +69,21 @@ def lexical_model(settings: Settings) -> LexicalModel:
         b=settings.bm25_b,
         stemming=cast(Stemming, settings.stemming),
         field_weights=settings.field_weights,
+    )
+
+
+def read_options(
+    settings: Settings, id_namespaces: Mapping[Path, str] | None = None
+) -> ReadOptions:
+    """How the sources are read, from the settings and the names chosen per export.
+
+    These need no place in :func:`build_parameters`: they change the articles
+    themselves (their ids and text), which the corpus fingerprint already covers.
+    """
+    return ReadOptions(
+        strip_shortcodes=cast(Any, settings.strip_shortcodes),
+        wxr_id_namespace=cast(Any, settings.wxr_id_namespace),
+        id_namespaces=dict(id_namespaces or {}),
     )
 
 
@@ -112,6 +129,7 @@ def build_index(
     wait: bool = False,
     strict: bool = False,
     on_progress: Progress | None = None,
+    id_namespaces: Mapping[Path, str] | None = None,
 ) -> IndexReport:
     """Index ``sources`` into ``settings.index_dir`` and publish a snapshot.
 
@@ -130,11 +148,15 @@ def build_index(
         wait: wait for another build holding the lock instead of failing.
         strict: any rejected record fails the build before anything is embedded.
         on_progress: called with (phase, done, total).
+        id_namespaces: WordPress export → the namespace chosen for its post ids
+            (see :mod:`recommender.namespaces`).
 
     Raises:
         InvalidCorpus: a source cannot be read, or no record in them is valid.
+        InvalidArgument: ``id_namespaces`` names a file that is not a source.
         IndexLocked: another build holds the lock and ``wait`` is False.
     """
+    options = read_options(settings, id_namespaces)
     lock = IndexLock(settings.index_dir, purpose="reindex")
     lock.acquire(wait=wait)
     try:
@@ -143,7 +165,7 @@ def build_index(
         if removed:
             log.warning("removed %d unfinished build(s) left by an interrupted run", removed)
         return _build_locked(
-            sources, settings, embedder, store, progress, full, strict, on_progress
+            sources, settings, embedder, store, progress, full, strict, on_progress, options
         )
     finally:
         lock.release()
@@ -158,6 +180,7 @@ def _build_locked(
     full: bool,
     strict: bool,
     on_progress: Progress | None,
+    options: ReadOptions,
 ) -> IndexReport:
     def report_progress(phase: str, done: int, total: int) -> None:
         if on_progress is not None:
@@ -165,8 +188,10 @@ def _build_locked(
 
     started = time.perf_counter()
     report_progress("read", 0, len(sources))
-    loaded = load_corpus(sources)
-    report = IndexReport(rejected=loaded.rejections)
+    loaded = load_corpus(sources, options)
+    for notice in loaded.notices:
+        log.info("%s", notice)
+    report = IndexReport(rejected=loaded.rejections, notices=loaded.notices)
     articles = loaded.articles
     if strict and loaded.rejections:
         first = loaded.rejections[0]
