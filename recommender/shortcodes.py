@@ -14,7 +14,8 @@ it is told about, and knows neither ``[/name]`` closers nor ``[[name]]`` escapes
   ``[name attributes]content[/name]`` (enclosing, up to the first ``[/name]``).
   A name is any run of characters other than ``<>&/[]=``, spaces and controls,
   and is not followed by a letter, digit, ``_`` or ``-``; attributes run to the
-  first ``]``.
+  first ``]`` and, unlike WordPress's, hold no ``[`` (so a text full of brackets
+  is read in linear time).
 - ``[[name …]]`` is an escape: WordPress prints it as the literal ``[name …]``.
 - Brackets inside HTML tags and comments are never shortcodes.
 
@@ -43,6 +44,7 @@ from __future__ import annotations
 
 import html
 import re
+from bisect import bisect_left
 
 # WordPress core's shortcodes, then popular plugins' that are written without
 # attributes or with unquoted ones (those with quoted attributes are caught by rule 3).
@@ -113,10 +115,12 @@ DROP_CONTENT = frozenset(
 
 # get_shortcode_regex() with any name instead of the registered ones: groups 1 to 4
 # of WordPress's pattern. The content and the closing tag are found separately.
+# Unlike WordPress, attributes stop at a "[": each try then reads only up to the next
+# bracket, so a text full of "[" costs linear time, not quadratic.
 _OPEN = re.compile(
     r"\[(?P<escape>\[?)"
     r"(?P<name>[^<>&/\[\]\x00-\x20=]+)(?![\w-])"
-    r"(?P<attributes>[^\]/]*(?:/(?!\])[^\]/]*)*?)"
+    r"(?P<attributes>[^\[\]/]*(?:/(?!\])[^\[\]/]*)*?)"
     r"(?:(?P<self_closing>/)\]|\])"
 )
 _CLOSER = re.compile(r"\[/([^<>&/\[\]\x00-\x20=]+)\]")
@@ -131,7 +135,9 @@ _ATTRIBUTE = re.compile(
 )
 # HTML tags and comments: WordPress leaves the brackets inside them alone
 # (do_shortcodes_in_html_tags with $ignore_html), e.g. <img alt="[x]">, <!--[if IE]>.
-_HTML_ELEMENT = re.compile(r"<!--.*?-->|<!\[CDATA\[.*?\]\]>|</?[A-Za-z][^<>]*>", re.DOTALL)
+# A comment or CDATA section runs to its end marker, or to the end of the text.
+_HTML_ELEMENT = re.compile(r"(?P<comment><!--)|(?P<cdata><!\[CDATA\[)|</?[A-Za-z][^<>]*>")
+_HTML_END = {"comment": "-->", "cdata": "]]>"}
 # Stand-ins for brackets inside HTML elements while shortcodes are removed (private use).
 _OPEN_MASK, _CLOSE_MASK = "\ue000", "\ue001"
 
@@ -148,7 +154,7 @@ def strip_shortcodes(text: str) -> str:
         return text
     masked = _OPEN_MASK not in text and _CLOSE_MASK not in text
     if masked:
-        text = _HTML_ELEMENT.sub(_mask_brackets, text)
+        text = _mask_html(text)
     stripped = _strip(text)
     if masked:
         stripped = stripped.replace(_OPEN_MASK, "[").replace(_CLOSE_MASK, "]")
@@ -172,14 +178,31 @@ def _only_key_values(name: str, attributes: str) -> bool:
     return "double" in kinds or "single" in kinds or "_" in name or "-" in name
 
 
-def _mask_brackets(match: re.Match[str]) -> str:
-    return match.group().replace("[", _OPEN_MASK).replace("]", _CLOSE_MASK)
+def _mask_html(text: str) -> str:
+    """``text`` with the brackets inside HTML tags, comments and CDATA masked."""
+    parts = []
+    position = 0
+    while (match := _HTML_ELEMENT.search(text, position)) is not None:
+        end = match.end()
+        if match.lastgroup in _HTML_END:
+            marker = _HTML_END[match.lastgroup]
+            found = text.find(marker, end)
+            end = len(text) if found < 0 else found + len(marker)
+        element = text[match.start() : end].replace("[", _OPEN_MASK).replace("]", _CLOSE_MASK)
+        parts += [text[position : match.start()], element]
+        position = end
+    parts.append(text[position:])
+    return "".join(parts)
 
 
 def _strip(text: str) -> str:
     if "[" not in text:
         return text
-    closers = set(_CLOSER.findall(text))
+    # Where each closing tag starts, by name: the first one after an opening tag is
+    # found by bisection instead of a scan of the rest of the text.
+    closers: dict[str, list[int]] = {}
+    for closer_match in _CLOSER.finditer(text):
+        closers.setdefault(closer_match.group(1), []).append(closer_match.start())
     removed_names = set(KNOWN)
     out = _Joiner()
     position = search_from = 0
@@ -188,10 +211,11 @@ def _strip(text: str) -> str:
         self_closing = match.group("self_closing") is not None
         end = match.end()
         content: str | None = None
-        if not self_closing and name in closers:
-            closer = text.find(f"[/{name}]", end)
-            if closer >= 0:
-                content, end = text[end:closer], closer + len(name) + 3
+        starts = closers.get(name, [])
+        following = bisect_left(starts, end)
+        if not self_closing and following < len(starts):
+            closer = starts[following]
+            content, end = text[end:closer], closer + len(name) + 3
         attributes = match.group("attributes")
         if not is_shortcode(
             name, attributes, self_closing=self_closing, enclosing=content is not None

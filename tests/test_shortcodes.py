@@ -98,6 +98,8 @@ def test_shortcodes_are_stripped(text: str, expected: str) -> None:
         "[foo bar=1] is not a shortcode without quotes or an underscore.",
         'A positional string ["quoted"] alone.',
         "Unclosed [gallery-like text",
+        "Nested [open [brackets [never [closed" * 50,
+        "<!-- a comment never closed [gallery] [/gallery]",
     ],
 )
 def test_bracketed_prose_stays(text: str) -> None:
