@@ -12,6 +12,7 @@ import pytest
 
 from recommender import Settings
 from recommender.corpus import ReadOptions, load_corpus
+from recommender.errors import InvalidArgument
 from recommender.pipeline import build_index
 from recommender.shortcodes import strip_shortcodes
 
@@ -287,3 +288,25 @@ def test_shortcode_words_are_never_shared_terms_through_real_cli(tmp_path: Path)
         best[pid] = listed[0]["id"]
     # Without their shared [caption]/[gallery] words, garlic and stew part ways.
     assert best[101] == "102" and best[103] == "104"
+
+
+@pytest.mark.parametrize(("scope", "shared"), [("all", set()), ("wordpress", {"gallery"})])
+def test_a_draft_loses_its_shortcodes_too(
+    tmp_path: Path, settings: Settings, scope: str, shared: set[str]
+) -> None:
+    from recommender import Engine
+
+    records = [
+        {"id": "g1", "title": "Gallery opening", "body": "The gallery opens its garlic show."},
+        {"id": "g2", "title": "Bulbs", "body": "Plant garlic bulbs in autumn."},
+    ]
+    source = write(tmp_path / "c.jsonl", "".join(json.dumps(r) + "\n" for r in records))
+    settings = settings.replace(strip_shortcodes=scope)
+    build_index([source], settings, FakeEmbedder(), progress=False)
+    engine = Engine(settings, embedder=FakeEmbedder())
+    draft = engine.recommend_text("Garlic", 'Garlic cloves. [gallery ids="1,2"]', k=2)
+    terms = {term for item in draft.related for term in item.shared_terms}
+    assert terms & {"gallery", "ids"} == shared
+    if scope == "all":
+        with pytest.raises(InvalidArgument, match="body: must not be empty"):
+            engine.recommend_text("Only a gallery", '[gallery ids="1,2"]')
