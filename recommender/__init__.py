@@ -13,7 +13,7 @@ The public API::
 
 from .articles import Article
 from .config import Settings
-from .corpus import CorpusLoad, Rejection, load_corpus
+from .corpus import CorpusLoad, ReadOptions, Rejection, load_corpus
 from .embedding import Embedder, EmbeddingCache, SentenceTransformerEmbedder
 from .engine import ArticlePage, Engine, Recommendations
 from .errors import (
@@ -52,6 +52,7 @@ __all__ = [
     "NoSnapshot",
     "Pin",
     "RankingKnobs",
+    "ReadOptions",
     "Recommendation",
     "Recommendations",
     "RecommenderError",

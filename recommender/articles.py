@@ -12,11 +12,16 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    TypeAdapter,
+    ValidationError,
+    ValidationInfo,
     field_serializer,
     field_validator,
+    model_validator,
 )
 
-from .text import html_to_text
+from .shortcodes import strip_shortcodes
+from .text import decode_entities, html_to_text
 
 KNOWN_FIELDS = (
     "id",
@@ -32,6 +37,25 @@ KNOWN_FIELDS = (
     "status",
     "featured",
 )
+
+# An id is one segment of the API's URL path: no "/", "?", "#" or whitespace.
+ID_MAX_LENGTH = 200
+ID_PATTERN = r"^[^\s/?#]+$"
+_ID = TypeAdapter(Annotated[str, Field(min_length=1, max_length=ID_MAX_LENGTH, pattern=ID_PATTERN)])
+
+# Validation context keys (see Article.from_record and Article.from_stored).
+_STORED = "stored"
+_TITLE_IS_TEXT = "title_is_text"
+_STRIP_SHORTCODES = "strip_shortcodes"
+
+
+def id_problem(value: str) -> str | None:
+    """Why ``value`` cannot be an article id, or ``None`` when it can."""
+    try:
+        _ID.validate_python(value)
+    except ValidationError as exc:
+        return str(exc.errors()[0]["msg"])
+    return None
 
 
 def parse_timestamp(value: Any) -> Any:
@@ -109,7 +133,7 @@ class Article(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=True)
 
-    id: str = Field(min_length=1, max_length=200, pattern=r"^[^\s/?#]+$")
+    id: str = Field(min_length=1, max_length=ID_MAX_LENGTH, pattern=ID_PATTERN)
     title: str = Field(min_length=1)
     body: str
     summary: str = ""
@@ -123,6 +147,28 @@ class Article(BaseModel):
     featured: Annotated[bool, BeforeValidator(parse_flag)] = False
     extra: dict[str, Any] = Field(default_factory=dict)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _decode_entities(cls, data: Any, info: ValidationInfo) -> Any:
+        # Exports escape "&" in titles, names and labels ("Fish &amp; chips"). Decoded
+        # once, here, unless the reader already made the title text (feedparser, the
+        # WordPress reader) or the text was prepared when it was first read (snapshots,
+        # live changes): decoding twice would turn a title about "&amp;" into one about "&".
+        context = info.context or {}
+        if not isinstance(data, dict) or context.get(_STORED):
+            return data
+        names: tuple[str, ...] = ("author", "tags", "categories")
+        if not context.get(_TITLE_IS_TEXT):
+            names = ("title", *names)
+        decoded = dict(data)
+        for name in names:
+            value = decoded.get(name)
+            if isinstance(value, str):
+                decoded[name] = decode_entities(value)
+            elif name in ("tags", "categories") and isinstance(value, list | tuple):
+                decoded[name] = [decode_entities(v) if isinstance(v, str) else v for v in value]
+        return decoded
+
     @field_validator("id", mode="before")
     @classmethod
     def _id_as_text(cls, value: Any) -> Any:
@@ -131,8 +177,13 @@ class Article(BaseModel):
 
     @field_validator("body", "summary", mode="before")
     @classmethod
-    def _reduce_html(cls, value: Any) -> Any:
-        return html_to_text(value) if isinstance(value, str) else value
+    def _reduce_html(cls, value: Any, info: ValidationInfo) -> Any:
+        context = info.context or {}
+        if not isinstance(value, str) or context.get(_STORED):
+            return value
+        if context.get(_STRIP_SHORTCODES):
+            value = strip_shortcodes(value)
+        return html_to_text(value)
 
     @field_validator("body")
     @classmethod
@@ -146,8 +197,25 @@ class Article(BaseModel):
         return format_timestamp(value)
 
     @classmethod
-    def from_record(cls, record: dict[str, Any]) -> Article:
-        """Validate a raw mapping; unknown keys go to ``extra``.
+    def from_record(
+        cls,
+        record: dict[str, Any],
+        *,
+        title_is_text: bool = False,
+        strip_shortcodes: bool = False,
+    ) -> Article:
+        """Validate a raw mapping as a source gives it; unknown keys go to ``extra``.
+
+        HTML in the body and summary is reduced to text, and character references
+        (``&amp;``, ``&#8217;``) in the title, author, tags and categories are decoded.
+
+        Args:
+            record: field name → value.
+            title_is_text: the reader has already made the title plain text
+                (feedparser does, and the WordPress reader, whose titles are HTML),
+                so it is taken as it is.
+            strip_shortcodes: remove WordPress shortcodes from the body and summary
+                first (see :mod:`recommender.shortcodes`).
 
         Raises:
             pydantic.ValidationError: a field is missing or invalid.
@@ -156,7 +224,20 @@ class Article(BaseModel):
         extra = {k: v for k, v in record.items() if k not in KNOWN_FIELDS and k != "extra"}
         if isinstance(record.get("extra"), dict):
             extra = {**record["extra"], **extra}
-        return cls(**known, extra=extra)
+        context = {_TITLE_IS_TEXT: title_is_text, _STRIP_SHORTCODES: strip_shortcodes}
+        return cls.model_validate({**known, "extra": extra}, context=context)
+
+    @classmethod
+    def from_stored(cls, data: dict[str, Any]) -> Article:
+        """Load an article saved by :meth:`to_json` (a snapshot, the live store).
+
+        Its text was prepared when it was first read, so it is not reduced or
+        decoded again: a body that says "&lt;b&gt;" stays as it was shown.
+
+        Raises:
+            pydantic.ValidationError: the mapping is not a valid article.
+        """
+        return cls.model_validate(data, context={_STORED: True})
 
     @property
     def is_published(self) -> bool:

@@ -119,6 +119,14 @@ def main(verbose: bool) -> None:
     help="Character between the cells of CSV sources: auto, one character, or tab, comma, "
     "semicolon, pipe. Default: $RECOMMENDER_CSV_DELIMITER, else auto (sniffed).",
 )
+@click.option(
+    "--id-namespace",
+    "id_namespaces",
+    multiple=True,
+    metavar="FILE=NAME",
+    help="Name the posts of the WordPress export FILE NAME:<post id> (repeatable); "
+    "see RECOMMENDER_WXR_ID_NAMESPACE.",
+)
 @_core_errors
 def reindex(
     sources: Sequence[Path],
@@ -130,6 +138,7 @@ def reindex(
     as_json: bool,
     progress: bool | None,
     csv_delimiter: str | None,
+    id_namespaces: Sequence[str],
 ) -> None:
     """Index SOURCES and publish a new snapshot (`index` is the same command).
 
@@ -154,6 +163,7 @@ def reindex(
     report = IndexReport()
     try:
         settings = _settings(index_dir=index_dir, csv_delimiter=csv_delimiter)
+        chosen = _parse_id_namespaces(id_namespaces)
         embedder = SentenceTransformerEmbedder(settings.model, batch_size=settings.batch_size)
         show_bars = sys.stderr.isatty() if progress is None else progress
         build_index(
@@ -166,6 +176,7 @@ def reindex(
             strict=strict,
             on_progress=None if show_bars else _log_progress(),
             report=report,
+            id_namespaces=chosen,
         )
     except (RecommenderError, click.ClickException) as exc:
         # Cron reads the report file: it must say why a run failed, and which
@@ -181,6 +192,8 @@ def reindex(
         return
     for rejection in report.rejected:
         click.echo(f"rejected: {rejection}", err=True)
+    for note in report.notes:
+        click.echo(f"note: {note}", err=True)
     state = f"published {report.version}" if report.published else "nothing changed"
     click.echo(
         f"indexed {report.indexed} articles ({report.added} added, {report.updated} updated, "
@@ -206,6 +219,22 @@ def _write_report(path: Path, payload: dict[str, Any]) -> None:
         path.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
     except OSError as exc:
         raise BadInput(f"cannot write the report to {path}: {exc.strerror or exc}") from None
+
+
+def _parse_id_namespaces(values: Sequence[str]) -> dict[Path, str]:
+    """``FILE=NAME`` options → {file: name}; the name must be a short, plain word."""
+    from .namespaces import NAME_PATTERN
+
+    chosen: dict[Path, str] = {}
+    for value in values:
+        file, sep, name = value.rpartition("=")
+        if not sep or not file or not NAME_PATTERN.fullmatch(name):
+            raise BadInput(
+                f"--id-namespace: {value!r} is not FILE=NAME, with NAME made of letters, "
+                "digits, '.', '_' or '-' (at most 64, starting with a letter or digit)"
+            )
+        chosen[Path(file)] = name
+    return chosen
 
 
 def _log_progress() -> Callable[[str, int, int], None]:

@@ -161,6 +161,18 @@ class Settings:
         "of each file and checked against its header), one character such as `;`, or "
         "`tab`, `comma`, `semicolon`, `pipe` (`\\t` also means tab).",
     )
+    strip_shortcodes: str = _setting(
+        "all",
+        "Remove WordPress shortcodes (`[caption ...]`, `[gallery ...]`) from the bodies and "
+        "summaries of `all` sources (Markdown, JSONL or CSV moved from WordPress often keep "
+        "them) or of `wordpress` exports only. Takes effect at the next reindex.",
+    )
+    wxr_id_namespace: str = _setting(
+        "auto",
+        "Ids of WordPress posts: `auto` (the post id, or `<site>:<post id>` for every post "
+        "once the exports come from two or more sites), `site` (always `<site>:<post id>`) "
+        "or `none` (always the post id). Takes effect at the next reindex.",
+    )
     api_keys: str = _setting(
         "",
         "Comma-separated API keys accepted for write and rules routes (Authorization: "
@@ -186,6 +198,8 @@ class Settings:
             "rrf_k": self.rrf_k >= 1,
             "query_weights": self.query_weights in ("presence", "bm25", "tf"),
             "stemming": self.stemming in ("none", "english"),
+            "strip_shortcodes": self.strip_shortcodes in ("all", "wordpress"),
+            "wxr_id_namespace": self.wxr_id_namespace in ("auto", "site", "none"),
             "bm25_k1": 0.0 <= self.bm25_k1 <= 10.0,
             "bm25_b": 0.0 <= self.bm25_b <= 1.0,
             "title_weight": 0.0 <= self.title_weight <= 10.0,

@@ -9,8 +9,8 @@ Readers never stop at a bad record: each record becomes an :class:`Article` or a
 site with one broken article still gets the others indexed. A source that cannot
 be read at all (missing, unknown format, not UTF-8, malformed or hostile XML)
 raises :class:`~recommender.errors.InvalidCorpus`. What is worth knowing about
-how a source was read (the delimiter a CSV file was read with) is a
-:class:`SourceNote`.
+how sources were read (the delimiter a CSV file was read with, WordPress ids
+given a site namespace) is a :class:`SourceNote`.
 
 Records are split where their format says: JSON Lines at ``\n`` only (a JSON
 string may hold U+2028, U+2029 and U+0085, which ``str.splitlines`` would cut
@@ -21,20 +21,23 @@ at); CSV as :mod:`recommender.csvreader` reads it; Markdown front matter as
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import ValidationError
 
 from . import csvreader
-from .articles import KNOWN_FIELDS, Article
-from .errors import InvalidCorpus
+from .articles import KNOWN_FIELDS, Article, id_problem
+from .errors import InvalidArgument, InvalidCorpus
 from .feeds import XML_SUFFIXES, read_xml
 from .frontmatter import parse_front_matter
-from .text import markdown_to_text
+from .namespaces import NamespaceMode, NamespacePlan, plan_namespaces
+from .text import markdown_to_html
+
+ShortcodeScope = Literal["all", "wordpress"]
 
 MARKDOWN_SUFFIXES = {".md", ".markdown"}
 JSONL_SUFFIXES = {".jsonl", ".ndjson"}
@@ -66,13 +69,15 @@ class Rejection:
 
 @dataclass(frozen=True)
 class SourceNote:
-    """How a source was read, when that is worth saying (a CSV file's delimiter)."""
+    """How sources were read, when that is worth saying: the delimiter a CSV file
+    was read with, or WordPress ids given a site namespace. ``source`` is None for
+    a note about the whole load."""
 
-    source: str
+    source: str | None
     note: str
 
     def __str__(self) -> str:
-        return f"{self.source}: {self.note}"
+        return self.note if self.source is None else f"{self.source}: {self.note}"
 
     def to_json(self) -> dict[str, Any]:
         """The note as a JSON-ready mapping."""
@@ -81,48 +86,74 @@ class SourceNote:
 
 @dataclass
 class CorpusLoad:
-    """What reading some sources produced: valid articles, rejected records, notes."""
+    """What reading some sources produced: valid articles, rejected records, and
+    notes on how they were read."""
 
     articles: list[Article] = field(default_factory=list)
     rejections: list[Rejection] = field(default_factory=list)
     notes: list[SourceNote] = field(default_factory=list)
 
 
-def load_corpus(sources: Iterable[Path | str], *, csv_delimiter: str | None = None) -> CorpusLoad:
-    """Read every source; ids must be unique across all of them (the first one wins).
+@dataclass(frozen=True)
+class ReadOptions:
+    """How sources are read (see docs/sources.md).
 
-    Args:
-        sources: Markdown directories and files, JSONL, CSV, WordPress and feed files.
+    Attributes:
+        strip_shortcodes: ``all`` removes WordPress shortcodes from the body and
+            summary of every source, ``wordpress`` only from WordPress exports.
+        wxr_id_namespace: ``auto``, ``site`` or ``none``: when WordPress post ids
+            become ``<site>:<post id>`` (see :mod:`recommender.namespaces`).
+        id_namespaces: WordPress export file → the namespace chosen for its posts.
         csv_delimiter: the one character between CSV cells, or None to detect it
             for each CSV file (see :func:`recommender.csvreader.choose_delimiter`).
+    """
+
+    strip_shortcodes: ShortcodeScope = "all"
+    wxr_id_namespace: NamespaceMode = "auto"
+    id_namespaces: Mapping[Path, str] = field(default_factory=dict)
+    csv_delimiter: str | None = None
+
+
+def load_corpus(sources: Iterable[Path | str], options: ReadOptions | None = None) -> CorpusLoad:
+    """Read every source; ids must be unique across all of them (the first one wins).
 
     Raises:
         InvalidCorpus: a source is missing, of an unknown format or unreadable
             (including malformed XML and XML with a DTD).
+        InvalidArgument: ``options.id_namespaces`` names a file that is not one of
+            ``sources``.
     """
+    options = options or ReadOptions()
+    paths = [Path(source) for source in sources]
+    names = _chosen_namespaces(options.id_namespaces, paths)
     result = CorpusLoad()
+    # Every source is read before any id is final: whether WordPress post ids need
+    # a site namespace depends on how many sites the whole load holds.
+    items = [item for path in paths for item in read_source(path, options)]
+    namespaces = _plan_namespaces(items, options, names, result)
     first_seen: dict[str, str] = {}
-    for source in sources:
-        for item in read_source(Path(source), csv_delimiter=csv_delimiter):
-            if isinstance(item, Rejection):
-                result.rejections.append(item)
-                continue
-            if isinstance(item, SourceNote):
-                result.notes.append(item)
-                continue
-            article, where = item
-            if article.id in first_seen:
-                result.rejections.append(
-                    Rejection(
-                        where.source,
-                        where.line,
-                        "id",
-                        f"duplicate id {article.id!r} (first seen at {first_seen[article.id]})",
-                    )
+    for item in items:
+        if isinstance(item, SourceNote):
+            result.notes.append(item)
+            continue
+        if not isinstance(item, Rejection) and item[1].site is not None:
+            item = _namespaced(item, namespaces)
+        if isinstance(item, Rejection):
+            result.rejections.append(item)
+            continue
+        article, where = item
+        if article.id in first_seen:
+            result.rejections.append(
+                Rejection(
+                    where.source,
+                    where.line,
+                    "id",
+                    f"duplicate id {article.id!r} (first seen at {first_seen[article.id]})",
                 )
-                continue
-            first_seen[article.id] = str(where)
-            result.articles.append(article)
+            )
+            continue
+        first_seen[article.id] = str(where)
+        result.articles.append(article)
     return result
 
 
@@ -130,6 +161,7 @@ def load_corpus(sources: Iterable[Path | str], *, csv_delimiter: str | None = No
 class _Where:
     source: str
     line: int | None
+    site: str | None = None  # the site URL of a WordPress export's post
 
     def __str__(self) -> str:
         return self.source if self.line is None else f"{self.source}:{self.line}"
@@ -138,16 +170,67 @@ class _Where:
 _Item = tuple[Article, _Where] | Rejection | SourceNote
 
 
-def read_source(path: Path, *, csv_delimiter: str | None = None) -> Iterator[_Item]:
-    """Yield (article, where it came from) or a rejection for each record of one
-    source, and notes on how it was read.
+def _chosen_namespaces(chosen: Mapping[Path, str], paths: list[Path]) -> dict[str, str]:
+    """Source (as read) → chosen namespace; the files are matched by resolved path."""
+    by_path = {path.resolve(): str(path) for path in paths}
+    names = {}
+    for file, name in chosen.items():
+        source = by_path.get(Path(file).resolve())
+        if source is None:
+            raise InvalidArgument(
+                "--id-namespace", f"{file} is not one of the sources being indexed"
+            )
+        names[source] = name
+    return names
+
+
+def _plan_namespaces(
+    items: list[_Item], options: ReadOptions, names: dict[str, str], result: CorpusLoad
+) -> NamespacePlan:
+    sites: dict[str, str] = {}
+    for item in items:
+        if isinstance(item, tuple) and item[1].site is not None:
+            sites.setdefault(item[1].source, item[1].site)
+    plan = plan_namespaces(sites, options.wxr_id_namespace, names)
+    if plan.notice:
+        result.notes.append(SourceNote(None, plan.notice))
+    for source in names:
+        if source not in sites:
+            result.notes.append(
+                SourceNote(
+                    source,
+                    "--id-namespace: no WordPress post was read from it, so the name "
+                    "is not used (namespaces apply to WordPress exports)",
+                )
+            )
+    return plan
+
+
+def _namespaced(
+    item: tuple[Article, _Where], namespaces: NamespacePlan
+) -> tuple[Article, _Where] | Rejection:
+    article, where = item
+    new_id = namespaces.id_for(where.source, article.id)
+    if new_id == article.id:
+        return item
+    problem = id_problem(new_id)
+    if problem is not None:
+        return Rejection(where.source, where.line, "id", f"namespaced id {new_id!r}: {problem}")
+    return article.model_copy(update={"id": new_id}), where
+
+
+def read_source(path: Path, options: ReadOptions | None = None) -> Iterator[_Item]:
+    """Yield (article, where it came from) or a rejection for each record of one source.
 
     The format follows the suffix; ``.xml``, ``.rss`` and ``.atom`` files are told
-    apart by their root element (see :func:`recommender.feeds.read_xml`).
+    apart by their root element (see :func:`recommender.feeds.read_xml`). WordPress
+    post ids are bare here; :func:`load_corpus` namespaces them.
 
     Raises:
         InvalidCorpus: the source cannot be read at all.
     """
+    options = options or ReadOptions()
+    shortcodes = options.strip_shortcodes == "all"
     if not path.exists():
         raise InvalidCorpus(path, "no such file or directory")
     if path.is_dir():
@@ -155,17 +238,17 @@ def read_source(path: Path, *, csv_delimiter: str | None = None) -> Iterator[_It
         if not files:
             raise InvalidCorpus(path, "directory holds no Markdown (.md) files")
         for file in files:
-            yield from _read_markdown(file)
+            yield from _read_markdown(file, shortcodes)
         return
     suffix = path.suffix.lower()
     if suffix in MARKDOWN_SUFFIXES:
-        yield from _read_markdown(path)
+        yield from _read_markdown(path, shortcodes)
     elif suffix in JSONL_SUFFIXES:
-        yield from _read_jsonl(path)
+        yield from _read_jsonl(path, shortcodes)
     elif suffix in CSV_SUFFIXES:
-        yield from _read_csv(path, csv_delimiter)
+        yield from _read_csv(path, options.csv_delimiter, shortcodes)
     elif suffix in XML_SUFFIXES:
-        yield from _read_xml(path)
+        yield from _read_xml(path, shortcodes)
     else:
         raise InvalidCorpus(
             path,
@@ -188,10 +271,18 @@ def _read_text(path: Path, newline: str | None = None) -> str:
 
 
 def _validate(
-    record: dict[str, Any], where: _Where, line_of: dict[str, int] | None = None
+    record: dict[str, Any],
+    where: _Where,
+    line_of: dict[str, int] | None = None,
+    *,
+    shortcodes: bool = False,
+    title_is_text: bool = False,
 ) -> list[_Item]:
     try:
-        return [(Article.from_record(record), where)]
+        article = Article.from_record(
+            record, strip_shortcodes=shortcodes, title_is_text=title_is_text
+        )
+        return [(article, where)]
     except ValidationError as exc:
         rejections: list[_Item] = []
         for error in exc.errors():
@@ -208,7 +299,7 @@ def _validate(
         return rejections
 
 
-def _read_markdown(path: Path) -> Iterator[_Item]:
+def _read_markdown(path: Path, shortcodes: bool) -> Iterator[_Item]:
     text = _read_text(path)
     source = str(path)
     lines = text.split("\n")
@@ -241,11 +332,13 @@ def _read_markdown(path: Path) -> Iterator[_Item]:
     if "body" in record:
         yield Rejection(source, meta.lines["body"], "body", "set in front matter; write it below")
         return
-    record["body"] = markdown_to_text("\n".join(lines[end + 1 :]))
-    yield from _validate(record, _Where(source, 1), line_of)
+    # Rendered to HTML only: validation reduces it to text once, so "&amp;amp;" in
+    # the Markdown is not decoded twice.
+    record["body"] = markdown_to_html("\n".join(lines[end + 1 :]))
+    yield from _validate(record, _Where(source, 1), line_of, shortcodes=shortcodes)
 
 
-def _read_jsonl(path: Path) -> Iterator[_Item]:
+def _read_jsonl(path: Path, shortcodes: bool) -> Iterator[_Item]:
     source = str(path)
     # JSON Lines ends records at "\n" (a "\r" before it is tolerated); JSON strings
     # may hold U+2028, U+2029 and U+0085, where str.splitlines() would also split.
@@ -261,19 +354,26 @@ def _read_jsonl(path: Path) -> Iterator[_Item]:
         if not isinstance(record, dict):
             yield Rejection(source, number, None, "each line must be a JSON object")
             continue
-        yield from _validate(record, _Where(source, number))
+        yield from _validate(record, _Where(source, number), shortcodes=shortcodes)
 
 
-def _read_xml(path: Path) -> Iterator[_Item]:
+def _read_xml(path: Path, shortcodes: bool) -> Iterator[_Item]:
     source = str(path)
     for raw in read_xml(path):
-        yield from _validate(raw.record, _Where(source, raw.line))
+        # feeds.py hands over titles as text (feedparser's, or a WordPress title's
+        # HTML reduced there); WordPress exports always lose their shortcodes.
+        yield from _validate(
+            raw.record,
+            _Where(source, raw.line, raw.site),
+            shortcodes=shortcodes or raw.site is not None,
+            title_is_text=True,
+        )
 
 
 _REQUIRED_FIELDS = tuple(n for n, f in Article.model_fields.items() if f.is_required())
 
 
-def _read_csv(path: Path, named_delimiter: str | None) -> Iterator[_Item]:
+def _read_csv(path: Path, named_delimiter: str | None, shortcodes: bool) -> Iterator[_Item]:
     source = str(path)
     text = _read_text(path)
     lines = csvreader.physical_lines(text)
@@ -303,7 +403,7 @@ def _read_csv(path: Path, named_delimiter: str | None) -> Iterator[_Item]:
         # An empty cell means "not given", as in the other formats.
         cells = zip(columns, row.cells, strict=True)
         record = {name: value for name, value in cells if name and value != ""}
-        yield from _validate(record, _Where(source, row.line))
+        yield from _validate(record, _Where(source, row.line), shortcodes=shortcodes)
     below = f"{count} row(s)" if count else "no rows"
     yield SourceNote(source, f"{note}; {below} below the header")
 

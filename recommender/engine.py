@@ -32,6 +32,7 @@ from .ranking import (
     Recommendation,
 )
 from .rules import RULES_FILE, ArticleRules, RuleSet, RuleStore
+from .shortcodes import strip_shortcodes
 from .snapshot import Snapshot, SnapshotStore
 from .text import dense_text, html_to_text, lexical_fields
 
@@ -304,6 +305,8 @@ class Engine:
         k = self._check_k(k)
         if not title.strip():
             raise InvalidArgument("title", "must not be empty")
+        if self.settings.strip_shortcodes == "all":
+            body = strip_shortcodes(body)  # a draft pasted from WordPress, like a source
         if not html_to_text(body):
             raise InvalidArgument("body", "must not be empty (after reducing HTML to text)")
         draft = Article(id="draft", title=title, body=body, tags=tuple(tags))

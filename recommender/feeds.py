@@ -19,6 +19,7 @@ into articles, so every format reports problems the same way.
 from __future__ import annotations
 
 import calendar
+import hashlib
 import io
 import re
 from collections.abc import Iterator
@@ -29,6 +30,7 @@ from pathlib import Path
 from typing import Any, Literal
 from xml.etree.ElementTree import Element, TreeBuilder
 
+from .articles import ID_MAX_LENGTH, id_problem
 from .errors import InvalidCorpus
 from .text import html_to_text
 
@@ -63,6 +65,9 @@ _WP_EXTRA = ("post_type", "post_name", "comment_status", "ping_status", "post_pa
 # Characters an article id may not hold (see Article.id): they would break the URL path.
 _ID_UNSAFE = re.compile(r"[\s/?#]+")
 _URI_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:(//)?")
+# Hex digits of SHA-256 that make a derived id unique: 48 bits, so two guids that
+# read alike would need some 16 million siblings before a collision became likely.
+_DIGEST_HEX = 12
 
 
 @dataclass(frozen=True)
@@ -70,10 +75,14 @@ class RawRecord:
     """One item of an XML source, mapped to article fields but not yet validated.
 
     ``line`` is the line of the item's start tag (``<item>`` or ``<entry>``).
+    ``site`` is the WordPress site an export's item belongs to (``wp:base_site_url``,
+    else the channel's ``link``; ``""`` when the export names neither) and ``None``
+    for feed items.
     """
 
     record: dict[str, Any]
     line: int | None
+    site: str | None = None
 
 
 def read_xml(path: Path) -> Iterator[RawRecord]:
@@ -220,10 +229,19 @@ def _read_wxr(root: Element, lines: dict[Element, int]) -> Iterator[RawRecord]:
     if channel is None:  # sniff() found one; this keeps the type checker informed
         return
     authors = _wxr_authors(channel)
+    site = _wxr_site(channel)
     for item in channel.iter("item"):
         record = _wxr_record(item, authors)
         if record is not None:
-            yield RawRecord(record, lines.get(item))
+            if site:
+                record["extra"]["site_url"] = site
+            yield RawRecord(record, lines.get(item), site)
+
+
+def _wxr_site(channel: Element) -> str:
+    """The site an export comes from: ``wp:base_site_url``, else the channel ``link``."""
+    fields = {_short(child.tag): _text(child) for child in channel if len(child) == 0}
+    return fields.get("wp:base_site_url") or fields.get("link") or ""
 
 
 def _wxr_authors(channel: Element) -> dict[str, str]:
@@ -249,6 +267,7 @@ def _wxr_record(item: Element, authors: dict[str, str]) -> dict[str, Any] | None
         if name == "category":
             # domain="post_tag" or "category"; other taxonomies (formats, custom ones) are left out.
             domain = child.get("domain")
+            # Term names are stored escaped ("fish &amp; chips"); validation decodes them.
             if domain == "post_tag":
                 tags.append(_text(child))
             elif domain == "category":
@@ -272,10 +291,15 @@ def _wxr_record(item: Element, authors: dict[str, str]) -> dict[str, Any] | None
         extra["password_protected"] = True
     if fields.get("guid"):
         extra["guid"] = fields["guid"]
+    if fields.get("wp:post_id"):
+        # The id may become "<site>:<post id>" when exports of several sites are
+        # read together (see corpus.load_corpus); the post id stays findable here.
+        extra["post_id"] = fields["wp:post_id"]
     creator = fields.get("dc:creator", "")
     record: dict[str, Any] = {
         "id": fields.get("wp:post_id"),
-        "title": fields.get("title"),
+        # A WordPress title is HTML: themes print it as it is, entities and all.
+        "title": html_to_text(fields.get("title", "")),
         "body": fields.get("content:encoded"),
         "summary": fields.get("excerpt:encoded"),
         "url": fields.get("link"),
@@ -341,17 +365,27 @@ def _get(mapping: Any, key: str) -> Any:
 
 
 def feed_id(raw: str) -> str:
-    """An article id from a guid or Atom id, usable in the URL path of the API.
+    """An article id from a guid, an Atom id or a link, usable in the URL path of the API.
 
-    An id without whitespace, ``/``, ``?`` or ``#`` is kept as it is
-    (``tag:example.org,2025:42``). Otherwise the scheme is dropped and each run of
-    those characters becomes ``-``: ``https://example.org/a/b?p=1`` →
-    ``example.org-a-b-p=1``.
+    A guid that is already a valid id (no whitespace, ``/``, ``?`` or ``#``, at most
+    :data:`~recommender.articles.ID_MAX_LENGTH` characters) is kept as it is:
+    ``tag:example.org,2025:42``. Any other becomes a readable slug (the scheme
+    dropped, each run of those characters turned into ``-``), cut so that the slug,
+    ``-`` and 12 hex digits of the SHA-256 of the guid fit the limit:
+    ``https://example.org/a/b?p=1`` → ``example.org-a-b-p=1-`` + 12 hex digits.
+
+    The same guid always gives the same id, and two different guids never give the
+    same one: two guids that slug alike (``https://x.org/a b`` and
+    ``https://x.org/a/b``) differ in their digests. An empty guid gives ``""``,
+    which validation rejects.
     """
     raw = raw.strip()
-    if not _ID_UNSAFE.search(raw):
+    if not raw or id_problem(raw) is None:
         return raw
-    return _ID_UNSAFE.sub("-", _URI_SCHEME.sub("", raw)).strip("-")
+    digest = hashlib.sha256(raw.encode("utf-8", "surrogatepass")).hexdigest()[:_DIGEST_HEX]
+    slug = _ID_UNSAFE.sub("-", _URI_SCHEME.sub("", raw)).strip("-")
+    slug = slug[: ID_MAX_LENGTH - _DIGEST_HEX - 1].rstrip("-")
+    return f"{slug}-{digest}" if slug else digest
 
 
 def _feed_record(entry: Any, is_atom: bool) -> dict[str, Any]:

@@ -118,7 +118,7 @@ class LiveStore:
                 deleted.add(article_id)
             else:
                 upserts[article_id] = (
-                    Article.model_validate(json.loads(article)),
+                    Article.from_stored(json.loads(article)),
                     np.frombuffer(vector, dtype=np.float32).copy(),
                     model,
                 )

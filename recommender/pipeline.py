@@ -6,13 +6,13 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
 
 from .config import Settings
-from .corpus import CorpusLoad, Rejection, SourceNote, load_corpus
+from .corpus import CorpusLoad, ReadOptions, Rejection, SourceNote, load_corpus
 from .embedding import Embedder, EmbeddingCache, EmbedStats, embed_texts
 from .errors import InvalidCorpus, SnapshotError
 from .lexical import LexicalModel, Stemming
@@ -71,6 +71,23 @@ def lexical_model(settings: Settings) -> LexicalModel:
         b=settings.bm25_b,
         stemming=cast(Stemming, settings.stemming),
         field_weights=settings.field_weights,
+    )
+
+
+def read_options(
+    settings: Settings, id_namespaces: Mapping[Path, str] | None = None
+) -> ReadOptions:
+    """How the sources are read, from the settings and the names chosen per export.
+
+    These need no place in :func:`build_parameters`: they change the articles
+    themselves (their ids and text), or which articles are read, and the corpus
+    fingerprint already covers those.
+    """
+    return ReadOptions(
+        strip_shortcodes=cast(Any, settings.strip_shortcodes),
+        wxr_id_namespace=cast(Any, settings.wxr_id_namespace),
+        id_namespaces=dict(id_namespaces or {}),
+        csv_delimiter=settings.csv_delimiter_char,
     )
 
 
@@ -133,6 +150,7 @@ def build_index(
     strict: bool = False,
     on_progress: Progress | None = None,
     report: IndexReport | None = None,
+    id_namespaces: Mapping[Path, str] | None = None,
 ) -> IndexReport:
     """Index ``sources`` into ``settings.index_dir`` and publish a snapshot.
 
@@ -154,11 +172,15 @@ def build_index(
         report: the report to fill in (a new one by default). It is filled in as
             the build goes, so a caller that passes one still has the rejections
             and notes when the build fails (the CLI writes them to ``--report``).
+        id_namespaces: WordPress export → the namespace chosen for its post ids
+            (see :mod:`recommender.namespaces`).
 
     Raises:
         InvalidCorpus: a source cannot be read, or no record in them is valid.
+        InvalidArgument: ``id_namespaces`` names a file that is not a source.
         IndexLocked: another build holds the lock and ``wait`` is False.
     """
+    options = read_options(settings, id_namespaces)
     lock = IndexLock(settings.index_dir, purpose="reindex")
     lock.acquire(wait=wait)
     try:
@@ -175,6 +197,7 @@ def build_index(
             full,
             strict,
             on_progress,
+            options,
             IndexReport() if report is None else report,
         )
     finally:
@@ -190,6 +213,7 @@ def _build_locked(
     full: bool,
     strict: bool,
     on_progress: Progress | None,
+    options: ReadOptions,
     report: IndexReport,
 ) -> IndexReport:
     def report_progress(phase: str, done: int, total: int) -> None:
@@ -198,7 +222,7 @@ def _build_locked(
 
     started = time.perf_counter()
     report_progress("read", 0, len(sources))
-    loaded = load_corpus(sources, csv_delimiter=settings.csv_delimiter_char)
+    loaded = load_corpus(sources, options)
     report.rejected = loaded.rejections
     report.notes = loaded.notes
     for note in loaded.notes:

@@ -316,7 +316,7 @@ class Snapshot:
             with (base / "articles.jsonl").open(encoding="utf-8") as handle:
                 for line in handle:
                     record = json.loads(line)
-                    articles.append(Article.model_validate(record["article"]))
+                    articles.append(Article.from_stored(record["article"]))
                     hashes.append(record["content_hash"])
             vectors = np.load(base / "vectors.npy", allow_pickle=False)
             dense = VectorIndex.load(base / "dense.faiss")

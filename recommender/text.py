@@ -3,10 +3,12 @@ contributes to the two signals, and token windows for chunking long bodies."""
 
 from __future__ import annotations
 
+import html
 import re
 import warnings
 from collections.abc import Sequence
 from functools import lru_cache
+from html.entities import html5
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -16,6 +18,10 @@ _TAG = re.compile(r"<(?:[a-zA-Z][a-zA-Z0-9-]*|/[a-zA-Z][a-zA-Z0-9-]*|!--)[^>]*>"
 _SPACES = re.compile(r"[ \t\r\f\v\u00a0]+")
 _BLANK_LINES = re.compile(r"\n\s*\n+")
 _BLOCK_TAGS = ("p", "div", "li", "br", "h1", "h2", "h3", "h4", "h5", "h6", "tr", "blockquote")
+# Every ampersand, with the character reference it may start. Only references closed
+# by ";" count: "AT&T", "R&D" and "Smith&notes" are text, although HTML5 would read
+# "&not" in "&notes" as "¬". WordPress agrees: it prints a bare "&" as "&#038;".
+_AMPERSAND = re.compile(r"&(#[0-9]{1,7};|#[xX][0-9a-fA-F]{1,6};|[A-Za-z][A-Za-z0-9]{0,31};)?")
 
 
 def normalise_whitespace(text: str) -> str:
@@ -24,13 +30,53 @@ def normalise_whitespace(text: str) -> str:
     return _BLANK_LINES.sub("\n\n", "\n".join(lines)).strip()
 
 
+def _is_reference(match: re.Match[str]) -> bool:
+    """Whether an :data:`_AMPERSAND` match is a character reference HTML knows."""
+    reference = match.group(1)
+    if reference is None:
+        return False
+    return reference.startswith("#") or reference in html5
+
+
+def decode_entities(text: str) -> str:
+    """Decode the HTML character references in plain text, once.
+
+    ``Fish &amp; chips`` → ``Fish & chips``, ``&#8220;`` → ``“``, ``&#x2019;`` → ``’``;
+    ``&nbsp;`` becomes a plain space. Only references closed by ``;`` are decoded, so
+    ``AT&T``, ``R&D`` and ``Smith&notes`` stay as written, unknown names such as
+    ``&foo;`` too, and ``&amp;amp;`` becomes ``&amp;`` (never decoded twice).
+    """
+    if "&" not in text:
+        return text
+
+    def decode(match: re.Match[str]) -> str:
+        if not _is_reference(match):
+            return match.group()
+        character = html.unescape(match.group())
+        return " " if character == "\u00a0" else character
+
+    return _AMPERSAND.sub(decode, text)
+
+
+def _escape_bare_ampersands(text: str) -> str:
+    # Python's HTML parser reads "&notes" as "¬es" and drops the "&" of "R&D" at the
+    # end of the input, and BeautifulSoup drops the ";" of an unknown "&foo;". An "&"
+    # that starts no known reference is text, so it is escaped before parsing.
+    return _AMPERSAND.sub(
+        lambda match: match.group() if _is_reference(match) else "&amp;" + (match.group(1) or ""),
+        text,
+    )
+
+
 def html_to_text(text: str) -> str:
     """Reduce HTML to readable text; text without tags is only whitespace-normalised.
 
-    Scripts and styles are dropped, entities decoded, block elements become line breaks.
+    Scripts and styles are dropped, character references decoded (only those closed
+    by ``;``, see :func:`decode_entities`), block elements become line breaks.
     """
     if not _TAG.search(text) and "&" not in text:
         return normalise_whitespace(text)
+    text = _escape_bare_ampersands(text)
     from bs4 import BeautifulSoup, MarkupResemblesLocatorWarning
 
     with warnings.catch_warnings():
@@ -52,10 +98,15 @@ def _markdown() -> object:
     return MarkdownIt("commonmark")
 
 
+def markdown_to_html(text: str) -> str:
+    """Render Markdown (CommonMark) to HTML; raw HTML in it is kept."""
+    md = _markdown()
+    return str(md.render(text))  # type: ignore[attr-defined]
+
+
 def markdown_to_text(text: str) -> str:
     """Render Markdown and reduce it to text, so ``##`` and ``**`` never reach the model."""
-    md = _markdown()
-    return html_to_text(md.render(text))  # type: ignore[attr-defined]
+    return html_to_text(markdown_to_html(text))
 
 
 def dense_text(article: Article) -> str:

@@ -351,7 +351,10 @@ def _register_routes(app: OpenAPI) -> None:
                 field="id",
             )
         try:
-            article = Article.from_record(body.record(path.article_id))
+            article = Article.from_record(
+                body.record(path.article_id),
+                strip_shortcodes=settings().strip_shortcodes == "all",
+            )
         except ValidationError as exc:
             error = exc.errors()[0]
             field = location_name(error["loc"])

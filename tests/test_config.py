@@ -27,6 +27,8 @@ def test_defaults_and_environment() -> None:
         ("RECOMMENDER_DENSE_WEIGHT", "1.5"),
         ("RECOMMENDER_CACHE_MAX_AGE", "-1"),
         ("RECOMMENDER_WORKERS", "0"),
+        ("RECOMMENDER_WXR_ID_NAMESPACE", "host"),
+        ("RECOMMENDER_STRIP_SHORTCODES", "none"),
     ],
 )
 def test_bad_values_name_the_variable(name: str, value: str) -> None:

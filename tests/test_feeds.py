@@ -152,6 +152,8 @@ def test_wordpress_export_maps_every_field(tmp_path: Path) -> None:
         "ping_status": "closed",
         "post_status": "publish",
         "guid": "https://news.example.org/?p=11",
+        "post_id": "11",
+        "site_url": "https://news.example.org",
     }
 
     assert by_id["12"].featured is True
@@ -261,7 +263,8 @@ def test_rss_feed_maps_every_field(tmp_path: Path, name: str) -> None:
     path = write(tmp_path / name, RSS)
     loaded = load_corpus([path])
     first, second = loaded.articles
-    assert first.id == "news.example.org-articles-mirror-therapy"
+    # The guid is a URL: a readable slug plus 12 hex digits of its SHA-256.
+    assert first.id == "news.example.org-articles-mirror-therapy-8ccc41d3d980"
     assert first.extra == {"guid": "https://news.example.org/articles/mirror-therapy"}
     assert first.title == "Mirror therapy & arm recovery"
     assert first.body == "Full text about mirror therapy."
@@ -273,7 +276,7 @@ def test_rss_feed_maps_every_field(tmp_path: Path, name: str) -> None:
     assert first.status == "published" and first.featured is False
 
     # No guid: the link is the id; no content: the description is the body.
-    assert second.id == "news.example.org-articles-only-description"
+    assert second.id == "news.example.org-articles-only-description-3d9d9561fb49"
     assert second.body == "The description is the body here." and second.summary == ""
     assert second.author == "Kim Berg"
 
@@ -300,7 +303,7 @@ def test_atom_feed_maps_every_field(tmp_path: Path, name: str) -> None:
     assert sleep.author == "Ann Holm"
     assert sleep.tags == ("sleep", "fatigue")
 
-    assert only.id == "news.example.org-articles-only-content"
+    assert only.id == "news.example.org-articles-only-content-edee22f7684b"
     assert only.body == "X body" and only.summary == ""  # content is not repeated as summary
     assert only.url is None  # an Atom id is not an address
     assert only.published is None and only.updated == datetime(2025, 2, 3, tzinfo=UTC)
@@ -310,10 +313,10 @@ def test_atom_feed_maps_every_field(tmp_path: Path, name: str) -> None:
     ("raw", "expected"),
     [
         ("tag:example.org,2025:42", "tag:example.org,2025:42"),
-        ("https://example.org/a/b/", "example.org-a-b"),
-        ("https://example.org/?p=1#top", "example.org-p=1-top"),
+        ("https://example.org/a/b/", "example.org-a-b-8a5ff03404bc"),
+        ("https://example.org/?p=1#top", "example.org-p=1-top-6c1bfb616b51"),
         ("urn:uuid:1234", "urn:uuid:1234"),
-        ("two words", "two-words"),
+        ("two words", "two-words-a03f1d611645"),
     ],
 )
 def test_feed_ids_fit_the_api_path(raw: str, expected: str) -> None:

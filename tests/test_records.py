@@ -17,7 +17,7 @@ import pytest
 from click.testing import CliRunner
 
 from recommender import Settings, cli, csvreader
-from recommender.corpus import load_corpus
+from recommender.corpus import ReadOptions, load_corpus
 from recommender.errors import InvalidArgument, InvalidCorpus
 from recommender.jobs import JobRunner
 from recommender.pipeline import IndexReport, build_index
@@ -217,7 +217,7 @@ def test_csv_sniff_sample_cut_inside_a_huge_first_cell(tmp_path: Path) -> None:
     ],
 )
 def test_csv_named_delimiter(tmp_path: Path, named: str, text: str, want_ids: list[str]) -> None:
-    loaded = load_corpus([write(tmp_path / "n.csv", text)], csv_delimiter=named)
+    loaded = load_corpus([write(tmp_path / "n.csv", text)], ReadOptions(csv_delimiter=named))
     assert [a.id for a in loaded.articles] == want_ids
     assert "as named by RECOMMENDER_CSV_DELIMITER" in loaded.notes[0].note
 
@@ -249,7 +249,7 @@ def test_csv_wrong_named_delimiter_says_which_one_the_header_uses(
     tmp_path: Path, named: str, text: str, hint: str
 ) -> None:
     path = write(tmp_path / "w.csv", text)
-    loaded = load_corpus([path], csv_delimiter=named)
+    loaded = load_corpus([path], ReadOptions(csv_delimiter=named))
     assert loaded.articles == []
     (rejection,) = loaded.rejections
     assert (rejection.source, rejection.line, rejection.field) == (str(path), 1, None)
