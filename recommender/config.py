@@ -75,6 +75,12 @@ class Settings:
         "Reduce words to their stems for the lexical signal: `english` (Snowball) or "
         "`none`. Takes effect at the next reindex.",
     )
+    cjk_terms: str = _setting(
+        "bigrams",
+        "How the lexical signal finds terms in Chinese, Japanese and Korean text, written "
+        "without spaces: `bigrams` (overlapping character pairs) or `none` (a run of such "
+        "characters is one word, as before). Takes effect at the next reindex.",
+    )
     bm25_k1: float = _setting(
         1.2,
         "BM25 term-frequency saturation: how much a word's fifth mention adds over its "
@@ -200,6 +206,7 @@ class Settings:
             "stemming": self.stemming in ("none", "english"),
             "strip_shortcodes": self.strip_shortcodes in ("all", "wordpress"),
             "wxr_id_namespace": self.wxr_id_namespace in ("auto", "site", "none"),
+            "cjk_terms": self.cjk_terms in ("none", "bigrams"),
             "bm25_k1": 0.0 <= self.bm25_k1 <= 10.0,
             "bm25_b": 0.0 <= self.bm25_b <= 1.0,
             "title_weight": 0.0 <= self.title_weight <= 10.0,

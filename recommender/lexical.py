@@ -6,7 +6,8 @@ length normalisation, as BM25F does with one shared ``b``: a title word with
 weight 2 counts as two body mentions. Words may be reduced to their Snowball
 stems (PyStemmer), so "stroke" meets "strokes" and "rehabilitation" meets
 "rehabilitate"; shared terms are still shown in the surface form the corpus
-uses most.
+uses most. Chinese, Japanese and Korean text, written without spaces, is cut into
+character pairs (see :mod:`recommender.cjk`).
 
 The document side is the usual BM25 weight of each term; how a query's terms
 weigh is the ranker's choice (see :mod:`recommender.ranking`). Saved as plain
@@ -18,13 +19,15 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 from scipy import sparse
 from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, CountVectorizer
+
+from . import cjk
 
 # Words of two or more characters that start with a letter; hyphens split words, so
 # "post-stroke" matches "stroke".
@@ -44,6 +47,13 @@ DEFAULT_FIELD_WEIGHTS: Mapping[str, float] = {
 Stemming = Literal["none", "english"]
 STEMMING: tuple[Stemming, ...] = ("none", "english")
 
+CjkTerms = Literal["none", "bigrams"]
+CJK_TERMS: tuple[CjkTerms, ...] = ("none", "bigrams")
+"""How terms are found in text written without spaces: ``bigrams`` cuts Han, Katakana
+and Hangul into character pairs (:mod:`recommender.cjk`); ``none`` is the tokeniser
+of snapshots built before it existed, which reads a whole run of such characters
+as one word."""
+
 LexicalDocument = Mapping[str, str] | str
 
 
@@ -51,13 +61,23 @@ def _fields(document: LexicalDocument) -> Mapping[str, str]:
     return {"body": document} if isinstance(document, str) else document
 
 
-def _tokenizer() -> Callable[[str], list[str]]:
-    stop = ENGLISH_STOP_WORDS
+def _words(text: str) -> list[str]:
+    """The words of ``text`` as the English tokeniser finds them, stop words left out."""
+    return [t for t in _TOKEN.findall(text.lower()) if t not in ENGLISH_STOP_WORDS]
 
-    def tokens(text: str) -> list[str]:
-        return [t for t in _TOKEN.findall(text.lower()) if t not in stop]
 
-    return tokens
+def _split(cjk_terms: CjkTerms) -> Callable[[str], tuple[list[str], list[str]]]:
+    """A function from a text to (its words, its CJK terms)."""
+    if cjk_terms == "none":
+        return lambda text: (_words(text), [])
+
+    def split(text: str) -> tuple[list[str], list[str]]:
+        text = cjk.fold_width(text)
+        if not cjk.has_cjk(text):
+            return _words(text), []  # exactly what such a text always gave
+        return _words(cjk.without_cjk(text)), cjk.bigrams(text.lower())
+
+    return split
 
 
 def _stemmer(stemming: Stemming) -> Callable[[list[str]], list[str]] | None:
@@ -69,11 +89,14 @@ def _stemmer(stemming: Stemming) -> Callable[[list[str]], list[str]] | None:
     return lambda words: list(stemmer.stemWords(words))
 
 
-def _analyzer(stemming: Stemming) -> Callable[[str], list[str]]:
-    tokens, stem = _tokenizer(), _stemmer(stemming)
-    if stem is None:
-        return tokens
-    return lambda text: stem(tokens(text))
+def _analyzer(stemming: Stemming, cjk_terms: CjkTerms) -> Callable[[str], list[str]]:
+    split, stem = _split(cjk_terms), _stemmer(stemming)
+
+    def terms(text: str) -> list[str]:
+        words, pairs = split(text)
+        return (words if stem is None else stem(words)) + pairs
+
+    return terms
 
 
 class LexicalModel:
@@ -83,6 +106,8 @@ class LexicalModel:
         k1: term-frequency saturation.
         b: document-length normalisation.
         stemming: ``none``, or ``english`` for Snowball (Porter 2) stems.
+        cjk_terms: ``bigrams``, or ``none`` for the tokeniser of older snapshots
+            (see :data:`CJK_TERMS`).
         field_weights: how many body mentions one mention in each field of
             :data:`FIELDS` is worth (missing fields weigh 0).
     """
@@ -93,6 +118,7 @@ class LexicalModel:
         b: float = 0.75,
         *,
         stemming: Stemming = "none",
+        cjk_terms: CjkTerms = "bigrams",
         field_weights: Mapping[str, float] | None = None,
     ) -> None:
         self.k1 = k1
@@ -100,6 +126,9 @@ class LexicalModel:
         if stemming not in STEMMING:
             raise ValueError(f"unknown stemming {stemming!r} (known: {', '.join(STEMMING)})")
         self.stemming: Stemming = stemming
+        if cjk_terms not in CJK_TERMS:
+            raise ValueError(f"unknown cjk_terms {cjk_terms!r} (known: {', '.join(CJK_TERMS)})")
+        self.cjk_terms: CjkTerms = cjk_terms
         weights = dict(DEFAULT_FIELD_WEIGHTS if field_weights is None else field_weights)
         unknown = set(weights) - set(FIELDS)
         if unknown:
@@ -110,11 +139,16 @@ class LexicalModel:
     def describe(self) -> str:
         """The parameters in one line, for manifests and build fingerprints."""
         fields = ",".join(f"{name}={self.field_weights[name]:g}" for name in FIELDS)
-        return f"bm25(k1={self.k1:g},b={self.b:g},stemming={self.stemming},fields={fields})"
+        return (
+            f"bm25(k1={self.k1:g},b={self.b:g},stemming={self.stemming},"
+            f"cjk={self.cjk_terms},fields={fields})"
+        )
 
     def _vectorizer(self, vocabulary: dict[str, int] | None = None) -> CountVectorizer:
         return CountVectorizer(
-            analyzer=_analyzer(self.stemming), vocabulary=vocabulary, dtype=np.float32
+            analyzer=_analyzer(self.stemming, self.cjk_terms),
+            vocabulary=vocabulary,
+            dtype=np.float32,
         )
 
     def counts(self, documents: Sequence[LexicalDocument]) -> sparse.csr_matrix:
@@ -142,10 +176,7 @@ class LexicalModel:
 
     def fit(self, documents: Sequence[LexicalDocument]) -> LexicalModel:
         """Learn the vocabulary and BM25 document weights of ``documents``."""
-        docs = [_fields(d) for d in documents]
-        texts = [
-            "\n".join(d.get(name, "") for name in FIELDS if self.field_weights[name]) for d in docs
-        ]
+        texts = [self._text(d) for d in documents]
         self.vectorizer_ = self._vectorizer()
         try:
             self.vectorizer_.fit(texts)
@@ -153,7 +184,7 @@ class LexicalModel:
         except ValueError:  # every text was empty or stop words only
             self.vocabulary_ = {"": 0}
             self.vectorizer_ = self._vectorizer(self.vocabulary_)
-        counts = self.counts(docs)
+        counts = self.counts(documents)
         n_docs = counts.shape[0]
         df = np.bincount(counts.indices, minlength=counts.shape[1]).astype(np.float32)
         self.idf_ = np.log1p((n_docs - df + 0.5) / (df + 0.5)).astype(np.float32)
@@ -165,13 +196,18 @@ class LexicalModel:
         self._terms = self._term_array()
         return self
 
+    def _text(self, document: LexicalDocument) -> str:
+        """The fields of ``document`` that weigh anything, as one text."""
+        fields = _fields(document)
+        return "\n".join(fields.get(name, "") for name in FIELDS if self.field_weights[name])
+
     def _surface_forms(self, texts: Sequence[str]) -> dict[str, str]:
         """The word the corpus uses most for each stem (ties: the shorter, then the first
         alphabetically), so explanations say "strokes", never "strok"."""
         words: Counter[str] = Counter()
-        tokens = _tokenizer()
+        split = _split(self.cjk_terms)
         for text in texts:
-            words.update(tokens(text))
+            words.update(split(text)[0])
         unique = sorted(words)
         stemmer = _stemmer(self.stemming)
         stems = stemmer(unique) if stemmer is not None else unique
@@ -228,6 +264,7 @@ class LexicalModel:
         query: sparse.csr_matrix,
         row: sparse.csr_matrix | tuple[np.ndarray, np.ndarray],
         n: int = 5,
+        texts: tuple[LexicalDocument, LexicalDocument] | None = None,
     ) -> list[str]:
         """The terms that weigh most in both the query and an article's BM25 ``row``
         (a one-row matrix, or its term indexes and weights).
@@ -235,14 +272,42 @@ class LexicalModel:
         Ranked by the product of the two term-frequency saturations times the idf
         (the product of the BM25 weights over one idf): a word repeated in both
         texts outranks a rare word each mentions once in passing.
+
+        ``texts`` (the query's document and the article's) let a Chinese, Japanese or
+        Korean character pair be shown as the stretch of text the two share around
+        it (:func:`recommender.cjk.shared_stretch`): ``中风患者``, never ``风患``. A
+        stretch that repeats or contains one already listed is left out.
         """
         row_terms, row_weights = row if isinstance(row, tuple) else (row.indices, row.data)
         common, in_row, in_query = np.intersect1d(row_terms, query.indices, return_indices=True)
         if common.size == 0:
             return []
         weight = row_weights[in_row] * query.data[in_query] / np.maximum(self.idf_[common], 1e-6)
-        order = np.argsort(-weight, kind="stable")[:n]
-        return [str(self._terms[common[i]]) for i in order]
+        order = np.argsort(-weight, kind="stable")
+        terms = (str(self._terms[common[i]]) for i in order)
+        if texts is None or self.cjk_terms == "none":
+            return [term for _, term in zip(range(n), terms, strict=False)]
+        return self._displayed(terms, texts, n)
+
+    def _displayed(
+        self, terms: Iterable[str], texts: tuple[LexicalDocument, LexicalDocument], n: int
+    ) -> list[str]:
+        """The first ``n`` of ``terms`` as shown: character pairs as shared stretches."""
+        runs: list[list[str]] | None = None
+        shown: list[str] = []
+        for term in terms:
+            if cjk.is_cjk_pair(term):
+                if runs is None:  # only texts with such a pair are read
+                    runs = [cjk.runs(cjk.fold_width(self._text(t)).lower()) for t in texts]
+                term = cjk.shared_stretch(term, runs)
+                if not term or any(term in other or other in term for other in shown):
+                    continue
+            elif term in shown:
+                continue
+            shown.append(term)
+            if len(shown) == n:
+                break
+        return shown
 
     def weigh(self, documents: Sequence[LexicalDocument]) -> sparse.csr_matrix:
         """BM25 weights of arbitrary documents (as if they were indexed)."""
@@ -255,6 +320,7 @@ class LexicalModel:
             "k1": self.k1,
             "b": self.b,
             "stemming": self.stemming,
+            "cjk_terms": self.cjk_terms,
             "field_weights": self.field_weights,
             "average_length": self.average_length_,
             "vocabulary": self.vocabulary_,
@@ -270,14 +336,16 @@ class LexicalModel:
     def load(cls, directory: Path) -> LexicalModel:
         """Read a model written by :meth:`save`.
 
-        Snapshots written before stemming and field weights existed load as what
-        they were built with: no stemming, the default field weights.
+        Snapshots written before stemming, field weights and CJK terms existed load
+        as what they were built with: no stemming, the default field weights, and a
+        run of Chinese, Japanese or Korean characters read as one word.
         """
         params: dict[str, Any] = json.loads((directory / "lexical.json").read_text("utf-8"))
         model = cls(
             k1=params["k1"],
             b=params["b"],
             stemming=params.get("stemming", "none"),
+            cjk_terms=params.get("cjk_terms", "none"),
             field_weights=params.get("field_weights"),
         )
         model.vocabulary_ = params["vocabulary"]

@@ -15,7 +15,7 @@ from .config import Settings
 from .corpus import CorpusLoad, ReadOptions, Rejection, SourceNote, load_corpus
 from .embedding import Embedder, EmbeddingCache, EmbedStats, embed_texts
 from .errors import InvalidCorpus, SnapshotError
-from .lexical import LexicalModel, Stemming
+from .lexical import CjkTerms, LexicalModel, Stemming
 from .live import LIVE_FILE, LiveStore
 from .locking import IndexLock
 from .snapshot import SnapshotStore, build_snapshot_dir, corpus_fingerprint
@@ -64,12 +64,13 @@ class IndexReport:
 
 
 def lexical_model(settings: Settings) -> LexicalModel:
-    """An unfitted lexical model with the settings' BM25 parameters, stemming and
-    field weights."""
+    """An unfitted lexical model with the settings' BM25 parameters, stemming, CJK
+    terms and field weights."""
     return LexicalModel(
         k1=settings.bm25_k1,
         b=settings.bm25_b,
         stemming=cast(Stemming, settings.stemming),
+        cjk_terms=cast(CjkTerms, settings.cjk_terms),
         field_weights=settings.field_weights,
     )
 

@@ -229,6 +229,8 @@ class Query:
     published: datetime | None = None
     counts: sparse.csr_matrix | None = None
     """How often the query uses each term (only needed for ``query_weights`` ``tf``)."""
+    document: LexicalDocument | None = None
+    """The query's lexical fields, from which shared terms are shown."""
 
 
 @dataclass
@@ -452,6 +454,7 @@ class Ranker:
             categories=article.categories,
             published=article.published,
             counts=counts,
+            document=lexical_fields(article),
         )
 
     def query_for_text(
@@ -472,6 +475,7 @@ class Ranker:
             title=title,
             tags=tuple(tags),
             counts=self.snapshot.lexical.counts([document]),
+            document=document,
         )
 
     # -- visibility --------------------------------------------------------------------
@@ -675,7 +679,13 @@ class Ranker:
             dense=float(s.dense[i]),
             lexical=float(s.lexical[i]),
             shared_terms=tuple(
-                self.snapshot.lexical.shared_terms(query.weights, self._row_arrays(position))
+                self.snapshot.lexical.shared_terms(
+                    query.weights,
+                    self._row_arrays(position),
+                    texts=None
+                    if query.document is None
+                    else (query.document, lexical_fields(self.articles[position])),
+                )
             )
             if self.explain
             else (),
