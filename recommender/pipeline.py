@@ -11,19 +11,28 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
 
+import numpy as np
+
+from .articles import Article
 from .config import Settings
 from .corpus import Rejection, load_corpus
+from .duplicates import Shingling, Signatures, Signer, near_duplicate_groups
 from .embedding import Embedder, EmbeddingCache, EmbedStats, embed_texts
 from .errors import InvalidCorpus, SnapshotError
 from .lexical import LexicalModel, Stemming
 from .live import LIVE_FILE, LiveStore
 from .locking import IndexLock
-from .snapshot import SnapshotStore, build_snapshot_dir, corpus_fingerprint
+from .snapshot import SnapshotStore, build_snapshot_dir, corpus_fingerprint, stored_signatures
 from .text import dense_text, lexical_fields
 
 log = logging.getLogger(__name__)
 
 CACHE_FILE = "embeddings.sqlite"
+# The report lists at most this many near-duplicate groups, each with at most this
+# many ids: enough for an editor to see what is treated as one story, bounded on a
+# corpus full of copies.
+REPORT_GROUPS = 50
+REPORT_GROUP_IDS = 10
 
 
 @dataclass
@@ -41,6 +50,8 @@ class IndexReport:
     published: bool = False
     pruned: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    duplicate_groups: list[list[str]] = field(default_factory=list)
+    """Articles whose bodies count as one story (near-duplicates), found when publishing."""
 
     def to_json(self) -> dict[str, Any]:
         """The report as a JSON-ready mapping."""
@@ -56,6 +67,13 @@ class IndexReport:
             "published": self.published,
             "pruned": self.pruned,
             "seconds": round(self.seconds, 3),
+            "near_duplicates": {
+                "groups": len(self.duplicate_groups),
+                "articles": sum(len(group) for group in self.duplicate_groups),
+                "listed": [group[:REPORT_GROUP_IDS] for group in self.duplicate_groups][
+                    :REPORT_GROUPS
+                ],
+            },
         }
 
 
@@ -77,6 +95,7 @@ def build_parameters(settings: Settings, model_id: str) -> dict[str, Any]:
         "chunk_tokens": settings.chunk_tokens,
         "chunk_overlap": settings.chunk_overlap,
         "lexical": lexical_model(settings).describe(),
+        "duplicates": Shingling().describe(),
     }
 
 
@@ -96,6 +115,37 @@ def _previous_hashes(store: SnapshotStore) -> tuple[dict[str, str], str | None, 
         # An unreadable old snapshot only means nothing can be reported as unchanged.
         log.warning("cannot read the published snapshot %s: %s", version, exc)
         return {}, None, None
+
+
+def _signatures(
+    store: SnapshotStore, articles: Sequence[Article], content_hashes: Sequence[str]
+) -> Signatures:
+    """Every article's MinHash signature, reusing the published snapshot's for
+    unchanged content made with the same shingling (signing costs about a
+    millisecond per article, which a large corpus would pay on every reindex)."""
+    shingling = Shingling()
+    reusable: dict[str, int] = {}
+    previous: Signatures | None = None
+    version = store.current_version()
+    if version is not None:
+        try:
+            stored = stored_signatures(store, version)
+        except SnapshotError as exc:
+            log.warning("not reusing the signatures of %s: %s", version, exc)
+            stored = None
+        if stored is not None and stored[2] == shingling:
+            previous = stored[1]
+            reusable = {content: row for row, content in enumerate(stored[0])}
+    missing = [i for i, content in enumerate(content_hashes) if content not in reusable]
+    signed = Signer(shingling).sign(articles[i].body for i in missing)
+    hashes = np.empty((len(articles), shingling.num_perm), dtype=np.uint32)
+    counts = np.empty(len(articles), dtype=np.uint32)
+    hashes[missing], counts[missing] = signed.hashes, signed.counts
+    kept = [i for i, content in enumerate(content_hashes) if content in reusable]
+    if previous is not None and kept:
+        rows = np.array([reusable[content_hashes[i]] for i in kept])
+        hashes[kept], counts[kept] = previous.hashes[rows], previous.counts[rows]
+    return Signatures(hashes, counts)
 
 
 Progress = Callable[[str, int, int], None]
@@ -218,6 +268,10 @@ def _build_locked(
     report_progress("publish", 0, 1)
     report.embedded = stats.embedded
     lexical = lexical_model(settings).fit([lexical_fields(a) for a in articles])
+    signatures = _signatures(store, articles, hashes)
+    report.duplicate_groups = near_duplicate_groups(
+        [a.id for a in articles], signatures, settings.duplicate_jaccard, Shingling()
+    )
     manifest = build_snapshot_dir(
         store,
         articles,
@@ -231,6 +285,7 @@ def _build_locked(
             "corpus_fingerprint": fingerprint,
             "build": parameters,
         },
+        signatures,
     )
     report.version = manifest.version
     report.published = True
