@@ -112,6 +112,11 @@ class Settings:
     duplicate_threshold: float = _setting(
         0.97, "Dense cosine at or above which two articles count as near-duplicates."
     )
+    duplicate_jaccard: float = _setting(
+        0.5,
+        "Estimated Jaccard overlap of two bodies' 4-word shingles (MinHash) at or above "
+        "which they count as the same story (a syndicated copy); see docs/sources.md.",
+    )
     tag_boost: float = _setting(
         0.0,
         "Points added to a candidate's score, times the Jaccard overlap of its tags and "
@@ -215,6 +220,7 @@ class Settings:
             "body_weight": 0.0 <= self.body_weight <= 10.0,
             "candidates": self.candidates >= 1,
             "duplicate_threshold": 0.0 < self.duplicate_threshold <= 1.0,
+            "duplicate_jaccard": 0.0 < self.duplicate_jaccard <= 1.0,
             "tag_boost": 0.0 <= self.tag_boost <= 1.0,
             "max_age_days": self.max_age_days >= 0,
             "recency_half_life_days": self.recency_half_life_days >= 0,

@@ -19,6 +19,7 @@ import numpy as np
 
 from .articles import Article
 from .config import MAX_K, Settings
+from .duplicates import Shingling, Signer
 from .embedding import Embedder, SentenceTransformerEmbedder, embed_texts
 from .errors import InvalidArgument, SnapshotError, SnapshotMismatch
 from .live import LIVE_FILE, LiveStore
@@ -120,6 +121,7 @@ class Engine:
             dense_weight=self.settings.dense_weight,
             candidates=self.settings.candidates,
             duplicate_threshold=self.settings.duplicate_threshold,
+            duplicate_jaccard=self.settings.duplicate_jaccard,
             knobs=self.knobs,
             query_weights=cast(QueryWeights, self.settings.query_weights),
             fusion=cast(Fusion, self.settings.fusion),
@@ -406,8 +408,13 @@ class Engine:
             True if the article is new, False if it replaced one.
         """
         vector = self._embed(article)
-        existed = article.id in self._current().positions
-        self.live.upsert(article, vector, self.embedder.model_id)
+        ranker = self._current()
+        existed = article.id in ranker.positions
+        # Signed the served snapshot's way, so the copy of a story is hidden at once; a
+        # snapshot without signatures gets the way its next reindex will use.
+        shingling = ranker.shingling or Shingling()
+        signature = (shingling, Signer(shingling).sign([article.body]))
+        self.live.upsert(article, vector, self.embedder.model_id, signature)
         self.reload()
         return not existed
 

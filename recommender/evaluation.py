@@ -885,6 +885,7 @@ class BenchmarkIndex:
             dense_weight=config.dense_weight,
             candidates=config.candidates,
             duplicate_threshold=self.settings.duplicate_threshold,
+            duplicate_jaccard=self.settings.duplicate_jaccard,
             suppress_duplicates=config.suppress_duplicates,
             query_weights=config.query_weights,
             fusion=config.fusion,

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from .articles import Article
+from .duplicates import Shingling, Signatures
 
 LIVE_FILE = "live.sqlite"
 
@@ -31,6 +32,9 @@ class LiveChanges:
     seq: int = 0
     upserts: dict[str, tuple[Article, np.ndarray, str]] = field(default_factory=dict)
     deleted: frozenset[str] = frozenset()
+    signatures: dict[str, tuple[Shingling, Signatures]] = field(default_factory=dict)
+    """The upserts' body signatures (one row each) and how they were made; an upsert
+    written before signatures existed has none."""
 
     def __bool__(self) -> bool:
         return bool(self.upserts or self.deleted)
@@ -68,6 +72,7 @@ class LiveStore:
                 INSERT OR IGNORE INTO counter VALUES (1, 0);
                 """
             )
+            _add_columns(db, {"signature": "BLOB", "shingling": "TEXT"})
             self._local.db = db
         return db
 
@@ -77,14 +82,20 @@ class LiveStore:
         return int(row[0]) if row else 0
 
     def _write(
-        self, article_id: str, article: Article | None, vector: np.ndarray | None, model: str | None
+        self,
+        article_id: str,
+        article: Article | None,
+        vector: np.ndarray | None,
+        model: str | None,
+        signature: tuple[Shingling, Signatures] | None = None,
     ) -> int:
         db = self._db()
         with db:
             db.execute("UPDATE counter SET seq = seq + 1 WHERE one = 1")
             seq = int(db.execute("SELECT seq FROM counter WHERE one = 1").fetchone()[0])
             db.execute(
-                "INSERT OR REPLACE INTO changes VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "INSERT OR REPLACE INTO changes (id, seq, deleted, article, vector, model, "
+                "changed_at, signature, shingling) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     article_id,
                     seq,
@@ -93,13 +104,21 @@ class LiveStore:
                     np.asarray(vector, dtype=np.float32).tobytes() if vector is not None else None,
                     model,
                     datetime.now(UTC).isoformat(timespec="seconds"),
+                    *_encode_signature(signature),
                 ),
             )
         return seq
 
-    def upsert(self, article: Article, vector: np.ndarray, model_id: str) -> int:
-        """Record a created or replaced article and its vector; returns the new sequence."""
-        return self._write(article.id, article, vector, model_id)
+    def upsert(
+        self,
+        article: Article,
+        vector: np.ndarray,
+        model_id: str,
+        signature: tuple[Shingling, Signatures] | None = None,
+    ) -> int:
+        """Record a created or replaced article, its vector and its body's signature
+        (one row, with the shingling that made it); returns the new sequence."""
+        return self._write(article.id, article, vector, model_id, signature)
 
     def delete(self, article_id: str) -> int:
         """Record that an article is gone; returns the new sequence."""
@@ -110,19 +129,25 @@ class LiveStore:
         db = self._db()
         with db:  # one read transaction: the rows and the sequence agree
             seq = int(db.execute("SELECT seq FROM counter WHERE one = 1").fetchone()[0])
-            rows = db.execute("SELECT id, deleted, article, vector, model FROM changes").fetchall()
+            rows = db.execute(
+                "SELECT id, deleted, article, vector, model, signature, shingling FROM changes"
+            ).fetchall()
         upserts: dict[str, tuple[Article, np.ndarray, str]] = {}
+        signatures: dict[str, tuple[Shingling, Signatures]] = {}
         deleted = set()
-        for article_id, is_deleted, article, vector, model in rows:
+        for article_id, is_deleted, article, vector, model, signature, shingling in rows:
             if is_deleted:
                 deleted.add(article_id)
-            else:
-                upserts[article_id] = (
-                    Article.from_stored(json.loads(article)),
-                    np.frombuffer(vector, dtype=np.float32).copy(),
-                    model,
-                )
-        return LiveChanges(seq, upserts, frozenset(deleted))
+                continue
+            upserts[article_id] = (
+                Article.from_stored(json.loads(article)),
+                np.frombuffer(vector, dtype=np.float32).copy(),
+                model,
+            )
+            decoded = _decode_signature(signature, shingling)
+            if decoded is not None:
+                signatures[article_id] = decoded
+        return LiveChanges(seq, upserts, frozenset(deleted), signatures)
 
     def forget_redundant(self, content_hashes: dict[str, str]) -> int:
         """Drop upserts whose content the published corpus now holds, and deletes of ids
@@ -139,3 +164,42 @@ class LiveStore:
                 db.executemany("DELETE FROM changes WHERE id = ?", [(i,) for i in stale])
                 db.execute("UPDATE counter SET seq = seq + 1 WHERE one = 1")
         return len(stale)
+
+
+def _add_columns(db: sqlite3.Connection, wanted: dict[str, str]) -> None:
+    """Add the columns a file written by older code lacks. Several workers may open
+    such a file at once: a column another one added in the meantime is no error."""
+    for name, kind in wanted.items():
+        present = {row[1] for row in db.execute("PRAGMA table_info(changes)")}
+        if name in present:
+            continue
+        try:
+            with db:
+                db.execute(f"ALTER TABLE changes ADD COLUMN {name} {kind}")
+        except sqlite3.OperationalError as exc:
+            if "duplicate column" not in str(exc):
+                raise
+
+
+def _encode_signature(
+    signature: tuple[Shingling, Signatures] | None,
+) -> tuple[bytes | None, str | None]:
+    """The signature and shingling columns: uint32 [shingle count, *hashes], and the
+    shingling's description as JSON."""
+    if signature is None:
+        return None, None
+    shingling, rows = signature
+    values = np.concatenate([rows.counts[:1], rows.hashes[0]]).astype(np.uint32)
+    return values.tobytes(), json.dumps(shingling.describe(), sort_keys=True)
+
+
+def _decode_signature(
+    blob: bytes | None, described: str | None
+) -> tuple[Shingling, Signatures] | None:
+    shingling = Shingling.from_description(json.loads(described)) if described else None
+    if blob is None or shingling is None:
+        return None
+    values = np.frombuffer(blob, dtype=np.uint32)
+    if values.size != shingling.num_perm + 1:
+        return None
+    return shingling, Signatures(values[None, 1:].copy(), values[:1].copy())

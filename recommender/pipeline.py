@@ -11,19 +11,28 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
 
+import numpy as np
+
+from .articles import Article
 from .config import Settings
 from .corpus import CorpusLoad, ReadOptions, Rejection, SourceNote, load_corpus
+from .duplicates import Shingling, Signatures, Signer, near_duplicate_groups
 from .embedding import Embedder, EmbeddingCache, EmbedStats, embed_texts
 from .errors import InvalidCorpus, SnapshotError
 from .lexical import CjkTerms, LexicalModel, Stemming
 from .live import LIVE_FILE, LiveStore
 from .locking import IndexLock
-from .snapshot import SnapshotStore, build_snapshot_dir, corpus_fingerprint
+from .snapshot import SnapshotStore, build_snapshot_dir, corpus_fingerprint, stored_signatures
 from .text import dense_text, lexical_fields
 
 log = logging.getLogger(__name__)
 
 CACHE_FILE = "embeddings.sqlite"
+# The report lists at most this many near-duplicate groups, each with at most this
+# many ids: enough for an editor to see what is treated as one story, bounded on a
+# corpus full of copies.
+REPORT_GROUPS = 50
+REPORT_GROUP_IDS = 10
 
 
 @dataclass
@@ -43,6 +52,8 @@ class IndexReport:
     seconds: float = 0.0
     notes: list[SourceNote] = field(default_factory=list)
     error: str | None = None
+    duplicate_groups: list[list[str]] = field(default_factory=list)
+    """Articles whose bodies count as one story (near-duplicates), found when publishing."""
 
     def to_json(self) -> dict[str, Any]:
         """The report as a JSON-ready mapping."""
@@ -60,6 +71,13 @@ class IndexReport:
             "seconds": round(self.seconds, 3),
             "notes": [n.to_json() for n in self.notes],
             "error": self.error,
+            "near_duplicates": {
+                "groups": len(self.duplicate_groups),
+                "articles": sum(len(group) for group in self.duplicate_groups),
+                "listed": [group[:REPORT_GROUP_IDS] for group in self.duplicate_groups][
+                    :REPORT_GROUPS
+                ],
+            },
         }
 
 
@@ -99,6 +117,7 @@ def build_parameters(settings: Settings, model_id: str) -> dict[str, Any]:
         "chunk_tokens": settings.chunk_tokens,
         "chunk_overlap": settings.chunk_overlap,
         "lexical": lexical_model(settings).describe(),
+        "duplicates": Shingling().describe(),
     }
 
 
@@ -134,6 +153,37 @@ def _no_article_message(loaded: CorpusLoad) -> str:
         parts.append(f"first: {shown}" + (f" (and {more} more)" if more > 0 else ""))
     parts.extend(str(note) for note in loaded.notes)
     return ". ".join(parts)
+
+
+def _signatures(
+    store: SnapshotStore, articles: Sequence[Article], content_hashes: Sequence[str]
+) -> Signatures:
+    """Every article's MinHash signature, reusing the published snapshot's for
+    unchanged content made with the same shingling (signing costs about a
+    millisecond per article, which a large corpus would pay on every reindex)."""
+    shingling = Shingling()
+    reusable: dict[str, int] = {}
+    previous: Signatures | None = None
+    version = store.current_version()
+    if version is not None:
+        try:
+            stored = stored_signatures(store, version)
+        except SnapshotError as exc:
+            log.warning("not reusing the signatures of %s: %s", version, exc)
+            stored = None
+        if stored is not None and stored[2] == shingling:
+            previous = stored[1]
+            reusable = {content: row for row, content in enumerate(stored[0])}
+    missing = [i for i, content in enumerate(content_hashes) if content not in reusable]
+    signed = Signer(shingling).sign(articles[i].body for i in missing)
+    hashes = np.empty((len(articles), shingling.num_perm), dtype=np.uint32)
+    counts = np.empty(len(articles), dtype=np.uint32)
+    hashes[missing], counts[missing] = signed.hashes, signed.counts
+    kept = [i for i, content in enumerate(content_hashes) if content in reusable]
+    if previous is not None and kept:
+        rows = np.array([reusable[content_hashes[i]] for i in kept])
+        hashes[kept], counts[kept] = previous.hashes[rows], previous.counts[rows]
+    return Signatures(hashes, counts)
 
 
 Progress = Callable[[str, int, int], None]
@@ -279,6 +329,10 @@ def _build_locked(
     report_progress("publish", 0, 1)
     report.embedded = stats.embedded
     lexical = lexical_model(settings).fit([lexical_fields(a) for a in articles])
+    signatures = _signatures(store, articles, hashes)
+    report.duplicate_groups = near_duplicate_groups(
+        [a.id for a in articles], signatures, settings.duplicate_jaccard, Shingling()
+    )
     manifest = build_snapshot_dir(
         store,
         articles,
@@ -292,6 +346,7 @@ def _build_locked(
             "corpus_fingerprint": fingerprint,
             "build": parameters,
         },
+        signatures,
     )
     report.version = manifest.version
     report.published = True

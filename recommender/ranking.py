@@ -26,7 +26,9 @@ The final score adds boosts and a decay (:class:`RankingKnobs`, all off by defau
 where labels are tags and categories and ``age`` is how long before the query
 article (now, for a draft or an undated article) ``c`` was published. Lists are
 filled by relevance, or by maximal marginal relevance when ``mmr_lambda`` < 1;
-near-duplicates are skipped; editorial rules (:mod:`recommender.rules`) hide,
+near-duplicates (a dense cosine at or above ``duplicate_threshold``, or bodies whose
+estimated MinHash Jaccard reaches ``duplicate_jaccard``: see
+:mod:`recommender.duplicates`) are skipped; editorial rules (:mod:`recommender.rules`) hide,
 pin and re-flag articles; a list short of items passing ``min_score`` is filled
 by the fallback (featured articles, then recent ones of the same category).
 
@@ -45,7 +47,6 @@ than a passing mention.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
@@ -55,6 +56,7 @@ import numpy as np
 from scipy import sparse
 
 from .articles import Article, format_timestamp
+from .duplicates import Shingling, Signatures, Signer, resemblance
 from .errors import ArticleNotFound, InvalidArgument
 from .lexical import FIELDS, LexicalDocument
 from .live import LiveChanges
@@ -65,7 +67,6 @@ from .text import lexical_fields
 if TYPE_CHECKING:
     from .config import Settings
 
-_NON_WORD = re.compile(r"\W+")
 DAY = 86_400.0
 # How many of the newest same-category articles the fallback scores: enough to fill
 # any list after skipping duplicates, few enough to stay cheap on a large corpus.
@@ -73,15 +74,15 @@ _FALLBACK_RECENT = 200
 
 Rule = Literal["pinned", "fallback"]
 
+_Picked = tuple[int, float | None, float]
+"""An index into a :class:`_Scored`, its redundancy, and its highest body
+resemblance to the items listed before it (NaN: none comparable)."""
+
 QueryWeights = Literal["presence", "bm25", "tf"]
 QUERY_WEIGHTS: tuple[QueryWeights, ...] = ("presence", "bm25", "tf")
 
 Fusion = Literal["weighted", "rrf", "minmax"]
 FUSIONS: tuple[Fusion, ...] = ("weighted", "rrf", "minmax")
-
-
-def _title_key(title: str) -> str:
-    return _NON_WORD.sub(" ", title.lower()).strip()
 
 
 def _labels(article: Article) -> frozenset[str]:
@@ -146,6 +147,10 @@ class Recommendation:
     fallback put the item there rather than its score. ``redundancy`` is the
     item's highest cosine to an item listed before it was picked (pins first),
     which maximal marginal relevance penalises; None for the first item.
+    ``resemblance`` is the highest estimated Jaccard overlap of its body's shingles
+    with the query's or with an item listed before it (pins first): how close it came
+    to being hidden as the same story (``duplicate_jaccard``); None when its body, or
+    every other, is too short to compare, or the snapshot has no signatures.
     """
 
     article: Article
@@ -163,6 +168,7 @@ class Recommendation:
     lexical_rank: int = 0
     lexical_fields: Mapping[str, float] = field(default_factory=dict)
     redundancy: float | None = None
+    resemblance: float | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The item as the API and CLI return it."""
@@ -190,6 +196,7 @@ class Recommendation:
                 "tag": round(self.tag, 6),
                 "recency": round(self.recency, 6),
                 "redundancy": None if self.redundancy is None else round(self.redundancy, 6),
+                "resemblance": None if self.resemblance is None else round(self.resemblance, 6),
                 "rule": self.rule,
                 "shared_terms": list(self.shared_terms),
             },
@@ -231,6 +238,8 @@ class Query:
     """How often the query uses each term (only needed for ``query_weights`` ``tf``)."""
     document: LexicalDocument | None = None
     """The query's lexical fields, from which shared terms are shown."""
+    signature: Signatures | None = None
+    """The MinHash signature of the query's body (one row), if the snapshot has them."""
 
 
 @dataclass
@@ -238,6 +247,7 @@ class _Live:
     articles: list[Article] = field(default_factory=list)
     vectors: np.ndarray | None = None
     lexical: sparse.csr_matrix | None = None
+    signatures: Signatures | None = None
 
 
 @dataclass(frozen=True)
@@ -256,6 +266,8 @@ class _Scored:
     recency: np.ndarray
     final: np.ndarray
     signals: _Signals
+    resemblance: np.ndarray
+    """Estimated Jaccard of each body with the query's (NaN: not comparable)."""
 
 
 @dataclass(frozen=True)
@@ -295,11 +307,14 @@ class Ranker:
         candidates: how many candidates each signal contributes before fusion.
         duplicate_threshold: dense cosine at or above which two articles are
             near-duplicates; only the better-ranked one is kept.
+        duplicate_jaccard: estimated Jaccard overlap of two bodies' shingles at or
+            above which they are the same story (a syndicated copy), whatever their
+            titles; needs the snapshot's signatures (without them only the dense
+            test applies).
         knobs: the ranking features used when a call passes none.
-        suppress_duplicates: skip near-duplicates (of the query, or of an item
-            already listed) and articles titled like the query. On for serving;
-            evaluation turns it off, because benchmark judgments count every
-            relevant document, duplicates included.
+        suppress_duplicates: skip near-duplicates of the query or of an item
+            already listed. On for serving; evaluation turns it off, because
+            benchmark judgments count every relevant document, duplicates included.
         query_weights: how a query term weighs in the lexical score: ``presence``
             (1 for every term), ``bm25`` (its term-frequency saturation in the query)
             or ``tf`` (how many times the query uses it).
@@ -319,6 +334,7 @@ class Ranker:
         dense_weight: float = 0.5,
         candidates: int = 100,
         duplicate_threshold: float = 0.97,
+        duplicate_jaccard: float = 0.5,
         knobs: RankingKnobs | None = None,
         suppress_duplicates: bool = True,
         query_weights: QueryWeights = "tf",
@@ -330,6 +346,7 @@ class Ranker:
         self.dense_weight = dense_weight
         self.candidates = candidates
         self.duplicate_threshold = duplicate_threshold
+        self.duplicate_jaccard = duplicate_jaccard
         self.suppress_duplicates = suppress_duplicates
         self.query_weights = query_weights
         if fusion not in FUSIONS:
@@ -350,6 +367,12 @@ class Ranker:
                 self._live.lexical = snapshot.lexical.weigh(
                     [lexical_fields(a) for a in self._live.articles]
                 )
+        # Bodies are compared only with signatures made the snapshot's way; a snapshot
+        # built before signatures existed is served with the dense test alone.
+        self.shingling: Shingling | None = snapshot.shingling
+        self._signer: Signer | None = None
+        if self.shingling is not None and self._live.articles and live is not None:
+            self._live.signatures = self._live_signatures(live)
         self.articles: list[Article] = snapshot.articles + self._live.articles
         self.positions = {
             a.id: i for i, a in enumerate(snapshot.articles) if a.id not in hidden
@@ -358,7 +381,6 @@ class Ranker:
         self._listed[list(self.positions.values())] = True
         self._published = np.array([a.is_published for a in self.articles], dtype=bool)
         self._featured = np.array([a.featured for a in self.articles], dtype=bool)
-        self._title_keys = [_title_key(a.title) for a in self.articles]
         self._labels = [_labels(a) for a in self.articles]
         self._published_at = np.array(
             [a.published.timestamp() if a.published else -np.inf for a in self.articles]
@@ -393,6 +415,48 @@ class Ranker:
         out[in_snapshot] = self.snapshot.vectors[positions[in_snapshot]]
         out[~in_snapshot] = self._live.vectors[positions[~in_snapshot] - self._n]
         return out
+
+    def _sign(self, body: str) -> Signatures:
+        """The signature of one body, made the snapshot's way (only with signatures)."""
+        if self._signer is None:
+            self._signer = Signer(self.shingling)
+        return self._signer.sign([body])
+
+    def _live_signatures(self, live: LiveChanges) -> Signatures:
+        """The upserts' signatures: as written, or made again when an upsert predates
+        signatures or the snapshot's shingling."""
+        rows = []
+        for article in self._live.articles:
+            stored = live.signatures.get(article.id)
+            rows.append(
+                stored[1] if stored and stored[0] == self.shingling else self._sign(article.body)
+            )
+        return Signatures.concatenate(rows)
+
+    def _signatures(self, positions: np.ndarray) -> Signatures | None:
+        """The signatures at ``positions`` (snapshot and live); None without any."""
+        stored = self.snapshot.signatures
+        if stored is None or self.shingling is None:
+            return None
+        if self._live.signatures is None:
+            return stored.rows(positions)
+        in_snapshot = positions < self._n
+        hashes = np.empty((len(positions), self.shingling.num_perm), dtype=np.uint32)
+        counts = np.empty(len(positions), dtype=np.uint32)
+        hashes[in_snapshot] = stored.hashes[positions[in_snapshot]]
+        counts[in_snapshot] = stored.counts[positions[in_snapshot]]
+        live = positions[~in_snapshot] - self._n
+        hashes[~in_snapshot] = self._live.signatures.hashes[live]
+        counts[~in_snapshot] = self._live.signatures.counts[live]
+        return Signatures(hashes, counts)
+
+    def _resemblance(self, signature: Signatures | None, positions: np.ndarray) -> np.ndarray:
+        """Estimated Jaccard of one body (``signature``) with each at ``positions``;
+        NaN where there is nothing to compare."""
+        others = self._signatures(positions) if signature is not None else None
+        if signature is None or others is None:
+            return np.full(len(positions), np.nan)
+        return resemblance(signature, others)
 
     def _lexical_row(self, position: int) -> sparse.csr_matrix:
         if position < self._n:
@@ -455,6 +519,7 @@ class Ranker:
             published=article.published,
             counts=counts,
             document=lexical_fields(article),
+            signature=self._signatures(np.array([position])),
         )
 
     def query_for_text(
@@ -468,6 +533,7 @@ class Ranker:
 
         ``document`` is the draft's lexical fields, or a plain text (read as a body).
         """
+        body = document if isinstance(document, str) else document.get("body", "")
         return Query(
             vector=np.asarray(vector, dtype=np.float32),
             terms=self.snapshot.lexical.transform_queries([document]),
@@ -476,6 +542,7 @@ class Ranker:
             tags=tuple(tags),
             counts=self.snapshot.lexical.counts([document]),
             document=document,
+            signature=self._sign(body) if self.shingling is not None else None,
         )
 
     # -- visibility --------------------------------------------------------------------
@@ -641,6 +708,7 @@ class Ranker:
             recency,
             final,
             signals,
+            self._resemblance(query.signature, positions),
         )
 
     def _signals(
@@ -667,8 +735,10 @@ class Ranker:
         rules: RuleSet,
         rule: Rule | None = None,
         redundancy: float | None = None,
+        listed_resemblance: float = np.nan,
     ) -> Recommendation:
         position = int(s.positions[i])
+        closest = np.fmax(s.resemblance[i], listed_resemblance)
         article = self.articles[position]
         override = rules.featured.get(article.id)
         if override is not None and override != article.featured:
@@ -701,48 +771,63 @@ class Ranker:
             if self.explain
             else {},
             redundancy=redundancy,
+            resemblance=None if np.isnan(closest) else float(closest),
         )
 
     # -- filling a list ----------------------------------------------------------------
 
+    def _duplicate_of_query(self, s: _Scored) -> np.ndarray:
+        """Where a candidate is the query's story: a near-copy of its vector, or of its
+        body's shingles. Titles play no part: a shared recurring title ("Letters") says
+        nothing, and a copy's suffixed headline hides nothing."""
+        with np.errstate(invalid="ignore"):  # NaN resemblance: not comparable
+            return np.asarray(
+                (s.dense >= self.duplicate_threshold) | (s.resemblance >= self.duplicate_jaccard)
+            )
+
     def _pick(
         self,
-        query: Query,
         s: _Scored,
         order: np.ndarray,
         need: int,
-        shown: list[np.ndarray],
+        shown: list[int],
         mmr_lambda: float = 1.0,
-    ) -> list[tuple[int, float | None]]:
+    ) -> list[_Picked]:
         """Up to ``need`` indexes of ``s``, skipping near-duplicates of the query and of
-        anything ``shown`` (vectors of items already in the list, extended in place).
-        Each comes with its redundancy: its highest cosine to what was shown when it
-        was picked (None when nothing was).
+        anything ``shown`` (positions of the items already in the list, extended in
+        place). Each comes with its redundancy, its highest cosine to what was shown
+        when it was picked (None when nothing was), and its highest body resemblance
+        to what was shown (NaN when nothing comparable was).
 
         Takes ``order`` as it comes, or by maximal marginal relevance when
         ``mmr_lambda`` < 1: each step takes the candidate maximising
         ``λ·score − (1−λ)·(its highest cosine to an item already listed)``.
         """
-        query_title = _title_key(query.title)
-        pool = [
-            int(i)
-            for i in order
-            if not self.suppress_duplicates
-            or (
-                s.dense[i] < self.duplicate_threshold
-                and self._title_keys[int(s.positions[i])] != query_title
-            )
-        ]
-        picked: list[tuple[int, float | None]] = []
+        if self.suppress_duplicates:
+            order = order[~self._duplicate_of_query(s)[order]]
+        pool = [int(i) for i in order]
+        picked: list[_Picked] = []
         if not pool or need <= 0:
             return picked
         if not self.suppress_duplicates and mmr_lambda >= 1.0:
             # Evaluation: plain relevance order, every document counts.
-            return [(i, None) for i in pool[:need]]
+            return [(i, None, np.nan) for i in pool[:need]]
         pool_array = np.array(pool)
+        pool_vectors = s.vectors[pool_array]
+        pool_signatures = self._signatures(s.positions[pool_array])
         nearest = np.full(len(pool), -np.inf)  # highest cosine to anything shown so far
-        for vector in shown:
-            nearest = np.maximum(nearest, s.vectors[pool_array] @ vector)
+        similar = np.full(len(pool), np.nan)  # highest body resemblance to anything shown
+
+        def show(position: int) -> None:
+            nonlocal nearest, similar
+            nearest = np.maximum(nearest, pool_vectors @ self._vectors(np.array([position]))[0])
+            if pool_signatures is not None:
+                own = self._signatures(np.array([position]))
+                assert own is not None  # signatures exist for every position or none
+                similar = np.fmax(similar, resemblance(own, pool_signatures))
+
+        for position in shown:
+            show(position)
         alive = np.ones(len(pool), dtype=bool)
         while len(picked) < need and alive.any():
             if mmr_lambda >= 1.0:
@@ -752,12 +837,15 @@ class Ranker:
                 mmr = mmr_lambda * s.final[pool_array] - (1 - mmr_lambda) * novelty
                 j = int(np.argmax(np.where(alive, mmr, -np.inf)))
             alive[j] = False
-            if self.suppress_duplicates and nearest[j] >= self.duplicate_threshold:
+            if self.suppress_duplicates and (
+                nearest[j] >= self.duplicate_threshold or similar[j] >= self.duplicate_jaccard
+            ):
                 continue  # the same story as an item already in the list
-            picked.append((pool[j], float(nearest[j]) if np.isfinite(nearest[j]) else None))
-            vector = s.vectors[pool[j]]
-            shown.append(vector)
-            nearest = np.maximum(nearest, s.vectors[pool_array] @ vector)
+            redundancy = float(nearest[j]) if np.isfinite(nearest[j]) else None
+            picked.append((pool[j], redundancy, float(similar[j])))
+            position = int(s.positions[pool[j]])
+            shown.append(position)
+            show(position)
         return picked
 
     def _fallback(
@@ -768,7 +856,7 @@ class Ranker:
         featured: np.ndarray,
         taken: set[int],
         need: int,
-        shown: list[np.ndarray],
+        shown: list[int],
         knobs: RankingKnobs,
         filters: Filters,
         rules: RuleSet,
@@ -783,8 +871,8 @@ class Ranker:
         order = np.argsort(-s.final, kind="stable")
         order = order[s.final[order] >= filters.min_score]
         out = [
-            self._recommendation(query, s, i, rules, "fallback", redundancy)
-            for i, redundancy in self._pick(query, s, order, need, shown)
+            self._recommendation(query, s, i, rules, "fallback", redundancy, similar)
+            for i, redundancy, similar in self._pick(s, order, need, shown)
         ]
         if featured_only or len(out) >= need:
             return out
@@ -804,8 +892,8 @@ class Ranker:
         s = self._score(query, recent[:_FALLBACK_RECENT], signals, knobs)
         order = np.flatnonzero(s.final >= filters.min_score)
         out += [
-            self._recommendation(query, s, i, rules, "fallback", redundancy)
-            for i, redundancy in self._pick(query, s, order, need - len(out), shown)
+            self._recommendation(query, s, i, rules, "fallback", redundancy, similar)
+            for i, redundancy, similar in self._pick(s, order, need - len(out), shown)
         ]
         return out
 
@@ -823,15 +911,15 @@ class Ranker:
         featured: np.ndarray,
         featured_only: bool,
     ) -> list[Recommendation]:
-        shown = [self._vectors(np.array([self.positions[r.article.id]]))[0] for _, r in pins]
+        shown = [self.positions[r.article.id] for _, r in pins]
         s = self._score(query, candidates, signals, knobs)
         floor = max(knobs.min_score, filters.min_score)
         order = np.argsort(-s.final, kind="stable")
         order = order[s.final[order] >= floor]
         need = k - len(pins)
         items = [
-            self._recommendation(query, s, i, rules, None, redundancy)
-            for i, redundancy in self._pick(query, s, order, need, shown, knobs.mmr_lambda)
+            self._recommendation(query, s, i, rules, None, redundancy, similar)
+            for i, redundancy, similar in self._pick(s, order, need, shown, knobs.mmr_lambda)
         ]
         if knobs.fallback and len(items) < need:
             taken = {self.positions[r.article.id] for r in items} | {

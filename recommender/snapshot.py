@@ -9,6 +9,8 @@ Layout of an index directory::
         vectors.npy         one L2-normalised row per article
         dense.faiss         the vector index
         lexical/            the BM25 model
+        signatures.npy      MinHash signatures of the bodies, uint32, one row per article
+        shingle_counts.npy  distinct shingles per body (both absent in older snapshots)
     versions/.build-*/      a build in progress (debris if a build died)
     embeddings.sqlite       the embedding cache
 
@@ -34,6 +36,7 @@ from typing import Any
 import numpy as np
 
 from .articles import Article
+from .duplicates import Shingling, Signatures
 from .errors import NoSnapshot, SnapshotCorrupt, SnapshotError, SnapshotMismatch
 from .index import VectorIndex
 from .lexical import LexicalModel
@@ -41,6 +44,8 @@ from .lexical import LexicalModel
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
 POINTER = "CURRENT"
+SIGNATURES = "signatures.npy"
+SHINGLE_COUNTS = "shingle_counts.npy"
 
 
 @dataclass(frozen=True)
@@ -245,7 +250,9 @@ class SnapshotStore:
 
 @dataclass
 class Snapshot:
-    """A loaded, read-only index version: articles, vectors, dense and lexical models."""
+    """A loaded, read-only index version: articles, vectors, dense and lexical models,
+    and the bodies' MinHash signatures (None in a snapshot built before they existed:
+    it is then served with the dense duplicate test only)."""
 
     manifest: Manifest
     articles: list[Article]
@@ -253,6 +260,7 @@ class Snapshot:
     vectors: np.ndarray
     dense: VectorIndex
     lexical: LexicalModel
+    signatures: Signatures | None = None
     positions: dict[str, int] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -272,6 +280,16 @@ class Snapshot:
         np.save(directory / "vectors.npy", self.vectors)
         self.dense.save(directory / "dense.faiss")
         self.lexical.save(directory / "lexical")
+        if self.signatures is not None:
+            np.save(directory / SIGNATURES, self.signatures.hashes)
+            np.save(directory / SHINGLE_COUNTS, self.signatures.counts)
+
+    @property
+    def shingling(self) -> Shingling | None:
+        """How the signatures were made; None when the snapshot has none."""
+        if self.signatures is None:
+            return None
+        return Shingling.from_description(self.manifest.build.get("duplicates"))
 
     @classmethod
     def load(
@@ -321,6 +339,7 @@ class Snapshot:
             vectors = np.load(base / "vectors.npy", allow_pickle=False)
             dense = VectorIndex.load(base / "dense.faiss")
             lexical = LexicalModel.load(base / "lexical")
+            signatures = _load_signatures(base, manifest)
         except (OSError, ValueError, KeyError, RuntimeError) as exc:
             raise SnapshotCorrupt(base, f"cannot be read: {exc}") from exc
         if len(articles) != manifest.article_count or vectors.shape != (
@@ -328,7 +347,56 @@ class Snapshot:
             manifest.dim,
         ):
             raise SnapshotCorrupt(base, "article count or vector shape differs from the manifest")
-        return cls(manifest, articles, hashes, vectors, dense, lexical)
+        return cls(manifest, articles, hashes, vectors, dense, lexical, signatures)
+
+
+def _load_signatures(base: Path, manifest: Manifest) -> Signatures | None:
+    """The snapshot's signatures, memory-mapped (workers share the pages); None for a
+    snapshot built before signatures existed, or with a shingling this code cannot
+    reproduce (its next reindex makes new ones).
+
+    Raises:
+        ValueError: the arrays' shapes or types differ from the manifest's.
+    """
+    shingling = Shingling.from_description(manifest.build.get("duplicates"))
+    if SIGNATURES not in manifest.files or shingling is None:
+        return None
+    hashes = np.load(base / SIGNATURES, mmap_mode="r", allow_pickle=False)
+    counts = np.load(base / SHINGLE_COUNTS, mmap_mode="r", allow_pickle=False)
+    rows = manifest.article_count
+    if (
+        hashes.shape != (rows, shingling.num_perm)
+        or counts.shape != (rows,)
+        or hashes.dtype != np.uint32
+        or counts.dtype != np.uint32
+    ):
+        raise ValueError("signature arrays differ from the manifest's article count or shingling")
+    return Signatures(hashes, counts)
+
+
+def stored_signatures(
+    store: SnapshotStore, version: str
+) -> tuple[list[str], Signatures, Shingling] | None:
+    """A version's signatures with the content hash of each row, without loading its
+    models; None when it has no signatures (so a build signs every article again).
+
+    Raises:
+        SnapshotCorrupt: the manifest, the article list or the arrays are unreadable.
+    """
+    manifest = store.read_manifest(version)
+    base = store.path(version)
+    try:
+        signatures = _load_signatures(base, manifest)
+        if signatures is None:
+            return None
+        with (base / "articles.jsonl").open(encoding="utf-8") as handle:
+            hashes = [json.loads(line)["content_hash"] for line in handle]
+    except (OSError, ValueError, KeyError) as exc:
+        raise SnapshotCorrupt(base, f"cannot be read: {exc}") from exc
+    shingling = Shingling.from_description(manifest.build.get("duplicates"))
+    if shingling is None or len(hashes) != len(signatures):
+        return None
+    return hashes, signatures, shingling
 
 
 def build_snapshot_dir(
@@ -338,6 +406,7 @@ def build_snapshot_dir(
     vectors: np.ndarray,
     lexical: LexicalModel,
     manifest_fields: dict[str, Any],
+    signatures: Signatures | None = None,
 ) -> Manifest:
     """Write a new version into a private directory and publish it atomically.
 
@@ -348,9 +417,9 @@ def build_snapshot_dir(
     try:
         dense = VectorIndex().fit(vectors)
         placeholder = Manifest("", "", "", 0, 0, "")
-        Snapshot(placeholder, list(articles), list(content_hashes), vectors, dense, lexical).write(
-            build_dir
-        )
+        Snapshot(
+            placeholder, list(articles), list(content_hashes), vectors, dense, lexical, signatures
+        ).write(build_dir)
         return store.publish(build_dir, manifest_fields)
     except BaseException:
         shutil.rmtree(build_dir, ignore_errors=True)
@@ -365,4 +434,5 @@ __all__ = [
     "SnapshotStore",
     "build_snapshot_dir",
     "corpus_fingerprint",
+    "stored_signatures",
 ]

@@ -131,6 +131,12 @@ class Explanation(BaseModel):
         description="Highest cosine similarity to an item listed before this one (pins "
         "included): what RECOMMENDER_MMR_LAMBDA penalises. null for the first item."
     )
+    resemblance: float | None = Field(
+        description="Highest estimated Jaccard overlap (MinHash) of the item's body shingles "
+        "with the query's or with an item listed before it: at RECOMMENDER_DUPLICATE_JACCARD "
+        "it would have been hidden as the same story. null when no body it meets is long "
+        "enough to compare."
+    )
     rule: Literal["pinned", "fallback"] | None = Field(
         description="Set when an editor's pin or the fallback placed the item, not its score."
     )

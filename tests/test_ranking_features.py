@@ -60,6 +60,7 @@ def test_explanation_has_every_part_and_defaults_change_nothing(engine: Engine) 
         "tag",
         "recency",
         "redundancy",
+        "resemblance",
         "rule",
         "shared_terms",
     ]
