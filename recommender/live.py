@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,16 +25,50 @@ from .articles import Article
 LIVE_FILE = "live.sqlite"
 
 
+Clock = Callable[[], datetime]
+"""Returns the current time, timezone-aware (tests pass a fake one)."""
+
+
+def system_clock() -> datetime:
+    """The current UTC time."""
+    return datetime.now(UTC)
+
+
+def version_time(article: Article) -> datetime | None:
+    """When this version of a corpus article was written: ``updated``, else ``published``."""
+    return article.updated or article.published
+
+
 @dataclass(frozen=True)
 class LiveChanges:
-    """The changes as of one sequence number."""
+    """The changes as of one sequence number.
+
+    ``written`` holds when each upsert was stored (the time of the PUT).
+    """
 
     seq: int = 0
     upserts: dict[str, tuple[Article, np.ndarray, str]] = field(default_factory=dict)
     deleted: frozenset[str] = frozenset()
+    written: dict[str, datetime] = field(default_factory=dict)
 
     def __bool__(self) -> bool:
         return bool(self.upserts or self.deleted)
+
+    def upsert_time(self, article_id: str) -> datetime | None:
+        """The version time of the upsert of ``article_id``: its ``updated``, else when
+        it was written; None when there is no upsert of that id."""
+        upsert = self.upserts.get(article_id)
+        if upsert is None:
+            return None
+        return upsert[0].updated or self.written.get(article_id)
+
+    def corpus_wins(self, article_id: str, corpus_time: datetime | None) -> bool:
+        """Whether the corpus's version of ``article_id``, written at ``corpus_time``
+        (see :func:`version_time`), replaces the upsert of that id: only when it is
+        strictly newer. An undated corpus article never replaces an upsert, and on
+        equal times the upsert (the explicit, later act) stays."""
+        mine = self.upsert_time(article_id)
+        return corpus_time is not None and mine is not None and corpus_time > mine
 
 
 class LiveStore:
@@ -41,10 +76,12 @@ class LiveStore:
 
     Args:
         path: the database file (created on first use).
+        now: the clock that stamps each change (the time of the PUT or DELETE).
     """
 
-    def __init__(self, path: Path | str) -> None:
+    def __init__(self, path: Path | str, now: Clock = system_clock) -> None:
         self.path = Path(path)
+        self._now = now
         self._local = threading.local()
 
     def _db(self) -> sqlite3.Connection:
@@ -92,7 +129,9 @@ class LiveStore:
                     json.dumps(article.to_json(), ensure_ascii=False) if article else None,
                     np.asarray(vector, dtype=np.float32).tobytes() if vector is not None else None,
                     model,
-                    datetime.now(UTC).isoformat(timespec="seconds"),
+                    # Microseconds: this is the version time of an upsert without
+                    # ``updated``, compared with the corpus's times at publish.
+                    self._now().astimezone(UTC).isoformat(timespec="microseconds"),
                 ),
             )
         return seq
@@ -110,10 +149,13 @@ class LiveStore:
         db = self._db()
         with db:  # one read transaction: the rows and the sequence agree
             seq = int(db.execute("SELECT seq FROM counter WHERE one = 1").fetchone()[0])
-            rows = db.execute("SELECT id, deleted, article, vector, model FROM changes").fetchall()
+            rows = db.execute(
+                "SELECT id, deleted, article, vector, model, changed_at FROM changes"
+            ).fetchall()
         upserts: dict[str, tuple[Article, np.ndarray, str]] = {}
         deleted = set()
-        for article_id, is_deleted, article, vector, model in rows:
+        written = {}
+        for article_id, is_deleted, article, vector, model, changed_at in rows:
             if is_deleted:
                 deleted.add(article_id)
             else:
@@ -122,16 +164,28 @@ class LiveStore:
                     np.frombuffer(vector, dtype=np.float32).copy(),
                     model,
                 )
-        return LiveChanges(seq, upserts, frozenset(deleted))
+                written[article_id] = datetime.fromisoformat(changed_at)
+        return LiveChanges(seq, upserts, frozenset(deleted), written)
 
-    def forget_redundant(self, content_hashes: dict[str, str]) -> int:
-        """Drop upserts whose content the published corpus now holds, and deletes of ids
-        it no longer has; returns how many were dropped."""
+    def forget_redundant(
+        self,
+        content_hashes: Mapping[str, str],
+        version_times: Mapping[str, datetime | None] | None = None,
+    ) -> int:
+        """Drop the changes a newly published corpus makes moot; returns how many.
+
+        Those are upserts whose content the corpus now holds, upserts the corpus
+        holds a newer version of (``version_times``: each corpus article's
+        :func:`version_time`; see :meth:`LiveChanges.corpus_wins`), and deletes of
+        ids it no longer has.
+        """
         changes = self.load()
+        times = version_times or {}
         stale = [
             article_id
             for article_id, (article, _, _) in changes.upserts.items()
             if content_hashes.get(article_id) == article.content_hash()
+            or changes.corpus_wins(article_id, times.get(article_id))
         ] + [article_id for article_id in changes.deleted if article_id not in content_hashes]
         if stale:
             db = self._db()
