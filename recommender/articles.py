@@ -8,6 +8,7 @@ from datetime import UTC, date, datetime, time
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -38,10 +39,38 @@ KNOWN_FIELDS = (
     "featured",
 )
 
-# An id is one segment of the API's URL path: no "/", "?", "#" or whitespace.
-ID_MAX_LENGTH = 200
 ID_PATTERN = r"^[^\s/?#]+$"
-_ID = TypeAdapter(Annotated[str, Field(min_length=1, max_length=ID_MAX_LENGTH, pattern=ID_PATTERN)])
+"""An id is one URL path segment: no whitespace, ``/``, ``?`` or ``#`` (and :func:`check_id`)."""
+ID_MAX_LENGTH = 200
+_DOT_SEGMENTS = frozenset({".", ".."})
+
+
+def check_id(value: str) -> str:
+    """Refuse the ids no URL can carry: ``.`` and ``..``.
+
+    Browsers, ``fetch`` and most HTTP libraries resolve them as "this folder" and
+    "the parent folder" in a path, even percent-encoded (``%2E%2E``), so
+    ``/v1/articles/../related`` would become ``/v1/related``. Every other id
+    matching :data:`ID_PATTERN` works over HTTP when percent-encoded.
+
+    Raises:
+        ValueError: the id is ``.`` or ``..``.
+    """
+    if value in _DOT_SEGMENTS:
+        raise ValueError(
+            f"{value!r} cannot be an id: URL clients read it as a folder step "
+            "('.' this one, '..' the parent), so no URL could reach the article"
+        )
+    return value
+
+
+ArticleId = Annotated[
+    str,
+    Field(min_length=1, max_length=ID_MAX_LENGTH, pattern=ID_PATTERN),
+    AfterValidator(check_id),
+]
+"""An article id, as every source, the API and the snapshot accept it."""
+_ID: TypeAdapter[str] = TypeAdapter(ArticleId)
 
 # Validation context keys (see Article.from_record and Article.from_stored).
 _STORED = "stored"
@@ -54,7 +83,7 @@ def id_problem(value: str) -> str | None:
     try:
         _ID.validate_python(value)
     except ValidationError as exc:
-        return str(exc.errors()[0]["msg"])
+        return str(exc.errors()[0]["msg"]).removeprefix("Value error, ")
     return None
 
 
@@ -120,6 +149,11 @@ def parse_flag(value: Any) -> Any:
     return value
 
 
+Status = Literal["published", "draft", "scheduled"]
+"""``published``: suggested; ``draft``: indexed, never suggested; ``scheduled``:
+suggested from its ``published`` time on (minus the clock-skew tolerance)."""
+STATUSES: tuple[Status, ...] = ("published", "draft", "scheduled")
+
 Timestamp = Annotated[datetime | None, BeforeValidator(parse_timestamp)]
 Labels = Annotated[tuple[str, ...], BeforeValidator(parse_labels)]
 
@@ -133,7 +167,7 @@ class Article(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=True)
 
-    id: str = Field(min_length=1, max_length=ID_MAX_LENGTH, pattern=ID_PATTERN)
+    id: ArticleId
     title: str = Field(min_length=1)
     body: str
     summary: str = ""
@@ -143,7 +177,7 @@ class Article(BaseModel):
     published: Timestamp = None
     updated: Timestamp = None
     author: str | None = None
-    status: Literal["published", "draft"] = "published"
+    status: Status = "published"
     featured: Annotated[bool, BeforeValidator(parse_flag)] = False
     extra: dict[str, Any] = Field(default_factory=dict)
 
@@ -190,6 +224,14 @@ class Article(BaseModel):
     def _body_not_blank(cls, value: str) -> str:
         if not value:
             raise ValueError("body is empty (after reducing HTML to text)")
+        return value
+
+    @field_validator("status")
+    @classmethod
+    def _scheduled_has_a_time(cls, value: str, info: ValidationInfo) -> str:
+        # ``published`` is declared first, so it is validated already (absent if invalid).
+        if value == "scheduled" and "published" in info.data and info.data["published"] is None:
+            raise ValueError("a scheduled article needs a published time: when it goes live")
         return value
 
     @field_serializer("published", "updated", when_used="json")
@@ -241,8 +283,20 @@ class Article(BaseModel):
 
     @property
     def is_published(self) -> bool:
-        """Whether readers may see it (drafts never appear in results)."""
+        """Whether readers may see it whatever the time (drafts never appear in results,
+        scheduled articles only from their publication time: see :meth:`is_visible_at`)."""
         return self.status == "published"
+
+    def is_visible_at(self, now: datetime, clock_skew: float = 0.0) -> bool:
+        """Whether readers may see it at ``now``: published, or scheduled with its
+        ``published`` time at most ``clock_skew`` seconds after ``now``.
+
+        A ``published`` article dated in the future is visible at once: a date
+        ahead of the clock is far more often a time-zone slip than a plan.
+        """
+        if self.status == "scheduled" and self.published is not None:
+            return self.published.timestamp() - clock_skew <= now.timestamp()
+        return self.is_published
 
     def content_hash(self) -> str:
         """A digest of everything that affects how the article is indexed or shown."""

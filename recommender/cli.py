@@ -399,7 +399,10 @@ def export(
 
     engine = Engine(_settings(index_dir=index_dir))
     show = sys.stderr.isatty() if progress is None else progress
-    articles = [a for a in engine.list_articles(limit=10**9).articles if a.is_published]
+    # What readers can see now: published articles, and scheduled ones that went live.
+    now, skew = engine.now(), engine.settings.clock_skew_seconds
+    listed = engine.list_articles(limit=10**9).articles
+    articles = [a for a in listed if a.is_visible_at(now, skew)]
     with tqdm(total=len(articles), desc="exporting", unit="article", disable=not show) as bar:
         count = write_export(engine, articles, out, fmt, k, on_article=lambda: bar.update(1))
     click.echo(f"wrote {count} articles to {out}")

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import InvalidArgument
+from .links import url_template_problem
 
 DEFAULT_MODEL = "packaged:all-MiniLM-L6-v2"
 MAX_K = 50  # the largest list one request may ask for (the API documents 1-50)
@@ -151,7 +152,19 @@ class Settings:
         "Fill a list that has fewer than k items passing the minimum score: first with "
         "featured articles, then with recent articles of the same category.",
     )
-    default_k: int = _setting(5, "Items returned when a request names no k.")
+    default_k: int = _setting(
+        5, "Items per list when a request (HTTP, command line or widget) names no k."
+    )
+    clock_skew_seconds: int = _setting(
+        300,
+        "Seconds before its publication time that a scheduled article starts being "
+        "suggested, so a server clock running slightly behind the site's does not hide it.",
+    )
+    url_template: str = _setting(
+        "",
+        "Link for articles that have no url, e.g. https://news.example.org/{id} "
+        "({id}: the article id, percent-encoded). Empty: no link is made up.",
+    )
     host: str = _setting("127.0.0.1", "Address the HTTP server binds to.")
     port: int = _setting(8000, "Port the HTTP server listens on.")
     workers: int = _setting(2, "Gunicorn worker processes for `recommender serve`.")
@@ -227,6 +240,7 @@ class Settings:
             "mmr_lambda": 0.0 <= self.mmr_lambda <= 1.0,
             "min_score": 0.0 <= self.min_score <= 1.0,
             "default_k": 1 <= self.default_k <= MAX_K,
+            "clock_skew_seconds": 0 <= self.clock_skew_seconds <= 86_400,
             "cache_max_age": self.cache_max_age >= 0,
             "keep_snapshots": self.keep_snapshots >= 1,
             "max_body_bytes": self.max_body_bytes >= 1024,
@@ -243,6 +257,9 @@ class Settings:
             parse_csv_delimiter(self.csv_delimiter)
         except ValueError as exc:
             raise InvalidArgument(ENV_PREFIX + "CSV_DELIMITER", str(exc)) from None
+        problem = url_template_problem(self.url_template)
+        if problem:
+            raise InvalidArgument(ENV_PREFIX + "URL_TEMPLATE", problem)
         object.__setattr__(self, "index_dir", Path(self.index_dir))
 
     def replace(self, **changes: Any) -> Settings:

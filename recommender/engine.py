@@ -11,8 +11,8 @@ import logging
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from dataclasses import dataclass, replace
+from datetime import datetime
 from typing import cast
 
 import numpy as np
@@ -21,8 +21,9 @@ from .articles import Article
 from .config import MAX_K, Settings
 from .duplicates import Shingling, Signer
 from .embedding import Embedder, SentenceTransformerEmbedder, embed_texts
-from .errors import InvalidArgument, SnapshotError, SnapshotMismatch
-from .live import LIVE_FILE, LiveStore
+from .errors import InvalidArgument, SnapshotError, SnapshotMismatch, StaleVersion
+from .links import with_url
+from .live import LIVE_FILE, Clock, LiveStore, system_clock
 from .ranking import (
     Filters,
     Fusion,
@@ -62,6 +63,21 @@ class EngineStatus:
 
 
 @dataclass(frozen=True)
+class Freshness:
+    """What answers depend on besides the request, for caches.
+
+    Attributes:
+        version: changes whenever an answer may: the index version, the rules
+            version and how many scheduled articles have gone live.
+        expires_in: seconds until the next scheduled article goes live (answers
+            change then, with no write); None when none is waiting.
+    """
+
+    version: str
+    expires_in: float | None
+
+
+@dataclass(frozen=True)
 class ArticlePage:
     """One page of an article listing."""
 
@@ -85,15 +101,23 @@ class Engine:
     the served ones (:attr:`knobs`, from the settings), so an editor can preview
     other values without changing what readers get.
 
+    Scheduled articles go live by the clock (``now``), with no reindex; every
+    article the engine returns without a ``url`` gets one from
+    ``settings.url_template`` when it is set.
+
     Args:
         settings: engine settings (index directory, model, ranking knobs).
         embedder: the model for drafts and upserts; default: the configured model.
+        now: the clock (timezone-aware); tests pass a fake one to move time.
     """
 
-    def __init__(self, settings: Settings, embedder: Embedder | None = None) -> None:
+    def __init__(
+        self, settings: Settings, embedder: Embedder | None = None, now: Clock = system_clock
+    ) -> None:
         self.settings = settings
+        self.now = now
         self.store = SnapshotStore(settings.index_dir)
-        self.live = LiveStore(settings.index_dir / LIVE_FILE)
+        self.live = LiveStore(settings.index_dir / LIVE_FILE, now=self._clock)
         self.knobs = RankingKnobs.from_settings(settings)
         self.rules = RuleStore(settings.index_dir / RULES_FILE, exists=self._exists)
         self._rules = RuleSet(version=-1)  # loaded on first use: -1 matches no version
@@ -106,6 +130,10 @@ class Engine:
         self._checked_at = time.monotonic()
 
     # -- loading ---------------------------------------------------------------------
+
+    def _clock(self) -> datetime:
+        # Read through the attribute, so replacing ``engine.now`` moves every part's clock.
+        return self.now()
 
     def _load_snapshot(self, version: str | None) -> Snapshot:
         snapshot = Snapshot.load(self.store, version, expect_model=self.embedder.model_id)
@@ -126,6 +154,8 @@ class Engine:
             query_weights=cast(QueryWeights, self.settings.query_weights),
             fusion=cast(Fusion, self.settings.fusion),
             rrf_k=self.settings.rrf_k,
+            now=self._clock,
+            clock_skew=float(self.settings.clock_skew_seconds),
         )
 
     @property
@@ -144,6 +174,16 @@ class Engine:
         """The editorial rules' change counter: changes whenever a rule does."""
         return self._current_rules().version
 
+    def freshness(self) -> Freshness:
+        """What answers depend on now besides the request (see :class:`Freshness`)."""
+        ranker = self._current()
+        went_live, expires_in = ranker.schedule()
+        version = (
+            f"{ranker.snapshot.version}+{ranker.live_seq}"
+            f"|rules {self._current_rules().version}|scheduled {went_live}"
+        )
+        return Freshness(version, expires_in)
+
     def status(self) -> EngineStatus:
         """Version, size and age of what is served."""
         ranker = self._current()
@@ -155,7 +195,7 @@ class Engine:
             model_id=manifest.model_id,
             articles=len(ranker.positions),
             created=manifest.created,
-            age_seconds=(datetime.now(UTC) - created).total_seconds(),
+            age_seconds=(self.now() - created).total_seconds(),
         )
 
     def reload(self) -> bool:
@@ -196,6 +236,21 @@ class Engine:
     def _exists(self, article_id: str) -> bool:
         return article_id in self._current().positions
 
+    def has_article(self, article_id: str) -> bool:
+        """Whether an article with this id exists now (drafts and scheduled included)."""
+        return self._exists(article_id)
+
+    def _linked(self, article: Article) -> Article:
+        return with_url(article, self.settings.url_template)
+
+    def _linked_items(self, items: list[Recommendation]) -> list[Recommendation]:
+        if not self.settings.url_template:
+            return items
+        return [
+            item if item.article.url else replace(item, article=self._linked(item.article))
+            for item in items
+        ]
+
     # -- answers ---------------------------------------------------------------------
 
     def _check_k(self, k: int | None) -> int:
@@ -205,12 +260,12 @@ class Engine:
         return k
 
     def article(self, article_id: str) -> Article:
-        """One article (drafts included).
+        """One article (drafts included), its ``url`` filled from the URL template.
 
         Raises:
             ArticleNotFound: no such id.
         """
-        return self._current().article(article_id)
+        return self._linked(self._current().article(article_id))
 
     def related(
         self,
@@ -227,7 +282,7 @@ class Engine:
         k = self._check_k(k)
         ranker = self._current()
         query = ranker.query_for_article(article_id)
-        return ranker.related(query, k, filters, knobs, self._current_rules())
+        return self._linked_items(ranker.related(query, k, filters, knobs, self._current_rules()))
 
     def featured(
         self,
@@ -243,7 +298,7 @@ class Engine:
         k = self._check_k(k)
         ranker = self._current()
         query = ranker.query_for_article(article_id)
-        return ranker.featured(query, k, filters, knobs, self._current_rules())
+        return self._linked_items(ranker.featured(query, k, filters, knobs, self._current_rules()))
 
     def recommendations(
         self,
@@ -272,7 +327,7 @@ class Engine:
         featured_filters = Filters(shown, filters.tags, filters.since, filters.min_score)
         featured = ranker.featured(query, k, featured_filters, knobs, rules)
         version = f"{ranker.snapshot.version}+{ranker.live_seq}"
-        return Recommendations(related, featured, version)
+        return Recommendations(self._linked_items(related), self._linked_items(featured), version)
 
     def _embed(self, article: Article) -> np.ndarray:
         vector: np.ndarray = embed_texts(
@@ -399,16 +454,28 @@ class Engine:
             articles = articles[offset:]
         page = articles[:limit]
         more = len(articles) > limit
-        return ArticlePage(page, total, _encode_cursor(_sort_key(page[-1])) if more else None)
+        cursor_out = _encode_cursor(_sort_key(page[-1])) if more else None
+        return ArticlePage([self._linked(a) for a in page], total, cursor_out)
 
     def upsert(self, article: Article) -> bool:
         """Create or replace an article; visible to every process on its next call.
 
+        The write stays in force until a published corpus brings a newer version of
+        the article (newest wins, by ``updated``; an upsert without ``updated``
+        counts as written now).
+
         Returns:
             True if the article is new, False if it replaced one.
+
+        Raises:
+            StaleVersion: the served version of the article is newer than this one,
+                so this write would never be shown.
         """
-        vector = self._embed(article)
         ranker = self._current()
+        served, given = ranker.version_time(article.id), article.updated or self.now()
+        if served is not None and served > given:
+            raise StaleVersion(article.id, served, given)
+        vector = self._embed(article)
         existed = article.id in ranker.positions
         # Signed the served snapshot's way, so the copy of a story is hidden at once; a
         # snapshot without signatures gets the way its next reindex will use.
@@ -452,6 +519,7 @@ __all__ = [
     "Engine",
     "EngineStatus",
     "Filters",
+    "Freshness",
     "RankingKnobs",
     "Recommendations",
 ]

@@ -9,6 +9,7 @@ either::
     ├── InvalidArgument(ValueError)         a bad parameter (names it in ``parameter``)
     │   └── InvalidRule                     an editorial rule that cannot hold (names ``field``)
     ├── InvalidCorpus(ValueError)           a source that cannot be read at all
+    ├── StaleVersion(ValueError)            a write older than the version served
     ├── SnapshotError(RuntimeError)         no snapshot, or one that cannot be used
     │   ├── NoSnapshot                      nothing has been published yet
     │   ├── SnapshotMismatch                built with another model or dimension
@@ -23,6 +24,7 @@ status codes in one table.
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 
 
@@ -88,6 +90,23 @@ class InvalidCorpus(RecommenderError, ValueError):
         self.line = line
         self.column = column
         self.reason = message
+
+
+class StaleVersion(RecommenderError, ValueError):
+    """A write of an article older than the version being served, which would never show.
+
+    Newest wins between API writes and the corpus (compared by ``updated``, see
+    :meth:`recommender.live.LiveChanges.corpus_wins`), so such a write is refused.
+    """
+
+    def __init__(self, article_id: str, served: datetime, given: datetime) -> None:
+        super().__init__(
+            f"the index serves a newer version of {article_id!r} (of {served.isoformat()}) "
+            f"than this one (of {given.isoformat()}); send a later `updated` to replace it"
+        )
+        self.article_id = article_id
+        self.served = served
+        self.given = given
 
 
 class SnapshotError(RecommenderError, RuntimeError):

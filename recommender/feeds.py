@@ -53,9 +53,11 @@ _PREFIXES = {
 _ITEM_TAGS = frozenset({"item", f"{{{_RSS_10_NS}}}item", f"{{{_ATOM_NS}}}entry"})
 _ITEM_TAGS |= {f"{{{_ATOM_03_NS}}}entry"}
 
-# WordPress statuses. Only "publish" is public; "private", "future" (scheduled)
-# and the unfinished ones become drafts: indexed, never suggested.
+# WordPress statuses. Only "publish" is public; "future" is a scheduled post, shown
+# from its post_date_gmt on; "private" and the unfinished ones become drafts:
+# indexed, never suggested.
 _WP_PUBLIC = "publish"
+_WP_SCHEDULED = "future"
 # Deleted or never saved by the editor: not content at all.
 _WP_SKIPPED_STATUSES = frozenset({"trash", "auto-draft"})
 _WP_TYPES = frozenset({"post", "page"})
@@ -279,7 +281,7 @@ def _wxr_record(item: Element, authors: dict[str, str]) -> dict[str, Any] | None
     wp_status = fields.get("wp:status", "")
     if post_type not in _WP_TYPES or wp_status in _WP_SKIPPED_STATUSES:
         return None
-    status = "published" if wp_status == _WP_PUBLIC else "draft"
+    status = {_WP_PUBLIC: "published", _WP_SCHEDULED: "scheduled"}.get(wp_status, "draft")
     extra: dict[str, Any] = {
         key: fields[f"wp:{key}"] for key in _WP_EXTRA if fields.get(f"wp:{key}", "0") != "0"
     }

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,9 +26,26 @@ from .duplicates import Shingling, Signatures
 LIVE_FILE = "live.sqlite"
 
 
+Clock = Callable[[], datetime]
+"""Returns the current time, timezone-aware (tests pass a fake one)."""
+
+
+def system_clock() -> datetime:
+    """The current UTC time."""
+    return datetime.now(UTC)
+
+
+def version_time(article: Article) -> datetime | None:
+    """When this version of a corpus article was written: ``updated``, else ``published``."""
+    return article.updated or article.published
+
+
 @dataclass(frozen=True)
 class LiveChanges:
-    """The changes as of one sequence number."""
+    """The changes as of one sequence number.
+
+    ``written`` holds when each upsert was stored (the time of the PUT).
+    """
 
     seq: int = 0
     upserts: dict[str, tuple[Article, np.ndarray, str]] = field(default_factory=dict)
@@ -35,9 +53,26 @@ class LiveChanges:
     signatures: dict[str, tuple[Shingling, Signatures]] = field(default_factory=dict)
     """The upserts' body signatures (one row each) and how they were made; an upsert
     written before signatures existed has none."""
+    written: dict[str, datetime] = field(default_factory=dict)
 
     def __bool__(self) -> bool:
         return bool(self.upserts or self.deleted)
+
+    def upsert_time(self, article_id: str) -> datetime | None:
+        """The version time of the upsert of ``article_id``: its ``updated``, else when
+        it was written; None when there is no upsert of that id."""
+        upsert = self.upserts.get(article_id)
+        if upsert is None:
+            return None
+        return upsert[0].updated or self.written.get(article_id)
+
+    def corpus_wins(self, article_id: str, corpus_time: datetime | None) -> bool:
+        """Whether the corpus's version of ``article_id``, written at ``corpus_time``
+        (see :func:`version_time`), replaces the upsert of that id: only when it is
+        strictly newer. An undated corpus article never replaces an upsert, and on
+        equal times the upsert (the explicit, later act) stays."""
+        mine = self.upsert_time(article_id)
+        return corpus_time is not None and mine is not None and corpus_time > mine
 
 
 class LiveStore:
@@ -45,10 +80,12 @@ class LiveStore:
 
     Args:
         path: the database file (created on first use).
+        now: the clock that stamps each change (the time of the PUT or DELETE).
     """
 
-    def __init__(self, path: Path | str) -> None:
+    def __init__(self, path: Path | str, now: Clock = system_clock) -> None:
         self.path = Path(path)
+        self._now = now
         self._local = threading.local()
 
     def _db(self) -> sqlite3.Connection:
@@ -103,7 +140,9 @@ class LiveStore:
                     json.dumps(article.to_json(), ensure_ascii=False) if article else None,
                     np.asarray(vector, dtype=np.float32).tobytes() if vector is not None else None,
                     model,
-                    datetime.now(UTC).isoformat(timespec="seconds"),
+                    # Microseconds: this is the version time of an upsert without
+                    # ``updated``, compared with the corpus's times at publish.
+                    self._now().astimezone(UTC).isoformat(timespec="microseconds"),
                     *_encode_signature(signature),
                 ),
             )
@@ -130,12 +169,14 @@ class LiveStore:
         with db:  # one read transaction: the rows and the sequence agree
             seq = int(db.execute("SELECT seq FROM counter WHERE one = 1").fetchone()[0])
             rows = db.execute(
-                "SELECT id, deleted, article, vector, model, signature, shingling FROM changes"
+                "SELECT id, deleted, article, vector, model, changed_at, signature, shingling "
+                "FROM changes"
             ).fetchall()
         upserts: dict[str, tuple[Article, np.ndarray, str]] = {}
         signatures: dict[str, tuple[Shingling, Signatures]] = {}
         deleted = set()
-        for article_id, is_deleted, article, vector, model, signature, shingling in rows:
+        written = {}
+        for article_id, is_deleted, article, vector, model, changed_at, *signed in rows:
             if is_deleted:
                 deleted.add(article_id)
                 continue
@@ -144,19 +185,31 @@ class LiveStore:
                 np.frombuffer(vector, dtype=np.float32).copy(),
                 model,
             )
-            decoded = _decode_signature(signature, shingling)
+            written[article_id] = datetime.fromisoformat(changed_at)
+            decoded = _decode_signature(*signed)
             if decoded is not None:
                 signatures[article_id] = decoded
-        return LiveChanges(seq, upserts, frozenset(deleted), signatures)
+        return LiveChanges(seq, upserts, frozenset(deleted), signatures=signatures, written=written)
 
-    def forget_redundant(self, content_hashes: dict[str, str]) -> int:
-        """Drop upserts whose content the published corpus now holds, and deletes of ids
-        it no longer has; returns how many were dropped."""
+    def forget_redundant(
+        self,
+        content_hashes: Mapping[str, str],
+        version_times: Mapping[str, datetime | None] | None = None,
+    ) -> int:
+        """Drop the changes a newly published corpus makes moot; returns how many.
+
+        Those are upserts whose content the corpus now holds, upserts the corpus
+        holds a newer version of (``version_times``: each corpus article's
+        :func:`version_time`; see :meth:`LiveChanges.corpus_wins`), and deletes of
+        ids it no longer has.
+        """
         changes = self.load()
+        times = version_times or {}
         stale = [
             article_id
             for article_id, (article, _, _) in changes.upserts.items()
             if content_hashes.get(article_id) == article.content_hash()
+            or changes.corpus_wins(article_id, times.get(article_id))
         ] + [article_id for article_id in changes.deleted if article_id not in content_hashes]
         if stale:
             db = self._db()

@@ -20,7 +20,7 @@ from .duplicates import Shingling, Signatures, Signer, near_duplicate_groups
 from .embedding import Embedder, EmbeddingCache, EmbedStats, embed_texts
 from .errors import InvalidCorpus, SnapshotError
 from .lexical import CjkTerms, LexicalModel, Stemming
-from .live import LIVE_FILE, LiveStore
+from .live import LIVE_FILE, LiveStore, version_time
 from .locking import IndexLock
 from .snapshot import SnapshotStore, build_snapshot_dir, corpus_fingerprint, stored_signatures
 from .text import dense_text, lexical_fields
@@ -353,9 +353,11 @@ def _build_locked(
     report.pruned = store.prune(settings.keep_snapshots)
     live_file = settings.index_dir / LIVE_FILE
     if live_file.exists():
-        # API changes the new corpus now holds (or deletes of ids it no longer has) are moot.
+        # API changes the new corpus now holds, or holds a newer version of (newest
+        # wins), and deletes of ids it no longer has, are moot.
         dropped = LiveStore(live_file).forget_redundant(
-            dict(zip((a.id for a in articles), hashes, strict=True))
+            dict(zip((a.id for a in articles), hashes, strict=True)),
+            {a.id: version_time(a) for a in articles},
         )
         if dropped:
             log.info("dropped %d live change(s) the corpus now holds", dropped)

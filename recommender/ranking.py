@@ -35,6 +35,7 @@ by the fallback (featured articles, then recent ones of the same category).
 A :class:`Ranker` ranks one published snapshot with the live API changes laid
 over it: upserted articles are appended after the snapshot's (scored
 exhaustively: there are few), replaced and deleted snapshot articles are hidden.
+An upsert gives way to the snapshot's article when that is newer (newest wins).
 
 ``bm25(q, c)`` sums, over the terms ``q`` and ``c`` share, the candidate's BM25
 weight of the term times the query's weight of it. With ``query_weights``
@@ -49,7 +50,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field, fields
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
@@ -59,7 +60,7 @@ from .articles import Article, format_timestamp
 from .duplicates import Shingling, Signatures, Signer, resemblance
 from .errors import ArticleNotFound, InvalidArgument
 from .lexical import FIELDS, LexicalDocument
-from .live import LiveChanges
+from .live import Clock, LiveChanges, system_clock, version_time
 from .rules import RuleSet
 from .snapshot import Snapshot
 from .text import lexical_fields
@@ -324,6 +325,10 @@ class Ranker:
         rrf_k: the rank offset of reciprocal-rank fusion (60 in the original paper).
         explain: compute each item's shared terms. Evaluation turns it off: over
             100 items per query it costs more than the ranking itself.
+        now: the clock deciding which scheduled articles are live, and the recency
+            reference of drafts and undated articles (tests pass a fake one).
+        clock_skew: seconds before its ``published`` time that a scheduled article
+            is shown (``RECOMMENDER_CLOCK_SKEW_SECONDS``).
     """
 
     def __init__(
@@ -341,8 +346,12 @@ class Ranker:
         fusion: Fusion = "weighted",
         rrf_k: int = 60,
         explain: bool = True,
+        now: Clock = system_clock,
+        clock_skew: float = 0.0,
     ) -> None:
         self.snapshot = snapshot
+        self.now = now
+        self.clock_skew = clock_skew
         self.dense_weight = dense_weight
         self.candidates = candidates
         self.duplicate_threshold = duplicate_threshold
@@ -358,12 +367,17 @@ class Ranker:
         self.live_seq = live.seq if live else 0
         self._n = len(snapshot.articles)
         self._live = _Live()
-        hidden = set()
+        self._upsert_times: dict[str, datetime | None] = {}
+        hidden: set[str] = set()
         if live:
-            hidden = set(live.deleted) | set(live.upserts)
-            self._live.articles = [article for article, _, _ in live.upserts.values()]
+            upserts = self._served_upserts(snapshot, live)
+            hidden = set(live.deleted) | set(upserts)
+            self._upsert_times = {
+                article_id: live.upsert_time(article_id) for article_id in upserts
+            }
+            self._live.articles = [article for article, _ in upserts.values()]
             if self._live.articles:
-                self._live.vectors = np.vstack([v for _, v, _ in live.upserts.values()])
+                self._live.vectors = np.vstack([v for _, v in upserts.values()])
                 self._live.lexical = snapshot.lexical.weigh(
                     [lexical_fields(a) for a in self._live.articles]
                 )
@@ -385,12 +399,53 @@ class Ranker:
         self._published_at = np.array(
             [a.published.timestamp() if a.published else -np.inf for a in self.articles]
         )
+        # Scheduled articles go live at their publication time less the skew tolerance.
+        scheduled = self._listed & np.array([a.status == "scheduled" for a in self.articles])
+        self._goes_live_at = np.where(scheduled, self._published_at - clock_skew, np.inf)
+        self._go_live_times = np.sort(self._goes_live_at[scheduled])
         # Inverted indexes (casefolded label -> positions) for the shared-tag rule and the
         # same-category fallback, so neither walks every article per request.
         self._by_tag = _inverted(self.articles, "tags")
         self._by_category = _inverted(self.articles, "categories")
         # Per-field term counts of the articles counted so far (see _article_fields).
         self._field_counts: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+
+    @staticmethod
+    def _served_upserts(
+        snapshot: Snapshot, live: LiveChanges
+    ) -> dict[str, tuple[Article, np.ndarray]]:
+        """The upserts that are served: each, unless the snapshot holds a newer version
+        of its article (newest wins; see :meth:`LiveChanges.corpus_wins`)."""
+        upserted = set(live.upserts)
+        corpus_times = {a.id: version_time(a) for a in snapshot.articles if a.id in upserted}
+        return {
+            article_id: (article, vector)
+            for article_id, (article, vector, _) in live.upserts.items()
+            if not live.corpus_wins(article_id, corpus_times.get(article_id))
+        }
+
+    def schedule(self, now: datetime | None = None) -> tuple[int, float | None]:
+        """How many scheduled articles are live at ``now`` (default: the clock), and the
+        seconds until the next one goes live (None if none is waiting).
+
+        Answers change when a scheduled article goes live although neither the
+        snapshot nor the live changes do; caches key on this count.
+        """
+        moment = (now or self.now()).timestamp()
+        live = int(np.searchsorted(self._go_live_times, moment, side="right"))
+        waiting = self._go_live_times[live:]
+        return live, (float(waiting[0] - moment) if waiting.size else None)
+
+    def version_time(self, article_id: str) -> datetime | None:
+        """When the served version of an article was written: an upsert's ``updated``
+        or write time, a snapshot article's ``updated`` or ``published``; None for an
+        unknown id or an undated article."""
+        position = self.positions.get(article_id)
+        if position is None:
+            return None
+        if position >= self._n:
+            return self._upsert_times.get(article_id)
+        return version_time(self.articles[position])
 
     def listed(self) -> list[Article]:
         """Every article that exists now (drafts included), in index order."""
@@ -547,21 +602,22 @@ class Ranker:
 
     # -- visibility --------------------------------------------------------------------
 
-    @staticmethod
-    def _reference_time(query: Query) -> float:
+    def _reference_time(self, query: Query) -> float:
         # Recency is measured from the query article's date: the block under an old
         # article shows what was current then, and answers do not drift as the clock
         # runs (so cached answers stay right). Drafts and undated articles use now.
-        when = query.published or datetime.now(UTC)
+        when = query.published or self.now()
         return when.timestamp()
 
     def _visible(self, query: Query, filters: Filters, rules: RuleSet) -> np.ndarray:
-        """What may ever appear: existing, published, not scheduled, not filtered out
-        by the caller, not blocked or excluded by an editor, not the query itself."""
-        # Scheduled articles stay hidden until their publication time.
-        visible = (
-            self._listed & self._published & (self._published_at <= datetime.now(UTC).timestamp())
-        )
+        """What may appear now: existing, published (or scheduled and due), not filtered
+        out by the caller, not blocked or excluded by an editor, not the query itself.
+
+        A published article dated in the future shows at once (a feed's time-zone
+        slip must not hide live content); only a ``scheduled`` one waits, until its
+        publication time less the clock-skew tolerance.
+        """
+        visible = self._listed & (self._published | (self._goes_live_at <= self.now().timestamp()))
         if filters.since is not None:
             visible &= self._published_at >= filters.since.timestamp()
         if filters.tags:

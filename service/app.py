@@ -26,7 +26,7 @@ from recommender.articles import Article
 from recommender.config import Settings
 from recommender.engine import Engine
 from recommender.jobs import JobRunner
-from recommender.ranking import Recommendation
+from recommender.ranking import Filters, RankingKnobs, Recommendation
 
 from .errors import (
     PROBLEM_MIME,
@@ -122,12 +122,18 @@ def _items(items: list[Recommendation]) -> list[dict[str, Any]]:
 def _cached(make_payload: Callable[[], Any]) -> Response:
     """A cacheable JSON answer: 304 when the client's ETag still holds.
 
-    The ETag depends on the index version, the rules version and the request,
-    so it changes exactly when the answer may; it is checked before any ranking runs.
+    The ETag depends on the index version, the rules version, how many scheduled
+    articles have gone live, and the request, so it changes exactly when the
+    answer may; it is checked before any ranking runs. ``max-age`` never reaches
+    past the moment the next scheduled article goes live, so no cache keeps an
+    answer that leaves it out.
     """
-    versions = f"{engine().index_version}|{engine().rules_version}"
-    tag = hashlib.sha256(f"{versions}|{request.full_path}".encode()).hexdigest()[:32]
-    cache_control = f"public, max-age={settings().cache_max_age}"
+    freshness = engine().freshness()
+    tag = hashlib.sha256(f"{freshness.version}|{request.full_path}".encode()).hexdigest()[:32]
+    max_age = settings().cache_max_age
+    if freshness.expires_in is not None:
+        max_age = min(max_age, int(freshness.expires_in))
+    cache_control = f"public, max-age={max_age}"
     if request.if_none_match.contains(tag):
         response = Response(status=304)
     else:
@@ -136,6 +142,13 @@ def _cached(make_payload: Callable[[], Any]) -> Response:
     response.headers["Cache-Control"] = cache_control
     response.vary.add("Origin")
     return response
+
+
+def _answer_args(query: ListQuery) -> tuple[int | None, Filters, RankingKnobs | None]:
+    """``k``, filters and knobs of an answer route, for :meth:`Engine.related` and kin
+    (``k`` None: the engine's RECOMMENDER_DEFAULT_K)."""
+    current = engine()
+    return query.k, query.filters(current.has_article), query.knobs(current.knobs)
 
 
 def _check_key() -> None:
@@ -234,11 +247,7 @@ def _register_routes(app: OpenAPI) -> None:
         return _cached(
             lambda: {
                 "article_id": path.article_id,
-                "items": _items(
-                    engine().related(
-                        path.article_id, query.k, query.filters(), query.knobs(engine().knobs)
-                    )
-                ),
+                "items": _items(engine().related(path.article_id, *_answer_args(query))),
             }
         )
 
@@ -252,11 +261,7 @@ def _register_routes(app: OpenAPI) -> None:
         return _cached(
             lambda: {
                 "article_id": path.article_id,
-                "items": _items(
-                    engine().featured(
-                        path.article_id, query.k, query.filters(), query.knobs(engine().knobs)
-                    )
-                ),
+                "items": _items(engine().featured(path.article_id, *_answer_args(query))),
             }
         )
 
@@ -268,9 +273,7 @@ def _register_routes(app: OpenAPI) -> None:
     )
     def recommendations(path: ArticlePath, query: ListQuery) -> Any:
         def payload() -> dict[str, Any]:
-            both = engine().recommendations(
-                path.article_id, query.k, query.filters(), query.knobs(engine().knobs)
-            )
+            both = engine().recommendations(path.article_id, *_answer_args(query))
             return {
                 "article_id": path.article_id,
                 "related": _items(both.related),

@@ -26,6 +26,7 @@ from recommender.errors import (
     NoSnapshot,
     RecommenderError,
     SnapshotError,
+    StaleVersion,
 )
 
 log = logging.getLogger(__name__)
@@ -38,6 +39,7 @@ STATUS_OF: list[tuple[type[RecommenderError], int, str]] = [
     (InvalidRule, 422, "invalid-rule"),
     (InvalidArgument, 400, "invalid-parameter"),
     (InvalidCorpus, 422, "invalid-article"),
+    (StaleVersion, 409, "stale-version"),
     (JobConflict, 409, "job-running"),
     (IndexLocked, 409, "index-locked"),
     (NoSnapshot, 503, "not-ready"),
@@ -92,6 +94,8 @@ def _from_core(exc: RecommenderError) -> Response:
         detail = exc.reason
     elif isinstance(exc, ArticleNotFound):
         members["article_id"] = exc.article_id
+    elif isinstance(exc, StaleVersion):
+        members.update(article_id=exc.article_id, field="updated")
     elif status == 500:
         return _internal(exc)
     if status == 503:
@@ -153,7 +157,7 @@ def validation_problem(exc: ValidationError) -> Response:
     """Turn a request-model validation error into a 400 (parameter) or 422 (body) problem."""
     error = exc.errors()[0]
     location = location_name(error["loc"])
-    message = error["msg"]
+    message = error["msg"].removeprefix("Value error, ")
     if error["type"] == "missing":
         message = "required"
     elif error["type"] == "extra_forbidden":

@@ -5,23 +5,28 @@ same code."""
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from recommender.articles import ArticleId, Status
 from recommender.config import MAX_K
 from recommender.ranking import Filters, RankingKnobs
 from recommender.rules import MAX_PIN_POSITION, ArticleRules, Pin
 
-ID_PATTERN = r"^[^\s/?#]+$"
+MAX_EXCLUDE_VALUES = 500
+K_DESCRIPTION = (
+    "How many items per list (1-50). Default: the server's RECOMMENDER_DEFAULT_K (5 unless set)."
+)
 
 
 class ArticlePath(BaseModel):
     """Path of the per-article routes."""
 
-    article_id: str = Field(
-        min_length=1, max_length=200, pattern=ID_PATTERN, description="Article id."
+    article_id: ArticleId = Field(
+        description="Article id, percent-encoded as one path segment (any id but . and ..)."
     )
 
 
@@ -30,9 +35,14 @@ class ListQuery(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
 
-    k: int = Field(5, ge=1, le=MAX_K, description="How many items per list.")
-    exclude: str | None = Field(
-        None, max_length=10_000, description="Comma-separated ids never to return."
+    k: int | None = Field(None, ge=1, le=MAX_K, description=K_DESCRIPTION)
+    exclude: list[Annotated[str, Field(max_length=10_000)]] = Field(
+        default_factory=list,
+        max_length=MAX_EXCLUDE_VALUES,
+        description="Ids never to return. Repeat the parameter for several ids "
+        "(exclude=a&exclude=b), or separate them with commas (exclude=a,b). A value that "
+        "is exactly an article's id is that one id, even if it holds commas "
+        "(tag:example.org,2025:42); any other value is split at its commas.",
     )
     tag: str | None = Field(None, max_length=200, description="Only articles with this tag.")
     since: date | datetime | None = Field(
@@ -62,16 +72,34 @@ class ListQuery(BaseModel):
         changes = {name: getattr(self, name) for name in names if getattr(self, name) is not None}
         return dataclasses.replace(served, **changes) if changes else None
 
-    def filters(self) -> Filters:
-        """The engine filters these parameters ask for."""
+    def filters(self, is_article: Callable[[str], bool]) -> Filters:
+        """The engine filters these parameters ask for.
+
+        Args:
+            is_article: whether an id names an existing article; decides whether an
+                ``exclude`` value holding commas is one id or a list of them.
+        """
         since = self.since
         if isinstance(since, date) and not isinstance(since, datetime):
             since = datetime(since.year, since.month, since.day)
         if since is not None and since.tzinfo is None:
             since = since.replace(tzinfo=UTC)
-        exclude = [i.strip() for i in (self.exclude or "").split(",") if i.strip()]
+        exclude = excluded_ids(self.exclude, is_article)
         tags = [self.tag] if self.tag else []
         return Filters(exclude=exclude, tags=tags, since=since, min_score=self.min_score)
+
+
+def excluded_ids(values: list[str], is_article: Callable[[str], bool]) -> list[str]:
+    """The ids ``exclude`` values name: a value that is exactly an article id is that
+    id (ids may hold commas, as Atom tag URIs do); any other is split at commas."""
+    ids: list[str] = []
+    for value in values:
+        value = value.strip()
+        if is_article(value):
+            ids.append(value)
+        else:
+            ids += [part.strip() for part in value.split(",") if part.strip()]
+    return ids
 
 
 class ArticlesQuery(BaseModel):
@@ -85,7 +113,7 @@ class ArticlesQuery(BaseModel):
         None, max_length=500, description="Opaque cursor from a previous page's next_cursor."
     )
     tag: str | None = Field(None, max_length=200, description="Only articles with this tag.")
-    status: Literal["published", "draft"] | None = Field(None, description="Only this status.")
+    status: Status | None = Field(None, description="Only this status.")
     q: str | None = Field(None, max_length=200, description="Substring of the title.")
 
 
@@ -184,7 +212,7 @@ class DraftBody(BaseModel):
     title: str = Field(min_length=1, max_length=1000)
     body: str = Field(min_length=1)
     tags: list[str] = Field(default_factory=list, max_length=100)
-    k: int = Field(5, ge=1, le=MAX_K)
+    k: int | None = Field(None, ge=1, le=MAX_K, description=K_DESCRIPTION)
 
 
 class ArticleBody(BaseModel):
@@ -200,9 +228,18 @@ class ArticleBody(BaseModel):
     tags: list[str] = Field(default_factory=list, max_length=100)
     categories: list[str] = Field(default_factory=list, max_length=100)
     published: date | datetime | None = None
-    updated: date | datetime | None = None
     author: str | None = None
-    status: Literal["published", "draft"] = "published"
+    status: Status = Field(
+        "published",
+        description="published; draft (never suggested); scheduled (suggested from its "
+        "`published` time on, less RECOMMENDER_CLOCK_SKEW_SECONDS; needs `published`).",
+    )
+    updated: date | datetime | None = Field(
+        None,
+        description="When this version was written. Newest wins: the write is served "
+        "until a reindex brings a version with a later `updated` (or `published`); "
+        "without it, the time of the request counts.",
+    )
     featured: bool = False
 
     def record(self, article_id: str) -> dict[str, Any]:
@@ -225,7 +262,7 @@ class ArticleOut(BaseModel):
     published: str | None
     updated: str | None
     author: str | None
-    status: Literal["published", "draft"]
+    status: Status
     featured: bool
     extra: dict[str, Any]
 
@@ -239,7 +276,7 @@ class ArticleSummary(BaseModel):
     url: str | None
     tags: list[str]
     published: str | None
-    status: Literal["published", "draft"]
+    status: Status
     featured: bool
 
 
@@ -340,9 +377,7 @@ class PinModel(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    article_id: str = Field(
-        min_length=1, max_length=200, pattern=ID_PATTERN, description="The pinned article."
-    )
+    article_id: ArticleId = Field(description="The pinned article.")
     position: int = Field(
         ge=1, le=MAX_PIN_POSITION, description="1-based position in the related list."
     )

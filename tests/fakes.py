@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Sequence
+from datetime import datetime, timedelta
 
 import numpy as np
 
@@ -59,3 +60,23 @@ class FakeEmbedder:
             norm = np.linalg.norm(total)
             rows.append(total / norm if norm else total)
         return np.vstack(rows).astype(np.float32)
+
+
+class FakeClock:
+    """A clock that stands still until a test moves it (no sleeping, no races).
+
+    Pass it as ``now`` to :class:`recommender.Engine` or :class:`recommender.ranking.Ranker`.
+    """
+
+    def __init__(self, start: datetime) -> None:
+        self.current = start
+
+    def __call__(self) -> datetime:
+        return self.current
+
+    def set(self, moment: datetime) -> None:
+        self.current = moment
+
+    def advance(self, **delta: float) -> None:
+        """Move forward by a :class:`datetime.timedelta` given as keywords (``hours=3``)."""
+        self.current += timedelta(**delta)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import http.server
+import json
 import os
 import shutil
 import threading
@@ -115,6 +116,7 @@ class Tab:
 
     page: Any
     console_errors: list[str] = field(default_factory=list)
+    console_warnings: list[str] = field(default_factory=list)
     network_errors: list[str] = field(default_factory=list)
     page_errors: list[str] = field(default_factory=list)
     dialogs: list[str] = field(default_factory=list)
@@ -136,6 +138,8 @@ def tab(browser: Any) -> Iterator[Tab]:
     tab = Tab(context.new_page())
 
     def on_console(message: Any) -> None:
+        if message.type == "warning":
+            tab.console_warnings.append(message.text)
         if message.type == "error":
             text = f"{message.text} ({message.location.get('url')})"
             bucket = tab.network_errors if message.text.startswith(NETWORK_LOG) else None
@@ -403,6 +407,101 @@ def test_widget_renders_nothing_when_the_api_fails(
     tab.screenshot("widget-api-down.png")
     tab.assert_quiet()  # only the browser's own note of each failed load
     assert len(tab.network_errors) == 2, tab.network_errors
+
+
+def canned_answer(site: tuple[str, Path], article_id: str, answer: dict[str, Any]) -> None:
+    """Serve ``answer`` as the site's own /v1/articles/<id>/recommendations (a static file)."""
+    folder = site[1] / "v1" / "articles" / article_id
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "recommendations").write_text(json.dumps(answer), encoding="utf-8")
+
+
+def canned_item(article_id: str, **fields: Any) -> dict[str, Any]:
+    return {"id": article_id, "title": f"Title of {article_id}", "summary": "", **fields}
+
+
+def test_widget_warns_once_about_items_it_cannot_link(
+    tab: Tab, api: str, site: tuple[str, Path]
+) -> None:
+    # Canned answers from the site's own origin: exact counts, whatever the index holds.
+    good = "https://news.example.org/articles/"
+    canned_answer(
+        site,
+        "mixed",
+        {
+            "related": [
+                canned_item("a", url=good + "a"),
+                canned_item("b", url=None),
+                canned_item("c"),  # no url member at all
+                canned_item("d", url="javascript:alert(1)"),
+            ],
+            "featured": [canned_item("e", url=None), canned_item("f", url=good + "f")],
+        },
+    )
+    canned_answer(site, "unlinked", {"related": [canned_item("g", url=None)], "featured": []})
+    canned_answer(
+        site,
+        "linked",
+        {"related": [canned_item("h", url=good + "h")], "featured": []},
+    )
+    url = write_site_page(
+        site,
+        "canned.html",
+        f'<div id="mixed" data-related-article="mixed" data-api="{site[0]}"></div>'
+        f'<div id="unlinked" data-related-article="unlinked" data-api="{site[0]}"></div>'
+        f'<div id="linked" data-related-article="linked" data-api="{site[0]}"></div>'
+        f'<script src="{api}/widget.js" async></script>',
+    )
+    page = tab.page
+    page.goto(url)
+    expect(page.locator("#mixed")).to_have_attribute("data-rc-state", "ready")
+    expect(page.locator("#unlinked")).to_have_attribute("data-rc-state", "empty")
+    expect(page.locator("#linked")).to_have_attribute("data-rc-state", "ready")
+    expect(page.locator("#mixed .rc-link")).to_have_text(["Title of a", "Title of f"])
+    assert sorted(tab.console_warnings) == [
+        'recommender widget: left out 1 item for article "unlinked": 1 without a url '
+        "(set RECOMMENDER_URL_TEMPLATE on the API server)",
+        'recommender widget: left out 4 items for article "mixed": 3 without a url '
+        "(set RECOMMENDER_URL_TEMPLATE on the API server); 1 whose url is not http(s)",
+    ]
+    tab.assert_quiet()
+
+
+def test_widget_warns_about_an_article_without_url_from_the_api(
+    tab: Tab, api: str, site: tuple[str, Path]
+) -> None:
+    auth = {"Authorization": f"Bearer {KEY}"}
+    unlinked = {
+        "title": "Botulinum toxin and calf stretching: a clinic note",
+        "body": "Botulinum toxin injections into the calf eased spasticity after stroke, "
+        "and daily stretching kept the ankle supple.",
+        "tags": ["spasticity", "botulinum-toxin"],
+        "published": "2025-01-04",
+    }
+    status, _, body, _ = call(f"{api}/v1/articles/no-url-probe", "PUT", unlinked, auth)
+    assert status in (200, 201), body
+    try:
+        answer = call(f"{api}/v1/articles/{UCHIYAMA}/recommendations?k=50")[2]
+        missing = [i for i in answer["related"] + answer["featured"] if not i["url"]]
+        assert [i["id"] for i in missing] == ["no-url-probe"]
+        url = write_site_page(
+            site,
+            "unlinked.html",
+            f'<div data-related-article="{UCHIYAMA}" data-k="50"></div>'
+            f'<script src="{api}/widget.js" async></script>',
+        )
+        tab.page.goto(url)
+        host = tab.page.locator("[data-related-article]")
+        expect(host).to_have_attribute("data-rc-state", "ready")
+        shown = len(answer["related"]) + len(answer["featured"]) - 1
+        expect(host.locator(".rc-link")).to_have_count(shown)
+        assert tab.console_warnings == [
+            f'recommender widget: left out 1 item for article "{UCHIYAMA}": 1 without a url '
+            "(set RECOMMENDER_URL_TEMPLATE on the API server)"
+        ]
+        tab.assert_quiet()
+    finally:
+        assert call(f"{api}/v1/articles/no-url-probe", "DELETE", headers=auth)[0] == 204
 
 
 # -- escaping ---------------------------------------------------------------------------------

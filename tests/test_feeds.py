@@ -159,7 +159,7 @@ def test_wordpress_export_maps_every_field(tmp_path: Path) -> None:
     assert by_id["12"].featured is True
     assert by_id["13"].extra["post_type"] == "page" and by_id["13"].is_published
     assert by_id["16"].status == "draft" and by_id["16"].extra["post_status"] == "draft"
-    assert by_id["17"].status == "draft"
+    assert by_id["17"].status == "scheduled"  # "future": shown from its GMT date on
     protected = by_id["20"]
     assert protected.status == "draft" and protected.extra["password_protected"] is True
     assert "s3cret" not in str(protected.to_json())

@@ -41,14 +41,17 @@ def test_explanation_names_shared_terms(engine: Engine) -> None:
     assert set(data["explanation"]["shared_terms"]) <= words | {"swallow"}
 
 
-def test_drafts_and_future_articles_never_appear(settings: Settings, tmp_path: Path) -> None:
+def test_drafts_and_scheduled_articles_never_appear(settings: Settings, tmp_path: Path) -> None:
+    # (A published article dated in the future does appear: tests/test_schedule.py.)
     body = TOPICS["sleep"]
     engine = make_engine(
         settings,
         tmp_path / "c.jsonl",
         [
             article("sleep-draft", "sleep draft", body, status="draft"),
-            article("sleep-future", "sleep later", body, published="2999-01-01"),
+            article(
+                "sleep-future", "sleep later", body, published="2999-01-01", status="scheduled"
+            ),
         ],
     )
     ids = [i.article.id for i in engine.related("sleep-0", k=50)]

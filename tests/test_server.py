@@ -164,3 +164,60 @@ def test_schemathesis_finds_no_server_error_or_schema_violation(server: str) -> 
 def test_served_server_log_is_clean(server: str, bundled_index: Settings) -> None:
     # Written while the server runs; the fixture's teardown checks the whole log.
     assert Path(bundled_index.index_dir).exists()
+
+
+def test_ids_default_k_template_and_schedule_over_real_http(
+    bundled_index: Settings, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """One server with RECOMMENDER_DEFAULT_K and RECOMMENDER_URL_TEMPLATE set: a tag-URI
+    id written, read, listed and excluded over real HTTP, and scheduled articles shown
+    only once due (the real clock: one long past, one far ahead)."""
+    from urllib.parse import quote
+
+    index_dir = copy_index(bundled_index.index_dir, tmp_path_factory.mktemp("details"))
+    tag_id = "tag:news.example.org,2025:botox-note"
+    auth = {"Authorization": f"Bearer {KEY}"}
+    text = (
+        "Botulinum toxin injections eased spasticity in the calf after a stroke, and "
+        "intensive rehabilitation made the gain last."
+    )
+    with running_server(
+        index_dir,
+        workers=1,
+        secret=KEY,
+        api_keys=KEY,
+        default_k="3",
+        url_template="https://news.example.org/notes/{id}",
+    ) as base:
+        status, _, body, _ = call(f"{base}/v1/articles/{UCHIYAMA}/related")
+        assert status == 200 and len(body["items"]) == 3
+        status, _, body, _ = call(f"{base}/v1/articles/{UCHIYAMA}/recommendations")
+        assert (len(body["related"]), len(body["featured"])) == (3, 3)
+        path = f"{base}/v1/articles/{quote(tag_id, safe='')}"
+        note = {"title": "Botox and rehab: a note", "body": text, "tags": ["spasticity"]}
+        assert call(path, "PUT", note, auth)[0] == 201
+        status, _, body, _ = call(path)
+        assert (status, body["id"]) == (200, tag_id)
+        assert (
+            body["url"]
+            == "https://news.example.org/notes/tag%3Anews.example.org%2C2025%3Abotox-note"
+        )
+        assert call(f"{path}/related")[0] == 200
+        listed = call(f"{base}/v1/articles/{UCHIYAMA}/related?k=50")[2]["items"]
+        assert tag_id in [i["id"] for i in listed]
+        for exclude in (quote(tag_id, safe=""), tag_id, f"{quote(tag_id, safe='')}&exclude=x"):
+            shown = call(f"{base}/v1/articles/{UCHIYAMA}/related?k=50&exclude={exclude}")[2]
+            assert tag_id not in [i["id"] for i in shown["items"]]
+        # Different texts: identical ones would be hidden as near-duplicates of the note.
+        scheduled_notes = {
+            "due-note": (
+                "2020-01-01",
+                "Daily calf stretching after toxin shots kept spasticity low.",
+            ),
+            "later-note": ("2999-01-01", "Clinics now pair botox with walking practice."),
+        }
+        for article_id, (published, body) in scheduled_notes.items():
+            scheduled = {**note, "body": body, "status": "scheduled", "published": published}
+            assert call(f"{base}/v1/articles/{article_id}", "PUT", scheduled, auth)[0] == 201
+        ids = [i["id"] for i in call(f"{base}/v1/articles/{UCHIYAMA}/related?k=50")[2]["items"]]
+        assert "due-note" in ids and "later-note" not in ids

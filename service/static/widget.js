@@ -4,7 +4,9 @@
  * Options (on the div): data-api (API base; default: where this script came from),
  * data-k (1-50), data-heading-level (2-6), data-related-heading, data-featured-heading,
  * data-featured-label. No dependencies. If the API is down or answers an error,
- * nothing is rendered and nothing is logged. See docs/widget.md. */
+ * nothing is rendered and nothing is logged. Items it cannot link (no url, or not
+ * http(s)) are left out with one console warning saying how many and why.
+ * See docs/widget.md. */
 (function () {
   "use strict";
   // currentScript is only set while this file first runs (async included): capture it now.
@@ -51,12 +53,19 @@
     head.insertBefore(style, head.firstChild);
   }
 
-  function section(kind, heading, level, items, label) {
+  // Why an item cannot be shown as a link, or null if it can.
+  function unusable(item) {
+    if (!item || typeof item.title !== "string" || !item.title) return "title";
+    if (item.url === null || item.url === undefined || item.url === "") return "url";
+    return safeUrl(item.url) ? null : "scheme";
+  }
+
+  function section(kind, heading, level, items, label, dropped) {
     var linked = [];
     for (var i = 0; i < items.length; i++) {
-      var item = items[i];
-      var href = item && safeUrl(item.url);
-      if (href && typeof item.title === "string" && item.title) linked.push([item, href]);
+      var reason = unusable(items[i]);
+      if (reason) dropped[reason]++;
+      else linked.push([items[i], safeUrl(items[i].url)]);
     }
     if (!linked.length) return null;
     var id = "rc-" + kind + "-" + ++counter;
@@ -81,22 +90,41 @@
     return box;
   }
 
+  // One warning per container, only when items were left out: a site whose corpus has
+  // no urls would otherwise see an empty block and no reason.
+  function warnDropped(id, dropped) {
+    var reasons = [];
+    if (dropped.url) reasons.push(dropped.url + " without a url (set RECOMMENDER_URL_TEMPLATE on the API server)");
+    if (dropped.scheme) reasons.push(dropped.scheme + " whose url is not http(s)");
+    if (dropped.title) reasons.push(dropped.title + " without a title");
+    var count = dropped.url + dropped.scheme + dropped.title;
+    if (count && window.console && console.warn) {
+      console.warn("recommender widget: left out " + count + " item" + (count > 1 ? "s" : "") +
+        ' for article "' + id + '": ' + reasons.join("; "));
+    }
+  }
+
   function render(host, data) {
     var level = parseInt(host.getAttribute("data-heading-level"), 10);
     if (!(level >= 2 && level <= 6)) level = 2;
+    var dropped = { url: 0, scheme: 0, title: 0 };
     var related = section(
       "related",
       host.getAttribute("data-related-heading") || "Related articles",
       level,
-      Array.isArray(data && data.related) ? data.related : []
+      Array.isArray(data && data.related) ? data.related : [],
+      "",
+      dropped
     );
     var featured = section(
       "featured",
       host.getAttribute("data-featured-heading") || "Featured",
       level,
       Array.isArray(data && data.featured) ? data.featured : [],
-      host.getAttribute("data-featured-label") || "Featured article"
+      host.getAttribute("data-featured-label") || "Featured article",
+      dropped
     );
+    warnDropped(host.getAttribute("data-related-article"), dropped);
     if (!related && !featured) return "empty";
     addStyle();
     var root = el("div", "rc-widget");

@@ -36,6 +36,7 @@ function describeArticle(article) {
   const parts = [article.id];
   if (article.published) parts.push(`published ${article.published.slice(0, 10)}`);
   if (article.status === "draft") parts.push("draft (never suggested)");
+  if (article.status === "scheduled") parts.push("scheduled (suggested from its publication time)");
   if (article.featured) parts.push("featured");
   if (article.tags && article.tags.length) parts.push(`tags: ${article.tags.join(", ")}`);
   const meta = [parts.join(" · ")];

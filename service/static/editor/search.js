@@ -59,7 +59,7 @@ export function setupSearch({ form, input, list, message, onOpen }) {
             onclick: () => choose(i),
           },
           article.title,
-          h("span", { class: "hint" }, `${article.id}${article.status === "draft" ? " · draft" : ""}`),
+          h("span", { class: "hint" }, `${article.id}${article.status === "published" ? "" : ` · ${article.status}`}`),
         ),
       ),
     );
