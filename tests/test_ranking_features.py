@@ -3,6 +3,7 @@ whose right answers are known: each feature moves the order the way it should.""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,7 @@ from recommender import (
     RankingKnobs,
     Recommendation,
     Settings,
+    ranking,
 )
 from recommender.errors import ArticleNotFound, InvalidArgument
 
@@ -215,11 +217,30 @@ def test_hard_age_window(engine: Engine) -> None:
     assert "sleep-3" in ids(items)
 
 
-def test_draft_recency_is_measured_from_now(engine: Engine) -> None:
+NOW = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+class FrozenClock(datetime):
+    """``datetime`` whose ``now`` is :data:`NOW`: answers measured from now do not
+    depend on the day the tests run."""
+
+    @classmethod
+    def now(cls, tz: tzinfo | None = None) -> datetime:  # type: ignore[override]
+        return NOW.astimezone(tz) if tz is not None else NOW.replace(tzinfo=None)
+
+
+def test_draft_recency_is_measured_from_now(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(ranking, "datetime", FrozenClock)
     result = engine.recommend_text(
         "Snoring", TOPICS["sleep"], k=3, knobs=RankingKnobs(recency_half_life_days=365)
     )
-    assert all(0.0 < i.recency < 1.0 for i in result.related)  # 2025 dates, seen from now
+    assert len(result.related) == 3
+    for item in result.related:
+        assert item.article.published is not None
+        age_days = (NOW - item.article.published).total_seconds() / 86400
+        assert item.recency == pytest.approx(0.5 ** (age_days / 365))
 
 
 # -- tags ----------------------------------------------------------------------------------
