@@ -11,18 +11,22 @@ import getpass
 import json
 import logging
 import os
+import signal
 import sys
 import tempfile
 from collections.abc import Callable, Sequence
 from functools import wraps
 from pathlib import Path
-from typing import Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import click
 
 from .config import Settings, parse_csv_delimiter
 from .errors import IndexLocked, InvalidArgument, InvalidCorpus, RecommenderError
 from .rules import RULES_FILE, RuleStore
+
+if TYPE_CHECKING:
+    from .pipeline import Progress
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -164,6 +168,7 @@ def reindex(
     try:
         settings = _settings(index_dir=index_dir, csv_delimiter=csv_delimiter)
         chosen = _parse_id_namespaces(id_namespaces)
+        stop = _stop_at(os.environ.get(STOP_AT_VARIABLE, ""))
         embedder = SentenceTransformerEmbedder(settings.model, batch_size=settings.batch_size)
         show_bars = sys.stderr.isatty() if progress is None else progress
         build_index(
@@ -174,9 +179,10 @@ def reindex(
             full=full,
             wait=wait,
             strict=strict,
-            on_progress=None if show_bars else _log_progress(),
+            on_progress=_chain(None if show_bars else _log_progress(), stop),
             report=report,
             id_namespaces=chosen,
+            on_wait=_say_waiting,
         )
     except (RecommenderError, click.ClickException) as exc:
         # Cron reads the report file: it must say why a run failed, and which
@@ -237,7 +243,58 @@ def _parse_id_namespaces(values: Sequence[str]) -> dict[Path, str]:
     return chosen
 
 
-def _log_progress() -> Callable[[str, int, int], None]:
+def _say_waiting(holder: str) -> None:
+    click.echo(f"waiting for the lock: {holder}", err=True)
+
+
+# The crash-test seam (docs/operations.md, "Crashes and damaged snapshots").
+STOP_AT_VARIABLE = "RECOMMENDER_TEST_STOP_AT"
+
+
+def _stop_at(spec: str) -> Progress | None:
+    """With ``PHASE:DONE`` (e.g. ``write:2``), a reindex stops itself right after
+    reporting that step, so a test can ``kill -9`` it at exactly that point.
+
+    The process announces the stop on stderr, then sends itself SIGSTOP: it stays
+    frozen, holding the lock, until SIGKILL (a crash there) or SIGCONT (carry on).
+    Not a setting: only crash tests and crash rehearsals set it.
+
+    Raises:
+        BadInput: ``spec`` names no phase of a build, or DONE is not a count.
+    """
+    from .pipeline import PHASES
+
+    if not spec:
+        return None
+    phase, _, count = spec.partition(":")
+    if phase not in PHASES or not count.isdigit():
+        raise BadInput(
+            f"{STOP_AT_VARIABLE}={spec!r}: expected PHASE:DONE with PHASE one of "
+            f"{', '.join(PHASES)} (e.g. write:2)"
+        )
+
+    def stop(reported: str, done: int, total: int) -> None:
+        if (reported, done) == (phase, int(count)):
+            click.echo(f"stopping at {reported}: {done}/{total} ({STOP_AT_VARIABLE})", err=True)
+            os.kill(os.getpid(), signal.SIGSTOP)
+
+    return stop
+
+
+def _chain(*callbacks: Progress | None) -> Progress | None:
+    """One progress callback calling each given one in turn (None if none is given)."""
+    present = [callback for callback in callbacks if callback is not None]
+    if not present:
+        return None
+
+    def call_all(phase: str, done: int, total: int) -> None:
+        for callback in present:
+            callback(phase, done, total)
+
+    return call_all
+
+
+def _log_progress() -> Progress:
     """Plain progress lines for logs: each phase start and end, and every tenth of embedding."""
     last: dict[str, int] = {}
 
@@ -365,7 +422,7 @@ def rollback(version: str, index_dir: Path | None, wait: bool) -> None:
 
     settings = _settings(index_dir=index_dir)
     lock = IndexLock(settings.index_dir, purpose=f"rollback to {version}")
-    lock.acquire(wait=wait)
+    lock.acquire(wait=wait, on_wait=_say_waiting)
     try:
         manifest = SnapshotStore(settings.index_dir).rollback(version)
     finally:

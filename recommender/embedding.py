@@ -288,7 +288,8 @@ def embed_texts(
         progress: show a progress bar; default: only when stderr is a terminal.
         stats: filled with counts of what was cached and what was embedded.
         read_cache: False re-embeds everything (a full rebuild) yet still fills the cache.
-        on_progress: called after each step with (embedded so far, to embed).
+        on_progress: called with (0, to embed) before the first step, then after each
+            step with (embedded so far, to embed).
     """
     from tqdm import tqdm
 
@@ -307,6 +308,8 @@ def embed_texts(
     stats.embedded += len(todo_keys)
     fresh: dict[str, np.ndarray] = {}
     show = sys.stderr.isatty() if progress is None else progress
+    if on_progress is not None:
+        on_progress(0, len(todo_keys))
     with tqdm(total=len(todo_keys), desc="embedding", unit="article", disable=not show) as bar:
         for start in range(0, len(todo_keys), EMBED_STEP):
             step_keys = todo_keys[start : start + EMBED_STEP]

@@ -158,6 +158,7 @@ class JobRunner:
         self.settings = settings
         self.embedder = embedder
         self.store = JobStore(settings.index_dir / JOBS_FILE)
+        self._threads: dict[str, threading.Thread] = {}
 
     def start_reindex(self, full: bool = False, sources: Sequence[Path] | None = None) -> str:
         """Start a reindex of the configured sources; returns the job id.
@@ -173,8 +174,22 @@ class JobRunner:
         thread = threading.Thread(
             target=self._run, args=(job_id, sources, full), name=f"job-{job_id}", daemon=True
         )
+        # Forget finished jobs' threads: only running ones can be joined usefully.
+        self._threads = {k: t for k, t in self._threads.items() if t.is_alive()}
+        self._threads[job_id] = thread
         thread.start()
         return job_id
+
+    def join(self, job_id: str) -> Job | None:
+        """Wait until a job this process started has finished; returns its final state.
+
+        For tests (no polling, no deadline) and for an orderly shutdown. A job
+        started by another process is not waited for: its stored state is returned.
+        """
+        thread = self._threads.get(job_id)
+        if thread is not None:
+            thread.join()
+        return self.store.get(job_id)
 
     def _run(self, job_id: str, sources: list[Path], full: bool) -> None:
         self.store.update(job_id, state="running")

@@ -13,7 +13,7 @@ import fcntl
 import json
 import os
 import socket
-import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
@@ -50,28 +50,34 @@ class IndexLock:
             f"since {info.get('since')}"
         )
 
-    def acquire(self, wait: bool = False, poll: float = 0.5) -> None:
+    def acquire(self, wait: bool = False, on_wait: Callable[[str], None] | None = None) -> None:
         """Take the lock.
 
         Args:
             wait: block until the holder finishes instead of failing.
-            poll: seconds between attempts while waiting.
+            on_wait: with ``wait``, called once with :meth:`holder` when the lock is
+                taken, just before blocking (to tell the user whom they wait for).
 
         Raises:
             IndexLocked: someone else holds it and ``wait`` is False.
         """
         self.path.parent.mkdir(parents=True, exist_ok=True)
         handle = self.path.open("a+", encoding="utf-8")
-        while True:
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = self.holder()
+            if not wait:
+                handle.close()
+                raise IndexLocked(self.path.parent, holder) from None
             try:
-                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if not wait:
-                    holder = self.holder()
-                    handle.close()
-                    raise IndexLocked(self.path.parent, holder) from None
-                time.sleep(poll)
+                if on_wait is not None:
+                    on_wait(holder)
+                # Blocks until the kernel hands the lock over: no polling, no delay.
+                fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+            except BaseException:  # Ctrl-C while waiting, or the callback failed
+                handle.close()
+                raise
         handle.seek(0)
         handle.truncate()
         handle.write(

@@ -139,6 +139,8 @@ def _previous_hashes(store: SnapshotStore) -> tuple[dict[str, str], str | None, 
         return {}, None, None
 
 
+PHASES = ("read", "embed", "write", "seal", "publish", "cleanup")
+"""The phases of a build, in the order they are reported (see :data:`Progress`)."""
 NO_ARTICLE_REASONS = 3
 """How many rejections the "no valid article" error quotes."""
 
@@ -187,7 +189,24 @@ def _signatures(
 
 
 Progress = Callable[[str, int, int], None]
-"""Called with (phase, done, total) as a build proceeds; phases: read, embed, publish."""
+"""Called with (phase, done, total) as a build proceeds. In order:
+
+- ``read`` 0/S, S/S: reading the S sources. A corpus that did not change since
+  the published snapshot (and no ``full``) ends the build here.
+- ``embed`` 0/M, then after each step of :data:`~recommender.embedding.EMBED_STEP`
+  articles, up to M/M: M articles the cache did not know; each step is in the
+  cache before it is reported.
+- ``write`` 0/4 (an empty private ``versions/.build-*`` directory) to 4/4: the
+  new snapshot's data files, one at a time.
+- ``seal`` 0/1, 1/1: checksums into ``manifest.json``, everything flushed to
+  disk. The snapshot is complete but nobody sees it.
+- ``publish`` 0/2; 1/2: renamed to ``versions/<version>`` (complete, not
+  published); 2/2: ``CURRENT`` names it, so readers switch to it.
+- ``cleanup`` 0/1, 1/1: old versions pruned, redundant live changes dropped.
+
+A crash (even ``kill -9``) at any of these leaves ``CURRENT`` naming a complete,
+verified snapshot: the old one up to ``publish`` 1/2, the new one from 2/2 on.
+"""
 
 
 def build_index(
@@ -202,6 +221,7 @@ def build_index(
     on_progress: Progress | None = None,
     report: IndexReport | None = None,
     id_namespaces: Mapping[Path, str] | None = None,
+    on_wait: Callable[[str], None] | None = None,
 ) -> IndexReport:
     """Index ``sources`` into ``settings.index_dir`` and publish a snapshot.
 
@@ -219,12 +239,14 @@ def build_index(
         full: ignore the embedding cache and publish even if nothing changed.
         wait: wait for another build holding the lock instead of failing.
         strict: any rejected record fails the build before anything is embedded.
-        on_progress: called with (phase, done, total).
+        on_progress: called with (phase, done, total); see :data:`Progress`.
         report: the report to fill in (a new one by default). It is filled in as
             the build goes, so a caller that passes one still has the rejections
             and notes when the build fails (the CLI writes them to ``--report``).
         id_namespaces: WordPress export → the namespace chosen for its post ids
             (see :mod:`recommender.namespaces`).
+        on_wait: with ``wait``, called once with the holder's description when
+            another build holds the lock, before waiting for it.
 
     Raises:
         InvalidCorpus: a source cannot be read, or no record in them is valid.
@@ -233,7 +255,7 @@ def build_index(
     """
     options = read_options(settings, id_namespaces)
     lock = IndexLock(settings.index_dir, purpose="reindex")
-    lock.acquire(wait=wait)
+    lock.acquire(wait=wait, on_wait=on_wait)
     try:
         store = SnapshotStore(settings.index_dir)
         removed = store.remove_debris()
@@ -326,7 +348,6 @@ def _build_locked(
         )
     finally:
         cache.close()
-    report_progress("publish", 0, 1)
     report.embedded = stats.embedded
     lexical = lexical_model(settings).fit([lexical_fields(a) for a in articles])
     signatures = _signatures(store, articles, hashes)
@@ -347,9 +368,11 @@ def _build_locked(
             "build": parameters,
         },
         signatures,
+        report_progress,
     )
     report.version = manifest.version
     report.published = True
+    report_progress("cleanup", 0, 1)
     report.pruned = store.prune(settings.keep_snapshots)
     live_file = settings.index_dir / LIVE_FILE
     if live_file.exists():
@@ -362,7 +385,7 @@ def _build_locked(
         if dropped:
             log.info("dropped %d live change(s) the corpus now holds", dropped)
     report.seconds = time.perf_counter() - started
-    report_progress("publish", 1, 1)
+    report_progress("cleanup", 1, 1)
     log.info(
         "published %s: %d articles, %d embedded, %d rejected",
         manifest.version,

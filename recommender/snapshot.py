@@ -18,6 +18,11 @@ A build writes only into its own ``.build-*`` directory; publishing renames it
 into place and then replaces ``CURRENT``. Both are single atomic renames, so a
 reader sees the old snapshot or the new one, never a mix, and a crash at any
 moment leaves the previous snapshot published.
+
+Writing and publishing report their steps to an optional :data:`StepCallback`
+as (phase, done, total), so a caller can show progress and a crash test can stop
+the process at an exact step (``write`` 0-4/4, ``seal`` 0-1/1, ``publish`` 0-2/2;
+see :data:`recommender.pipeline.Progress`).
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ import json
 import os
 import shutil
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -46,6 +51,23 @@ MANIFEST = "manifest.json"
 POINTER = "CURRENT"
 SIGNATURES = "signatures.npy"
 SHINGLE_COUNTS = "shingle_counts.npy"
+# What every snapshot holds besides its manifest, in the order a build writes them;
+# a snapshot with near-duplicate signatures also holds SIGNATURES and SHINGLE_COUNTS,
+# written together as one more step.
+DATA_FILES = ("articles.jsonl", "vectors.npy", "dense.faiss", "lexical")
+
+StepCallback = Callable[[str, int, int], None]
+"""Called with (phase, done, total) after each step of writing or publishing."""
+
+
+def _no_report(phase: str, done: int, total: int) -> None:
+    """The default :data:`StepCallback`: report nothing."""
+
+
+def write_steps(with_signatures: bool) -> int:
+    """How many ``write`` steps a build reports after ``write`` 0: one per data file,
+    and one for the signature files."""
+    return len(DATA_FILES) + int(with_signatures)
 
 
 @dataclass(frozen=True)
@@ -157,8 +179,19 @@ class SnapshotStore:
         number = int(existing[-1].split("-", 1)[0].lstrip("v")) + 1 if existing else 1
         return f"v{number:06d}-{stamp}"
 
-    def publish(self, build_dir: Path, manifest_fields: dict[str, Any]) -> Manifest:
-        """Seal a finished build (checksums, manifest), move it into place, point to it."""
+    def publish(
+        self,
+        build_dir: Path,
+        manifest_fields: dict[str, Any],
+        on_step: StepCallback = _no_report,
+    ) -> Manifest:
+        """Seal a finished build (checksums, manifest), move it into place, point to it.
+
+        Reports ``seal`` 0/1 and 1/1 (manifest written and flushed: the build is
+        complete but invisible), then ``publish`` 0/2, 1/2 (renamed under its version
+        name, not yet published) and 2/2 (``CURRENT`` names it).
+        """
+        on_step("seal", 0, 1)
         files = {
             str(p.relative_to(build_dir)): _sha256(p)
             for p in sorted(build_dir.rglob("*"))
@@ -173,10 +206,14 @@ class SnapshotStore:
         )
         (build_dir / MANIFEST).write_text(json.dumps(manifest.to_json(), indent=2), "utf-8")
         _fsync_tree(build_dir)
+        on_step("seal", 1, 1)
+        on_step("publish", 0, 2)
         final = self.path(version)
         os.rename(build_dir, final)
         _fsync_dir(self.versions_dir)
+        on_step("publish", 1, 2)
         self._point_to(version)
+        on_step("publish", 2, 2)
         return manifest
 
     def _point_to(self, version: str) -> None:
@@ -271,18 +308,36 @@ class Snapshot:
         """The snapshot's version name."""
         return self.manifest.version
 
-    def write(self, directory: Path) -> None:
-        """Write the snapshot's data files (not the manifest) into ``directory``."""
-        with (directory / "articles.jsonl").open("w", encoding="utf-8") as handle:
+    def write(self, directory: Path, on_step: StepCallback = _no_report) -> None:
+        """Write the snapshot's data files (not the manifest) into ``directory``.
+
+        Reports ``write`` n/N after each of :data:`DATA_FILES` is written, and after
+        the signature files (N is :func:`write_steps`).
+        """
+        writers: dict[str, Callable[[Path], object]] = {
+            "articles.jsonl": self._write_articles,
+            "vectors.npy": lambda path: np.save(path, self.vectors),
+            "dense.faiss": self.dense.save,
+            "lexical": self.lexical.save,
+        }
+        total = write_steps(self.signatures is not None)
+        for done, name in enumerate(DATA_FILES, start=1):
+            writers[name](directory / name)
+            on_step("write", done, total)
+        if self.signatures is not None:
+            self._write_signatures(directory)
+            on_step("write", total, total)
+
+    def _write_articles(self, path: Path) -> None:
+        with path.open("w", encoding="utf-8") as handle:
             for article, content in zip(self.articles, self.content_hashes, strict=True):
                 record = {"article": article.to_json(), "content_hash": content}
                 handle.write(json.dumps(record, ensure_ascii=False) + "\n")
-        np.save(directory / "vectors.npy", self.vectors)
-        self.dense.save(directory / "dense.faiss")
-        self.lexical.save(directory / "lexical")
-        if self.signatures is not None:
-            np.save(directory / SIGNATURES, self.signatures.hashes)
-            np.save(directory / SHINGLE_COUNTS, self.signatures.counts)
+
+    def _write_signatures(self, directory: Path) -> None:
+        assert self.signatures is not None  # only called when there are signatures
+        np.save(directory / SIGNATURES, self.signatures.hashes)
+        np.save(directory / SHINGLE_COUNTS, self.signatures.counts)
 
     @property
     def shingling(self) -> Shingling | None:
@@ -407,31 +462,37 @@ def build_snapshot_dir(
     lexical: LexicalModel,
     manifest_fields: dict[str, Any],
     signatures: Signatures | None = None,
+    on_step: StepCallback = _no_report,
 ) -> Manifest:
     """Write a new version into a private directory and publish it atomically.
 
     If anything fails before the final rename the build directory is removed and
-    the published version is untouched.
+    the published version is untouched. Reports ``write`` 0/N once the private
+    directory exists, then the steps of :meth:`Snapshot.write` and
+    :meth:`SnapshotStore.publish`.
     """
     build_dir = store.new_build_dir()
     try:
+        on_step("write", 0, write_steps(signatures is not None))
         dense = VectorIndex().fit(vectors)
         placeholder = Manifest("", "", "", 0, 0, "")
         Snapshot(
             placeholder, list(articles), list(content_hashes), vectors, dense, lexical, signatures
-        ).write(build_dir)
-        return store.publish(build_dir, manifest_fields)
+        ).write(build_dir, on_step)
+        return store.publish(build_dir, manifest_fields, on_step)
     except BaseException:
         shutil.rmtree(build_dir, ignore_errors=True)
         raise
 
 
 __all__ = [
+    "DATA_FILES",
     "Manifest",
     "NoSnapshot",
     "Snapshot",
     "SnapshotError",
     "SnapshotStore",
+    "StepCallback",
     "build_snapshot_dir",
     "corpus_fingerprint",
     "stored_signatures",

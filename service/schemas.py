@@ -336,7 +336,9 @@ class JobPath(BaseModel):
 class JobProgress(BaseModel):
     """How far a job got."""
 
-    phase: str | None = Field(description="read, embed or publish.")
+    phase: str | None = Field(
+        description="read, embed, write, seal, publish or cleanup (in that order)."
+    )
     done: int
     total: int
 

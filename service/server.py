@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import os
 import shutil
 import tempfile
@@ -10,8 +9,6 @@ from pathlib import Path
 from typing import Any
 
 from recommender.config import Settings
-
-log = logging.getLogger(__name__)
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
@@ -40,6 +37,12 @@ def _gunicorn(settings: Settings) -> None:
 
     from .app import create_app
 
+    def when_ready(server: Any) -> None:
+        # The sockets are bound now: name the real address, which differs from the
+        # settings with port 0 (the kernel picks a free port; the tests rely on it).
+        for listener in server.LISTENERS:
+            server.log.info("serving on %s with %d workers", listener, settings.workers)
+
     def child_exit(server: Any, worker: Any) -> None:
         from prometheus_client import multiprocess
 
@@ -57,6 +60,7 @@ def _gunicorn(settings: Settings) -> None:
                 "graceful_timeout": 20,
                 # Each worker loads the snapshot after the fork and follows new ones itself.
                 "preload_app": False,
+                "when_ready": when_ready,
                 "child_exit": child_exit,
                 # gunicorn 27's control socket is not needed to run the API.
                 "control_socket_disable": True,
@@ -68,7 +72,4 @@ def _gunicorn(settings: Settings) -> None:
         def load(self) -> Any:
             return create_app(settings)
 
-    log.info(
-        "serving on http://%s:%d with %d workers", settings.host, settings.port, settings.workers
-    )
     Server().run()

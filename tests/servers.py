@@ -5,27 +5,27 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import pytest
 
 COMMAND = [sys.executable, "-m", "recommender.cli"]
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+# The line the server logs once its socket is bound (service/server.py, when_ready).
+SERVING = re.compile(r"serving on http://127\.0\.0\.1:(\d+) ")
 
 
 def call(
@@ -51,6 +51,19 @@ def call(
     return status, mime, parsed, dict(head)
 
 
+@contextmanager
+def refused_port() -> Iterator[int]:
+    """A loopback port that refuses connections for as long as the block runs.
+
+    The socket is bound but never listens: connecting gets "connection refused",
+    and no other process can start listening on the port meanwhile (a port merely
+    found free could be taken by another test run before we use it).
+    """
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        yield int(sock.getsockname()[1])
+
+
 def copy_index(source: Path, target_parent: Path) -> Path:
     """A private copy of an index directory (tests that write must not share one)."""
     target = target_parent / "index"
@@ -62,35 +75,35 @@ def copy_index(source: Path, target_parent: Path) -> Path:
 def running_server(
     index_dir: Path, workers: int = 2, secret: str | None = None, **settings: str
 ) -> Iterator[str]:
-    """`recommender serve` on a free port until the block ends; yields the base URL.
+    """`recommender serve` on a port of its own until the block ends; yields the base URL.
+
+    The server binds port 0, so the kernel gives it a free port that no other
+    process can take between our choice and its bind (a port picked here and
+    handed over could be, by another test run on the machine). We read the port
+    from the line the server logs once it is bound, then wait for ``/readyz``.
 
     ``settings`` become ``RECOMMENDER_<NAME>`` variables. On exit the server log
     must hold no traceback and, if given, never the ``secret``.
     """
-    port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("RECOMMENDER_")}
     env["RECOMMENDER_INDEX_DIR"] = str(index_dir)
     env.update({f"RECOMMENDER_{name.upper()}": value for name, value in settings.items()})
-    log_path = index_dir.parent / f"server-{port}.log"
-    with log_path.open("w") as log:
+    handle, name = tempfile.mkstemp(prefix="server-", suffix=".log", dir=index_dir.parent)
+    log_path = Path(name)
+    with os.fdopen(handle, "w") as log:
         process = subprocess.Popen(
-            [*COMMAND, "serve", "--port", str(port), "--workers", str(workers)],
+            [*COMMAND, "serve", "--port", "0", "--workers", str(workers)],
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,
         )
-        base = f"http://127.0.0.1:{port}"
+        base = f"http://127.0.0.1:{_bound_port(process, log_path)}"
+        # A guard, not a timing assumption: a connection made before a worker is
+        # up waits in the socket's backlog, so /readyz answers once the app is loaded.
         deadline = time.monotonic() + 90
-        while True:
-            try:
-                if call(base + "/readyz")[0] == 200:
-                    break
-            except OSError:
-                pass
+        while not _ready(base):
             if process.poll() is not None or time.monotonic() > deadline:
-                process.kill()
-                process.wait()
-                pytest.fail("server did not start: " + log_path.read_text())
+                _fail(process, "server did not become ready", log_path)
             time.sleep(0.2)
         try:
             yield base
@@ -101,3 +114,26 @@ def running_server(
     assert "Traceback" not in output, output
     if secret:
         assert secret not in output  # keys are never logged
+
+
+def _bound_port(process: subprocess.Popen[bytes], log_path: Path) -> int:
+    """The port the server logged once bound; fails the test if it exits first."""
+    deadline = time.monotonic() + 90  # a guard against a hung start, never reached normally
+    while (found := SERVING.search(log_path.read_text())) is None:
+        if process.poll() is not None or time.monotonic() > deadline:
+            _fail(process, "server did not bind a port", log_path)
+        time.sleep(0.1)
+    return int(found.group(1))
+
+
+def _ready(base: str) -> bool:
+    try:
+        return call(base + "/readyz")[0] == 200
+    except OSError:  # the server died with our connection in its backlog
+        return False
+
+
+def _fail(process: subprocess.Popen[bytes], why: str, log_path: Path) -> NoReturn:
+    process.kill()
+    process.wait()
+    pytest.fail(f"{why}: {log_path.read_text()}")

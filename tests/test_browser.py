@@ -22,7 +22,7 @@ import pytest
 
 from recommender import Settings
 
-from .servers import call, copy_index, free_port, running_server
+from .servers import call, copy_index, refused_port, running_server
 from .test_server import UCHIYAMA
 
 pytestmark = [pytest.mark.browser, pytest.mark.server, pytest.mark.real_model]
@@ -167,6 +167,13 @@ def item_ids(page: Any, selector: str) -> list[str]:
 
 
 ITEM_IDS = "nodes => nodes.map(n => n.dataset.id)"
+# Every inline event handler in the page, as "TAG onevent". Markup that slipped in
+# from article data would carry one (the probe title's <img onerror>): none present
+# means none can fire, whenever we look, which waiting for a dialog cannot show.
+INLINE_HANDLERS = """() => [...document.querySelectorAll('*')].flatMap(
+    element => [...element.attributes]
+        .filter(attribute => attribute.name.startsWith('on'))
+        .map(attribute => `${element.tagName} ${attribute.name}`))"""
 
 
 def write_site_page(site: tuple[str, Path], name: str, body: str) -> str:
@@ -389,19 +396,32 @@ def test_widget_on_another_origin_shows_both_blocks(
 def test_widget_renders_nothing_when_the_api_fails(
     tab: Tab, api: str, site: tuple[str, Path]
 ) -> None:
-    closed = f"http://127.0.0.1:{free_port()}"  # nothing listens there
-    url = write_site_page(
-        site,
-        "down.html",
-        f'<div id="down" data-related-article="{UCHIYAMA}" data-api="{closed}"></div>'
-        '<div id="unknown" data-related-article="no-such-article"></div>'
-        f'<script src="{api}/widget.js" async></script><p id="after">Comments</p>',
-    )
-    page = tab.page
-    page.goto(url)
-    for host in ("#down", "#unknown"):
-        expect(page.locator(host)).to_have_attribute("data-rc-state", "error")
-        assert page.locator(host).evaluate("e => e.childNodes.length") == 0
+    with refused_port() as port:
+        closed = f"http://127.0.0.1:{port}"
+        url = write_site_page(
+            site,
+            "down.html",
+            f'<div id="down" data-related-article="{UCHIYAMA}" data-api="{closed}"></div>'
+            '<div id="unknown" data-related-article="no-such-article"></div>'
+            f'<script src="{api}/widget.js" async></script><p id="after">Comments</p>',
+        )
+        page = tab.page
+
+        def failed_load(address: str) -> Any:
+            # The browser's note of a failed load reaches us as its own event, in no
+            # fixed order with the page's state: wait for each note itself.
+            return page.expect_console_message(
+                lambda message: (
+                    message.text.startswith(NETWORK_LOG)
+                    and address in message.location.get("url", "")
+                )
+            )
+
+        with failed_load(closed), failed_load("no-such-article"):
+            page.goto(url)
+        for host in ("#down", "#unknown"):
+            expect(page.locator(host)).to_have_attribute("data-rc-state", "error")
+            assert page.locator(host).evaluate("e => e.childNodes.length") == 0
     expect(page.locator(".rc-widget")).to_have_count(0)
     expect(page.locator("#rc-widget-style")).to_have_count(0)
     tab.screenshot("widget-api-down.png")
@@ -549,6 +569,7 @@ def test_article_markup_shows_as_text(tab: Tab, api: str, site: tuple[str, Path]
     expect(page.locator("main img")).to_have_count(0)
     expect(page.locator("main script")).to_have_count(0)
     expect(page.locator("a[href^='javascript:']")).to_have_count(0)
+    assert page.evaluate(INLINE_HANDLERS) == []
     knob_item.scroll_into_view_if_needed()
     tab.screenshot("editor-xss.png")
 
@@ -568,9 +589,9 @@ def test_article_markup_shows_as_text(tab: Tab, api: str, site: tuple[str, Path]
     # An item whose url is not http(s) is left out rather than linked.
     expect(page.locator(".rc-link", has_text="must not be followed")).to_have_count(0)
     expect(page.locator("a[href^='javascript:']")).to_have_count(0)
+    assert page.evaluate(INLINE_HANDLERS) == []
     link.scroll_into_view_if_needed()
     tab.screenshot("widget-xss.png")
-    page.wait_for_timeout(300)  # an onerror handler would have fired by now
     tab.assert_quiet()
 
     for article_id in ("xss-probe", "xss-link"):

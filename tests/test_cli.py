@@ -14,8 +14,9 @@ from click.testing import CliRunner
 
 from recommender import Settings, cli
 from recommender.pipeline import build_index
+from recommender.snapshot import SnapshotStore
 
-from .conftest import topic_records
+from .conftest import article, topic_records
 from .fakes import FakeEmbedder
 
 
@@ -181,3 +182,25 @@ def test_jsonl_corpus_through_real_cli(tmp_path: Path) -> None:
     )
     report = json.loads(again.stdout)
     assert report["embedded"] == 0 and report["published"] is False
+
+
+@pytest.mark.parametrize("spec", ["writ:1", "write", "write:", "write:x", "write:-1", ":2", "all"])
+def test_a_bad_stop_point_is_refused_before_anything_runs(
+    runner: CliRunner,
+    indexed: Settings,
+    write_jsonl: Callable[..., Path],
+    monkeypatch: pytest.MonkeyPatch,
+    spec: str,
+) -> None:
+    monkeypatch.setenv("RECOMMENDER_TEST_STOP_AT", spec)
+    published = SnapshotStore(indexed.index_dir).current_version()
+    source = write_jsonl([*topic_records(), article("extra", "Extra", "sleep")], "more.jsonl")
+    result = runner.invoke(
+        cli.main, ["reindex", str(source), "--index-dir", str(indexed.index_dir)]
+    )
+    assert result.exit_code == 2
+    assert result.output.strip().splitlines() == [
+        f"Error: RECOMMENDER_TEST_STOP_AT={spec!r}: expected PHASE:DONE with PHASE one of "
+        "read, embed, write, seal, publish, cleanup (e.g. write:2)"
+    ]
+    assert SnapshotStore(indexed.index_dir).current_version() == published

@@ -3,6 +3,7 @@ whose right answers are known: each feature moves the order the way it should.""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -216,11 +217,20 @@ def test_hard_age_window(engine: Engine) -> None:
     assert "sleep-3" in ids(items)
 
 
+NOW = datetime(2026, 1, 1, tzinfo=UTC)
+
+
 def test_draft_recency_is_measured_from_now(engine: Engine) -> None:
+    # A fixed clock: answers measured from now do not depend on the day the tests run.
+    engine.now = lambda: NOW
     result = engine.recommend_text(
         "Snoring", TOPICS["sleep"], k=3, knobs=RankingKnobs(recency_half_life_days=365)
     )
-    assert all(0.0 < i.recency < 1.0 for i in result.related)  # 2025 dates, seen from now
+    assert len(result.related) == 3
+    for item in result.related:
+        assert item.article.published is not None
+        age_days = (NOW - item.article.published).total_seconds() / 86400
+        assert item.recency == pytest.approx(0.5 ** (age_days / 365))
 
 
 # -- tags ----------------------------------------------------------------------------------

@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import csv
 import json
-import time
+import os
+import re
+import socket
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -15,8 +18,9 @@ from click.testing import CliRunner
 
 from recommender import Engine, Settings, cli
 from recommender.errors import IndexLocked, InvalidCorpus
+from recommender.jobs import JobRunner
 from recommender.locking import IndexLock
-from recommender.pipeline import build_index
+from recommender.pipeline import PHASES, build_index
 from recommender.snapshot import SnapshotStore
 from service import create_app
 
@@ -61,14 +65,42 @@ def test_second_reindex_is_refused_naming_the_holder(
 
 
 def test_wait_waits_for_the_holder(settings: Settings, write_jsonl: WriteJsonl) -> None:
-    import threading
+    holder = IndexLock(settings.index_dir, purpose="rollback to v000001")
+    holder.acquire()
+    events: list[str] = []
 
-    lock = IndexLock(settings.index_dir)
-    lock.acquire()
-    threading.Timer(0.5, lock.release).start()
-    started = time.monotonic()
-    report = build_index([write_jsonl(topic_records())], settings, FakeEmbedder(), wait=True)
-    assert report.published and time.monotonic() - started >= 0.4
+    def holder_finishes(description: str) -> None:
+        # Called while the build is blocked on the lock, and only then: the holder
+        # lets go, and the build must go on from exactly here.
+        events.append(f"waiting for {description}")
+        holder.release()
+
+    report = build_index(
+        [write_jsonl(topic_records())],
+        settings,
+        FakeEmbedder(),
+        wait=True,
+        on_wait=holder_finishes,
+        on_progress=lambda phase, done, total: events.append(f"{phase} {done}/{total}"),
+    )
+    assert report.published
+    waiting = re.fullmatch(
+        rf"waiting for rollback to v000001 by pid {os.getpid()} on "
+        rf"{re.escape(socket.gethostname())} since \S+",
+        events[0],
+    )
+    assert waiting, events[0]
+    assert events[1] == "read 0/1"  # nothing happened before the lock was ours
+
+
+def test_wait_is_not_called_when_the_lock_is_free(
+    settings: Settings, write_jsonl: WriteJsonl
+) -> None:
+    waited: list[str] = []
+    build_index(
+        [write_jsonl(topic_records())], settings, FakeEmbedder(), wait=True, on_wait=waited.append
+    )
+    assert waited == []
 
 
 def test_strict_fails_on_rejections_and_publishes_nothing(
@@ -95,16 +127,44 @@ def test_full_rebuild_reembeds_and_publishes(settings: Settings, write_jsonl: Wr
 
 
 def test_progress_phases_are_reported(settings: Settings, write_jsonl: WriteJsonl) -> None:
+    source = write_jsonl(topic_records())
+    seen: list[tuple[str, int, int]] = []
+    build_index([source], settings, FakeEmbedder(), on_progress=lambda *e: seen.append(e))
+    assert seen == [
+        ("read", 0, 1),
+        ("read", 1, 1),
+        ("embed", 0, 20),
+        ("embed", 20, 20),  # one step: EMBED_STEP is 32
+        *[("write", n, 5) for n in range(6)],
+        ("seal", 0, 1),
+        ("seal", 1, 1),
+        ("publish", 0, 2),
+        ("publish", 1, 2),
+        ("publish", 2, 2),
+        ("cleanup", 0, 1),
+        ("cleanup", 1, 1),
+    ]
+    assert [phase for phase, _, _ in seen if phase not in PHASES] == []
+    # An unchanged corpus publishes nothing: the build ends after reading.
+    seen.clear()
+    build_index([source], settings, FakeEmbedder(), on_progress=lambda *e: seen.append(e))
+    assert seen == [("read", 0, 1), ("read", 1, 1)]
+
+
+def test_embedding_progress_counts_steps_of_the_cache(
+    settings: Settings, write_jsonl: WriteJsonl
+) -> None:
+    records = [article(f"a-{n}", f"Article {n}", f"word{n} text") for n in range(70)]
     seen: list[tuple[str, int, int]] = []
     build_index(
-        [write_jsonl(topic_records())],
-        settings,
-        FakeEmbedder(),
-        on_progress=lambda *event: seen.append(event),
+        [write_jsonl(records)], settings, FakeEmbedder(), on_progress=lambda *e: seen.append(e)
     )
-    phases = [phase for phase, _, _ in seen]
-    assert phases[0] == "read" and phases[-1] == "publish" and "embed" in phases
-    assert ("embed", 20, 20) in seen
+    assert [e for e in seen if e[0] == "embed"] == [
+        ("embed", 0, 70),
+        ("embed", 32, 70),
+        ("embed", 64, 70),
+        ("embed", 70, 70),
+    ]
 
 
 def test_debris_of_a_dead_build_is_removed(settings: Settings, write_jsonl: WriteJsonl) -> None:
@@ -221,13 +281,12 @@ def admin(settings: Settings, write_jsonl: WriteJsonl) -> Any:
     return app.test_client(), settings, source
 
 
-def wait_for(client: Any, url: str) -> dict[str, Any]:
-    for _ in range(200):
-        job = client.get(url, headers=KEY).get_json()
-        if job["state"] in ("done", "failed"):
-            return job
-        time.sleep(0.05)
-    raise AssertionError(f"job did not finish: {job}")
+def finished(client: Any, url: str) -> dict[str, Any]:
+    """The job at ``url`` once its thread has ended (joined, not polled), as the API shows it."""
+    runner: JobRunner = client.application.extensions["recommender.jobs"]
+    runner.join(url.rsplit("/", 1)[-1])
+    job: dict[str, Any] = client.get(url, headers=KEY).get_json()
+    return job
 
 
 def test_admin_reindex_job(admin: Any) -> None:
@@ -236,10 +295,10 @@ def test_admin_reindex_job(admin: Any) -> None:
     started = client.post("/v1/admin/reindex", json={}, headers=KEY)
     assert started.status_code == 202
     body = started.get_json()
-    job = wait_for(client, body["url"])
+    job = finished(client, body["url"])
     assert job["state"] == "done", job
     assert job["summary"]["added"] == 1 and job["summary"]["embedded"] == 1
-    assert job["progress"]["phase"] == "publish"
+    assert job["progress"] == {"phase": "cleanup", "done": 1, "total": 1}
     reload = client.post("/v1/admin/reload", headers=KEY).get_json()
     assert client.get("/v1/articles/new-1").status_code == 200
     assert reload["index_version"].startswith(job["summary"]["version"])
@@ -266,21 +325,22 @@ def test_one_job_at_a_time(admin: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     client, _, _ = admin
     import recommender.jobs as jobs
 
-    gate: list[bool] = []
+    gate = threading.Event()
 
-    def slow_build(*args: Any, **kwargs: Any) -> Any:
-        while not gate:
-            time.sleep(0.01)
+    def held_build(*args: Any, **kwargs: Any) -> Any:
+        gate.wait()  # the job stays running until the test opens the gate
         raise InvalidCorpus("corpus", "no valid article")
 
-    monkeypatch.setattr(jobs, "build_index", slow_build)
-    first = client.post("/v1/admin/reindex", json={}, headers=KEY)
-    assert first.status_code == 202
-    second = client.post("/v1/admin/reindex", json={}, headers=KEY)
-    assert second.status_code == 409 and "still running" in second.get_json()["detail"]
-    gate.append(True)
-    job = wait_for(client, first.get_json()["url"])
-    assert job["state"] == "failed" and "no valid article" in job["error"]
+    monkeypatch.setattr(jobs, "build_index", held_build)
+    try:
+        first = client.post("/v1/admin/reindex", json={}, headers=KEY)
+        assert first.status_code == 202
+        second = client.post("/v1/admin/reindex", json={}, headers=KEY)
+        assert second.status_code == 409 and "still running" in second.get_json()["detail"]
+    finally:
+        gate.set()
+    job = finished(client, first.get_json()["url"])
+    assert job["state"] == "failed" and job["error"] == "corpus: no valid article"
 
 
 def test_reindex_drops_live_changes_the_corpus_now_holds(

@@ -4,7 +4,6 @@ every route over HTTP, writes seen by both workers, and schemathesis against
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -79,14 +78,13 @@ def test_put_is_seen_by_both_workers_then_delete(server: str) -> None:
     }
     status, _, body, _ = call(f"{server}/v1/articles/new-botox-clinic", "PUT", article, auth)
     assert status == 201, body
-    started = time.monotonic()
-    # Sync workers take turns accepting connections: twenty fresh requests reach both.
+    # Every call checks the live changes' sequence number, so from the first request
+    # on, whichever worker takes a fresh connection must answer with the new article.
     for _ in range(20):
         status, _, body, _ = call(f"{server}/v1/articles/{UCHIYAMA}/related?k=10")
         assert "new-botox-clinic" in [i["id"] for i in body["items"]], body
         status, _, body, _ = call(f"{server}/v1/articles/new-botox-clinic/related?k=3")
         assert status == 200 and body["items"][0]["id"].startswith("botox"), body
-    assert time.monotonic() - started < 60
     assert call(f"{server}/v1/articles/new-botox-clinic", "DELETE", headers=auth)[0] == 204
     for _ in range(20):
         status, _, body, _ = call(f"{server}/v1/articles/{UCHIYAMA}/related?k=10")
