@@ -1,22 +1,29 @@
 """Every answer of the ranking on the bundled corpus, so a change meant to keep them
 (a restructure, a speed-up) can prove it changed none.
 
-The bundled corpus is indexed with the fake embedder (no model: the same vectors
-on every machine). Each :class:`Case` then asks, through the public
-:class:`~recommender.Engine` API only, for the related and featured lists of the
-articles under one set of serving settings, knobs and filters; the later cases
+The bundled corpus is indexed with the fake embedder (no model runs). Each
+:class:`Case` then asks, through the public :class:`~recommender.Engine` API only,
+for the related and featured lists of the articles under one set of serving
+settings, knobs and filters; the later cases
 add editorial rules and live changes (pins, blocks, a global exclude, featured
 overrides, a syndicated copy, a rewrite, scheduled articles, a delete). Each item
 is recorded as one row of :data:`COLUMNS`: its ``to_json`` id, score and every
 explanation field.
 
-``tests/test_answers.py`` compares a sample (every :data:`SAMPLE`-th article per
-case) with ``tests/fixtures/answers.json``. The whole set can be compared with the
-answers of any commit, whose ``recommender`` package is exported with ``git
-archive`` and asked the same questions in a subprocess::
+The query·article cosines are computed :func:`batch_free`: BLAS, which numpy uses
+for them, may round the last bit of one row's product differently with the number
+of rows multiplied at once, so two versions of the ranking that batch their
+products differently would differ by that bit (and a rank can hang on it).
 
-    python -m tests.answers --against main          # every case, every article
-    python -m tests.answers --out tests/fixtures/answers.json   # record the sample
+``tests/test_answers.py`` compares a sample (every :data:`SAMPLE`-th article per
+case) with ``tests/fixtures/answers.json``, recorded from the code before the
+stages of issue 11. The whole set can be compared with the answers of any commit,
+whose ``recommender`` package is exported with ``git archive`` and asked the same
+questions, by this module, in a subprocess::
+
+    python -m tests.answers --against main      # every case and article, both versions
+    python -m tests.answers --out tests/fixtures/answers.json            # record the sample
+    python -m tests.answers --out tests/fixtures/answers.json --of main  # ... of a commit
 
 Record the fixture again only when answers are meant to change (a new tokeniser,
 a fixed bug), and say so in the commit.
@@ -32,12 +39,15 @@ import subprocess
 import sys
 import tarfile
 import tempfile
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from io import BytesIO
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from recommender import Engine, Filters, RankingKnobs, Recommendation, Settings
 from recommender.pipeline import build_index
@@ -50,9 +60,10 @@ EDITOR = "answers"
 SAMPLE = 12
 """The fixture holds every this many-th article of each case (a different one per case)."""
 TOLERANCE = 1.5e-6
-"""How far a recorded float may move: ``to_json`` rounds to 6 decimals, and float32
-products (numpy's BLAS) may differ in the last bit with how many rows are
-multiplied at once, which can tip that rounding by one unit."""
+"""How far a recorded float may move: ``to_json`` rounds to 6 decimals, and another
+machine's BLAS kernels may round a float32 product's last bit (the fake embedder's
+norms, the duplicate test's cosines) the other way, which can tip that rounding by
+one unit. On one machine the answers are identical to the last digit."""
 
 COLUMNS = (
     "id",
@@ -245,7 +256,39 @@ def _edit(engine: Engine, ids: Sequence[str]) -> str:
     return ids[30]
 
 
-def record(index_dir: Path, sample: int = 1) -> Answers:
+@contextmanager
+def batch_free() -> Iterator[None]:
+    """Within this block, each query·article cosine is the same whatever else is scored
+    with it.
+
+    numpy hands a float32 matrix-vector product to BLAS, whose kernels sum the rows
+    of a batch in blocks: the last bit of a row's product can depend on how many
+    rows are multiplied with it. Answers then depend on which articles a ranking
+    happens to score together. Here every query vector is a view with a negative
+    stride, which numpy never hands to BLAS: its own loop sums each row alone. Only
+    the query side of the products changes; everything else is the code under test.
+    """
+    from recommender.ranking import Ranker
+
+    originals = {name: getattr(Ranker, name) for name in ("query_for_article", "query_for_text")}
+
+    def flipped(original: Callable[..., Any]) -> Callable[..., Any]:
+        def query(self: Ranker, *args: Any, **kwargs: Any) -> Any:
+            made = original(self, *args, **kwargs)
+            return replace(made, vector=np.ascontiguousarray(made.vector[::-1])[::-1])
+
+        return query
+
+    for name, original in originals.items():
+        setattr(Ranker, name, flipped(original))
+    try:
+        yield
+    finally:
+        for name, original in originals.items():
+            setattr(Ranker, name, original)
+
+
+def record(index_dir: Path, sample: int = 1, exact_products: bool = True) -> Answers:
     """Index the bundled corpus into ``index_dir`` and ask every case.
 
     Args:
@@ -253,7 +296,12 @@ def record(index_dir: Path, sample: int = 1) -> Answers:
         sample: ask every this many-th article per case (starting at a different
             one in each case, so the cases together cover them all) and one draft;
             1 asks every article and every draft.
+        exact_products: rank :func:`batch_free`, so the answers do not depend on how
+            a version of the ranking batches its products.
     """
+    if exact_products:
+        with batch_free():
+            return record(index_dir, sample, exact_products=False)
     embedder, clock = FakeEmbedder(), FakeClock(NOW)
     build_index([ROOT / "corpus"], Settings(index_dir=index_dir), embedder, progress=False)
 
@@ -344,7 +392,7 @@ def dump(answers: Answers, path: Path) -> None:
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
-def _answers_of(ref: str, sample: int) -> Answers:
+def _answers_of(ref: str, sample: int, exact_products: bool) -> Answers:
     """The answers of commit ``ref``'s ``recommender`` package, asked by this module."""
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
@@ -360,8 +408,9 @@ def _answers_of(ref: str, sample: int) -> Answers:
             shutil.copy(ROOT / "tests" / name, work / "tests" / name)
         out = work / "answers.json"
         env = {**os.environ, "PYTHONPATH": str(work)}
-        command = [sys.executable, "-m", "tests.answers", "--sample", str(sample), "--out"]
-        subprocess.run([*command, str(out)], check=True, cwd=work, env=env)
+        command = [sys.executable, "-m", "tests.answers", "--sample", str(sample)]
+        command += [] if exact_products else ["--blas"]
+        subprocess.run([*command, "--out", str(out)], check=True, cwd=work, env=env)
         answers: Answers = json.loads(out.read_text("utf-8"))
         return answers
 
@@ -369,20 +418,28 @@ def _answers_of(ref: str, sample: int) -> Answers:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, help="record the answers into this JSON file")
+    parser.add_argument("--of", metavar="REF", help="with --out: record commit REF's answers")
     parser.add_argument("--against", metavar="REF", help="compare with commit REF's answers")
     parser.add_argument("--sample", type=int, default=None, help=f"(default: {SAMPLE} with --out)")
+    parser.add_argument(
+        "--blas", action="store_true", help="score with BLAS products, as served (see batch_free)"
+    )
     args = parser.parse_args()
+    exact_products = not args.blas
     import recommender
 
     print(f"recommender from {Path(recommender.__file__).parent}", file=sys.stderr)
-    if args.out:
+    if args.out and args.of:
+        dump(_answers_of(args.of, args.sample or SAMPLE, exact_products), args.out)
+    elif args.out:
         with tempfile.TemporaryDirectory() as tmp:
-            dump(record(Path(tmp) / "index", args.sample or SAMPLE), args.out)
+            answers = record(Path(tmp) / "index", args.sample or SAMPLE, exact_products)
+        dump(answers, args.out)
     if args.against:
         sample = args.sample or 1
-        expected = _answers_of(args.against, sample)
+        expected = _answers_of(args.against, sample, exact_products)
         with tempfile.TemporaryDirectory() as tmp:
-            actual = record(Path(tmp) / "index", sample)
+            actual = record(Path(tmp) / "index", sample, exact_products)
         found = list(differences(expected, actual))
         same, total = exact(expected, actual)
         lists = sum(len(lists) for queries in expected.values() for lists in queries.values())
