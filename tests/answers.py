@@ -24,6 +24,7 @@ questions, by this module, in a subprocess::
     python -m tests.answers --against main      # every case and article, both versions
     python -m tests.answers --out tests/fixtures/answers.json            # record the sample
     python -m tests.answers --out tests/fixtures/answers.json --of main  # ... of a commit
+    python -m tests.answers --against main --real-model   # with the real model's vectors
 
 Record the fixture again only when answers are meant to change (a new tokeniser,
 a fixed bug), and say so in the commit.
@@ -50,6 +51,7 @@ from typing import Any
 import numpy as np
 
 from recommender import Engine, Filters, RankingKnobs, Recommendation, Settings
+from recommender.embedding import Embedder
 from recommender.pipeline import build_index
 
 from .fakes import FakeClock, FakeEmbedder
@@ -288,7 +290,9 @@ def batch_free() -> Iterator[None]:
             setattr(Ranker, name, original)
 
 
-def record(index_dir: Path, sample: int = 1, exact_products: bool = True) -> Answers:
+def record(
+    index_dir: Path, sample: int = 1, exact_products: bool = True, real_model: bool = False
+) -> Answers:
     """Index the bundled corpus into ``index_dir`` and ask every case.
 
     Args:
@@ -298,11 +302,17 @@ def record(index_dir: Path, sample: int = 1, exact_products: bool = True) -> Ans
             1 asks every article and every draft.
         exact_products: rank :func:`batch_free`, so the answers do not depend on how
             a version of the ranking batches its products.
+        real_model: embed with the real default model instead of the fake one.
     """
     if exact_products:
         with batch_free():
-            return record(index_dir, sample, exact_products=False)
-    embedder, clock = FakeEmbedder(), FakeClock(NOW)
+            return record(index_dir, sample, False, real_model)
+    clock = FakeClock(NOW)
+    embedder: Embedder = FakeEmbedder()
+    if real_model:
+        from recommender.embedding import SentenceTransformerEmbedder
+
+        embedder = SentenceTransformerEmbedder()
     build_index([ROOT / "corpus"], Settings(index_dir=index_dir), embedder, progress=False)
 
     def engine(case: Case | None = None) -> Engine:
@@ -392,7 +402,7 @@ def dump(answers: Answers, path: Path) -> None:
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
-def _answers_of(ref: str, sample: int, exact_products: bool) -> Answers:
+def _answers_of(ref: str, sample: int, exact_products: bool, real_model: bool) -> Answers:
     """The answers of commit ``ref``'s ``recommender`` package, asked by this module."""
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
@@ -410,6 +420,7 @@ def _answers_of(ref: str, sample: int, exact_products: bool) -> Answers:
         env = {**os.environ, "PYTHONPATH": str(work)}
         command = [sys.executable, "-m", "tests.answers", "--sample", str(sample)]
         command += [] if exact_products else ["--blas"]
+        command += ["--real-model"] if real_model else []
         subprocess.run([*command, "--out", str(out)], check=True, cwd=work, env=env)
         answers: Answers = json.loads(out.read_text("utf-8"))
         return answers
@@ -424,22 +435,23 @@ def main() -> None:
     parser.add_argument(
         "--blas", action="store_true", help="score with BLAS products, as served (see batch_free)"
     )
+    parser.add_argument("--real-model", action="store_true", help="embed with the real model")
     args = parser.parse_args()
-    exact_products = not args.blas
+    exact_products, real = not args.blas, args.real_model
     import recommender
 
     print(f"recommender from {Path(recommender.__file__).parent}", file=sys.stderr)
     if args.out and args.of:
-        dump(_answers_of(args.of, args.sample or SAMPLE, exact_products), args.out)
+        dump(_answers_of(args.of, args.sample or SAMPLE, exact_products, real), args.out)
     elif args.out:
         with tempfile.TemporaryDirectory() as tmp:
-            answers = record(Path(tmp) / "index", args.sample or SAMPLE, exact_products)
+            answers = record(Path(tmp) / "index", args.sample or SAMPLE, exact_products, real)
         dump(answers, args.out)
     if args.against:
         sample = args.sample or 1
-        expected = _answers_of(args.against, sample, exact_products)
+        expected = _answers_of(args.against, sample, exact_products, real)
         with tempfile.TemporaryDirectory() as tmp:
-            actual = record(Path(tmp) / "index", sample, exact_products)
+            actual = record(Path(tmp) / "index", sample, exact_products, real)
         found = list(differences(expected, actual))
         same, total = exact(expected, actual)
         lists = sum(len(lists) for queries in expected.values() for lists in queries.values())
