@@ -292,7 +292,10 @@ class LexicalModel:
         stretch that repeats or contains one already listed is left out.
         """
         row_terms, row_weights = row if isinstance(row, tuple) else (row.indices, row.data)
-        common, in_row, in_query = np.intersect1d(row_terms, query.indices, return_indices=True)
+        # Both are a CSR row's term indexes: unique already, so nothing is deduplicated.
+        common, in_row, in_query = np.intersect1d(
+            row_terms, query.indices, assume_unique=True, return_indices=True
+        )
         if common.size == 0:
             return []
         weight = row_weights[in_row] * query.data[in_query] / np.maximum(self.idf_[common], 1e-6)
@@ -586,7 +589,7 @@ class WeightedQuery:
             return split
         row_terms, row_weights = row
         common, in_row, in_query = np.intersect1d(
-            row_terms, self.terms.indices, return_indices=True
+            row_terms, self.terms.indices, assume_unique=True, return_indices=True
         )
         if common.size == 0:
             return split
