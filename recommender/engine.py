@@ -320,12 +320,7 @@ class Engine:
         filters: Filters | None,
         knobs: RankingKnobs | None,
     ) -> Recommendations:
-        filters = filters or Filters()
-        rules = self._current_rules()
-        related = ranker.related(query, k, filters, knobs, rules)
-        shown = [*filters.exclude, *(r.article.id for r in related)]
-        featured_filters = Filters(shown, filters.tags, filters.since, filters.min_score)
-        featured = ranker.featured(query, k, featured_filters, knobs, rules)
+        related, featured = ranker.recommendations(query, k, filters, knobs, self._current_rules())
         version = f"{ranker.snapshot.version}+{ranker.live_seq}"
         return Recommendations(self._linked_items(related), self._linked_items(featured), version)
 

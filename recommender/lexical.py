@@ -9,9 +9,12 @@ stems (PyStemmer), so "stroke" meets "strokes" and "rehabilitation" meets
 uses most. Chinese, Japanese and Korean text, written without spaces, is cut into
 character pairs (see :mod:`recommender.cjk`).
 
-The document side is the usual BM25 weight of each term; how a query's terms
-weigh is the ranker's choice (see :mod:`recommender.ranking`). Saved as plain
-files (parameters JSON, numpy arrays, a scipy ``.npz``): no pickles in snapshots.
+The document side is the usual BM25 weight of each term. The query side is here
+too (:class:`LexicalQuery`, :class:`WeightedQuery`): how a query's terms weigh
+(:data:`QUERY_WEIGHTS`), the normalisation by the query's score against itself,
+the scores of indexed rows, the shared terms and the split of a score over the
+fields, so no other module reads the fitted matrices. Saved as plain files
+(parameters JSON, numpy arrays, a scipy ``.npz``): no pickles in snapshots.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import json
 import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -55,6 +59,15 @@ of snapshots built before it existed, which reads a whole run of such characters
 as one word."""
 
 LexicalDocument = Mapping[str, str] | str
+
+QueryWeights = Literal["presence", "bm25", "tf"]
+QUERY_WEIGHTS: tuple[QueryWeights, ...] = ("presence", "bm25", "tf")
+"""How a query term weighs in a lexical score: ``presence`` 1 for every term,
+``bm25`` its BM25 term-frequency saturation in the query, ``tf`` how many times the
+query uses it (BM25's query side with no saturation)."""
+
+Row = tuple[np.ndarray, np.ndarray]
+"""One document's BM25 weights as (term indexes ascending, weights float32)."""
 
 
 def _fields(document: LexicalDocument) -> Mapping[str, str]:
@@ -279,7 +292,10 @@ class LexicalModel:
         stretch that repeats or contains one already listed is left out.
         """
         row_terms, row_weights = row if isinstance(row, tuple) else (row.indices, row.data)
-        common, in_row, in_query = np.intersect1d(row_terms, query.indices, return_indices=True)
+        # Both are a CSR row's term indexes: unique already, so nothing is deduplicated.
+        common, in_row, in_query = np.intersect1d(
+            row_terms, query.indices, assume_unique=True, return_indices=True
+        )
         if common.size == 0:
             return []
         weight = row_weights[in_row] * query.data[in_query] / np.maximum(self.idf_[common], 1e-6)
@@ -312,6 +328,71 @@ class LexicalModel:
     def weigh(self, documents: Sequence[LexicalDocument]) -> sparse.csr_matrix:
         """BM25 weights of arbitrary documents (as if they were indexed)."""
         return self._saturate(self.counts(documents))
+
+    @property
+    def n_terms(self) -> int:
+        """The size of the fitted vocabulary: the width of every term vector."""
+        return len(self.vocabulary_)
+
+    @property
+    def n_documents(self) -> int:
+        """How many documents were fitted (the indexed rows)."""
+        return int(self.matrix_.shape[0])
+
+    def row(self, position: int) -> Row:
+        """The BM25 row of the indexed document at ``position``."""
+        return row_of(self.matrix_, position)
+
+    def count_fields(self, document: LexicalDocument) -> FieldCounts:
+        """The document's field-weighted term counts, kept only for the terms it uses."""
+        by_field = self.field_counts(document)
+        terms = np.unique(by_field.indices)
+        return FieldCounts(terms, by_field[:, terms].toarray())
+
+    def query_for_row(
+        self,
+        position: int,
+        document: LexicalDocument | None = None,
+        fields: Callable[[], FieldCounts] | None = None,
+    ) -> LexicalQuery:
+        """The query of the indexed document at ``position``.
+
+        Args:
+            position: the document's row.
+            document: its lexical fields, from which shared terms are shown (None:
+                shown as the index spells them).
+            fields: gives its :meth:`count_fields`; called only if a ``tf``
+                weighting needs them (without, ``tf`` weighs as ``bm25``).
+        """
+        return LexicalQuery(self, self.matrix_[position], document, fields=fields)
+
+    def query_for_weights(
+        self,
+        weights: sparse.csr_matrix,
+        document: LexicalDocument | None = None,
+        fields: Callable[[], FieldCounts] | None = None,
+    ) -> LexicalQuery:
+        """The query of a document that is not indexed but weighed (:meth:`weigh`): a
+        live upsert. ``weights`` is its one-row matrix; the rest as :meth:`query_for_row`."""
+        return LexicalQuery(self, weights, document, fields=fields)
+
+    def query_for_document(self, document: LexicalDocument) -> LexicalQuery:
+        """The query of a text that is not indexed at all (a draft)."""
+        return LexicalQuery(self, self.weigh([document]), document, self.counts([document]))
+
+    def score_rows(self, terms: sparse.csr_matrix, positions: np.ndarray) -> np.ndarray:
+        """The raw BM25 scores of the indexed rows at ``positions`` for one query row.
+
+        Equal, bit for bit, to the same entries of :meth:`scores`: both sum, in
+        float32, each document weight times the query weight in ascending term order
+        (here a term the query lacks adds an exact 0). A dense query and a row-wise
+        product cost a tenth of a sparse product over the rows.
+        """
+        if positions.size == 0:
+            return np.zeros(0, dtype=np.float32)
+        query = np.zeros(self.n_terms, dtype=np.float32)
+        query[terms.indices] = terms.data
+        return np.asarray(self.matrix_[positions] @ query, dtype=np.float32)
 
     def save(self, directory: Path) -> list[Path]:
         """Write the fitted model into ``directory``; returns the files written."""
@@ -356,3 +437,166 @@ class LexicalModel:
         model.matrix_ = sparse.load_npz(directory / "bm25.npz").tocsr()
         model._terms = model._term_array()
         return model
+
+
+def row_of(matrix: sparse.csr_matrix, row: int) -> Row:
+    """Row ``row`` of a CSR matrix as (term indexes, weights), without building a matrix
+    (scipy's row slicing costs more than everything done with one row)."""
+    start, end = matrix.indptr[row], matrix.indptr[row + 1]
+    return matrix.indices[start:end], matrix.data[start:end]
+
+
+@dataclass(frozen=True)
+class FieldCounts:
+    """One document's field-weighted term counts, for the terms it uses.
+
+    Attributes:
+        terms: ``(t,)`` term indexes, ascending.
+        by_field: ``(len(FIELDS), t)`` float32 counts, one row per field of
+            :data:`FIELDS`, already multiplied by the field weights.
+    """
+
+    terms: np.ndarray
+    by_field: np.ndarray
+
+
+class LexicalQuery:
+    """A query's terms in a fitted model, before a weighting is chosen.
+
+    Made by :meth:`LexicalModel.query_for_row`, :meth:`~LexicalModel.query_for_weights`
+    or :meth:`~LexicalModel.query_for_document`. One query serves every weighting
+    (:meth:`weighted`), so a caller may keep it across rankers.
+
+    Attributes:
+        model: the fitted model whose vocabulary the rows use.
+        weights: ``(1, n_terms)`` float32: the query's own BM25 weights, as if indexed.
+        document: the query's lexical fields (None: unknown).
+    """
+
+    def __init__(
+        self,
+        model: LexicalModel,
+        weights: sparse.csr_matrix,
+        document: LexicalDocument | None = None,
+        counts: sparse.csr_matrix | None = None,
+        fields: Callable[[], FieldCounts] | None = None,
+    ) -> None:
+        self.model = model
+        self.weights = weights
+        self.document = document
+        self._counts = counts
+        self._fields = fields
+
+    def counts(self) -> sparse.csr_matrix | None:
+        """``(1, n_terms)`` float32: how many times the query uses each term (field
+        weights applied); None when they are not known."""
+        if self._counts is None and self._fields is not None:
+            fields = self._fields()
+            self._counts = sparse.csr_matrix(
+                (fields.by_field.sum(axis=0), fields.terms, [0, fields.terms.size]),
+                shape=(1, self.model.n_terms),
+                dtype=np.float32,
+            )
+        return self._counts
+
+    def weighted(self, weighting: QueryWeights) -> WeightedQuery:
+        """The query's terms weighted one way (:data:`QUERY_WEIGHTS`); ``tf`` without
+        known counts weighs as ``bm25``."""
+        counts = self.counts() if weighting == "tf" else None
+        if counts is not None:
+            terms = counts
+            own = float(terms.multiply(self.weights).sum())
+        elif weighting in ("bm25", "tf"):
+            # BM25 weight over idf is the term-frequency saturation: the candidate side
+            # already carries the idf, which must not count twice.
+            terms = self.weights.copy()
+            terms.data = terms.data / np.maximum(self.model.idf_[terms.indices], 1e-6)
+            own = float(terms.multiply(self.weights).sum())
+        else:
+            terms = self.model.as_query(self.weights)
+            own = float(self.weights.sum())
+        return WeightedQuery(self.model, terms, own)
+
+    def shared_terms(
+        self, row: Row, n: int = 5, row_document: LexicalDocument | None = None
+    ) -> list[str]:
+        """The ``n`` terms weighing most in both the query and a document's BM25 ``row``
+        (see :meth:`LexicalModel.shared_terms`); with both documents known, a Chinese,
+        Japanese or Korean pair is shown as the stretch of text they share."""
+        texts = None
+        if self.document is not None and row_document is not None:
+            texts = (self.document, row_document)
+        return self.model.shared_terms(self.weights, row, n=n, texts=texts)
+
+
+class WeightedQuery:
+    """A query's term weights under one weighting, and the scores they give.
+
+    A lexical score is the raw BM25 score (the sum, over shared terms, of the
+    document's BM25 weight times the query's weight) divided by the query's score
+    against itself, clipped to [0, 1]: a document sharing every term as strongly as
+    the query scores 1, one shared word scores little. (Dividing by the best
+    document instead would turn one weak match into a perfect 1.)
+
+    Attributes:
+        model: the fitted model.
+        terms: ``(1, n_terms)`` float32: each query term's weight.
+        own: the query's raw score against itself (0: nothing scores).
+    """
+
+    def __init__(self, model: LexicalModel, terms: sparse.csr_matrix, own: float) -> None:
+        self.model = model
+        self.terms = terms
+        self.own = own
+        self._scores: np.ndarray | None = None
+
+    def _normalised(self, raw: np.ndarray) -> np.ndarray:
+        return np.clip(raw / self.own, 0.0, 1.0) if self.own > 0 else np.zeros_like(raw)
+
+    def scores(self) -> np.ndarray:
+        """``(n_documents,)`` float32 in [0, 1]: every indexed document's score (kept
+        for this query's later calls)."""
+        if self._scores is None:
+            self._scores = self._normalised(self.model.scores(self.terms)[0])
+        return self._scores
+
+    def score_rows(self, positions: np.ndarray) -> np.ndarray:
+        """``(len(positions),)`` float32 in [0, 1]: the indexed documents at
+        ``positions``, the same values :meth:`scores` gives them."""
+        if self._scores is not None:
+            return np.asarray(self._scores[positions])
+        return self._normalised(self.model.score_rows(self.terms, positions))
+
+    def score_weights(self, rows: sparse.csr_matrix) -> np.ndarray:
+        """``(rows,)`` float32 in [0, 1]: documents that are weighed but not indexed
+        (:meth:`LexicalModel.weigh`: live upserts)."""
+        raw = np.asarray((self.terms @ rows.T).toarray()).ravel().astype(np.float32)
+        return self._normalised(raw)
+
+    def by_field(
+        self, row: Row, fields: Callable[[], FieldCounts], lexical: float
+    ) -> dict[str, float]:
+        """A document's lexical score ``lexical`` split over the fields its shared
+        terms occur in (every field of :data:`FIELDS`, in order). ``fields`` gives the
+        document's :meth:`LexicalModel.count_fields`, called only when a term is shared.
+
+        Each shared term's part of the score is divided among the document's fields in
+        proportion to the field-weighted count of the term there, so the parts add up
+        to the score and show what the field weights did.
+        """
+        split = {name: 0.0 for name in FIELDS}
+        if lexical <= 0:
+            return split
+        row_terms, row_weights = row
+        common, in_row, in_query = np.intersect1d(
+            row_terms, self.terms.indices, assume_unique=True, return_indices=True
+        )
+        if common.size == 0:
+            return split
+        counted = fields()
+        counts = counted.by_field[:, np.searchsorted(counted.terms, common)]
+        totals = counts.sum(axis=0)
+        share = np.divide(counts, totals, out=np.zeros_like(counts), where=totals > 0)
+        parts = share @ (row_weights[in_row] * self.terms.data[in_query])
+        scale = lexical / parts.sum() if parts.sum() > 0 else 0.0
+        return {name: float(parts[i] * scale) for i, name in enumerate(FIELDS)}

@@ -1,0 +1,382 @@
+"""The catalog: every article a request may rank, by position, with the per-position
+arrays and masks the ranking stages read.
+
+A *position* is an ``int``: the snapshot's articles first (``0 … n_snapshot − 1``,
+the order of its vectors and lexical rows), then the live API upserts in the order
+they were written. An upsert replacing a snapshot article, and a deleted id, hide
+the snapshot's position (it stays in the arrays, unlisted); an upsert gives way to
+the snapshot's article when that is newer (newest wins, see
+:meth:`recommender.live.LiveChanges.corpus_wins`).
+
+Every per-request question is answered with numpy arrays of length :func:`len`
+(one entry per position) or with the rows of a few positions; no stage walks the
+corpus's :class:`~recommender.articles.Article` records per request. The records
+are read one at a time (:meth:`Catalog.article`), for the items a list shows, so a
+later catalog can keep them on disk and the arrays memory-mapped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from datetime import datetime
+
+import numpy as np
+from scipy import sparse
+
+from .articles import Article
+from .duplicates import Shingling, Signatures, Signer
+from .errors import ArticleNotFound
+from .lexical import FieldCounts, LexicalDocument, LexicalQuery, Row, WeightedQuery, row_of
+from .live import Clock, LiveChanges, system_clock, version_time
+from .request import Filters, labels_of
+from .rules import RuleSet
+from .snapshot import Snapshot
+from .text import lexical_fields
+
+DAY = 86_400.0
+"""Seconds in a day: ages in the knobs are in days, times in seconds since the epoch."""
+
+
+class Catalog:
+    """One published snapshot with the live changes laid over it.
+
+    Args:
+        snapshot: the loaded index version.
+        live: API upserts and deletes to lay over it.
+        now: the clock deciding which scheduled articles are live.
+        clock_skew: seconds before its ``published`` time that a scheduled article
+            is shown (``RECOMMENDER_CLOCK_SKEW_SECONDS``).
+
+    Attributes:
+        snapshot: the snapshot.
+        live_seq: the live changes' sequence number (0: none).
+        n_snapshot: how many positions the snapshot holds; live upserts follow.
+        positions: id → position of every article that exists now (drafts
+            included; hidden snapshot articles left out).
+        shingling: how the snapshot's body signatures were made; None without them.
+        listed: ``(len,)`` bool, the positions in :attr:`positions`.
+        published: ``(len,)`` bool, status ``published``.
+        featured: ``(len,)`` bool, the articles' own ``featured`` flag.
+        published_at: ``(len,)`` float64, publication time in seconds since the
+            epoch (``-inf``: undated).
+        goes_live_at: ``(len,)`` float64, when a listed ``scheduled`` article shows
+            (its publication time less the skew; ``inf`` for every other).
+    """
+
+    def __init__(
+        self,
+        snapshot: Snapshot,
+        live: LiveChanges | None = None,
+        *,
+        now: Clock = system_clock,
+        clock_skew: float = 0.0,
+    ) -> None:
+        self.snapshot = snapshot
+        self.now = now
+        self.live_seq = live.seq if live else 0
+        self.n_snapshot = len(snapshot.articles)
+        upserts = self._served_upserts(snapshot, live) if live else {}
+        hidden = set(live.deleted) | set(upserts) if live else set()
+        self._upsert_times = (
+            {article_id: live.upsert_time(article_id) for article_id in upserts} if live else {}
+        )
+        live_articles = [article for article, _ in upserts.values()]
+        self._live_vectors: np.ndarray | None = None
+        self._live_lexical: sparse.csr_matrix | None = None
+        if live_articles:
+            self._live_vectors = np.vstack([vector for _, vector in upserts.values()])
+            self._live_lexical = snapshot.lexical.weigh([lexical_fields(a) for a in live_articles])
+        # Bodies are compared only with signatures made the snapshot's way; a snapshot
+        # built before signatures existed is served with the dense test alone.
+        self.shingling: Shingling | None = snapshot.shingling
+        self._signer: Signer | None = None
+        self._live_signatures: Signatures | None = None
+        if self.shingling is not None and live_articles and live is not None:
+            self._live_signatures = self._sign_upserts(live, live_articles)
+        self._articles: list[Article] = snapshot.articles + live_articles
+        self.positions: Mapping[str, int] = {
+            a.id: i for i, a in enumerate(snapshot.articles) if a.id not in hidden
+        } | {a.id: self.n_snapshot + i for i, a in enumerate(live_articles)}
+        self.listed = np.zeros(len(self._articles), dtype=bool)
+        self.listed[list(self.positions.values())] = True
+        self.published = np.array([a.is_published for a in self._articles], dtype=bool)
+        self.featured = np.array([a.featured for a in self._articles], dtype=bool)
+        self._labels = [labels_of(a.tags, a.categories) for a in self._articles]
+        self.published_at = np.array(
+            [a.published.timestamp() if a.published else -np.inf for a in self._articles]
+        )
+        # Scheduled articles go live at their publication time less the skew tolerance.
+        scheduled = self.listed & np.array([a.status == "scheduled" for a in self._articles])
+        self.goes_live_at = np.where(scheduled, self.published_at - clock_skew, np.inf)
+        self._go_live_times = np.sort(self.goes_live_at[scheduled])
+        # Inverted indexes (label -> positions) for the tag filter, the shared-tag rule
+        # and the same-category fallback, so none walks every article per request.
+        self._by_tag = _inverted(self._articles, "tags", str.casefold)
+        self._by_category = _inverted(self._articles, "categories", str.casefold)
+        self._by_exact_tag = _inverted(self._articles, "tags", str)
+        self._newest_first: np.ndarray | None = None
+        # Per-field term counts of the articles counted so far (see field_counts).
+        self._field_counts: dict[int, FieldCounts] = {}
+
+    def __len__(self) -> int:
+        """How many positions there are (hidden ones included)."""
+        return len(self._articles)
+
+    # -- the live layer ----------------------------------------------------------------
+
+    @staticmethod
+    def _served_upserts(
+        snapshot: Snapshot, live: LiveChanges
+    ) -> dict[str, tuple[Article, np.ndarray]]:
+        """The upserts that are served: each, unless the snapshot holds a newer version
+        of its article (newest wins; see :meth:`LiveChanges.corpus_wins`)."""
+        upserted = set(live.upserts)
+        corpus_times = {a.id: version_time(a) for a in snapshot.articles if a.id in upserted}
+        return {
+            article_id: (article, vector)
+            for article_id, (article, vector, _) in live.upserts.items()
+            if not live.corpus_wins(article_id, corpus_times.get(article_id))
+        }
+
+    def _sign_upserts(self, live: LiveChanges, articles: list[Article]) -> Signatures:
+        """The upserts' signatures: as written, or made again when an upsert predates
+        signatures or the snapshot's shingling."""
+        rows = []
+        for article in articles:
+            stored = live.signatures.get(article.id)
+            rows.append(
+                stored[1] if stored and stored[0] == self.shingling else self.sign(article.body)
+            )
+        return Signatures.concatenate(rows)
+
+    def is_live(self, position: int) -> bool:
+        """Whether ``position`` holds an API upsert rather than a snapshot article."""
+        return position >= self.n_snapshot
+
+    def live_positions(self) -> np.ndarray:
+        """``(u,)`` int64: the positions of the served upserts, ascending."""
+        return np.arange(self.n_snapshot, len(self), dtype=np.int64)
+
+    # -- records -----------------------------------------------------------------------
+
+    def article(self, position: int) -> Article:
+        """The article at ``position`` (as stored: no rule applied)."""
+        return self._articles[position]
+
+    def find(self, article_id: str) -> int:
+        """The position of an existing article.
+
+        Raises:
+            ArticleNotFound: the id is unknown or deleted.
+        """
+        position = self.positions.get(article_id)
+        if position is None:
+            raise ArticleNotFound(article_id)
+        return position
+
+    def listed_articles(self) -> list[Article]:
+        """Every article that exists now (drafts included), in position order."""
+        return [self._articles[i] for i in np.flatnonzero(self.listed)]
+
+    def version_time(self, article_id: str) -> datetime | None:
+        """When the served version of an article was written: an upsert's ``updated``
+        or write time, a snapshot article's ``updated`` or ``published``; None for an
+        unknown id or an undated article."""
+        position = self.positions.get(article_id)
+        if position is None:
+            return None
+        if self.is_live(position):
+            return self._upsert_times.get(article_id)
+        return version_time(self._articles[position])
+
+    def schedule(self, now: datetime | None = None) -> tuple[int, float | None]:
+        """How many scheduled articles are live at ``now`` (default: the clock), and the
+        seconds until the next one goes live (None if none is waiting).
+
+        Answers change when a scheduled article goes live although neither the
+        snapshot nor the live changes do; caches key on this count.
+        """
+        moment = (now or self.now()).timestamp()
+        live = int(np.searchsorted(self._go_live_times, moment, side="right"))
+        waiting = self._go_live_times[live:]
+        return live, (float(waiting[0] - moment) if waiting.size else None)
+
+    # -- per-position data -------------------------------------------------------------
+
+    def vectors(self, positions: np.ndarray) -> np.ndarray:
+        """``(len(positions), dim)`` float32: the unit vectors at ``positions``."""
+        stored = self.snapshot.vectors
+        if self._live_vectors is None:
+            return np.asarray(stored[positions])
+        out = np.empty((len(positions), stored.shape[1]), dtype=np.float32)
+        in_snapshot = positions < self.n_snapshot
+        out[in_snapshot] = stored[positions[in_snapshot]]
+        out[~in_snapshot] = self._live_vectors[positions[~in_snapshot] - self.n_snapshot]
+        return out
+
+    def signatures(self, positions: np.ndarray) -> Signatures | None:
+        """The body signatures at ``positions``; None when the snapshot has none."""
+        stored = self.snapshot.signatures
+        if stored is None or self.shingling is None:
+            return None
+        if self._live_signatures is None:
+            return stored.rows(positions)
+        in_snapshot = positions < self.n_snapshot
+        hashes = np.empty((len(positions), self.shingling.num_perm), dtype=np.uint32)
+        counts = np.empty(len(positions), dtype=np.uint32)
+        hashes[in_snapshot] = stored.hashes[positions[in_snapshot]]
+        counts[in_snapshot] = stored.counts[positions[in_snapshot]]
+        live = positions[~in_snapshot] - self.n_snapshot
+        hashes[~in_snapshot] = self._live_signatures.hashes[live]
+        counts[~in_snapshot] = self._live_signatures.counts[live]
+        return Signatures(hashes, counts)
+
+    def sign(self, body: str) -> Signatures:
+        """The signature of one body, made the snapshot's way (only with signatures)."""
+        if self._signer is None:
+            self._signer = Signer(self.shingling)
+        return self._signer.sign([body])
+
+    def labels(self, position: int) -> frozenset[str]:
+        """The casefolded tags and categories at ``position``."""
+        return self._labels[position]
+
+    def lexical_document(self, position: int) -> LexicalDocument:
+        """The lexical fields of the article at ``position``."""
+        return lexical_fields(self._articles[position])
+
+    def lexical_row(self, position: int) -> Row:
+        """The BM25 row of the article at ``position``."""
+        if not self.is_live(position):
+            return self.snapshot.lexical.row(position)
+        assert self._live_lexical is not None  # live positions exist only with live rows
+        return row_of(self._live_lexical, position - self.n_snapshot)
+
+    def field_counts(self, position: int) -> FieldCounts:
+        """The field-weighted term counts of the article at ``position``. Counted on
+        first use, then kept: snapshots store BM25 weights, not counts."""
+        cached = self._field_counts.get(position)
+        if cached is None:
+            cached = self.snapshot.lexical.count_fields(self.lexical_document(position))
+            self._field_counts[position] = cached
+        return cached
+
+    def lexical_query(self, position: int) -> LexicalQuery:
+        """The lexical side of the article at ``position`` as a query."""
+        model = self.snapshot.lexical
+        document = self.lexical_document(position)
+
+        def fields() -> FieldCounts:
+            return self.field_counts(position)
+
+        if not self.is_live(position):
+            return model.query_for_row(position, document, fields)
+        assert self._live_lexical is not None  # live positions exist only with live rows
+        weights = self._live_lexical[position - self.n_snapshot]
+        return model.query_for_weights(weights, document, fields)
+
+    def lexical_scores(self, query: WeightedQuery) -> np.ndarray:
+        """``(len,)`` float32 in [0, 1]: every position's lexical score for ``query``."""
+        scores = query.scores()
+        if self._live_lexical is None:
+            return scores
+        return np.concatenate([scores, query.score_weights(self._live_lexical)])
+
+    def lexical_scores_at(self, query: WeightedQuery, positions: np.ndarray) -> np.ndarray:
+        """``(len(positions),)`` float32 in [0, 1]: the lexical scores at ``positions``,
+        the same values :meth:`lexical_scores` gives them."""
+        live = positions >= self.n_snapshot
+        if not live.any():
+            return query.score_rows(positions)
+        assert self._live_lexical is not None  # live positions exist only with live rows
+        out = np.empty(len(positions), dtype=np.float32)
+        out[~live] = query.score_rows(positions[~live])
+        out[live] = query.score_weights(self._live_lexical[positions[live] - self.n_snapshot])
+        return out
+
+    # -- masks -------------------------------------------------------------------------
+
+    def visible(
+        self,
+        filters: Filters,
+        rules: RuleSet,
+        query_position: int | None = None,
+        query_id: str | None = None,
+    ) -> np.ndarray:
+        """``(len,)`` bool: what may appear now under ``filters`` and ``rules``.
+
+        Existing, published (or scheduled and due), not filtered out by the caller,
+        not blocked under the query or excluded by an editor, not the query itself.
+        A published article dated in the future shows at once (a feed's time-zone slip
+        must not hide live content); only a ``scheduled`` one waits, until its
+        publication time less the clock-skew tolerance.
+        """
+        visible = self.listed & (self.published | (self.goes_live_at <= self.now().timestamp()))
+        if filters.since is not None:
+            visible &= self.published_at >= filters.since.timestamp()
+        if filters.tags:
+            visible &= self._with_labels(self._by_exact_tag, filters.tags, str)
+        if query_position is not None:
+            visible[query_position] = False
+        for article_id in (*filters.exclude, *rules.hidden_under(query_id)):
+            position = self.positions.get(article_id)
+            if position is not None:
+                visible[position] = False
+        return np.asarray(visible, dtype=bool)
+
+    def in_window(self, reference: float, max_age_days: float) -> np.ndarray:
+        """``(len,)`` bool: published at most ``max_age_days`` before ``reference``
+        (seconds since the epoch), or undated; all True when ``max_age_days`` is 0."""
+        if not max_age_days:
+            return np.ones(len(self), dtype=bool)
+        oldest = reference - max_age_days * DAY
+        with np.errstate(invalid="ignore"):
+            return np.asarray(
+                ~np.isfinite(self.published_at) | (self.published_at >= oldest), dtype=bool
+            )
+
+    def sharing_a_tag(self, tags: Iterable[str]) -> np.ndarray:
+        """``(len,)`` bool: carrying one of ``tags`` (compared casefolded)."""
+        return self._with_labels(self._by_tag, tags, str.casefold)
+
+    def sharing_a_category(self, categories: Iterable[str]) -> np.ndarray:
+        """``(len,)`` bool: in one of ``categories`` (compared casefolded)."""
+        return self._with_labels(self._by_category, categories, str.casefold)
+
+    def _with_labels(
+        self, index: dict[str, np.ndarray], labels: Iterable[str], fold: Callable[[str], str]
+    ) -> np.ndarray:
+        mask = np.zeros(len(self), dtype=bool)
+        for label in {fold(label) for label in labels}:
+            found = index.get(label)
+            if found is not None:
+                mask[found] = True
+        return mask
+
+    def featured_mask(self, rules: RuleSet) -> np.ndarray:
+        """``(len,)`` bool: featured, after the editors' featured overrides."""
+        mask = self.featured.copy()
+        for article_id, value in rules.featured.items():
+            position = self.positions.get(article_id)
+            if position is not None:
+                mask[position] = value
+        return mask
+
+    def newest(self, mask: np.ndarray, n: int) -> np.ndarray:
+        """The first ``n`` positions of ``mask``, newest first (ties and undated
+        articles in position order, undated last)."""
+        if self._newest_first is None:
+            self._newest_first = np.argsort(-self.published_at, kind="stable")
+        order = self._newest_first
+        return np.asarray(order[mask[order]][:n], dtype=np.int64)
+
+
+def _inverted(
+    articles: list[Article], attribute: str, fold: Callable[[str], str]
+) -> dict[str, np.ndarray]:
+    """Label (folded) → ``(n,)`` int64 positions of the articles carrying it, ascending."""
+    index: dict[str, list[int]] = {}
+    for position, article in enumerate(articles):
+        for label in {fold(label) for label in getattr(article, attribute)}:
+            index.setdefault(label, []).append(position)
+    return {label: np.array(positions, dtype=np.int64) for label, positions in index.items()}

@@ -1,0 +1,203 @@
+"""What one ranking request is made of, shared by every stage of :mod:`recommender.ranking`:
+the query, the caller's filters, the ranking knobs, and the items it returns.
+
+:mod:`recommender.ranking` re-exports every name here; import them from there.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field, fields
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+
+from .articles import Article, format_timestamp
+from .duplicates import Signatures
+from .errors import InvalidArgument
+from .lexical import LexicalDocument, LexicalQuery
+
+if TYPE_CHECKING:
+    from .config import Settings
+
+Rule = Literal["pinned", "fallback"]
+"""Why an item sits where it does when its score did not put it there."""
+
+Fusion = Literal["weighted", "rrf", "minmax"]
+"""The fusion methods the settings and the API accept (see :data:`recommender.scoring.FUSIONS`)."""
+
+
+@dataclass(frozen=True)
+class RankingKnobs:
+    """The ranking features a call may tune; :meth:`from_settings` gives the served ones.
+
+    An editor page passes changed knobs to :meth:`recommender.Engine.related` to
+    preview other values without touching the live settings.
+
+    Attributes:
+        tag_boost: points added times the Jaccard overlap of tags and categories.
+        require_shared_tag: only candidates sharing a tag with the query (a query
+            without tags is exempt).
+        max_age_days: hide candidates published more than this many days before
+            the reference time (0 = off).
+        recency_half_life_days: halve the score for every this many days a
+            candidate was published before the reference time (0 = off).
+        mmr_lambda: relevance against novelty when filling a list (1 = off).
+        min_score: smallest score a suggestion needs.
+        fallback: fill a list short of ``min_score`` with featured, then recent
+            same-category articles.
+    """
+
+    tag_boost: float = 0.0
+    require_shared_tag: bool = False
+    max_age_days: float = 0.0
+    recency_half_life_days: float = 0.0
+    mmr_lambda: float = 1.0
+    min_score: float = 0.0
+    fallback: bool = True
+
+    def __post_init__(self) -> None:
+        checks = {
+            "tag_boost": 0.0 <= self.tag_boost <= 1.0,
+            "max_age_days": self.max_age_days >= 0,
+            "recency_half_life_days": self.recency_half_life_days >= 0,
+            "mmr_lambda": 0.0 <= self.mmr_lambda <= 1.0,
+            "min_score": 0.0 <= self.min_score <= 1.0,
+        }
+        for name, ok in checks.items():
+            if not ok:
+                raise InvalidArgument(name, f"{getattr(self, name)!r} is out of range")
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> RankingKnobs:
+        """The knobs the settings serve with."""
+        return cls(**{f.name: getattr(settings, f.name) for f in fields(cls)})
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    """One suggested article, its score and why it scored so.
+
+    ``score`` is the final score: ``(dense_part + lexical_part + tag) · recency``,
+    where the two parts are what ``dense`` and ``lexical`` (the raw similarities,
+    ranked ``dense_rank`` and ``lexical_rank`` among the candidates) contribute
+    under the ``fusion`` method. ``rule`` says whether an editorial pin or the
+    fallback put the item there rather than its score. ``redundancy`` is the
+    item's highest cosine to an item listed before it was picked (pins first),
+    which maximal marginal relevance penalises; None for the first item.
+    ``resemblance`` is the highest estimated Jaccard overlap of its body's shingles
+    with the query's or with an item listed before it (pins first): how close it came
+    to being hidden as the same story (``duplicate_jaccard``); None when its body, or
+    every other, is too short to compare, or the snapshot has no signatures.
+    """
+
+    article: Article
+    score: float
+    dense: float
+    lexical: float
+    shared_terms: tuple[str, ...]
+    tag: float = 0.0
+    recency: float = 1.0
+    rule: Rule | None = None
+    fusion: Fusion = "weighted"
+    dense_part: float = 0.0
+    lexical_part: float = 0.0
+    dense_rank: int = 0
+    lexical_rank: int = 0
+    lexical_fields: Mapping[str, float] = field(default_factory=dict)
+    redundancy: float | None = None
+    resemblance: float | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """The item as the API and CLI return it."""
+        a = self.article
+        return {
+            "id": a.id,
+            "title": a.title,
+            "url": a.url,
+            "summary": a.summary,
+            "published": format_timestamp(a.published),
+            "tags": list(a.tags),
+            "featured": a.featured,
+            "score": round(self.score, 6),
+            "explanation": {
+                "dense": round(self.dense, 6),
+                "lexical": round(self.lexical, 6),
+                "fusion": self.fusion,
+                "dense_rank": self.dense_rank,
+                "lexical_rank": self.lexical_rank,
+                "dense_contribution": round(self.dense_part, 6),
+                "lexical_contribution": round(self.lexical_part, 6),
+                "lexical_fields": {
+                    name: round(value, 6) for name, value in self.lexical_fields.items()
+                },
+                "tag": round(self.tag, 6),
+                "recency": round(self.recency, 6),
+                "redundancy": None if self.redundancy is None else round(self.redundancy, 6),
+                "resemblance": None if self.resemblance is None else round(self.resemblance, 6),
+                "rule": self.rule,
+                "shared_terms": list(self.shared_terms),
+            },
+        }
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Restrictions a caller puts on one list.
+
+    Attributes:
+        exclude: ids never to return.
+        tags: if given, only articles carrying at least one of these tags.
+        since: if given, only articles published at or after this time.
+        min_score: only items scoring at least this much. Unlike the
+            ``min_score`` knob, this is a hard floor: the fallback never fills it.
+    """
+
+    exclude: Collection[str] = ()
+    tags: Collection[str] = ()
+    since: datetime | None = None
+    min_score: float = 0.0
+
+
+@dataclass(frozen=True)
+class Query:
+    """What a ranking call compares candidates to: an indexed article or a draft.
+
+    Attributes:
+        vector: ``(dim,)`` float32, unit length: the dense side.
+        lexical: the lexical side, before a query weighting is chosen.
+        title: the query's title.
+        position: the article's catalog position (None: a draft).
+        article_id: the article's id (None: a draft).
+        tags: its tags, as written.
+        categories: its categories, as written.
+        published: its publication time (None: a draft or an undated article).
+        signature: the MinHash signature of its body (one row), if the snapshot
+            has signatures.
+    """
+
+    vector: np.ndarray
+    lexical: LexicalQuery
+    title: str
+    position: int | None = None
+    article_id: str | None = None
+    tags: tuple[str, ...] = ()
+    categories: tuple[str, ...] = ()
+    published: datetime | None = None
+    signature: Signatures | None = None
+
+    @property
+    def document(self) -> LexicalDocument | None:
+        """The query's lexical fields, from which shared terms are shown."""
+        return self.lexical.document
+
+    @property
+    def labels(self) -> frozenset[str]:
+        """Its tags and categories, casefolded."""
+        return labels_of(self.tags, self.categories)
+
+
+def labels_of(tags: Collection[str], categories: Collection[str]) -> frozenset[str]:
+    """Tags and categories as one set of casefolded labels (tag overlap compares these)."""
+    return frozenset(label.casefold() for label in (*tags, *categories))

@@ -1,0 +1,195 @@
+"""The ranking stages keep their promises: one score table per request, lexical
+scores of a few rows equal to the exhaustive ones, registered boosts and candidate
+sources that change what they should, and no module but ``lexical.py`` reading the
+lexical model's fitted state."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from recommender import Engine, RankingKnobs
+from recommender import scoring as scoring_module
+from recommender.candidates import ExhaustiveCandidates
+from recommender.catalog import Catalog
+from recommender.lexical import QUERY_WEIGHTS, LexicalModel, QueryWeights, WeightedQuery
+from recommender.ranking import Query, Ranker
+from recommender.scoring import BOOSTS, Boost, BoostContext, Scorer
+
+from .conftest import TOPICS
+
+ROOT = Path(__file__).resolve().parent.parent
+FITTED = ("matrix_", "idf_", "vocabulary_", "vectorizer_", "average_length_", "surface_")
+
+
+def test_nothing_outside_lexical_reads_the_fitted_model() -> None:
+    pattern = re.compile(r"\.(" + "|".join(FITTED) + r")\b")
+    readers = [
+        f"{path.relative_to(ROOT)}:{number}: {line.strip()}"
+        for folder in ("recommender", "service", "benchmarks")
+        for path in sorted((ROOT / folder).rglob("*.py"))
+        if path != ROOT / "recommender" / "lexical.py"
+        for number, line in enumerate(path.read_text("utf-8").splitlines(), start=1)
+        if pattern.search(line)
+    ]
+    assert readers == []
+
+
+@pytest.mark.parametrize("weighting", QUERY_WEIGHTS)
+def test_scores_of_a_few_rows_are_the_exhaustive_ones_bit_for_bit(
+    engine: Engine, weighting: QueryWeights
+) -> None:
+    model = engine.snapshot.lexical
+    rows = np.array([0, 3, 4, 7, 11, 19])
+    for position in range(model.n_documents):
+        query = model.query_for_row(position).weighted(weighting)
+        fresh = model.query_for_row(position).weighted(weighting)
+        assert np.array_equal(fresh.score_rows(rows), query.scores()[rows])
+        assert np.array_equal(query.score_rows(rows), query.scores()[rows])  # kept
+
+
+def test_a_draft_query_weighs_its_own_counts() -> None:
+    model = LexicalModel().fit(["stroke aphasia words", "sleep apnea night", "aphasia"])
+    query = model.query_for_document("aphasia aphasia stroke")
+    tf, presence = query.weighted("tf"), query.weighted("presence")
+    (aphasia,) = model.count_fields("aphasia").terms
+    assert tf.terms[0, aphasia] == pytest.approx(2.0)
+    assert presence.terms[0, aphasia] == pytest.approx(1.0)
+    # Normalised by the query against itself: the query's own terms score 1 at most.
+    assert 0 < tf.scores()[0] <= 1.0
+    assert tf.scores()[1] == 0.0
+
+
+def test_a_request_scores_once_for_both_lists(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tables: list[int] = []
+    exhaustive: list[int] = []
+    table, scores = Scorer.table, WeightedQuery.scores
+
+    def counted_table(self: Scorer, *args: Any) -> Any:
+        tables.append(1)
+        return table(self, *args)
+
+    def counted_scores(self: WeightedQuery) -> np.ndarray:
+        exhaustive.append(1)
+        return scores(self)
+
+    monkeypatch.setattr(Scorer, "table", counted_table)
+    monkeypatch.setattr(WeightedQuery, "scores", counted_scores)
+    # A floor nothing passes: the fallback fills both lists from the same table.
+    both = engine.recommendations("sleep-0", k=2, knobs=RankingKnobs(min_score=1.0))
+    assert {item.rule for item in both.related} == {"fallback"}
+    assert {item.rule for item in both.featured} == {"fallback"}
+    assert (len(tables), len(exhaustive)) == (1, 1)
+
+
+def test_the_fallback_scores_recent_articles_once_and_only_when_reached(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    scored: list[list[int]] = []
+    table = Scorer.table
+
+    def spied(self: Scorer, context: Any, lexical: Any, positions: np.ndarray) -> Any:
+        scored.append(sorted(int(p) for p in positions))
+        return table(self, context, lexical, positions)
+
+    monkeypatch.setattr(Scorer, "table", spied)
+    positions = engine.snapshot.positions
+    ranker = Ranker(
+        engine.snapshot,
+        knobs=RankingKnobs(min_score=1.0),  # nothing passes: the fallback fills the list
+        candidate_source=lambda catalog: _Fixed(catalog, ["sleep-3"]),
+    )
+    items = ranker.related(ranker.query_for_article("sleep-0"), k=7)
+    # The featured articles first (one per topic, the query's own first), then the
+    # newest articles of the query's tag.
+    listed = [item.article.id for item in items]
+    assert listed[0] == "sleep-2"
+    assert sorted(listed[1:4]) == ["spasticity-2", "speech-2", "swallow-2"]
+    assert listed[4:] == ["sleep-4", "sleep-3", "sleep-1"]
+    assert {item.rule for item in items} == {"fallback"}
+    # Scored once each: the candidate and the featured articles, then the two recent
+    # articles the table lacked.
+    featured = sorted(positions[f"{topic}-2"] for topic in TOPICS)
+    assert scored == [
+        sorted([positions["sleep-3"], *featured]),
+        sorted([positions["sleep-4"], positions["sleep-1"]]),
+    ]
+    scored.clear()
+    ranker.related(ranker.query_for_article("sleep-0"), k=4)
+    assert len(scored) == 1  # the featured articles filled it: nothing else was scored
+
+
+def test_a_fallback_item_keeps_its_rank_among_the_candidates(engine: Engine) -> None:
+    plain = {item.article.id: item for item in engine.related("sleep-0", k=4)}
+    short = engine.related("sleep-0", k=4, knobs=RankingKnobs(min_score=1.0))
+    assert short[0].rule == "fallback"
+    assert short[0].article.id == "sleep-2"  # featured, and the query's best neighbour
+    scored = plain["sleep-2"]
+    assert (short[0].dense, short[0].dense_rank, short[0].lexical_rank) == (
+        scored.dense,
+        scored.dense_rank,
+        scored.lexical_rank,
+    )
+
+
+def test_a_registered_boost_moves_an_item(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    before = engine.related("sleep-0", k=4)
+    last = before[-1].article.id
+    target = engine.snapshot.positions[last]
+
+    def bonus(positions: np.ndarray, context: BoostContext) -> np.ndarray:
+        return np.where(positions == target, 1.0, 0.0)
+
+    monkeypatch.setitem(BOOSTS, "bonus", Boost(bonus, "add"))
+    after = engine.related("sleep-0", k=4)
+    assert after[0].article.id == last
+    assert after[0].score == pytest.approx(before[-1].score + 1.0)
+    assert [item.article.id for item in after[1:]] == [item.article.id for item in before[:-1]]
+
+
+def test_a_registered_fusion_method_is_one_function(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def dense_only(table: Any, reference: Any, weights: Any) -> tuple[np.ndarray, np.ndarray]:
+        return np.asarray(table["dense"], dtype=np.float64), np.zeros(len(table.positions))
+
+    monkeypatch.setitem(scoring_module.FUSIONS, "dense-only", dense_only)
+    ranker = Ranker(engine.snapshot, fusion="dense-only")  # type: ignore[arg-type]
+    items = ranker.related(ranker.query_for_article("speech-1"), k=4)
+    assert [item.dense_rank for item in items] == [1, 2, 3, 4]
+    assert [item.score for item in items] == [item.dense for item in items]
+
+
+class _Fixed:
+    """A candidate source that always proposes the same articles."""
+
+    def __init__(self, catalog: Catalog, ids: list[str]) -> None:
+        self.positions = np.array(sorted(catalog.positions[i] for i in ids), dtype=np.int64)
+
+    def for_query(
+        self, query: Query, lexical: WeightedQuery, eligible: np.ndarray, want: int
+    ) -> np.ndarray:
+        return self.positions[eligible[self.positions]]
+
+
+def test_a_candidate_source_decides_what_the_related_list_ranks(engine: Engine) -> None:
+    chosen = ["swallow-1", "sleep-3", "speech-4", "sleep-0"]  # the query itself is dropped
+    ranker = Ranker(
+        engine.snapshot,
+        knobs=RankingKnobs(fallback=False),
+        candidate_source=lambda catalog: _Fixed(catalog, chosen),
+    )
+    items = ranker.related(ranker.query_for_article("sleep-0"), k=5)
+    assert items[0].article.id == "sleep-3"  # the only one of the query's topic
+    assert sorted(item.article.id for item in items) == ["sleep-3", "speech-4", "swallow-1"]
+    assert [item.score for item in items] == sorted((item.score for item in items), reverse=True)
+    # Ranks count among the candidates the source gave.
+    assert sorted(item.dense_rank for item in items) == [1, 2, 3]
+    exhaustive = Ranker(engine.snapshot).source
+    assert isinstance(exhaustive, ExhaustiveCandidates)
