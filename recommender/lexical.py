@@ -25,7 +25,7 @@ from typing import Any, Literal
 
 import numpy as np
 from scipy import sparse
-from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, CountVectorizer
+from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
 from . import cjk
 
@@ -66,16 +66,23 @@ def _words(text: str) -> list[str]:
     return [t for t in _TOKEN.findall(text.lower()) if t not in ENGLISH_STOP_WORDS]
 
 
-def _split(cjk_terms: CjkTerms) -> Callable[[str], tuple[list[str], list[str]]]:
-    """A function from a text to (its words, its CJK terms)."""
+def _all_words(text: str) -> list[str]:
+    """The words of ``text``, stop words included (counting drops them once per word)."""
+    return _TOKEN.findall(text.lower())
+
+
+def _split(
+    cjk_terms: CjkTerms, words: Callable[[str], list[str]] = _words
+) -> Callable[[str], tuple[list[str], list[str]]]:
+    """A function from a text to (its ``words``, its CJK terms)."""
     if cjk_terms == "none":
-        return lambda text: (_words(text), [])
+        return lambda text: (words(text), [])
 
     def split(text: str) -> tuple[list[str], list[str]]:
         text = cjk.fold_width(text)
         if not cjk.has_cjk(text):
-            return _words(text), []  # exactly what such a text always gave
-        return _words(cjk.without_cjk(text)), cjk.bigrams(text.lower())
+            return words(text), []  # exactly what such a text always gave
+        return words(cjk.without_cjk(text)), cjk.bigrams(text.lower())
 
     return split
 
@@ -89,14 +96,24 @@ def _stemmer(stemming: Stemming) -> Callable[[list[str]], list[str]] | None:
     return lambda words: list(stemmer.stemWords(words))
 
 
-def _analyzer(stemming: Stemming, cjk_terms: CjkTerms) -> Callable[[str], list[str]]:
-    split, stem = _split(cjk_terms), _stemmer(stemming)
+def _width(matrix: sparse.csr_matrix, columns: int) -> sparse.csr_matrix:
+    """``matrix`` with exactly ``columns`` columns (counting may leave it one wide)."""
+    if matrix.shape[1] == columns:
+        return matrix
+    return sparse.csr_matrix(
+        (matrix.data, matrix.indices, matrix.indptr), shape=(matrix.shape[0], columns)
+    )
 
-    def terms(text: str) -> list[str]:
-        words, pairs = split(text)
-        return (words if stem is None else stem(words)) + pairs
 
-    return terms
+def _renumbered(
+    matrix: sparse.csr_matrix, new_index: np.ndarray, columns: int
+) -> sparse.csr_matrix:
+    """``matrix`` with column ``i`` moved to ``new_index[i]``, rows' indices sorted."""
+    moved = sparse.csr_matrix(
+        (matrix.data, new_index[matrix.indices], matrix.indptr), shape=(matrix.shape[0], columns)
+    )
+    moved.sort_indices()
+    return moved
 
 
 class LexicalModel:
@@ -144,47 +161,134 @@ class LexicalModel:
             f"cjk={self.cjk_terms},fields={fields})"
         )
 
-    def _vectorizer(self, vocabulary: dict[str, int] | None = None) -> CountVectorizer:
-        return CountVectorizer(
-            analyzer=_analyzer(self.stemming, self.cjk_terms),
-            vocabulary=vocabulary,
-            dtype=np.float32,
-        )
+    # -- counting ------------------------------------------------------------------------
+
+    def _term_of(self) -> Callable[[str], str | None]:
+        """A function from one word or character pair to its term (its stem), or None
+        for a stop word; it stems each distinct word once."""
+        stemmer = _stemmer(self.stemming)
+        memo: dict[str, str | None] = {}
+
+        def term_of(word: str) -> str | None:
+            if word in memo:
+                return memo[word]
+            if word in ENGLISH_STOP_WORDS:
+                found: str | None = None
+            elif stemmer is None or not _TOKEN.fullmatch(word):
+                found = word  # character pairs and unstemmed words are their own terms
+            else:
+                found = stemmer([word])[0]
+            memo[word] = found
+            return found
+
+        return term_of
+
+    def _count(
+        self,
+        documents: Sequence[LexicalDocument],
+        vocabulary: dict[str, int],
+        grow: bool,
+        words: Counter[str] | None = None,
+    ) -> dict[str, sparse.csr_matrix]:
+        """Raw (unweighted) term counts of each field of :data:`FIELDS` that weighs
+        anything: one CSR matrix per field, rows aligned with ``documents``.
+
+        Every field of every document is tokenised once: the words of a field are
+        counted in C (``Counter``), and only each distinct word of a document goes
+        through Python to find its term. ``grow`` adds unseen terms to ``vocabulary``
+        (a fit); otherwise they are dropped (a query). ``words`` collects how often
+        the corpus uses each word before stemming (for the surface forms).
+        """
+        split = _split(self.cjk_terms, _all_words)
+        term_of = self._term_of()
+        docs = [_fields(d) for d in documents]
+        matrices: dict[str, sparse.csr_matrix] = {}
+        for name in FIELDS:
+            if not self.field_weights[name]:
+                continue
+            indptr = np.zeros(len(docs) + 1, dtype=np.int64)
+            indices: list[int] = []
+            data: list[int] = []
+            for row, document in enumerate(docs):
+                found, pairs = split(document.get(name, ""))
+                counted = Counter(found)
+                if words is not None:
+                    words.update(counted)
+                counted.update(pairs)
+                ids: dict[int, int] = {}
+                for word, count in counted.items():
+                    term = term_of(word)
+                    if term is None:
+                        continue
+                    index = vocabulary.get(term)
+                    if index is None:
+                        if not grow:
+                            continue
+                        index = vocabulary[term] = len(vocabulary)
+                    ids[index] = ids.get(index, 0) + count
+                indices.extend(ids)
+                data.extend(ids.values())
+                indptr[row + 1] = len(indices)
+            matrix = sparse.csr_matrix(
+                (np.asarray(data, dtype=np.float32), np.asarray(indices, dtype=np.int32), indptr),
+                shape=(len(docs), max(len(vocabulary), 1)),
+            )
+            matrix.sort_indices()
+            matrices[name] = matrix
+        return matrices
+
+    def _weighted(self, by_field: Mapping[str, sparse.csr_matrix], rows: int) -> sparse.csr_matrix:
+        """Field-weighted counts: the sum of each field's counts times its weight."""
+        total: sparse.csr_matrix | None = None
+        for name, matrix in by_field.items():
+            scaled = matrix * np.float32(self.field_weights[name])
+            total = scaled if total is None else total + scaled
+        if total is None:
+            total = sparse.csr_matrix((rows, max(len(self.vocabulary_), 1)), dtype=np.float32)
+        total = sparse.csr_matrix(total, dtype=np.float32)
+        total.sort_indices()
+        return total
 
     def counts(self, documents: Sequence[LexicalDocument]) -> sparse.csr_matrix:
         """How many times each document uses each term, weighted by field."""
-        docs = [_fields(d) for d in documents]
-        total: sparse.csr_matrix | None = None
-        for name in FIELDS:
-            weight = self.field_weights[name]
-            if not weight:
-                continue
-            counts = self.vectorizer_.transform([d.get(name, "") for d in docs]).tocsr()
-            counts = counts.astype(np.float32) * np.float32(weight)
-            total = counts if total is None else total + counts
-        if total is None:
-            total = sparse.csr_matrix((len(docs), len(self.vocabulary_)), dtype=np.float32)
-        return sparse.csr_matrix(total, dtype=np.float32)
+        by_field = self._count(documents, self.vocabulary_, grow=False)
+        return self._weighted(
+            {name: _width(m, len(self.vocabulary_)) for name, m in by_field.items()},
+            len(documents),
+        )
 
     def field_counts(self, document: LexicalDocument) -> sparse.csr_matrix:
         """The document's field-weighted term counts, one row per field of :data:`FIELDS`."""
-        fields = _fields(document)
-        texts = [fields.get(name, "") if self.field_weights[name] else "" for name in FIELDS]
-        counts = self.vectorizer_.transform(texts).tocsr().astype(np.float32)
-        scale = sparse.diags(np.array([self.field_weights[n] for n in FIELDS], dtype=np.float32))
-        return sparse.csr_matrix(scale @ counts, dtype=np.float32)
+        by_field = self._count([document], self.vocabulary_, grow=False)
+        width = len(self.vocabulary_)
+        rows = [
+            _width(by_field[name], width) * np.float32(self.field_weights[name])
+            if name in by_field
+            else sparse.csr_matrix((1, width), dtype=np.float32)
+            for name in FIELDS
+        ]
+        return sparse.csr_matrix(sparse.vstack(rows), dtype=np.float32)
 
     def fit(self, documents: Sequence[LexicalDocument]) -> LexicalModel:
-        """Learn the vocabulary and BM25 document weights of ``documents``."""
-        texts = [self._text(d) for d in documents]
-        self.vectorizer_ = self._vectorizer()
-        try:
-            self.vectorizer_.fit(texts)
-            self.vocabulary_: dict[str, int] = dict(self.vectorizer_.vocabulary_)
-        except ValueError:  # every text was empty or stop words only
-            self.vocabulary_ = {"": 0}
-            self.vectorizer_ = self._vectorizer(self.vocabulary_)
-        counts = self.counts(documents)
+        """Learn the vocabulary and BM25 document weights of ``documents``.
+
+        The vocabulary is sorted, so the same documents always give the same
+        matrices, however they were counted.
+        """
+        vocabulary: dict[str, int] = {}
+        words: Counter[str] = Counter()
+        by_field = self._count(documents, vocabulary, grow=True, words=words)
+        if not vocabulary:  # every text was empty or stop words only
+            vocabulary[""] = 0
+        order = sorted(vocabulary, key=vocabulary.__getitem__)
+        ranked = sorted(range(len(order)), key=order.__getitem__)
+        new_index = np.empty(len(order), dtype=np.int32)
+        new_index[ranked] = np.arange(len(order), dtype=np.int32)
+        self.vocabulary_ = {order[old]: new for new, old in enumerate(ranked)}
+        by_field = {
+            name: _renumbered(matrix, new_index, len(order)) for name, matrix in by_field.items()
+        }
+        counts = self._weighted(by_field, len(documents))
         n_docs = counts.shape[0]
         df = np.bincount(counts.indices, minlength=counts.shape[1]).astype(np.float32)
         self.idf_ = np.log1p((n_docs - df + 0.5) / (df + 0.5)).astype(np.float32)
@@ -192,7 +296,7 @@ class LexicalModel:
         average = float(lengths.mean()) if n_docs and lengths.mean() > 0 else 1.0
         self.average_length_ = average
         self.matrix_ = self._saturate(counts)
-        self.surface_ = self._surface_forms(texts) if self.stemming != "none" else {}
+        self.surface_ = self._surface_forms(words) if self.stemming != "none" else {}
         self._terms = self._term_array()
         return self
 
@@ -201,19 +305,17 @@ class LexicalModel:
         fields = _fields(document)
         return "\n".join(fields.get(name, "") for name in FIELDS if self.field_weights[name])
 
-    def _surface_forms(self, texts: Sequence[str]) -> dict[str, str]:
+    def _surface_forms(self, words: Counter[str]) -> dict[str, str]:
         """The word the corpus uses most for each stem (ties: the shorter, then the first
-        alphabetically), so explanations say "strokes", never "strok"."""
-        words: Counter[str] = Counter()
-        split = _split(self.cjk_terms)
-        for text in texts:
-            words.update(split(text)[0])
-        unique = sorted(words)
-        stemmer = _stemmer(self.stemming)
-        stems = stemmer(unique) if stemmer is not None else unique
+        alphabetically), so explanations say "strokes", never "strok". ``words``
+        counts every word, stop words included (they have no stem to show)."""
+        term_of = self._term_of()
         best: dict[str, tuple[int, int, str]] = {}
-        for word, stem in zip(unique, stems, strict=True):
-            key = (-words[word], len(word), word)
+        for word, count in words.items():
+            stem = term_of(word)
+            if stem is None:
+                continue
+            key = (-count, len(word), word)
             if stem not in best or key < best[stem]:
                 best[stem] = key
         return {stem: key[2] for stem, key in best.items() if key[2] != stem}
@@ -351,7 +453,6 @@ class LexicalModel:
         model.vocabulary_ = params["vocabulary"]
         model.surface_ = params.get("surface", {})
         model.average_length_ = float(params["average_length"])
-        model.vectorizer_ = model._vectorizer(model.vocabulary_)
         model.idf_ = np.load(directory / "idf.npy", allow_pickle=False)
         model.matrix_ = sparse.load_npz(directory / "bm25.npz").tocsr()
         model._terms = model._term_array()
