@@ -183,6 +183,13 @@ class LexicalModel:
 
         return term_of
 
+    def terms(self, text: str) -> list[str]:
+        """The terms of ``text`` in order, as the model counts them: its words (stop
+        words left out, stemmed), then its Chinese, Japanese and Korean terms."""
+        term_of = self._term_of()
+        found, pairs = _split(self.cjk_terms, _all_words)(text)
+        return [term for term in map(term_of, [*found, *pairs]) if term is not None]
+
     def _count(
         self,
         documents: Sequence[LexicalDocument],
