@@ -152,6 +152,8 @@ class LexicalModel:
             raise ValueError(f"unknown field(s) {sorted(unknown)} (known: {', '.join(FIELDS)})")
         self.field_weights = {name: float(weights.get(name, 0.0)) for name in FIELDS}
         self.surface_: dict[str, str] = {}
+        self.field_counts_: dict[str, sparse.csr_matrix] = {}
+        """Each weighted field's raw term counts, one row per article."""
 
     def describe(self) -> str:
         """The parameters in one line, for manifests and build fingerprints."""
@@ -295,6 +297,7 @@ class LexicalModel:
         by_field = {
             name: _renumbered(matrix, new_index, len(order)) for name, matrix in by_field.items()
         }
+        self.field_counts_ = by_field
         counts = self._weighted(by_field, len(documents))
         n_docs = counts.shape[0]
         df = np.bincount(counts.indices, minlength=counts.shape[1]).astype(np.float32)
@@ -423,7 +426,12 @@ class LexicalModel:
         return self._saturate(self.counts(documents))
 
     def save(self, directory: Path) -> list[Path]:
-        """Write the fitted model into ``directory``; returns the files written."""
+        """Write the fitted model into ``directory``; returns the files written.
+
+        The BM25 weights and each field's counts are stored as the three plain arrays
+        of a CSR matrix (``.npy``), which :meth:`load` memory-maps: every server
+        process on a machine shares one copy of the pages.
+        """
         directory.mkdir(parents=True, exist_ok=True)
         params = {
             "k1": self.k1,
@@ -434,20 +442,25 @@ class LexicalModel:
             "average_length": self.average_length_,
             "vocabulary": self.vocabulary_,
             "surface": self.surface_,
+            "fields": sorted(self.field_counts_),
         }
-        files = [directory / "lexical.json", directory / "idf.npy", directory / "bm25.npz"]
+        files = [directory / "lexical.json", directory / "idf.npy"]
         files[0].write_text(json.dumps(params, ensure_ascii=False), encoding="utf-8")
         np.save(files[1], self.idf_)
-        sparse.save_npz(files[2], self.matrix_)
+        files += _save_csr(directory / "bm25", self.matrix_)
+        for name, matrix in sorted(self.field_counts_.items()):
+            files += _save_csr(directory / f"counts-{name}", matrix)
         return files
 
     @classmethod
     def load(cls, directory: Path) -> LexicalModel:
-        """Read a model written by :meth:`save`.
+        """Read a model written by :meth:`save`, its arrays memory-mapped.
 
         Snapshots written before stemming, field weights and CJK terms existed load
         as what they were built with: no stemming, the default field weights, and a
-        run of Chinese, Japanese or Korean characters read as one word.
+        run of Chinese, Japanese or Korean characters read as one word. Those written
+        before the arrays were stored plainly (one compressed ``bm25.npz``, no field
+        counts) load that file into memory and count fields from text when asked.
         """
         params: dict[str, Any] = json.loads((directory / "lexical.json").read_text("utf-8"))
         model = cls(
@@ -461,6 +474,43 @@ class LexicalModel:
         model.surface_ = params.get("surface", {})
         model.average_length_ = float(params["average_length"])
         model.idf_ = np.load(directory / "idf.npy", allow_pickle=False)
-        model.matrix_ = sparse.load_npz(directory / "bm25.npz").tocsr()
+        width = len(model.vocabulary_)
+        if (directory / "bm25.npz").exists():
+            model.matrix_ = sparse.load_npz(directory / "bm25.npz").tocsr()
+        else:
+            model.matrix_ = _load_csr(directory / "bm25", width)
+        model.field_counts_ = {
+            name: _load_csr(directory / f"counts-{name}", width)
+            for name in params.get("fields", [])
+        }
         model._terms = model._term_array()
         return model
+
+
+def _save_csr(stem: Path, matrix: sparse.csr_matrix) -> list[Path]:
+    """Write a CSR matrix as ``<stem>.data.npy``, ``.indices.npy``, ``.indptr.npy``,
+    its index arrays in one integer type (so loading never converts them)."""
+    index_type = np.int32 if matrix.nnz < 2**31 and matrix.shape[1] < 2**31 else np.int64
+    parts = {
+        "data": np.asarray(matrix.data, dtype=np.float32),
+        "indices": np.asarray(matrix.indices, dtype=index_type),
+        "indptr": np.asarray(matrix.indptr, dtype=index_type),
+    }
+    files = []
+    for part, values in parts.items():
+        path = stem.with_name(f"{stem.name}.{part}.npy")
+        np.save(path, values)
+        files.append(path)
+    return files
+
+
+def _load_csr(stem: Path, columns: int) -> sparse.csr_matrix:
+    """A CSR matrix written by :func:`_save_csr`, its arrays memory-mapped."""
+    data, indices, indptr = (
+        np.load(stem.with_name(f"{stem.name}.{part}.npy"), mmap_mode="r", allow_pickle=False)
+        for part in ("data", "indices", "indptr")
+    )
+    matrix = sparse.csr_matrix((len(indptr) - 1, columns), dtype=np.float32)
+    # Assigned, not passed to the constructor: scipy would check and may copy them.
+    matrix.data, matrix.indices, matrix.indptr = data, indices, indptr
+    return matrix
