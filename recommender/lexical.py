@@ -116,6 +116,63 @@ def _renumbered(
     return moved
 
 
+def _sorted_vocabulary(
+    by_field: dict[str, sparse.csr_matrix], terms: list[str]
+) -> tuple[dict[str, sparse.csr_matrix], list[str]]:
+    """Counts whose columns follow ``terms``, renumbered so the terms are sorted (an
+    empty vocabulary becomes the one empty term, as scikit-learn's did)."""
+    if not terms:
+        return by_field, [""]
+    ranked = sorted(range(len(terms)), key=terms.__getitem__)
+    new_index = np.empty(len(terms), dtype=np.int32)
+    new_index[ranked] = np.arange(len(terms), dtype=np.int32)
+    renumbered = {name: _renumbered(m, new_index, len(terms)) for name, m in by_field.items()}
+    return renumbered, [terms[old] for old in ranked]
+
+
+def _merge_counts(
+    previous: LexicalModel,
+    previous_rows: list[int],
+    counted: dict[str, sparse.csr_matrix],
+    counted_terms: list[str],
+    counted_positions: list[int],
+) -> tuple[dict[str, sparse.csr_matrix], list[str]]:
+    """Each field's counts of a corpus some of whose rows come from ``previous``.
+
+    The documents are, in order, the rows ``previous_rows`` of ``previous`` and the
+    ``counted`` rows at ``counted_positions`` (their columns follow
+    ``counted_terms``). The vocabulary is every term either part uses, sorted.
+    """
+    old_terms = np.empty(len(previous.vocabulary_), dtype=object)
+    for term, index in previous.vocabulary_.items():
+        old_terms[index] = term
+    rows = np.asarray(previous_rows, dtype=np.int64)
+    kept = {name: previous.field_counts_[name][rows] for name in counted}
+    used = np.unique(np.concatenate([m.indices for m in kept.values()] or [np.zeros(0, int)]))
+    terms = sorted(set(old_terms[used].tolist()) | set(counted_terms)) or [""]
+    index_of = {term: i for i, term in enumerate(terms)}
+    old_index = np.zeros(len(old_terms), dtype=np.int32)
+    old_index[used] = [index_of[term] for term in old_terms[used]]
+    new_index = np.array([index_of[term] for term in counted_terms], dtype=np.int32)
+    total = len(previous_rows) + len(counted_positions)
+    # Stacked as [reused rows; counted rows], then put back in document order.
+    order = np.empty(total, dtype=np.int64)
+    reused_positions = np.setdiff1d(np.arange(total), counted_positions, assume_unique=True)
+    order[reused_positions] = np.arange(len(previous_rows))
+    order[counted_positions] = len(previous_rows) + np.arange(len(counted_positions))
+    merged = {}
+    for name, matrix in counted.items():
+        stacked = sparse.vstack(
+            [
+                _renumbered(kept[name], old_index, len(terms)),
+                _renumbered(matrix, new_index, len(terms)),
+            ],
+            format="csr",
+        )
+        merged[name] = sparse.csr_matrix(stacked[order], dtype=np.float32)
+    return merged, terms
+
+
 class LexicalModel:
     """BM25 scores between articles, or between a text and the articles.
 
@@ -154,6 +211,9 @@ class LexicalModel:
         self.surface_: dict[str, str] = {}
         self.field_counts_: dict[str, sparse.csr_matrix] = {}
         """Each weighted field's raw term counts, one row per article."""
+        self.word_counts_: dict[str, int] | None = None
+        """How often the corpus uses each word before stemming (stemmed models only):
+        what the surface forms are chosen by, kept so a reindex can update them."""
 
     def describe(self) -> str:
         """The parameters in one line, for manifests and build fingerprints."""
@@ -278,25 +338,54 @@ class LexicalModel:
         ]
         return sparse.csr_matrix(sparse.vstack(rows), dtype=np.float32)
 
-    def fit(self, documents: Sequence[LexicalDocument]) -> LexicalModel:
+    def fit(
+        self,
+        documents: Sequence[LexicalDocument],
+        *,
+        previous: LexicalModel | None = None,
+        reused: Sequence[int | None] | None = None,
+        dropped: Sequence[LexicalDocument] = (),
+    ) -> LexicalModel:
         """Learn the vocabulary and BM25 document weights of ``documents``.
 
-        The vocabulary is sorted, so the same documents always give the same
-        matrices, however they were counted.
+        A reindex passes the published snapshot's model as ``previous`` and, in
+        ``reused``, the row of ``previous`` that already holds each document's
+        counts (None for a new or changed document): those documents are not
+        tokenised again. ``dropped`` are the documents of ``previous`` that are no
+        longer counted (removed, or changed), whose words leave the counts the
+        surface forms are chosen by. The result is the same as a fit from scratch:
+        the vocabulary is sorted, so the same documents always give the same
+        matrices however they were counted. ``previous`` is ignored when it was
+        tokenised differently or holds no counts (a snapshot of older code).
         """
-        vocabulary: dict[str, int] = {}
+        reuse = (
+            previous is not None
+            and reused is not None
+            and self._counts_like(previous)
+            and (self.stemming == "none" or previous.word_counts_ is not None)
+        )
         words: Counter[str] = Counter()
-        by_field = self._count(documents, vocabulary, grow=True, words=words)
-        if not vocabulary:  # every text was empty or stop words only
-            vocabulary[""] = 0
-        order = sorted(vocabulary, key=vocabulary.__getitem__)
-        ranked = sorted(range(len(order)), key=order.__getitem__)
-        new_index = np.empty(len(order), dtype=np.int32)
-        new_index[ranked] = np.arange(len(order), dtype=np.int32)
-        self.vocabulary_ = {order[old]: new for new, old in enumerate(ranked)}
-        by_field = {
-            name: _renumbered(matrix, new_index, len(order)) for name, matrix in by_field.items()
-        }
+        if reuse:
+            assert previous is not None and reused is not None  # narrowed by reuse
+            if previous.word_counts_ is not None:
+                words.update(previous.word_counts_)
+                gone: Counter[str] = Counter()
+                self._count(dropped, {}, grow=False, words=gone)
+                words.subtract(gone)
+            counted = [i for i, row in enumerate(reused) if row is None]
+        else:
+            counted = list(range(len(documents)))
+        vocabulary: dict[str, int] = {}
+        by_field = self._count([documents[i] for i in counted], vocabulary, grow=True, words=words)
+        new_terms = sorted(vocabulary, key=vocabulary.__getitem__)
+        if reuse:
+            assert previous is not None and reused is not None
+            by_field, terms = _merge_counts(
+                previous, [row for row in reused if row is not None], by_field, new_terms, counted
+            )
+        else:
+            by_field, terms = _sorted_vocabulary(by_field, new_terms)
+        self.vocabulary_ = {term: index for index, term in enumerate(terms)}
         self.field_counts_ = by_field
         counts = self._weighted(by_field, len(documents))
         n_docs = counts.shape[0]
@@ -306,9 +395,22 @@ class LexicalModel:
         average = float(lengths.mean()) if n_docs and lengths.mean() > 0 else 1.0
         self.average_length_ = average
         self.matrix_ = self._saturate(counts)
-        self.surface_ = self._surface_forms(words) if self.stemming != "none" else {}
+        if self.stemming != "none":
+            self.word_counts_ = {word: count for word, count in words.items() if count > 0}
+            self.surface_ = self._surface_forms(Counter(self.word_counts_))
+        else:
+            self.word_counts_, self.surface_ = None, {}
         self._terms = self._term_array()
         return self
+
+    def _counts_like(self, other: LexicalModel) -> bool:
+        """Whether ``other`` counted terms as this model does, field for field."""
+        weighted = {name for name in FIELDS if self.field_weights[name]}
+        return (
+            other.stemming == self.stemming
+            and other.cjk_terms == self.cjk_terms
+            and set(other.field_counts_) == weighted
+        )
 
     def _text(self, document: LexicalDocument) -> str:
         """The fields of ``document`` that weigh anything, as one text."""
@@ -448,12 +550,15 @@ class LexicalModel:
         files[0].write_text(json.dumps(params, ensure_ascii=False), encoding="utf-8")
         np.save(files[1], self.idf_)
         files += _save_csr(directory / "bm25", self.matrix_)
+        if self.word_counts_ is not None:
+            files.append(directory / "words.json")
+            files[-1].write_text(json.dumps(self.word_counts_, ensure_ascii=False), "utf-8")
         for name, matrix in sorted(self.field_counts_.items()):
             files += _save_csr(directory / f"counts-{name}", matrix)
         return files
 
     @classmethod
-    def load(cls, directory: Path) -> LexicalModel:
+    def load(cls, directory: Path, *, word_counts: bool = False) -> LexicalModel:
         """Read a model written by :meth:`save`, its arrays memory-mapped.
 
         Snapshots written before stemming, field weights and CJK terms existed load
@@ -461,6 +566,8 @@ class LexicalModel:
         run of Chinese, Japanese or Korean characters read as one word. Those written
         before the arrays were stored plainly (one compressed ``bm25.npz``, no field
         counts) load that file into memory and count fields from text when asked.
+        ``word_counts`` also reads how often the corpus uses each word: what a
+        reindex needs to update the surface forms, and serving does not.
         """
         params: dict[str, Any] = json.loads((directory / "lexical.json").read_text("utf-8"))
         model = cls(
@@ -483,6 +590,9 @@ class LexicalModel:
             name: _load_csr(directory / f"counts-{name}", width)
             for name in params.get("fields", [])
         }
+        words = directory / "words.json"
+        if word_counts and words.exists():
+            model.word_counts_ = json.loads(words.read_text("utf-8"))
         model._terms = model._term_array()
         return model
 
