@@ -69,6 +69,7 @@ def dense_neighbours(
     vectors: np.ndarray,
     k: int,
     *,
+    rows: np.ndarray | None = None,
     exact_below: int = EXACT_BELOW,
     block: int = 512,
     on_progress: Progress | None = None,
@@ -78,24 +79,28 @@ def dense_neighbours(
     Args:
         vectors: L2-normalised article vectors, shape (N, dim), float32.
         k: neighbours per article.
+        rows: only these articles' neighbours (always searched exactly);
+            default: every article's.
         exact_below: below this many articles the search is exact.
         block: query rows per matrix product (memory: block × N × 4 bytes).
         on_progress: called after each block.
 
     Returns:
-        Positions, shape (N, k), int32, most similar first; -1 pads when N ≤ k.
+        Positions, shape (len(rows) or N, k), int32, most similar first; -1 pads
+        when N ≤ k.
     """
     n = vectors.shape[0]
     vectors = np.ascontiguousarray(vectors, dtype=np.float32)
-    out = np.full((n, min(k, max(n - 1, 0))), -1, dtype=np.int32)
+    wanted = np.arange(n) if rows is None else np.asarray(rows, dtype=np.int64)
+    out = np.full((wanted.size, min(k, max(n - 1, 0))), -1, dtype=np.int32)
     if n <= 1 or k <= 0:
         return out
-    if n < exact_below:
-        for start, end in _blocks(n, block):
-            scores = vectors[start:end] @ vectors.T
-            out[start:end], _ = _top(scores, out.shape[1], np.arange(start, end))
+    if n < exact_below or rows is not None:
+        for start, end in _blocks(wanted.size, block):
+            scores = vectors[wanted[start:end]] @ vectors.T
+            out[start:end], _ = _top(scores, out.shape[1], wanted[start:end])
             if on_progress is not None:
-                on_progress(end, n)
+                on_progress(end, wanted.size)
         return out
     import faiss
 
@@ -143,6 +148,7 @@ def lexical_neighbours(
     documents: sparse.csr_matrix,
     k: int,
     *,
+    rows: np.ndarray | None = None,
     block: int = 256,
     on_progress: Progress | None = None,
 ) -> np.ndarray:
@@ -153,25 +159,27 @@ def lexical_neighbours(
             terms, see :func:`strongest_terms`), shape (N, V).
         documents: the articles' BM25 weights, shape (N, V).
         k: neighbours per article.
+        rows: only these articles' neighbours; default: every article's.
         block: query rows per sparse product.
         on_progress: called after each block.
 
     Returns:
-        Positions, shape (N, k), int32, best first; -1 pads rows with fewer than
-        ``k`` articles sharing a term.
+        Positions, shape (len(rows) or N, k), int32, best first; -1 pads rows with
+        fewer than ``k`` articles sharing a term.
     """
     n = documents.shape[0]
+    wanted = np.arange(n) if rows is None else np.asarray(rows, dtype=np.int64)
     width = min(k, max(n - 1, 0))
-    out = np.full((n, width), -1, dtype=np.int32)
+    out = np.full((wanted.size, width), -1, dtype=np.int32)
     if n <= 1 or width == 0:
         return out
     transposed = sparse.csr_matrix(documents.T, dtype=np.float32)
-    for start, end in _blocks(n, block):
-        scores = sparse.csr_matrix(queries[start:end] @ transposed)
+    for start, end in _blocks(wanted.size, block):
+        scores = sparse.csr_matrix(queries[wanted[start:end]] @ transposed)
         for row in range(end - start):
             lo, hi = scores.indptr[row], scores.indptr[row + 1]
             columns, values = scores.indices[lo:hi], scores.data[lo:hi]
-            keep = (columns != start + row) & (values > 0)
+            keep = (columns != wanted[start + row]) & (values > 0)
             columns, values = columns[keep], values[keep]
             if columns.size > width:
                 best = np.argpartition(-values, width - 1)[:width]
@@ -179,20 +187,83 @@ def lexical_neighbours(
             order = np.lexsort((columns, -values))
             out[start + row, : order.size] = columns[order]
         if on_progress is not None:
-            on_progress(end, n)
+            on_progress(end, wanted.size)
     return out
 
 
-def merge(*candidate_sets: np.ndarray) -> np.ndarray:
-    """The union of several candidate arrays per row, in order of first appearance,
-    -1 padded to the sum of their widths: shape (N, Σ widths), int32."""
-    stacked = np.concatenate(candidate_sets, axis=1)
-    n, width = stacked.shape
-    out = np.full((n, width), -1, dtype=np.int32)
-    for row in range(n):
-        values = stacked[row]
-        values = values[values >= 0]
-        _, first = np.unique(values, return_index=True)
-        kept = values[np.sort(first)]
+Scores = Callable[[np.ndarray, np.ndarray], np.ndarray]
+"""``scores(rows, columns)``: each row's score for each column, shape
+(len(rows), len(columns))."""
+PairScores = Callable[[np.ndarray, np.ndarray], np.ndarray]
+"""``pairs(rows, columns)``: the score of ``rows[i]`` for ``columns[i]``, shape (len(rows),)."""
+
+
+def refresh(
+    previous: np.ndarray,
+    moved: np.ndarray,
+    fresh: np.ndarray,
+    scores: Scores,
+    pairs: PairScores,
+    search: Callable[[np.ndarray], np.ndarray],
+    *,
+    positive: bool,
+) -> np.ndarray:
+    """One signal's neighbours after a reindex, from the published ones.
+
+    Rather than searching again for every article, only what the changes can
+    affect is searched: the rows of new and changed articles (``fresh``), and the
+    rows that lost a neighbour (to a removed or changed article), whose next-best
+    neighbour is unknown. Every other row keeps its neighbours and takes in a
+    fresh article where it beats the row's weakest neighbour: its new neighbours
+    are among its old ones and the fresh articles, so with unchanged scores the
+    result is what a search from scratch finds. (A lexical score can drift with
+    the corpus's idf, so lexical sets can differ slightly from a full build's.)
+
+    Args:
+        previous: the published neighbours, shape (N_old, k), old positions.
+        moved: each old position's new position, -1 for a removed or changed
+            article, shape (N_old,).
+        fresh: new positions of the new and changed articles.
+        scores: the signal's scores of rows for columns (see :data:`Scores`).
+        pairs: the signal's score of each (row, column) pair (see :data:`PairScores`).
+        search: ``search(rows)`` finds the rows' neighbours from scratch, shape
+            (len(rows), k), new positions.
+        positive: only a positive score makes a neighbour (the lexical signal).
+
+    Returns:
+        Neighbours in new positions, shape (N_new, k), int32, best first.
+    """
+    k = previous.shape[1]
+    total = int(max(moved.max(initial=-1) + 1, fresh.max(initial=-1) + 1))
+    out = np.full((total, k), -1, dtype=np.int32)
+    old_rows = np.flatnonzero(moved >= 0)
+    mapped = np.where(previous[old_rows] >= 0, moved[previous[old_rows]], -1)
+    lost = ((previous[old_rows] >= 0) & (mapped < 0)).any(axis=1)
+    # Kept neighbours stay in order: moving never changes a score.
+    for row, values in zip(moved[old_rows], mapped, strict=True):
+        kept = values[values >= 0]
         out[row, : kept.size] = kept
+    again = np.union1d(fresh, moved[old_rows[lost]]).astype(np.int64)
+    if again.size:
+        out[again] = search(again)
+    others = np.setdiff1d(np.arange(total), again)
+    if fresh.size == 0 or others.size == 0:
+        return out
+    found = scores(others, fresh)
+    weakest = np.full(others.size, -np.inf)
+    full_rows = np.flatnonzero(out[others, -1] >= 0)
+    weakest[full_rows] = pairs(others[full_rows], out[others[full_rows], -1])
+    floor = weakest
+    # A tie with the weakest neighbour is decided as a search decides it: by position.
+    for i in np.flatnonzero((found >= floor[:, None]).any(axis=1)):
+        row = others[i]
+        current = out[row][out[row] >= 0]
+        taken = found[i] >= floor[i]
+        if positive:
+            taken &= found[i] > 0
+        pool = np.concatenate([current, fresh[taken]])
+        pool_scores = scores(np.array([row]), pool)[0]
+        order = np.lexsort((pool, -pool_scores))[:k]
+        out[row] = -1
+        out[row, : order.size] = pool[order]
     return out

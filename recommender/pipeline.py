@@ -139,9 +139,10 @@ def candidate_sets(
     lexical: LexicalModel,
     on_progress: Callable[[int, int], None] | None = None,
 ) -> np.ndarray:
-    """Every article's candidate set: its nearest articles by cosine, then those by
-    its strongest terms (a "more like this" query), without repeats; shape
-    (articles, width), int32, -1 padded."""
+    """Every article's candidate set: its ``settings.candidates`` nearest articles by
+    cosine, then as many by its strongest terms (a "more like this" query); shape
+    (articles, 2 × candidates), int32, each half -1 padded. The halves are kept
+    apart (an article may be in both) so a reindex can refresh each signal's."""
     n = vectors.shape[0]
     done = {"dense": 0, "lexical": 0}
 
@@ -158,7 +159,17 @@ def candidate_sets(
     lexical_positions = neighbours.lexical_neighbours(
         queries, lexical.matrix_, settings.candidates, on_progress=report("lexical")
     )
-    return neighbours.merge(dense, lexical_positions)
+    return np.concatenate(
+        [_padded(dense, settings.candidates), _padded(lexical_positions, settings.candidates)],
+        axis=1,
+    )
+
+
+def _padded(positions: np.ndarray, width: int) -> np.ndarray:
+    """``positions`` -1 padded to ``width`` columns (a corpus smaller than ``width``)."""
+    out = np.full((positions.shape[0], width), -1, dtype=np.int32)
+    out[:, : positions.shape[1]] = positions
+    return out
 
 
 def _previous_hashes(store: SnapshotStore) -> tuple[dict[str, str], str | None, str | None]:

@@ -8,7 +8,12 @@ import numpy as np
 import pytest
 from scipy import sparse
 
-from recommender.neighbours import dense_neighbours, lexical_neighbours, merge, strongest_terms
+from recommender.neighbours import (
+    dense_neighbours,
+    lexical_neighbours,
+    refresh,
+    strongest_terms,
+)
 
 
 def unit_rows(rows: int, dim: int, seed: int, clusters: int = 0) -> np.ndarray:
@@ -79,8 +84,71 @@ def test_lexical_neighbours_are_the_best_scoring_documents(k: int, block: int) -
     assert listed(found) == expected
 
 
-def test_merge_keeps_first_appearances_in_order() -> None:
-    dense = np.array([[3, 1, -1], [0, 2, 4]], dtype=np.int32)
-    lexical = np.array([[1, 5], [-1, -1]], dtype=np.int32)
-    merged = merge(dense, lexical)
-    assert merged.tolist() == [[3, 1, 5, -1, -1], [0, 2, 4, -1, -1]]
+def reindexed(rows: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """An old and a new corpus of vectors: some removed, some changed, some added, the
+    rest moved. Returns (old vectors, new vectors, moved, fresh)."""
+    rng = np.random.default_rng(seed)
+    old = unit_rows(rows, 8, seed=seed, clusters=4)
+    survivors = rng.permutation(rows)[: rows - 5]  # 5 removed
+    changed = set(survivors[:4].tolist())  # 4 changed: new text, new vector
+    added = unit_rows(6, 8, seed=seed + 1, clusters=4)
+    order = rng.permutation(len(survivors) + len(added))
+    new = np.empty((order.size, 8), dtype=np.float32)
+    moved = np.full(rows, -1, dtype=np.int64)
+    fresh = []
+    for new_position, source in enumerate(order):
+        if source < len(survivors):
+            old_position = int(survivors[source])
+            if old_position in changed:
+                new[new_position] = unit_rows(1, 8, seed=old_position + 100)[0]
+                fresh.append(new_position)
+            else:
+                new[new_position] = old[old_position]
+                moved[old_position] = new_position
+        else:
+            new[new_position] = added[source - len(survivors)]
+            fresh.append(new_position)
+    return old, new, moved, np.array(sorted(fresh), dtype=np.int64)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_refreshed_dense_neighbours_equal_a_search_from_scratch(seed: int) -> None:
+    old, new, moved, fresh = reindexed(60, seed)
+    previous = dense_neighbours(old, 7)
+
+    refreshed = refresh(
+        previous,
+        moved,
+        fresh,
+        scores=lambda rows, columns: new[rows] @ new[columns].T,
+        pairs=lambda rows, columns: np.einsum("ij,ij->i", new[rows], new[columns]),
+        search=lambda rows: dense_neighbours(new, 7, rows=rows),
+        positive=False,
+    )
+    assert listed(refreshed) == listed(dense_neighbours(new, 7))
+
+
+@pytest.mark.parametrize("seed", [4, 5])
+def test_refreshed_lexical_neighbours_equal_a_search_from_scratch(seed: int) -> None:
+    # Fixed term weights (the idf does not drift here), some rows sharing nothing.
+    old_vectors, new_vectors, moved, fresh = reindexed(50, seed)
+    old = sparse.csr_matrix(np.where(old_vectors > 0.3, old_vectors, 0), dtype=np.float32)
+    new = sparse.csr_matrix(np.where(new_vectors > 0.3, new_vectors, 0), dtype=np.float32)
+    queries = strongest_terms(new, 3)
+    previous = lexical_neighbours(strongest_terms(old, 3), old, 6)
+
+    def scores(rows: np.ndarray, columns: np.ndarray) -> np.ndarray:
+        return np.asarray((queries[rows] @ new[columns].T).toarray())
+
+    refreshed = refresh(
+        previous,
+        moved,
+        fresh,
+        scores=scores,
+        pairs=lambda rows, columns: np.asarray(
+            queries[rows].multiply(new[columns]).sum(axis=1)
+        ).ravel(),
+        search=lambda rows: lexical_neighbours(queries, new, 6, rows=rows),
+        positive=True,
+    )
+    assert listed(refreshed) == listed(lexical_neighbours(queries, new, 6))
