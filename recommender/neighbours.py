@@ -7,8 +7,8 @@ article. Serving then never scores the whole corpus, so a request costs the same
 at 1k articles and at 1M.
 
 Dense neighbours are exact (blocked matrix products) below ``exact_below``
-articles and come from a faiss HNSW graph above, with a recall measured by the
-scale benchmark. Lexical neighbours are found as "more like this" engines find
+articles and come from a faiss inverted file (IVF-Flat) above, with a recall
+measured by the scale benchmark. Lexical neighbours are found as "more like this" engines find
 them (Lucene's MoreLikeThis, Elasticsearch's ``more_like_this``): the article's
 ``max_terms`` strongest terms (by BM25 weight) are its query. The candidate set
 is only the set of positions a request scores: every score in an answer is
@@ -29,16 +29,25 @@ Progress = Callable[[int, int], None]
 """Called with (rows done, rows in all) after each block."""
 
 EXACT_BELOW = 20_000
-"""Articles below which dense neighbours are found exactly. Above it an HNSW graph
-finds them: exact search costs O(N²) (about 80 s at 100k on two cores)."""
+"""Articles below which dense neighbours are found exactly. Above it an inverted
+file finds them: exact search costs O(N²) (about 80 s at 100k on two cores)."""
 
 QUERY_TERMS = 25
 """Terms in an article's lexical query for its neighbours, as in Lucene's
 MoreLikeThis (``maxQueryTerms``): its strongest by BM25 weight."""
 
-HNSW_M = 32
-HNSW_EF_CONSTRUCTION = 80
-HNSW_EF_SEARCH = 128
+MAX_POSTINGS = 500
+"""Articles a term is looked up in when finding lexical neighbours: the ones where
+it weighs most (see :func:`lexical_neighbours`)."""
+
+CELL_SIZE = 100
+"""Vectors per k-means cell of the approximate search (fixed-size cells keep the
+work per article constant as N grows)."""
+PROBES = 48
+"""Cells searched for the articles of one cell: the recall against exact search is
+measured on real vectors by the scale benchmark (``make bench-scale``)."""
+TRAINING_SAMPLE = 200_000
+"""Vectors the k-means is trained on, at most."""
 
 
 def _blocks(n: int, size: int) -> Iterator[tuple[int, int]]:
@@ -102,19 +111,48 @@ def dense_neighbours(
             if on_progress is not None:
                 on_progress(end, wanted.size)
         return out
+    return _by_cells(vectors, out.shape[1], on_progress)
+
+
+def _by_cells(vectors: np.ndarray, k: int, on_progress: Progress | None) -> np.ndarray:
+    """Approximate neighbours of every article, an inverted file searched cell by cell.
+
+    k-means cuts the vectors into cells of about ``CELL_SIZE``. The articles of one
+    cell are searched together in the ``PROBES`` cells whose centres are nearest to
+    their cell's centre, as one matrix product: the same reads as a per-query
+    inverted-file search (O(N · PROBES · CELL_SIZE) in all), at the speed of BLAS.
+    """
     import faiss
 
-    index = faiss.IndexHNSWFlat(vectors.shape[1], HNSW_M, faiss.METRIC_INNER_PRODUCT)
-    index.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
-    index.add(vectors)
-    index.hnsw.efSearch = max(HNSW_EF_SEARCH, out.shape[1] + 1)
-    for start, end in _blocks(n, 8192):
-        _, found = index.search(vectors[start:end], out.shape[1] + 1)
-        for row, positions in enumerate(found):
-            kept = positions[(positions != start + row) & (positions >= 0)][: out.shape[1]]
-            out[start + row, : kept.size] = kept
-        if on_progress is not None:
-            on_progress(end, n)
+    n, dim = vectors.shape
+    cells = max(1, min(n // CELL_SIZE, 65_536))
+    sample = vectors
+    if n > TRAINING_SAMPLE:
+        chosen = np.random.default_rng(0).choice(n, TRAINING_SAMPLE, replace=False)
+        sample = vectors[np.sort(chosen)]
+    kmeans = faiss.Kmeans(dim, cells, niter=10, seed=1, spherical=True)
+    kmeans.train(np.ascontiguousarray(sample))
+    _, assigned = kmeans.index.search(vectors, 1)
+    assigned = assigned.ravel()
+    order = np.argsort(assigned, kind="stable")
+    starts = np.searchsorted(assigned[order], np.arange(cells + 1))
+    probes = min(PROBES, cells)
+    _, nearest_cells = kmeans.index.search(np.asarray(kmeans.centroids, np.float32), probes)
+    out = np.full((n, k), -1, dtype=np.int32)
+    done = 0
+    for cell in range(cells):
+        members = order[starts[cell] : starts[cell + 1]]
+        if members.size == 0:
+            continue
+        pool = np.concatenate([order[starts[c] : starts[c + 1]] for c in nearest_cells[cell]])
+        scores = vectors[members] @ vectors[pool].T
+        scores[pool[None, :] == members[:, None]] = -np.inf  # never itself
+        top, _ = _top(scores, min(k, pool.size), None)
+        found = np.where(top >= 0, pool[np.maximum(top, 0)], -1)
+        out[members, : found.shape[1]] = found
+        done += members.size
+        if on_progress is not None and (cell % 64 == 63 or cell == cells - 1):
+            on_progress(done, n)
     return out
 
 
@@ -149,10 +187,17 @@ def lexical_neighbours(
     k: int,
     *,
     rows: np.ndarray | None = None,
+    max_postings: int | None = None,
     block: int = 256,
     on_progress: Progress | None = None,
 ) -> np.ndarray:
     """The ``k`` articles scoring highest for each article's lexical query (never itself).
+
+    With ``max_postings``, a term is looked up only in the ``max_postings``
+    articles where it weighs most (an impact-ordered, truncated posting list):
+    an article found through a common term is one that uses it heavily. That
+    bounds the work per query at ``terms × max_postings`` whatever the size of the
+    corpus, where an exact search grows with it (its cost is quadratic in N).
 
     Args:
         queries: one query row per article (term weights; typically its strongest
@@ -160,6 +205,7 @@ def lexical_neighbours(
         documents: the articles' BM25 weights, shape (N, V).
         k: neighbours per article.
         rows: only these articles' neighbours; default: every article's.
+        max_postings: articles kept per term (None: all, an exact search).
         block: query rows per sparse product.
         on_progress: called after each block.
 
@@ -174,6 +220,8 @@ def lexical_neighbours(
     if n <= 1 or width == 0:
         return out
     transposed = sparse.csr_matrix(documents.T, dtype=np.float32)
+    if max_postings is not None:
+        transposed = _truncated(transposed, max_postings)
     for start, end in _blocks(wanted.size, block):
         scores = sparse.csr_matrix(queries[wanted[start:end]] @ transposed)
         for row in range(end - start):
@@ -189,6 +237,25 @@ def lexical_neighbours(
         if on_progress is not None:
             on_progress(end, wanted.size)
     return out
+
+
+def _truncated(postings: sparse.csr_matrix, keep: int) -> sparse.csr_matrix:
+    """Each row (a term's posting list) cut to its ``keep`` largest weights."""
+    lengths = np.diff(postings.indptr)
+    long_rows = np.flatnonzero(lengths > keep)
+    if long_rows.size == 0:
+        return postings
+    mask = np.ones(postings.nnz, dtype=bool)
+    for row in long_rows:
+        start, end = postings.indptr[row], postings.indptr[row + 1]
+        weakest = np.argpartition(-postings.data[start:end], keep - 1)[keep:]
+        mask[start + weakest] = False
+    rows = np.repeat(np.arange(postings.shape[0]), lengths)[mask]
+    kept = sparse.csr_matrix(
+        (postings.data[mask], (rows, postings.indices[mask])), shape=postings.shape
+    )
+    kept.sort_indices()
+    return kept
 
 
 Scores = Callable[[np.ndarray, np.ndarray], np.ndarray]

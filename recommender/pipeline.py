@@ -129,6 +129,7 @@ def candidate_parameters(settings: Settings) -> dict[str, Any]:
         "dense": settings.candidates,
         "lexical": settings.candidates,
         "lexical_terms": neighbours.QUERY_TERMS,
+        "lexical_postings": neighbours.MAX_POSTINGS,
         "exact_below": neighbours.EXACT_BELOW,
     }
 
@@ -157,7 +158,11 @@ def candidate_sets(
     dense = neighbours.dense_neighbours(vectors, settings.candidates, on_progress=report("dense"))
     queries = neighbours.strongest_terms(lexical.matrix_, neighbours.QUERY_TERMS)
     lexical_positions = neighbours.lexical_neighbours(
-        queries, lexical.matrix_, settings.candidates, on_progress=report("lexical")
+        queries,
+        lexical.matrix_,
+        settings.candidates,
+        max_postings=neighbours.MAX_POSTINGS,
+        on_progress=report("lexical"),
     )
     return np.concatenate(
         [_padded(dense, settings.candidates), _padded(lexical_positions, settings.candidates)],
