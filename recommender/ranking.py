@@ -387,7 +387,7 @@ class Ranker:
         self._signer: Signer | None = None
         if self.shingling is not None and self._live.articles and live is not None:
             self._live.signatures = self._live_signatures(live)
-        self.articles: list[Article] = snapshot.articles + self._live.articles
+        self.articles: list[Article] = list(snapshot.articles) + self._live.articles
         self.positions = {
             a.id: i for i, a in enumerate(snapshot.articles) if a.id not in hidden
         } | {a.id: self._n + i for i, a in enumerate(self._live.articles)}

@@ -47,6 +47,7 @@ from .duplicates import Shingling, Signatures
 from .errors import NoSnapshot, SnapshotCorrupt, SnapshotError, SnapshotMismatch
 from .index import VectorIndex
 from .lexical import LexicalModel
+from .records import ArticleRecords
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
@@ -295,8 +296,7 @@ class Snapshot:
     it is then served with the dense duplicate test only)."""
 
     manifest: Manifest
-    articles: list[Article]
-    content_hashes: list[str]
+    articles: ArticleRecords
     vectors: np.ndarray
     dense: VectorIndex
     lexical: LexicalModel
@@ -322,7 +322,7 @@ class Snapshot:
         the signature files (N is :func:`write_steps`).
         """
         writers: dict[str, Callable[[Path], object]] = {
-            "articles.jsonl": self._write_articles,
+            "articles.jsonl": lambda path: self.articles.write(path.parent),
             "vectors.npy": lambda path: np.save(path, self.vectors),
             "dense.faiss": self.dense.save,
             "lexical": self.lexical.save,
@@ -341,11 +341,10 @@ class Snapshot:
             done += 1
             on_step("write", done, total)
 
-    def _write_articles(self, path: Path) -> None:
-        with path.open("w", encoding="utf-8") as handle:
-            for article, content in zip(self.articles, self.content_hashes, strict=True):
-                record = {"article": article.to_json(), "content_hash": content}
-                handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+    @property
+    def content_hashes(self) -> list[str]:
+        """Each article's content hash, in position order."""
+        return self.articles.content_hashes
 
     def _write_signatures(self, directory: Path) -> None:
         assert self.signatures is not None  # only called when there are signatures
@@ -398,12 +397,7 @@ class Snapshot:
             )
         base = store.path(version)
         try:
-            articles, hashes = [], []
-            with (base / "articles.jsonl").open(encoding="utf-8") as handle:
-                for line in handle:
-                    record = json.loads(line)
-                    articles.append(Article.from_stored(record["article"]))
-                    hashes.append(record["content_hash"])
+            articles = ArticleRecords.load(base)
             vectors = np.load(base / "vectors.npy", allow_pickle=False)
             dense = VectorIndex.load(base / "dense.faiss")
             lexical = LexicalModel.load(base / "lexical")
@@ -416,7 +410,7 @@ class Snapshot:
             manifest.dim,
         ):
             raise SnapshotCorrupt(base, "article count or vector shape differs from the manifest")
-        return cls(manifest, articles, hashes, vectors, dense, lexical, signatures, candidates)
+        return cls(manifest, articles, vectors, dense, lexical, signatures, candidates)
 
 
 def _load_candidates(base: Path, manifest: Manifest) -> np.ndarray | None:
@@ -509,8 +503,7 @@ def build_snapshot_dir(
         placeholder = Manifest("", "", "", 0, 0, "")
         Snapshot(
             placeholder,
-            list(articles),
-            list(content_hashes),
+            ArticleRecords.of(articles, content_hashes),
             vectors,
             dense,
             lexical,
