@@ -28,6 +28,7 @@ from recommender.engine import Engine
 from recommender.jobs import JobRunner
 from recommender.ranking import Filters, RankingKnobs, Recommendation
 
+from .cache import ResponseCache
 from .errors import (
     PROBLEM_MIME,
     ApiProblem,
@@ -124,7 +125,8 @@ def _cached(make_payload: Callable[[], Any]) -> Response:
 
     The ETag depends on the index version, the rules version, how many scheduled
     articles have gone live, and the request, so it changes exactly when the
-    answer may; it is checked before any ranking runs. ``max-age`` never reaches
+    answer may; it is checked before any ranking runs, and answers are kept under
+    it (:class:`~service.cache.ResponseCache`). ``max-age`` never reaches
     past the moment the next scheduled article goes live, so no cache keeps an
     answer that leaves it out.
     """
@@ -137,7 +139,14 @@ def _cached(make_payload: Callable[[], Any]) -> Response:
     if request.if_none_match.contains(tag):
         response = Response(status=304)
     else:
-        response = jsonify(make_payload())
+        # The ETag names exactly what the answer depends on: it is the cache's key too.
+        answers: ResponseCache = current_app.extensions["recommender.answers"]
+        body = answers.get(tag)
+        if body is None:
+            response = jsonify(make_payload())
+            answers.put(tag, response.get_data())
+        else:
+            response = Response(body, mimetype="application/json")
     response.set_etag(tag)
     response.headers["Cache-Control"] = cache_control
     response.vary.add("Origin")
@@ -532,6 +541,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     holder = EngineHolder(settings, engine)
     app.extensions["recommender"] = holder
+    app.extensions["recommender.answers"] = ResponseCache(settings.response_cache)
     register_error_handlers(app)
     metrics = Metrics(holder.loaded)
     metrics.install(app)
