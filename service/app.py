@@ -25,6 +25,7 @@ from werkzeug.exceptions import BadRequest, RequestEntityTooLarge
 from recommender.articles import Article
 from recommender.config import Settings
 from recommender.engine import Engine
+from recommender.errors import RecommenderError
 from recommender.jobs import JobRunner
 from recommender.ranking import Filters, RankingKnobs, Recommendation
 
@@ -97,6 +98,23 @@ class EngineHolder:
     def loaded(self) -> Engine | None:
         """The engine if it is loaded already (metrics must not trigger a load)."""
         return self._engine
+
+    def warm_up(self) -> threading.Thread:
+        """Load the engine, and the embedding model when writes are possible (API keys
+        are set), in a background thread: a server worker calls this when it starts,
+        so neither the first read nor the first ``PUT`` waits for a load (a ``PUT``
+        embeds its article; loading the model takes seconds)."""
+        thread = threading.Thread(target=self._warm, name="warm-up", daemon=True)
+        thread.start()
+        return thread
+
+    def _warm(self) -> None:
+        try:
+            engine = self.get()
+            if self.settings.api_key_list:
+                engine.embedder.encode(["warm up"])
+        except RecommenderError as exc:  # no snapshot yet: requests will say so (503)
+            log.warning("warm-up: %s", exc)
 
 
 def engine() -> Engine:

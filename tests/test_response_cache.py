@@ -138,3 +138,16 @@ def test_a_cached_body_is_the_json_the_route_made(
     cached = client.get(URL)
     assert cached.mimetype == "application/json"
     assert json.loads(cached.get_data()) == first.get_json()
+
+
+def test_warm_up_loads_the_engine_and_the_model_when_writes_are_possible(
+    settings: Settings, write_jsonl: Callable[..., Path]
+) -> None:
+    build_index([write_jsonl(topic_records())], settings, FakeEmbedder())
+    embedder = FakeEmbedder()
+    for keys, encoded in (("", []), (KEY, ["warm up"])):
+        engine = Engine(settings.replace(api_keys=keys), embedder=embedder)
+        embedder.encoded.clear()
+        app = create_app(engine=engine)
+        app.extensions["recommender"].warm_up().join()  # a thread: joined, never timed
+        assert embedder.encoded == encoded
