@@ -93,7 +93,7 @@ class Catalog:
         self._live_signatures: Signatures | None = None
         if self.shingling is not None and live_articles and live is not None:
             self._live_signatures = self._sign_upserts(live, live_articles)
-        self._articles: list[Article] = snapshot.articles + live_articles
+        self._articles: list[Article] = list(snapshot.articles) + live_articles
         self.positions: Mapping[str, int] = {
             a.id: i for i, a in enumerate(snapshot.articles) if a.id not in hidden
         } | {a.id: self.n_snapshot + i for i, a in enumerate(live_articles)}

@@ -210,6 +210,11 @@ class Settings:
         "(e.g. https://news.example.org), or * for any. Empty: no CORS headers.",
     )
     cache_max_age: int = _setting(60, "Seconds browsers and CDNs may cache read responses.")
+    response_cache: int = _setting(
+        4096,
+        "Answers each server process keeps, keyed by the request and everything the answer "
+        "depends on (index, live changes, rules, scheduled articles gone live); 0 = off.",
+    )
     max_body_bytes: int = _setting(1_048_576, "Largest request body accepted (413 above).")
 
     def __post_init__(self) -> None:
@@ -242,6 +247,7 @@ class Settings:
             "default_k": 1 <= self.default_k <= MAX_K,
             "clock_skew_seconds": 0 <= self.clock_skew_seconds <= 86_400,
             "cache_max_age": self.cache_max_age >= 0,
+            "response_cache": self.response_cache >= 0,
             "keep_snapshots": self.keep_snapshots >= 1,
             "max_body_bytes": self.max_body_bytes >= 1024,
             "port": 0 <= self.port <= 65535,

@@ -29,9 +29,9 @@ from typing import Any, Literal
 
 import numpy as np
 from scipy import sparse
-from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, CountVectorizer
+from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
-from . import cjk
+from . import cjk, neighbours
 
 # Words of two or more characters that start with a letter; hyphens split words, so
 # "post-stroke" matches "stroke".
@@ -79,16 +79,23 @@ def _words(text: str) -> list[str]:
     return [t for t in _TOKEN.findall(text.lower()) if t not in ENGLISH_STOP_WORDS]
 
 
-def _split(cjk_terms: CjkTerms) -> Callable[[str], tuple[list[str], list[str]]]:
-    """A function from a text to (its words, its CJK terms)."""
+def _all_words(text: str) -> list[str]:
+    """The words of ``text``, stop words included (counting drops them once per word)."""
+    return _TOKEN.findall(text.lower())
+
+
+def _split(
+    cjk_terms: CjkTerms, words: Callable[[str], list[str]] = _words
+) -> Callable[[str], tuple[list[str], list[str]]]:
+    """A function from a text to (its ``words``, its CJK terms)."""
     if cjk_terms == "none":
-        return lambda text: (_words(text), [])
+        return lambda text: (words(text), [])
 
     def split(text: str) -> tuple[list[str], list[str]]:
         text = cjk.fold_width(text)
         if not cjk.has_cjk(text):
-            return _words(text), []  # exactly what such a text always gave
-        return _words(cjk.without_cjk(text)), cjk.bigrams(text.lower())
+            return words(text), []  # exactly what such a text always gave
+        return words(cjk.without_cjk(text)), cjk.bigrams(text.lower())
 
     return split
 
@@ -102,14 +109,81 @@ def _stemmer(stemming: Stemming) -> Callable[[list[str]], list[str]] | None:
     return lambda words: list(stemmer.stemWords(words))
 
 
-def _analyzer(stemming: Stemming, cjk_terms: CjkTerms) -> Callable[[str], list[str]]:
-    split, stem = _split(cjk_terms), _stemmer(stemming)
+def _width(matrix: sparse.csr_matrix, columns: int) -> sparse.csr_matrix:
+    """``matrix`` with exactly ``columns`` columns (counting may leave it one wide)."""
+    if matrix.shape[1] == columns:
+        return matrix
+    return sparse.csr_matrix(
+        (matrix.data, matrix.indices, matrix.indptr), shape=(matrix.shape[0], columns)
+    )
 
-    def terms(text: str) -> list[str]:
-        words, pairs = split(text)
-        return (words if stem is None else stem(words)) + pairs
 
-    return terms
+def _renumbered(
+    matrix: sparse.csr_matrix, new_index: np.ndarray, columns: int
+) -> sparse.csr_matrix:
+    """``matrix`` with column ``i`` moved to ``new_index[i]``, rows' indices sorted."""
+    moved = sparse.csr_matrix(
+        (matrix.data, new_index[matrix.indices], matrix.indptr), shape=(matrix.shape[0], columns)
+    )
+    moved.sort_indices()
+    return moved
+
+
+def _sorted_vocabulary(
+    by_field: dict[str, sparse.csr_matrix], terms: list[str]
+) -> tuple[dict[str, sparse.csr_matrix], list[str]]:
+    """Counts whose columns follow ``terms``, renumbered so the terms are sorted (an
+    empty vocabulary becomes the one empty term, as scikit-learn's did)."""
+    if not terms:
+        return by_field, [""]
+    ranked = sorted(range(len(terms)), key=terms.__getitem__)
+    new_index = np.empty(len(terms), dtype=np.int32)
+    new_index[ranked] = np.arange(len(terms), dtype=np.int32)
+    renumbered = {name: _renumbered(m, new_index, len(terms)) for name, m in by_field.items()}
+    return renumbered, [terms[old] for old in ranked]
+
+
+def _merge_counts(
+    previous: LexicalModel,
+    previous_rows: list[int],
+    counted: dict[str, sparse.csr_matrix],
+    counted_terms: list[str],
+    counted_positions: list[int],
+) -> tuple[dict[str, sparse.csr_matrix], list[str]]:
+    """Each field's counts of a corpus some of whose rows come from ``previous``.
+
+    The documents are, in order, the rows ``previous_rows`` of ``previous`` and the
+    ``counted`` rows at ``counted_positions`` (their columns follow
+    ``counted_terms``). The vocabulary is every term either part uses, sorted.
+    """
+    old_terms = np.empty(len(previous.vocabulary_), dtype=object)
+    for term, index in previous.vocabulary_.items():
+        old_terms[index] = term
+    rows = np.asarray(previous_rows, dtype=np.int64)
+    kept = {name: previous.field_counts_[name][rows] for name in counted}
+    used = np.unique(np.concatenate([m.indices for m in kept.values()] or [np.zeros(0, int)]))
+    terms = sorted(set(old_terms[used].tolist()) | set(counted_terms)) or [""]
+    index_of = {term: i for i, term in enumerate(terms)}
+    old_index = np.zeros(len(old_terms), dtype=np.int32)
+    old_index[used] = [index_of[term] for term in old_terms[used]]
+    new_index = np.array([index_of[term] for term in counted_terms], dtype=np.int32)
+    total = len(previous_rows) + len(counted_positions)
+    # Stacked as [reused rows; counted rows], then put back in document order.
+    order = np.empty(total, dtype=np.int64)
+    reused_positions = np.setdiff1d(np.arange(total), counted_positions, assume_unique=True)
+    order[reused_positions] = np.arange(len(previous_rows))
+    order[counted_positions] = len(previous_rows) + np.arange(len(counted_positions))
+    merged = {}
+    for name, matrix in counted.items():
+        stacked = sparse.vstack(
+            [
+                _renumbered(kept[name], old_index, len(terms)),
+                _renumbered(matrix, new_index, len(terms)),
+            ],
+            format="csr",
+        )
+        merged[name] = sparse.csr_matrix(stacked[order], dtype=np.float32)
+    return merged, terms
 
 
 class LexicalModel:
@@ -148,6 +222,11 @@ class LexicalModel:
             raise ValueError(f"unknown field(s) {sorted(unknown)} (known: {', '.join(FIELDS)})")
         self.field_weights = {name: float(weights.get(name, 0.0)) for name in FIELDS}
         self.surface_: dict[str, str] = {}
+        self.field_counts_: dict[str, sparse.csr_matrix] = {}
+        """Each weighted field's raw term counts, one row per article."""
+        self.word_counts_: dict[str, int] | None = None
+        """How often the corpus uses each word before stemming (stemmed models only):
+        what the surface forms are chosen by, kept so a reindex can update them."""
 
     def describe(self) -> str:
         """The parameters in one line, for manifests and build fingerprints."""
@@ -157,47 +236,171 @@ class LexicalModel:
             f"cjk={self.cjk_terms},fields={fields})"
         )
 
-    def _vectorizer(self, vocabulary: dict[str, int] | None = None) -> CountVectorizer:
-        return CountVectorizer(
-            analyzer=_analyzer(self.stemming, self.cjk_terms),
-            vocabulary=vocabulary,
-            dtype=np.float32,
-        )
+    # -- counting ------------------------------------------------------------------------
+
+    def _term_of(self) -> Callable[[str], str | None]:
+        """A function from one word or character pair to its term (its stem), or None
+        for a stop word; it stems each distinct word once."""
+        stemmer = _stemmer(self.stemming)
+        memo: dict[str, str | None] = {}
+
+        def term_of(word: str) -> str | None:
+            if word in memo:
+                return memo[word]
+            if word in ENGLISH_STOP_WORDS:
+                found: str | None = None
+            elif stemmer is None or not _TOKEN.fullmatch(word):
+                found = word  # character pairs and unstemmed words are their own terms
+            else:
+                found = stemmer([word])[0]
+            memo[word] = found
+            return found
+
+        return term_of
+
+    def terms(self, text: str) -> list[str]:
+        """The terms of ``text`` in order, as the model counts them: its words (stop
+        words left out, stemmed), then its Chinese, Japanese and Korean terms."""
+        term_of = self._term_of()
+        found, pairs = _split(self.cjk_terms, _all_words)(text)
+        return [term for term in map(term_of, [*found, *pairs]) if term is not None]
+
+    def _count(
+        self,
+        documents: Sequence[LexicalDocument],
+        vocabulary: dict[str, int],
+        grow: bool,
+        words: Counter[str] | None = None,
+    ) -> dict[str, sparse.csr_matrix]:
+        """Raw (unweighted) term counts of each field of :data:`FIELDS` that weighs
+        anything: one CSR matrix per field, rows aligned with ``documents``.
+
+        Every field of every document is tokenised once: the words of a field are
+        counted in C (``Counter``), and only each distinct word of a document goes
+        through Python to find its term. ``grow`` adds unseen terms to ``vocabulary``
+        (a fit); otherwise they are dropped (a query). ``words`` collects how often
+        the corpus uses each word before stemming (for the surface forms).
+        """
+        split = _split(self.cjk_terms, _all_words)
+        term_of = self._term_of()
+        docs = [_fields(d) for d in documents]
+        matrices: dict[str, sparse.csr_matrix] = {}
+        for name in FIELDS:
+            if not self.field_weights[name]:
+                continue
+            indptr = np.zeros(len(docs) + 1, dtype=np.int64)
+            indices: list[int] = []
+            data: list[int] = []
+            for row, document in enumerate(docs):
+                found, pairs = split(document.get(name, ""))
+                counted = Counter(found)
+                if words is not None:
+                    words.update(counted)
+                counted.update(pairs)
+                ids: dict[int, int] = {}
+                for word, count in counted.items():
+                    term = term_of(word)
+                    if term is None:
+                        continue
+                    index = vocabulary.get(term)
+                    if index is None:
+                        if not grow:
+                            continue
+                        index = vocabulary[term] = len(vocabulary)
+                    ids[index] = ids.get(index, 0) + count
+                indices.extend(ids)
+                data.extend(ids.values())
+                indptr[row + 1] = len(indices)
+            matrix = sparse.csr_matrix(
+                (np.asarray(data, dtype=np.float32), np.asarray(indices, dtype=np.int32), indptr),
+                shape=(len(docs), max(len(vocabulary), 1)),
+            )
+            matrix.sort_indices()
+            matrices[name] = matrix
+        return matrices
+
+    def _weighted(self, by_field: Mapping[str, sparse.csr_matrix], rows: int) -> sparse.csr_matrix:
+        """Field-weighted counts: the sum of each field's counts times its weight."""
+        total: sparse.csr_matrix | None = None
+        for name, matrix in by_field.items():
+            scaled = matrix * np.float32(self.field_weights[name])
+            total = scaled if total is None else total + scaled
+        if total is None:
+            total = sparse.csr_matrix((rows, max(len(self.vocabulary_), 1)), dtype=np.float32)
+        total = sparse.csr_matrix(total, dtype=np.float32)
+        total.sort_indices()
+        return total
 
     def counts(self, documents: Sequence[LexicalDocument]) -> sparse.csr_matrix:
         """How many times each document uses each term, weighted by field."""
-        docs = [_fields(d) for d in documents]
-        total: sparse.csr_matrix | None = None
-        for name in FIELDS:
-            weight = self.field_weights[name]
-            if not weight:
-                continue
-            counts = self.vectorizer_.transform([d.get(name, "") for d in docs]).tocsr()
-            counts = counts.astype(np.float32) * np.float32(weight)
-            total = counts if total is None else total + counts
-        if total is None:
-            total = sparse.csr_matrix((len(docs), len(self.vocabulary_)), dtype=np.float32)
-        return sparse.csr_matrix(total, dtype=np.float32)
+        by_field = self._count(documents, self.vocabulary_, grow=False)
+        return self._weighted(
+            {name: _width(m, len(self.vocabulary_)) for name, m in by_field.items()},
+            len(documents),
+        )
 
     def field_counts(self, document: LexicalDocument) -> sparse.csr_matrix:
         """The document's field-weighted term counts, one row per field of :data:`FIELDS`."""
-        fields = _fields(document)
-        texts = [fields.get(name, "") if self.field_weights[name] else "" for name in FIELDS]
-        counts = self.vectorizer_.transform(texts).tocsr().astype(np.float32)
-        scale = sparse.diags(np.array([self.field_weights[n] for n in FIELDS], dtype=np.float32))
-        return sparse.csr_matrix(scale @ counts, dtype=np.float32)
+        by_field = self._count([document], self.vocabulary_, grow=False)
+        width = len(self.vocabulary_)
+        rows = [
+            _width(by_field[name], width) * np.float32(self.field_weights[name])
+            if name in by_field
+            else sparse.csr_matrix((1, width), dtype=np.float32)
+            for name in FIELDS
+        ]
+        return sparse.csr_matrix(sparse.vstack(rows), dtype=np.float32)
 
-    def fit(self, documents: Sequence[LexicalDocument]) -> LexicalModel:
-        """Learn the vocabulary and BM25 document weights of ``documents``."""
-        texts = [self._text(d) for d in documents]
-        self.vectorizer_ = self._vectorizer()
-        try:
-            self.vectorizer_.fit(texts)
-            self.vocabulary_: dict[str, int] = dict(self.vectorizer_.vocabulary_)
-        except ValueError:  # every text was empty or stop words only
-            self.vocabulary_ = {"": 0}
-            self.vectorizer_ = self._vectorizer(self.vocabulary_)
-        counts = self.counts(documents)
+    def fit(
+        self,
+        documents: Sequence[LexicalDocument],
+        *,
+        previous: LexicalModel | None = None,
+        reused: Sequence[int | None] | None = None,
+        dropped: Sequence[LexicalDocument] = (),
+    ) -> LexicalModel:
+        """Learn the vocabulary and BM25 document weights of ``documents``.
+
+        A reindex passes the published snapshot's model as ``previous`` and, in
+        ``reused``, the row of ``previous`` that already holds each document's
+        counts (None for a new or changed document): those documents are not
+        tokenised again. ``dropped`` are the documents of ``previous`` that are no
+        longer counted (removed, or changed), whose words leave the counts the
+        surface forms are chosen by. The result is the same as a fit from scratch:
+        the vocabulary is sorted, so the same documents always give the same
+        matrices however they were counted. ``previous`` is ignored when it was
+        tokenised differently or holds no counts (a snapshot of older code).
+        """
+        reuse = (
+            previous is not None
+            and reused is not None
+            and self._counts_like(previous)
+            and (self.stemming == "none" or previous.word_counts_ is not None)
+        )
+        words: Counter[str] = Counter()
+        if reuse:
+            assert previous is not None and reused is not None  # narrowed by reuse
+            if previous.word_counts_ is not None:
+                words.update(previous.word_counts_)
+                gone: Counter[str] = Counter()
+                self._count(dropped, {}, grow=False, words=gone)
+                words.subtract(gone)
+            counted = [i for i, row in enumerate(reused) if row is None]
+        else:
+            counted = list(range(len(documents)))
+        vocabulary: dict[str, int] = {}
+        by_field = self._count([documents[i] for i in counted], vocabulary, grow=True, words=words)
+        new_terms = sorted(vocabulary, key=vocabulary.__getitem__)
+        if reuse:
+            assert previous is not None and reused is not None
+            by_field, terms = _merge_counts(
+                previous, [row for row in reused if row is not None], by_field, new_terms, counted
+            )
+        else:
+            by_field, terms = _sorted_vocabulary(by_field, new_terms)
+        self.vocabulary_ = {term: index for index, term in enumerate(terms)}
+        self.field_counts_ = by_field
+        counts = self._weighted(by_field, len(documents))
         n_docs = counts.shape[0]
         df = np.bincount(counts.indices, minlength=counts.shape[1]).astype(np.float32)
         self.idf_ = np.log1p((n_docs - df + 0.5) / (df + 0.5)).astype(np.float32)
@@ -205,28 +408,39 @@ class LexicalModel:
         average = float(lengths.mean()) if n_docs and lengths.mean() > 0 else 1.0
         self.average_length_ = average
         self.matrix_ = self._saturate(counts)
-        self.surface_ = self._surface_forms(texts) if self.stemming != "none" else {}
+        if self.stemming != "none":
+            self.word_counts_ = {word: count for word, count in words.items() if count > 0}
+            self.surface_ = self._surface_forms(Counter(self.word_counts_))
+        else:
+            self.word_counts_, self.surface_ = None, {}
         self._terms = self._term_array()
         return self
+
+    def _counts_like(self, other: LexicalModel) -> bool:
+        """Whether ``other`` counted terms as this model does, field for field."""
+        weighted = {name for name in FIELDS if self.field_weights[name]}
+        return (
+            other.stemming == self.stemming
+            and other.cjk_terms == self.cjk_terms
+            and set(other.field_counts_) == weighted
+        )
 
     def _text(self, document: LexicalDocument) -> str:
         """The fields of ``document`` that weigh anything, as one text."""
         fields = _fields(document)
         return "\n".join(fields.get(name, "") for name in FIELDS if self.field_weights[name])
 
-    def _surface_forms(self, texts: Sequence[str]) -> dict[str, str]:
+    def _surface_forms(self, words: Counter[str]) -> dict[str, str]:
         """The word the corpus uses most for each stem (ties: the shorter, then the first
-        alphabetically), so explanations say "strokes", never "strok"."""
-        words: Counter[str] = Counter()
-        split = _split(self.cjk_terms)
-        for text in texts:
-            words.update(split(text)[0])
-        unique = sorted(words)
-        stemmer = _stemmer(self.stemming)
-        stems = stemmer(unique) if stemmer is not None else unique
+        alphabetically), so explanations say "strokes", never "strok". ``words``
+        counts every word, stop words included (they have no stem to show)."""
+        term_of = self._term_of()
         best: dict[str, tuple[int, int, str]] = {}
-        for word, stem in zip(unique, stems, strict=True):
-            key = (-words[word], len(word), word)
+        for word, count in words.items():
+            stem = term_of(word)
+            if stem is None:
+                continue
+            key = (-count, len(word), word)
             if stem not in best or key < best[stem]:
                 best[stem] = key
         return {stem: key[2] for stem, key in best.items() if key[2] != stem}
@@ -339,6 +553,30 @@ class LexicalModel:
         """How many documents were fitted (the indexed rows)."""
         return int(self.matrix_.shape[0])
 
+    def more_like_this(
+        self,
+        k: int,
+        *,
+        rows: np.ndarray | None = None,
+        on_progress: Callable[[int, int], None] | None = None,
+    ) -> np.ndarray:
+        """Each indexed document's ``k`` best matches for a query of its strongest
+        terms, as "more like this" engines find them (never itself): see
+        :func:`recommender.neighbours.lexical_neighbours`.
+
+        Returns:
+            ``(len(rows) or n_documents, k)`` int32 positions, best first, -1 padded.
+        """
+        queries = neighbours.strongest_terms(self.matrix_, neighbours.QUERY_TERMS)
+        return neighbours.lexical_neighbours(
+            queries,
+            self.matrix_,
+            k,
+            rows=rows,
+            max_postings=neighbours.MAX_POSTINGS,
+            on_progress=on_progress,
+        )
+
     def row(self, position: int) -> Row:
         """The BM25 row of the indexed document at ``position``."""
         return row_of(self.matrix_, position)
@@ -395,7 +633,12 @@ class LexicalModel:
         return np.asarray(self.matrix_[positions] @ query, dtype=np.float32)
 
     def save(self, directory: Path) -> list[Path]:
-        """Write the fitted model into ``directory``; returns the files written."""
+        """Write the fitted model into ``directory``; returns the files written.
+
+        The BM25 weights and each field's counts are stored as the three plain arrays
+        of a CSR matrix (``.npy``), which :meth:`load` memory-maps: every server
+        process on a machine shares one copy of the pages.
+        """
         directory.mkdir(parents=True, exist_ok=True)
         params = {
             "k1": self.k1,
@@ -406,20 +649,30 @@ class LexicalModel:
             "average_length": self.average_length_,
             "vocabulary": self.vocabulary_,
             "surface": self.surface_,
+            "fields": sorted(self.field_counts_),
         }
-        files = [directory / "lexical.json", directory / "idf.npy", directory / "bm25.npz"]
+        files = [directory / "lexical.json", directory / "idf.npy"]
         files[0].write_text(json.dumps(params, ensure_ascii=False), encoding="utf-8")
         np.save(files[1], self.idf_)
-        sparse.save_npz(files[2], self.matrix_)
+        files += _save_csr(directory / "bm25", self.matrix_)
+        if self.word_counts_ is not None:
+            files.append(directory / "words.json")
+            files[-1].write_text(json.dumps(self.word_counts_, ensure_ascii=False), "utf-8")
+        for name, matrix in sorted(self.field_counts_.items()):
+            files += _save_csr(directory / f"counts-{name}", matrix)
         return files
 
     @classmethod
-    def load(cls, directory: Path) -> LexicalModel:
-        """Read a model written by :meth:`save`.
+    def load(cls, directory: Path, *, word_counts: bool = False) -> LexicalModel:
+        """Read a model written by :meth:`save`, its arrays memory-mapped.
 
         Snapshots written before stemming, field weights and CJK terms existed load
         as what they were built with: no stemming, the default field weights, and a
-        run of Chinese, Japanese or Korean characters read as one word.
+        run of Chinese, Japanese or Korean characters read as one word. Those written
+        before the arrays were stored plainly (one compressed ``bm25.npz``, no field
+        counts) load that file into memory and count fields from text when asked.
+        ``word_counts`` also reads how often the corpus uses each word: what a
+        reindex needs to update the surface forms, and serving does not.
         """
         params: dict[str, Any] = json.loads((directory / "lexical.json").read_text("utf-8"))
         model = cls(
@@ -432,9 +685,19 @@ class LexicalModel:
         model.vocabulary_ = params["vocabulary"]
         model.surface_ = params.get("surface", {})
         model.average_length_ = float(params["average_length"])
-        model.vectorizer_ = model._vectorizer(model.vocabulary_)
         model.idf_ = np.load(directory / "idf.npy", allow_pickle=False)
-        model.matrix_ = sparse.load_npz(directory / "bm25.npz").tocsr()
+        width = len(model.vocabulary_)
+        if (directory / "bm25.npz").exists():
+            model.matrix_ = sparse.load_npz(directory / "bm25.npz").tocsr()
+        else:
+            model.matrix_ = _load_csr(directory / "bm25", width)
+        model.field_counts_ = {
+            name: _load_csr(directory / f"counts-{name}", width)
+            for name in params.get("fields", [])
+        }
+        words = directory / "words.json"
+        if word_counts and words.exists():
+            model.word_counts_ = json.loads(words.read_text("utf-8"))
         model._terms = model._term_array()
         return model
 
@@ -600,3 +863,32 @@ class WeightedQuery:
         parts = share @ (row_weights[in_row] * self.terms.data[in_query])
         scale = lexical / parts.sum() if parts.sum() > 0 else 0.0
         return {name: float(parts[i] * scale) for i, name in enumerate(FIELDS)}
+
+
+def _save_csr(stem: Path, matrix: sparse.csr_matrix) -> list[Path]:
+    """Write a CSR matrix as ``<stem>.data.npy``, ``.indices.npy``, ``.indptr.npy``,
+    its index arrays in one integer type (so loading never converts them)."""
+    index_type = np.int32 if matrix.nnz < 2**31 and matrix.shape[1] < 2**31 else np.int64
+    parts = {
+        "data": np.asarray(matrix.data, dtype=np.float32),
+        "indices": np.asarray(matrix.indices, dtype=index_type),
+        "indptr": np.asarray(matrix.indptr, dtype=index_type),
+    }
+    files = []
+    for part, values in parts.items():
+        path = stem.with_name(f"{stem.name}.{part}.npy")
+        np.save(path, values)
+        files.append(path)
+    return files
+
+
+def _load_csr(stem: Path, columns: int) -> sparse.csr_matrix:
+    """A CSR matrix written by :func:`_save_csr`, its arrays memory-mapped."""
+    data, indices, indptr = (
+        np.load(stem.with_name(f"{stem.name}.{part}.npy"), mmap_mode="r", allow_pickle=False)
+        for part in ("data", "indices", "indptr")
+    )
+    matrix = sparse.csr_matrix((len(indptr) - 1, columns), dtype=np.float32)
+    # Assigned, not passed to the constructor: scipy would check and may copy them.
+    matrix.data, matrix.indices, matrix.indptr = data, indices, indptr
+    return matrix

@@ -13,6 +13,7 @@ from typing import Any, cast
 
 import numpy as np
 
+from . import neighbours
 from .articles import Article
 from .config import Settings
 from .corpus import CorpusLoad, ReadOptions, Rejection, SourceNote, load_corpus
@@ -118,7 +119,55 @@ def build_parameters(settings: Settings, model_id: str) -> dict[str, Any]:
         "chunk_overlap": settings.chunk_overlap,
         "lexical": lexical_model(settings).describe(),
         "duplicates": Shingling().describe(),
+        "candidate_sets": candidate_parameters(settings),
     }
+
+
+def candidate_parameters(settings: Settings) -> dict[str, Any]:
+    """How each article's candidate set is found (see :mod:`recommender.neighbours`)."""
+    return {
+        "dense": settings.candidates,
+        "lexical": settings.candidates,
+        "lexical_terms": neighbours.QUERY_TERMS,
+        "lexical_postings": neighbours.MAX_POSTINGS,
+        "exact_below": neighbours.EXACT_BELOW,
+    }
+
+
+def candidate_sets(
+    settings: Settings,
+    vectors: np.ndarray,
+    lexical: LexicalModel,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> np.ndarray:
+    """Every article's candidate set: its ``settings.candidates`` nearest articles by
+    cosine, then as many by its strongest terms (a "more like this" query); shape
+    (articles, 2 × candidates), int32, each half -1 padded. The halves are kept
+    apart (an article may be in both) so a reindex can refresh each signal's."""
+    n = vectors.shape[0]
+    done = {"dense": 0, "lexical": 0}
+
+    def report(part: str) -> Callable[[int, int], None]:
+        def step(rows: int, _total: int) -> None:
+            done[part] = rows
+            if on_progress is not None:
+                on_progress(done["dense"] + done["lexical"], 2 * n)
+
+        return step
+
+    dense = neighbours.dense_neighbours(vectors, settings.candidates, on_progress=report("dense"))
+    lexical_positions = lexical.more_like_this(settings.candidates, on_progress=report("lexical"))
+    return np.concatenate(
+        [_padded(dense, settings.candidates), _padded(lexical_positions, settings.candidates)],
+        axis=1,
+    )
+
+
+def _padded(positions: np.ndarray, width: int) -> np.ndarray:
+    """``positions`` -1 padded to ``width`` columns (a corpus smaller than ``width``)."""
+    out = np.full((positions.shape[0], width), -1, dtype=np.int32)
+    out[:, : positions.shape[1]] = positions
+    return out
 
 
 def _previous_hashes(store: SnapshotStore) -> tuple[dict[str, str], str | None, str | None]:
@@ -139,7 +188,7 @@ def _previous_hashes(store: SnapshotStore) -> tuple[dict[str, str], str | None, 
         return {}, None, None
 
 
-PHASES = ("read", "embed", "write", "seal", "publish", "cleanup")
+PHASES = ("read", "embed", "candidates", "write", "seal", "publish", "cleanup")
 """The phases of a build, in the order they are reported (see :data:`Progress`)."""
 NO_ARTICLE_REASONS = 3
 """How many rejections the "no valid article" error quotes."""
@@ -350,6 +399,13 @@ def _build_locked(
         cache.close()
     report.embedded = stats.embedded
     lexical = lexical_model(settings).fit([lexical_fields(a) for a in articles])
+    report_progress("candidates", 0, 2 * len(articles))
+    candidates = candidate_sets(
+        settings,
+        vectors,
+        lexical,
+        lambda done, total: report_progress("candidates", done, total),
+    )
     signatures = _signatures(store, articles, hashes)
     report.duplicate_groups = near_duplicate_groups(
         [a.id for a in articles], signatures, settings.duplicate_jaccard, Shingling()
@@ -369,6 +425,7 @@ def _build_locked(
         },
         signatures,
         report_progress,
+        candidates,
     )
     report.version = manifest.version
     report.published = True

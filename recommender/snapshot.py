@@ -10,6 +10,8 @@ Layout of an index directory::
         dense.faiss         the vector index
         lexical/            the BM25 model
         signatures.npy      MinHash signatures of the bodies, uint32, one row per article
+        candidates.npy      each article's candidate set: positions of its nearest
+                            articles by either signal, int32, -1 padded
         shingle_counts.npy  distinct shingles per body (both absent in older snapshots)
     versions/.build-*/      a build in progress (debris if a build died)
     embeddings.sqlite       the embedding cache
@@ -45,11 +47,13 @@ from .duplicates import Shingling, Signatures
 from .errors import NoSnapshot, SnapshotCorrupt, SnapshotError, SnapshotMismatch
 from .index import VectorIndex
 from .lexical import LexicalModel
+from .records import ArticleRecords
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
 POINTER = "CURRENT"
 SIGNATURES = "signatures.npy"
+CANDIDATES = "candidates.npy"
 SHINGLE_COUNTS = "shingle_counts.npy"
 # What every snapshot holds besides its manifest, in the order a build writes them;
 # a snapshot with near-duplicate signatures also holds SIGNATURES and SHINGLE_COUNTS,
@@ -64,10 +68,10 @@ def _no_report(phase: str, done: int, total: int) -> None:
     """The default :data:`StepCallback`: report nothing."""
 
 
-def write_steps(with_signatures: bool) -> int:
+def write_steps(with_signatures: bool, with_candidates: bool = False) -> int:
     """How many ``write`` steps a build reports after ``write`` 0: one per data file,
     and one for the signature files."""
-    return len(DATA_FILES) + int(with_signatures)
+    return len(DATA_FILES) + int(with_signatures) + int(with_candidates)
 
 
 @dataclass(frozen=True)
@@ -292,12 +296,15 @@ class Snapshot:
     it is then served with the dense duplicate test only)."""
 
     manifest: Manifest
-    articles: list[Article]
-    content_hashes: list[str]
+    articles: ArticleRecords
     vectors: np.ndarray
     dense: VectorIndex
     lexical: LexicalModel
     signatures: Signatures | None = None
+    candidates: np.ndarray | None = None
+    """Each article's candidate set, shape (articles, width), int32, -1 padded: the
+    positions a request for its related articles scores (see
+    :mod:`recommender.neighbours`); None in a snapshot built before they existed."""
     positions: dict[str, int] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -315,24 +322,29 @@ class Snapshot:
         the signature files (N is :func:`write_steps`).
         """
         writers: dict[str, Callable[[Path], object]] = {
-            "articles.jsonl": self._write_articles,
+            "articles.jsonl": lambda path: self.articles.write(path.parent),
             "vectors.npy": lambda path: np.save(path, self.vectors),
             "dense.faiss": self.dense.save,
             "lexical": self.lexical.save,
         }
-        total = write_steps(self.signatures is not None)
+        total = write_steps(self.signatures is not None, self.candidates is not None)
+        done = len(DATA_FILES)
         for done, name in enumerate(DATA_FILES, start=1):
             writers[name](directory / name)
             on_step("write", done, total)
         if self.signatures is not None:
             self._write_signatures(directory)
-            on_step("write", total, total)
+            done += 1
+            on_step("write", done, total)
+        if self.candidates is not None:
+            np.save(directory / CANDIDATES, np.asarray(self.candidates, dtype=np.int32))
+            done += 1
+            on_step("write", done, total)
 
-    def _write_articles(self, path: Path) -> None:
-        with path.open("w", encoding="utf-8") as handle:
-            for article, content in zip(self.articles, self.content_hashes, strict=True):
-                record = {"article": article.to_json(), "content_hash": content}
-                handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+    @property
+    def content_hashes(self) -> list[str]:
+        """Each article's content hash, in position order."""
+        return self.articles.content_hashes
 
     def _write_signatures(self, directory: Path) -> None:
         assert self.signatures is not None  # only called when there are signatures
@@ -385,16 +397,12 @@ class Snapshot:
             )
         base = store.path(version)
         try:
-            articles, hashes = [], []
-            with (base / "articles.jsonl").open(encoding="utf-8") as handle:
-                for line in handle:
-                    record = json.loads(line)
-                    articles.append(Article.from_stored(record["article"]))
-                    hashes.append(record["content_hash"])
+            articles = ArticleRecords.load(base)
             vectors = np.load(base / "vectors.npy", allow_pickle=False)
             dense = VectorIndex.load(base / "dense.faiss")
             lexical = LexicalModel.load(base / "lexical")
             signatures = _load_signatures(base, manifest)
+            candidates = _load_candidates(base, manifest)
         except (OSError, ValueError, KeyError, RuntimeError) as exc:
             raise SnapshotCorrupt(base, f"cannot be read: {exc}") from exc
         if len(articles) != manifest.article_count or vectors.shape != (
@@ -402,7 +410,23 @@ class Snapshot:
             manifest.dim,
         ):
             raise SnapshotCorrupt(base, "article count or vector shape differs from the manifest")
-        return cls(manifest, articles, hashes, vectors, dense, lexical, signatures)
+        return cls(manifest, articles, vectors, dense, lexical, signatures, candidates)
+
+
+def _load_candidates(base: Path, manifest: Manifest) -> np.ndarray | None:
+    """The candidate sets, memory-mapped; None for a snapshot built before them.
+
+    Raises:
+        ValueError: the array's shape or type differs from the manifest's.
+    """
+    if CANDIDATES not in manifest.files:
+        return None
+    candidates: np.ndarray = np.load(base / CANDIDATES, mmap_mode="r", allow_pickle=False)
+    if candidates.ndim != 2 or candidates.shape[0] != manifest.article_count:
+        raise ValueError("candidate sets differ from the manifest's article count")
+    if candidates.dtype != np.int32:
+        raise ValueError(f"candidate sets are {candidates.dtype}, not int32")
+    return candidates
 
 
 def _load_signatures(base: Path, manifest: Manifest) -> Signatures | None:
@@ -463,6 +487,7 @@ def build_snapshot_dir(
     manifest_fields: dict[str, Any],
     signatures: Signatures | None = None,
     on_step: StepCallback = _no_report,
+    candidates: np.ndarray | None = None,
 ) -> Manifest:
     """Write a new version into a private directory and publish it atomically.
 
@@ -473,11 +498,17 @@ def build_snapshot_dir(
     """
     build_dir = store.new_build_dir()
     try:
-        on_step("write", 0, write_steps(signatures is not None))
+        on_step("write", 0, write_steps(signatures is not None, candidates is not None))
         dense = VectorIndex().fit(vectors)
         placeholder = Manifest("", "", "", 0, 0, "")
         Snapshot(
-            placeholder, list(articles), list(content_hashes), vectors, dense, lexical, signatures
+            placeholder,
+            ArticleRecords.of(articles, content_hashes),
+            vectors,
+            dense,
+            lexical,
+            signatures,
+            candidates,
         ).write(build_dir, on_step)
         return store.publish(build_dir, manifest_fields, on_step)
     except BaseException:

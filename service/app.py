@@ -25,9 +25,11 @@ from werkzeug.exceptions import BadRequest, RequestEntityTooLarge
 from recommender.articles import Article
 from recommender.config import Settings
 from recommender.engine import Engine
+from recommender.errors import RecommenderError
 from recommender.jobs import JobRunner
 from recommender.ranking import Filters, RankingKnobs, Recommendation
 
+from .cache import ResponseCache
 from .errors import (
     PROBLEM_MIME,
     ApiProblem,
@@ -97,6 +99,23 @@ class EngineHolder:
         """The engine if it is loaded already (metrics must not trigger a load)."""
         return self._engine
 
+    def warm_up(self) -> threading.Thread:
+        """Load the engine, and the embedding model when writes are possible (API keys
+        are set), in a background thread: a server worker calls this when it starts,
+        so neither the first read nor the first ``PUT`` waits for a load (a ``PUT``
+        embeds its article; loading the model takes seconds)."""
+        thread = threading.Thread(target=self._warm, name="warm-up", daemon=True)
+        thread.start()
+        return thread
+
+    def _warm(self) -> None:
+        try:
+            engine = self.get()
+            if self.settings.api_key_list:
+                engine.embedder.encode(["warm up"])
+        except RecommenderError as exc:  # no snapshot yet: requests will say so (503)
+            log.warning("warm-up: %s", exc)
+
 
 def engine() -> Engine:
     """The engine of the current app."""
@@ -124,7 +143,8 @@ def _cached(make_payload: Callable[[], Any]) -> Response:
 
     The ETag depends on the index version, the rules version, how many scheduled
     articles have gone live, and the request, so it changes exactly when the
-    answer may; it is checked before any ranking runs. ``max-age`` never reaches
+    answer may; it is checked before any ranking runs, and answers are kept under
+    it (:class:`~service.cache.ResponseCache`). ``max-age`` never reaches
     past the moment the next scheduled article goes live, so no cache keeps an
     answer that leaves it out.
     """
@@ -137,7 +157,14 @@ def _cached(make_payload: Callable[[], Any]) -> Response:
     if request.if_none_match.contains(tag):
         response = Response(status=304)
     else:
-        response = jsonify(make_payload())
+        # The ETag names exactly what the answer depends on: it is the cache's key too.
+        answers: ResponseCache = current_app.extensions["recommender.answers"]
+        body = answers.get(tag)
+        if body is None:
+            response = jsonify(make_payload())
+            answers.put(tag, response.get_data())
+        else:
+            response = Response(body, mimetype="application/json")
     response.set_etag(tag)
     response.headers["Cache-Control"] = cache_control
     response.vary.add("Origin")
@@ -532,6 +559,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     holder = EngineHolder(settings, engine)
     app.extensions["recommender"] = holder
+    app.extensions["recommender.answers"] = ResponseCache(settings.response_cache)
     register_error_handlers(app)
     metrics = Metrics(holder.loaded)
     metrics.install(app)

@@ -43,6 +43,11 @@ def _gunicorn(settings: Settings) -> None:
         for listener in server.LISTENERS:
             server.log.info("serving on %s with %d workers", listener, settings.workers)
 
+    def post_worker_init(worker: Any) -> None:
+        # Load the snapshot, and the model when writes are possible, before traffic
+        # needs them (see EngineHolder.warm_up).
+        worker.wsgi.extensions["recommender"].warm_up()
+
     def child_exit(server: Any, worker: Any) -> None:
         from prometheus_client import multiprocess
 
@@ -62,6 +67,7 @@ def _gunicorn(settings: Settings) -> None:
                 "preload_app": False,
                 "when_ready": when_ready,
                 "child_exit": child_exit,
+                "post_worker_init": post_worker_init,
                 # gunicorn 27's control socket is not needed to run the API.
                 "control_socket_disable": True,
             }

@@ -16,7 +16,7 @@ from recommender import Engine, Settings, build_index
 from recommender.cjk import bigrams, fold_width, runs, shared_stretch
 from recommender.corpus import load_corpus
 from recommender.errors import InvalidArgument
-from recommender.lexical import LexicalModel, _analyzer
+from recommender.lexical import LexicalModel
 from recommender.text import lexical_fields
 
 from .conftest import BUNDLED_CORPUS
@@ -61,11 +61,12 @@ def test_runs_become_character_pairs(text: str, terms: list[str]) -> None:
     ],
 )
 def test_mixed_text_keeps_words_and_pairs(text: str, terms: list[str]) -> None:
-    assert _analyzer("none", "bigrams")(text) == terms
+    assert LexicalModel(stemming="none", cjk_terms="bigrams").terms(text) == terms
 
 
 def test_the_old_tokeniser_reads_a_run_as_one_word() -> None:
-    assert _analyzer("none", "none")("用Python编程，中风患者") == ["用python编程", "中风患者"]
+    old = LexicalModel(stemming="none", cjk_terms="none")
+    assert old.terms("用Python编程，中风患者") == ["用python编程", "中风患者"]
 
 
 @pytest.mark.parametrize("stemming", ["none", "english"])

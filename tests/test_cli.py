@@ -201,6 +201,6 @@ def test_a_bad_stop_point_is_refused_before_anything_runs(
     assert result.exit_code == 2
     assert result.output.strip().splitlines() == [
         f"Error: RECOMMENDER_TEST_STOP_AT={spec!r}: expected PHASE:DONE with PHASE one of "
-        "read, embed, write, seal, publish, cleanup (e.g. write:2)"
+        "read, embed, candidates, write, seal, publish, cleanup (e.g. write:2)"
     ]
     assert SnapshotStore(indexed.index_dir).current_version() == published

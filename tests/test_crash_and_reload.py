@@ -150,7 +150,7 @@ def edit_published(embedded: int) -> dict[str, Any]:
 class KillPoint:
     """Where a reindex is killed, and what the index directory must hold afterwards."""
 
-    step: str  # the progress line the process stops after, e.g. "write: 2/5"
+    step: str  # the progress line the process stops after, e.g. "write: 2/6"
     serves_new: bool  # False: the old snapshot is still published
     build_dirs: int  # unfinished versions/.build-* directories left behind
     versions: int  # complete versions under versions/
@@ -170,12 +170,13 @@ KILL_POINTS = [
     KillPoint("read: 1/1", False, 0, 1),
     KillPoint("embed: 0/0", False, 0, 1),  # every vector cached: nothing to embed
     KillPoint("embed: 32/41", False, 0, 1, left_to_embed=9),  # one step in the cache
-    KillPoint("write: 0/5", False, 1, 1),  # an empty build directory
-    KillPoint("write: 1/5", False, 1, 1),
-    KillPoint("write: 2/5", False, 1, 1),  # half the files written
-    KillPoint("write: 3/5", False, 1, 1),
-    KillPoint("write: 4/5", False, 1, 1),  # every data file, no signatures yet
-    KillPoint("write: 5/5", False, 1, 1),  # every file, no manifest yet
+    KillPoint("write: 0/6", False, 1, 1),  # an empty build directory
+    KillPoint("write: 1/6", False, 1, 1),
+    KillPoint("write: 2/6", False, 1, 1),  # half the files written
+    KillPoint("write: 3/6", False, 1, 1),
+    KillPoint("write: 4/6", False, 1, 1),  # every data file, no signatures yet
+    KillPoint("write: 5/6", False, 1, 1),  # signatures, no candidate sets yet
+    KillPoint("write: 6/6", False, 1, 1),  # every file, no manifest yet
     KillPoint("seal: 0/1", False, 1, 1),
     KillPoint("seal: 1/1", False, 1, 1),  # complete and flushed, still private
     KillPoint("publish: 0/2", False, 1, 1),

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import json
+import random
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from recommender import Settings, build_index
+from recommender.corpus import load_corpus
 from recommender.errors import InvalidArgument
 from recommender.lexical import LexicalModel
+from recommender.text import lexical_fields
 
-from .conftest import article, make_engine
+from .conftest import BUNDLED_CORPUS, article, make_engine
 from .fakes import FakeEmbedder
 
 DOCS = [
@@ -151,3 +155,37 @@ def test_bm25_settings_reach_the_snapshot(settings: Settings, tmp_path: Path) ->
     engine = make_engine(tuned, tmp_path / "c.jsonl")
     assert (engine.snapshot.lexical.k1, engine.snapshot.lexical.b) == (2.0, 0.4)
     assert "k1=2,b=0.4" in engine.snapshot.manifest.build["lexical"]
+
+
+@pytest.mark.parametrize("stemming", ["english", "none"])
+def test_a_fit_reusing_the_previous_counts_equals_a_fit_from_scratch(
+    stemming: str, tmp_path: Path
+) -> None:
+    docs = [lexical_fields(a) for a in load_corpus([BUNDLED_CORPUS]).articles]
+    previous = LexicalModel(stemming=stemming).fit(docs)  # type: ignore[arg-type]
+    previous.save(tmp_path)
+    previous = LexicalModel.load(tmp_path, word_counts=True)
+    # A reindex: 5 articles removed, 3 changed, 4 added, and the order shuffled.
+    order = random.Random(5).sample(range(len(docs)), len(docs))
+    removed, changed, kept = order[:5], order[5:8], order[8:]
+    rows: list[tuple[dict[str, str] | Mapping[str, str], int | None]] = [
+        (docs[row], row) for row in kept
+    ]
+    rows += [({**docs[row], "body": docs[row]["body"] + " zebra strokes"}, None) for row in changed]
+    rows += [({"title": f"New {n}", "body": "walking after strokes " * n}, None) for n in (1, 2, 3)]
+    rows += [({"title": "Stop words only", "body": "the and of"}, None)]
+    random.Random(6).shuffle(rows)
+    documents = [document for document, _ in rows]
+    again = LexicalModel(stemming=stemming).fit(  # type: ignore[arg-type]
+        documents,
+        previous=previous,
+        reused=[row for _, row in rows],
+        dropped=[docs[row] for row in removed + changed],
+    )
+    scratch = LexicalModel(stemming=stemming).fit(documents)  # type: ignore[arg-type]
+    assert again.vocabulary_ == scratch.vocabulary_
+    assert again.surface_ == scratch.surface_ and again.word_counts_ == scratch.word_counts_
+    assert np.array_equal(again.idf_, scratch.idf_)
+    assert (again.matrix_ != scratch.matrix_).nnz == 0
+    for name, counts in scratch.field_counts_.items():
+        assert (again.field_counts_[name] != counts).nnz == 0

@@ -135,7 +135,10 @@ def test_progress_phases_are_reported(settings: Settings, write_jsonl: WriteJson
         ("read", 1, 1),
         ("embed", 0, 20),
         ("embed", 20, 20),  # one step: EMBED_STEP is 32
-        *[("write", n, 5) for n in range(6)],
+        ("candidates", 0, 40),  # dense then lexical neighbours, 20 rows each
+        ("candidates", 20, 40),
+        ("candidates", 40, 40),
+        *[("write", n, 6) for n in range(7)],
         ("seal", 0, 1),
         ("seal", 1, 1),
         ("publish", 0, 2),

@@ -1,0 +1,336 @@
+"""Each article's nearest neighbours by either signal, computed at build time.
+
+A request for the related articles of an indexed article ranks only that
+article's candidate set: its ``k_dense`` nearest articles by embedding cosine
+and its ``k_lexical`` nearest by BM25, found here once per build for every
+article. Serving then never scores the whole corpus, so a request costs the same
+at 1k articles and at 1M.
+
+Dense neighbours are exact (blocked matrix products) below ``exact_below``
+articles and come from a faiss inverted file (IVF-Flat) above, with a recall
+measured by the scale benchmark. Lexical neighbours are found as "more like this" engines find
+them (Lucene's MoreLikeThis, Elasticsearch's ``more_like_this``): the article's
+``max_terms`` strongest terms (by BM25 weight) are its query. The candidate set
+is only the set of positions a request scores: every score in an answer is
+computed exactly at request time, with all of the article's terms.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+
+import numpy as np
+from scipy import sparse
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[int, int], None]
+"""Called with (rows done, rows in all) after each block."""
+
+EXACT_BELOW = 20_000
+"""Articles below which dense neighbours are found exactly. Above it an inverted
+file finds them: exact search costs O(N²) (about 80 s at 100k on two cores)."""
+
+QUERY_TERMS = 25
+"""Terms in an article's lexical query for its neighbours, as in Lucene's
+MoreLikeThis (``maxQueryTerms``): its strongest by BM25 weight."""
+
+MAX_POSTINGS = 500
+"""Articles a term is looked up in when finding lexical neighbours: the ones where
+it weighs most (see :func:`lexical_neighbours`)."""
+
+CELL_SIZE = 100
+"""Vectors per k-means cell of the approximate search (fixed-size cells keep the
+work per article constant as N grows)."""
+PROBES = 48
+"""Cells searched for the articles of one cell: the recall against exact search is
+measured on real vectors by the scale benchmark (``make bench-scale``)."""
+TRAINING_SAMPLE = 200_000
+"""Vectors the k-means is trained on, at most."""
+
+
+def _blocks(n: int, size: int) -> Iterator[tuple[int, int]]:
+    for start in range(0, n, size):
+        yield start, min(n, start + size)
+
+
+def _top(scores: np.ndarray, k: int, exclude: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """Row-wise top ``k`` columns of a dense block (ties: the lower column first),
+    without column ``exclude[i]`` in row ``i``; -1 pads rows with fewer than ``k``
+    positive scores."""
+    rows = scores.shape[0]
+    if exclude is not None:
+        scores[np.arange(rows), exclude] = -np.inf
+    k = min(k, scores.shape[1])
+    if k == 0:
+        return np.full((rows, 0), -1, np.int32), np.zeros((rows, 0), np.float32)
+    part = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+    top = np.take_along_axis(scores, part, axis=1)
+    order = np.lexsort((part, -top), axis=1)
+    part = np.take_along_axis(part, order, axis=1).astype(np.int32)
+    top = np.take_along_axis(top, order, axis=1).astype(np.float32)
+    part[~np.isfinite(top)] = -1
+    return part, top
+
+
+def dense_neighbours(
+    vectors: np.ndarray,
+    k: int,
+    *,
+    rows: np.ndarray | None = None,
+    exact_below: int = EXACT_BELOW,
+    block: int = 512,
+    on_progress: Progress | None = None,
+) -> np.ndarray:
+    """The ``k`` articles most similar to each article by cosine (never itself).
+
+    Args:
+        vectors: L2-normalised article vectors, shape (N, dim), float32.
+        k: neighbours per article.
+        rows: only these articles' neighbours (always searched exactly);
+            default: every article's.
+        exact_below: below this many articles the search is exact.
+        block: query rows per matrix product (memory: block × N × 4 bytes).
+        on_progress: called after each block.
+
+    Returns:
+        Positions, shape (len(rows) or N, k), int32, most similar first; -1 pads
+        when N ≤ k.
+    """
+    n = vectors.shape[0]
+    vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+    wanted = np.arange(n) if rows is None else np.asarray(rows, dtype=np.int64)
+    out = np.full((wanted.size, min(k, max(n - 1, 0))), -1, dtype=np.int32)
+    if n <= 1 or k <= 0:
+        return out
+    if n < exact_below or rows is not None:
+        for start, end in _blocks(wanted.size, block):
+            scores = vectors[wanted[start:end]] @ vectors.T
+            out[start:end], _ = _top(scores, out.shape[1], wanted[start:end])
+            if on_progress is not None:
+                on_progress(end, wanted.size)
+        return out
+    return _by_cells(vectors, out.shape[1], on_progress)
+
+
+def _by_cells(vectors: np.ndarray, k: int, on_progress: Progress | None) -> np.ndarray:
+    """Approximate neighbours of every article, an inverted file searched cell by cell.
+
+    k-means cuts the vectors into cells of about ``CELL_SIZE``. The articles of one
+    cell are searched together in the ``PROBES`` cells whose centres are nearest to
+    their cell's centre, as one matrix product: the same reads as a per-query
+    inverted-file search (O(N · PROBES · CELL_SIZE) in all), at the speed of BLAS.
+    """
+    import faiss
+
+    n, dim = vectors.shape
+    cells = max(1, min(n // CELL_SIZE, 65_536))
+    sample = vectors
+    if n > TRAINING_SAMPLE:
+        chosen = np.random.default_rng(0).choice(n, TRAINING_SAMPLE, replace=False)
+        sample = vectors[np.sort(chosen)]
+    kmeans = faiss.Kmeans(dim, cells, niter=10, seed=1, spherical=True)
+    kmeans.train(np.ascontiguousarray(sample))
+    _, assigned = kmeans.index.search(vectors, 1)
+    assigned = assigned.ravel()
+    order = np.argsort(assigned, kind="stable")
+    starts = np.searchsorted(assigned[order], np.arange(cells + 1))
+    probes = min(PROBES, cells)
+    _, nearest_cells = kmeans.index.search(np.asarray(kmeans.centroids, np.float32), probes)
+    out = np.full((n, k), -1, dtype=np.int32)
+    done = 0
+    for cell in range(cells):
+        members = order[starts[cell] : starts[cell + 1]]
+        if members.size == 0:
+            continue
+        pool = np.concatenate([order[starts[c] : starts[c + 1]] for c in nearest_cells[cell]])
+        scores = vectors[members] @ vectors[pool].T
+        scores[pool[None, :] == members[:, None]] = -np.inf  # never itself
+        top, _ = _top(scores, min(k, pool.size), None)
+        found = np.where(top >= 0, pool[np.maximum(top, 0)], -1)
+        out[members, : found.shape[1]] = found
+        done += members.size
+        if on_progress is not None and (cell % 64 == 63 or cell == cells - 1):
+            on_progress(done, n)
+    return out
+
+
+def strongest_terms(weights: sparse.csr_matrix, max_terms: int) -> sparse.csr_matrix:
+    """Each row of ``weights`` cut to its ``max_terms`` largest entries (ties: the
+    lower column), as a "more like this" query keeps an article's strongest terms."""
+    weights = sparse.csr_matrix(weights, dtype=np.float32)
+    lengths = np.diff(weights.indptr)
+    if lengths.size == 0 or lengths.max(initial=0) <= max_terms:
+        return weights
+    indptr = np.zeros_like(weights.indptr)
+    indices: list[np.ndarray] = []
+    data: list[np.ndarray] = []
+    for row in range(weights.shape[0]):
+        start, end = weights.indptr[row], weights.indptr[row + 1]
+        columns, values = weights.indices[start:end], weights.data[start:end]
+        if end - start > max_terms:
+            keep = np.lexsort((columns, -values))[:max_terms]
+            keep.sort()
+            columns, values = columns[keep], values[keep]
+        indices.append(columns)
+        data.append(values)
+        indptr[row + 1] = indptr[row] + columns.size
+    return sparse.csr_matrix(
+        (np.concatenate(data), np.concatenate(indices), indptr), shape=weights.shape
+    )
+
+
+def lexical_neighbours(
+    queries: sparse.csr_matrix,
+    documents: sparse.csr_matrix,
+    k: int,
+    *,
+    rows: np.ndarray | None = None,
+    max_postings: int | None = None,
+    block: int = 256,
+    on_progress: Progress | None = None,
+) -> np.ndarray:
+    """The ``k`` articles scoring highest for each article's lexical query (never itself).
+
+    With ``max_postings``, a term is looked up only in the ``max_postings``
+    articles where it weighs most (an impact-ordered, truncated posting list):
+    an article found through a common term is one that uses it heavily. That
+    bounds the work per query at ``terms × max_postings`` whatever the size of the
+    corpus, where an exact search grows with it (its cost is quadratic in N).
+
+    Args:
+        queries: one query row per article (term weights; typically its strongest
+            terms, see :func:`strongest_terms`), shape (N, V).
+        documents: the articles' BM25 weights, shape (N, V).
+        k: neighbours per article.
+        rows: only these articles' neighbours; default: every article's.
+        max_postings: articles kept per term (None: all, an exact search).
+        block: query rows per sparse product.
+        on_progress: called after each block.
+
+    Returns:
+        Positions, shape (len(rows) or N, k), int32, best first; -1 pads rows with
+        fewer than ``k`` articles sharing a term.
+    """
+    n = documents.shape[0]
+    wanted = np.arange(n) if rows is None else np.asarray(rows, dtype=np.int64)
+    width = min(k, max(n - 1, 0))
+    out = np.full((wanted.size, width), -1, dtype=np.int32)
+    if n <= 1 or width == 0:
+        return out
+    transposed = sparse.csr_matrix(documents.T, dtype=np.float32)
+    if max_postings is not None:
+        transposed = _truncated(transposed, max_postings)
+    for start, end in _blocks(wanted.size, block):
+        scores = sparse.csr_matrix(queries[wanted[start:end]] @ transposed)
+        for row in range(end - start):
+            lo, hi = scores.indptr[row], scores.indptr[row + 1]
+            columns, values = scores.indices[lo:hi], scores.data[lo:hi]
+            keep = (columns != wanted[start + row]) & (values > 0)
+            columns, values = columns[keep], values[keep]
+            if columns.size > width:
+                best = np.argpartition(-values, width - 1)[:width]
+                columns, values = columns[best], values[best]
+            order = np.lexsort((columns, -values))
+            out[start + row, : order.size] = columns[order]
+        if on_progress is not None:
+            on_progress(end, wanted.size)
+    return out
+
+
+def _truncated(postings: sparse.csr_matrix, keep: int) -> sparse.csr_matrix:
+    """Each row (a term's posting list) cut to its ``keep`` largest weights."""
+    lengths = np.diff(postings.indptr)
+    long_rows = np.flatnonzero(lengths > keep)
+    if long_rows.size == 0:
+        return postings
+    mask = np.ones(postings.nnz, dtype=bool)
+    for row in long_rows:
+        start, end = postings.indptr[row], postings.indptr[row + 1]
+        weakest = np.argpartition(-postings.data[start:end], keep - 1)[keep:]
+        mask[start + weakest] = False
+    rows = np.repeat(np.arange(postings.shape[0]), lengths)[mask]
+    kept = sparse.csr_matrix(
+        (postings.data[mask], (rows, postings.indices[mask])), shape=postings.shape
+    )
+    kept.sort_indices()
+    return kept
+
+
+Scores = Callable[[np.ndarray, np.ndarray], np.ndarray]
+"""``scores(rows, columns)``: each row's score for each column, shape
+(len(rows), len(columns))."""
+PairScores = Callable[[np.ndarray, np.ndarray], np.ndarray]
+"""``pairs(rows, columns)``: the score of ``rows[i]`` for ``columns[i]``, shape (len(rows),)."""
+
+
+def refresh(
+    previous: np.ndarray,
+    moved: np.ndarray,
+    fresh: np.ndarray,
+    scores: Scores,
+    pairs: PairScores,
+    search: Callable[[np.ndarray], np.ndarray],
+    *,
+    positive: bool,
+) -> np.ndarray:
+    """One signal's neighbours after a reindex, from the published ones.
+
+    Rather than searching again for every article, only what the changes can
+    affect is searched: the rows of new and changed articles (``fresh``), and the
+    rows that lost a neighbour (to a removed or changed article), whose next-best
+    neighbour is unknown. Every other row keeps its neighbours and takes in a
+    fresh article where it beats the row's weakest neighbour: its new neighbours
+    are among its old ones and the fresh articles, so with unchanged scores the
+    result is what a search from scratch finds. (A lexical score can drift with
+    the corpus's idf, so lexical sets can differ slightly from a full build's.)
+
+    Args:
+        previous: the published neighbours, shape (N_old, k), old positions.
+        moved: each old position's new position, -1 for a removed or changed
+            article, shape (N_old,).
+        fresh: new positions of the new and changed articles.
+        scores: the signal's scores of rows for columns (see :data:`Scores`).
+        pairs: the signal's score of each (row, column) pair (see :data:`PairScores`).
+        search: ``search(rows)`` finds the rows' neighbours from scratch, shape
+            (len(rows), k), new positions.
+        positive: only a positive score makes a neighbour (the lexical signal).
+
+    Returns:
+        Neighbours in new positions, shape (N_new, k), int32, best first.
+    """
+    k = previous.shape[1]
+    total = int(max(moved.max(initial=-1) + 1, fresh.max(initial=-1) + 1))
+    out = np.full((total, k), -1, dtype=np.int32)
+    old_rows = np.flatnonzero(moved >= 0)
+    mapped = np.where(previous[old_rows] >= 0, moved[previous[old_rows]], -1)
+    lost = ((previous[old_rows] >= 0) & (mapped < 0)).any(axis=1)
+    # Kept neighbours stay in order: moving never changes a score.
+    for row, values in zip(moved[old_rows], mapped, strict=True):
+        kept = values[values >= 0]
+        out[row, : kept.size] = kept
+    again = np.union1d(fresh, moved[old_rows[lost]]).astype(np.int64)
+    if again.size:
+        out[again] = search(again)
+    others = np.setdiff1d(np.arange(total), again)
+    if fresh.size == 0 or others.size == 0:
+        return out
+    found = scores(others, fresh)
+    weakest = np.full(others.size, -np.inf)
+    full_rows = np.flatnonzero(out[others, -1] >= 0)
+    weakest[full_rows] = pairs(others[full_rows], out[others[full_rows], -1])
+    floor = weakest
+    # A tie with the weakest neighbour is decided as a search decides it: by position.
+    for i in np.flatnonzero((found >= floor[:, None]).any(axis=1)):
+        row = others[i]
+        current = out[row][out[row] >= 0]
+        taken = found[i] >= floor[i]
+        if positive:
+            taken &= found[i] > 0
+        pool = np.concatenate([current, fresh[taken]])
+        pool_scores = scores(np.array([row]), pool)[0]
+        order = np.lexsort((pool, -pool_scores))[:k]
+        out[row] = -1
+        out[row, : order.size] = pool[order]
+    return out
