@@ -23,11 +23,12 @@ from datetime import datetime
 import numpy as np
 from scipy import sparse
 
-from .articles import Article
+from .articles import STATUSES, Article
 from .duplicates import Shingling, Signatures, Signer
 from .errors import ArticleNotFound
 from .lexical import FieldCounts, LexicalDocument, LexicalQuery, Row, WeightedQuery, row_of
 from .live import Clock, LiveChanges, system_clock, version_time
+from .records import ArticleRecords, Labels
 from .request import Filters, labels_of
 from .rules import RuleSet
 from .snapshot import Snapshot
@@ -74,13 +75,19 @@ class Catalog:
         self.snapshot = snapshot
         self.now = now
         self.live_seq = live.seq if live else 0
-        self.n_snapshot = len(snapshot.articles)
-        upserts = self._served_upserts(snapshot, live) if live else {}
+        records = snapshot.articles
+        self._records = records
+        self.n_snapshot = len(records)
+        # Every id of the snapshot, then the live ones; a replaced or deleted snapshot
+        # article keeps its position, unlisted.
+        snapshot_positions = dict(zip(records.ids, range(self.n_snapshot), strict=True))
+        upserts = self._served_upserts(records, snapshot_positions, live) if live else {}
         hidden = set(live.deleted) | set(upserts) if live else set()
         self._upsert_times = (
             {article_id: live.upsert_time(article_id) for article_id in upserts} if live else {}
         )
         live_articles = [article for article, _ in upserts.values()]
+        self._live_articles = live_articles
         self._live_vectors: np.ndarray | None = None
         self._live_lexical: sparse.csr_matrix | None = None
         if live_articles:
@@ -93,45 +100,53 @@ class Catalog:
         self._live_signatures: Signatures | None = None
         if self.shingling is not None and live_articles and live is not None:
             self._live_signatures = self._sign_upserts(live, live_articles)
-        self._articles: list[Article] = list(snapshot.articles) + live_articles
-        self.positions: Mapping[str, int] = {
-            a.id: i for i, a in enumerate(snapshot.articles) if a.id not in hidden
-        } | {a.id: self.n_snapshot + i for i, a in enumerate(live_articles)}
-        self.listed = np.zeros(len(self._articles), dtype=bool)
-        self.listed[list(self.positions.values())] = True
-        self.published = np.array([a.is_published for a in self._articles], dtype=bool)
-        self.featured = np.array([a.featured for a in self._articles], dtype=bool)
-        self._labels = [labels_of(a.tags, a.categories) for a in self._articles]
-        self.published_at = np.array(
-            [a.published.timestamp() if a.published else -np.inf for a in self._articles]
-        )
+        hidden_positions = [snapshot_positions.pop(i) for i in hidden if i in snapshot_positions]
+        self.positions: Mapping[str, int] = snapshot_positions | {
+            a.id: self.n_snapshot + i for i, a in enumerate(live_articles)
+        }
+        total = self.n_snapshot + len(live_articles)
+        self.listed = np.ones(total, dtype=bool)
+        self.listed[hidden_positions] = False
+        scheduled_code = STATUSES.index("scheduled")
+        self.published = np.concatenate(
+            [records.status == STATUSES.index("published"), [a.is_published for a in live_articles]]
+        ).astype(bool)
+        self.featured = np.concatenate(
+            [records.featured, [a.featured for a in live_articles]]
+        ).astype(bool)
+        self.published_at = np.concatenate(
+            [records.published, [_seconds(a.published) for a in live_articles]]
+        ).astype(np.float64)
+        scheduled = self.listed & np.concatenate(
+            [records.status == scheduled_code, [a.status == "scheduled" for a in live_articles]]
+        ).astype(bool)
         # Scheduled articles go live at their publication time less the skew tolerance.
-        scheduled = self.listed & np.array([a.status == "scheduled" for a in self._articles])
         self.goes_live_at = np.where(scheduled, self.published_at - clock_skew, np.inf)
         self._go_live_times = np.sort(self.goes_live_at[scheduled])
-        # Inverted indexes (label -> positions) for the tag filter, the shared-tag rule
-        # and the same-category fallback, so none walks every article per request.
-        self._by_tag = _inverted(self._articles, "tags", str.casefold)
-        self._by_category = _inverted(self._articles, "categories", str.casefold)
-        self._by_exact_tag = _inverted(self._articles, "tags", str)
+        self._labels: dict[int, frozenset[str]] = {}
+        self._indexes: dict[str, dict[str, np.ndarray]] = {}
         self._newest_first: np.ndarray | None = None
-        # Per-field term counts of the articles counted so far (see field_counts).
+        # Per-field term counts of articles counted from their text (live upserts, and
+        # snapshots stored without counts), kept once counted.
         self._field_counts: dict[int, FieldCounts] = {}
 
     def __len__(self) -> int:
         """How many positions there are (hidden ones included)."""
-        return len(self._articles)
+        return self.n_snapshot + len(self._live_articles)
 
     # -- the live layer ----------------------------------------------------------------
 
     @staticmethod
     def _served_upserts(
-        snapshot: Snapshot, live: LiveChanges
+        records: ArticleRecords, positions: Mapping[str, int], live: LiveChanges
     ) -> dict[str, tuple[Article, np.ndarray]]:
         """The upserts that are served: each, unless the snapshot holds a newer version
         of its article (newest wins; see :meth:`LiveChanges.corpus_wins`)."""
-        upserted = set(live.upserts)
-        corpus_times = {a.id: version_time(a) for a in snapshot.articles if a.id in upserted}
+        corpus_times = {
+            article_id: version_time(records[positions[article_id]])
+            for article_id in live.upserts
+            if article_id in positions
+        }
         return {
             article_id: (article, vector)
             for article_id, (article, vector, _) in live.upserts.items()
@@ -160,8 +175,11 @@ class Catalog:
     # -- records -----------------------------------------------------------------------
 
     def article(self, position: int) -> Article:
-        """The article at ``position`` (as stored: no rule applied)."""
-        return self._articles[position]
+        """The article at ``position`` (as stored: no rule applied), read from the
+        snapshot when first asked for."""
+        if position >= self.n_snapshot:
+            return self._live_articles[position - self.n_snapshot]
+        return self._records[position]
 
     def find(self, article_id: str) -> int:
         """The position of an existing article.
@@ -175,8 +193,9 @@ class Catalog:
         return position
 
     def listed_articles(self) -> list[Article]:
-        """Every article that exists now (drafts included), in position order."""
-        return [self._articles[i] for i in np.flatnonzero(self.listed)]
+        """Every article that exists now (drafts included), in position order (reads
+        every record: for listings and exports, not for ranking)."""
+        return [self.article(int(i)) for i in np.flatnonzero(self.listed)]
 
     def version_time(self, article_id: str) -> datetime | None:
         """When the served version of an article was written: an upsert's ``updated``
@@ -187,7 +206,7 @@ class Catalog:
             return None
         if self.is_live(position):
             return self._upsert_times.get(article_id)
-        return version_time(self._articles[position])
+        return version_time(self.article(position))
 
     def schedule(self, now: datetime | None = None) -> tuple[int, float | None]:
         """How many scheduled articles are live at ``now`` (default: the clock), and the
@@ -239,11 +258,22 @@ class Catalog:
 
     def labels(self, position: int) -> frozenset[str]:
         """The casefolded tags and categories at ``position``."""
-        return self._labels[position]
+        labels = self._labels.get(position)
+        if labels is None:
+            tags, categories = self._tags_and_categories(position)
+            labels = self._labels[position] = labels_of(tags, categories)
+        return labels
+
+    def _tags_and_categories(self, position: int) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """The tags and categories at ``position``, from the snapshot's arrays."""
+        if position >= self.n_snapshot:
+            article = self._live_articles[position - self.n_snapshot]
+            return article.tags, article.categories
+        return self._records.tags.at(position), self._records.categories.at(position)
 
     def lexical_document(self, position: int) -> LexicalDocument:
         """The lexical fields of the article at ``position``."""
-        return lexical_fields(self._articles[position])
+        return lexical_fields(self.article(position))
 
     def lexical_row(self, position: int) -> Row:
         """The BM25 row of the article at ``position``."""
@@ -255,6 +285,8 @@ class Catalog:
     def field_counts(self, position: int) -> FieldCounts:
         """The field-weighted term counts of the article at ``position``. Counted on
         first use, then kept: snapshots store BM25 weights, not counts."""
+        if position < self.n_snapshot and self.snapshot.lexical.has_field_counts:
+            return self.snapshot.lexical.stored_field_counts(position)
         cached = self._field_counts.get(position)
         if cached is None:
             cached = self.snapshot.lexical.count_fields(self.lexical_document(position))
@@ -315,7 +347,7 @@ class Catalog:
         if filters.since is not None:
             visible &= self.published_at >= filters.since.timestamp()
         if filters.tags:
-            visible &= self._with_labels(self._by_exact_tag, filters.tags, str)
+            visible &= self._with_labels(self._index("exact tags"), filters.tags, str)
         if query_position is not None:
             visible[query_position] = False
         for article_id in (*filters.exclude, *rules.hidden_under(query_id)):
@@ -337,11 +369,35 @@ class Catalog:
 
     def sharing_a_tag(self, tags: Iterable[str]) -> np.ndarray:
         """``(len,)`` bool: carrying one of ``tags`` (compared casefolded)."""
-        return self._with_labels(self._by_tag, tags, str.casefold)
+        return self._with_labels(self._index("tags"), tags, str.casefold)
 
     def sharing_a_category(self, categories: Iterable[str]) -> np.ndarray:
         """``(len,)`` bool: in one of ``categories`` (compared casefolded)."""
-        return self._with_labels(self._by_category, categories, str.casefold)
+        return self._with_labels(self._index("categories"), categories, str.casefold)
+
+    def _index(self, name: str) -> dict[str, np.ndarray]:
+        """Label → ``(m,)`` int64 positions carrying it, ascending: ``tags`` and
+        ``categories`` casefolded, ``exact tags`` as written. Built on first use from
+        the snapshot's label lists and the live upserts' labels."""
+        index = self._indexes.get(name)
+        if index is None:
+            kind = "categories" if name == "categories" else "tags"
+            fold: Callable[[str], str] = str if name == "exact tags" else str.casefold
+            lists: Labels = getattr(self._records, kind)
+            found: dict[str, list[np.ndarray]] = {}
+            for label, positions in lists.positions().items():
+                found.setdefault(fold(label), []).append(positions)
+            for offset, article in enumerate(self._live_articles):
+                for label in {fold(label) for label in getattr(article, kind)}:
+                    found.setdefault(label, []).append(
+                        np.array([self.n_snapshot + offset], dtype=np.int64)
+                    )
+            index = {
+                label: np.unique(np.concatenate(parts)).astype(np.int64)
+                for label, parts in found.items()
+            }
+            self._indexes[name] = index
+        return index
 
     def _with_labels(
         self, index: dict[str, np.ndarray], labels: Iterable[str], fold: Callable[[str], str]
@@ -371,12 +427,6 @@ class Catalog:
         return np.asarray(order[mask[order]][:n], dtype=np.int64)
 
 
-def _inverted(
-    articles: list[Article], attribute: str, fold: Callable[[str], str]
-) -> dict[str, np.ndarray]:
-    """Label (folded) → ``(n,)`` int64 positions of the articles carrying it, ascending."""
-    index: dict[str, list[int]] = {}
-    for position, article in enumerate(articles):
-        for label in {fold(label) for label in getattr(article, attribute)}:
-            index.setdefault(label, []).append(position)
-    return {label: np.array(positions, dtype=np.int64) for label, positions in index.items()}
+def _seconds(moment: datetime | None) -> float:
+    """Seconds since the epoch; ``-inf`` for no time."""
+    return moment.timestamp() if moment is not None else -np.inf

@@ -581,6 +581,26 @@ class LexicalModel:
         """The BM25 row of the indexed document at ``position``."""
         return row_of(self.matrix_, position)
 
+    @property
+    def has_field_counts(self) -> bool:
+        """Whether the indexed documents' field counts are stored (snapshots of older
+        code hold only the BM25 weights; their fields are counted from text)."""
+        weighted = {name for name in FIELDS if self.field_weights[name]}
+        return bool(weighted) and set(self.field_counts_) == weighted
+
+    def stored_field_counts(self, position: int) -> FieldCounts:
+        """The field-weighted term counts of the indexed document at ``position``, read
+        from the stored counts (see :attr:`has_field_counts`): what
+        :meth:`count_fields` gives for its text, without the text."""
+        rows = {name: row_of(matrix, position) for name, matrix in self.field_counts_.items()}
+        terms = np.unique(np.concatenate([indexes for indexes, _ in rows.values()]))
+        by_field = np.zeros((len(FIELDS), terms.size), dtype=np.float32)
+        for i, name in enumerate(FIELDS):
+            if name in rows:
+                indexes, counts = rows[name]
+                by_field[i, np.searchsorted(terms, indexes)] = counts * self.field_weights[name]
+        return FieldCounts(terms, by_field)
+
     def count_fields(self, document: LexicalDocument) -> FieldCounts:
         """The document's field-weighted term counts, kept only for the terms it uses."""
         by_field = self.field_counts(document)
