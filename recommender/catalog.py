@@ -34,6 +34,10 @@ from .rules import RuleSet
 from .snapshot import Snapshot
 from .text import lexical_fields
 
+NEWEST_KEPT = 256
+"""Newest-first orders of label sets kept (the fallback asks for one per query's
+categories)."""
+
 DAY = 86_400.0
 """Seconds in a day: ages in the knobs are in days, times in seconds since the epoch."""
 
@@ -125,7 +129,8 @@ class Catalog:
         self._go_live_times = np.sort(self.goes_live_at[scheduled])
         self._labels: dict[int, frozenset[str]] = {}
         self._indexes: dict[str, dict[str, np.ndarray]] = {}
-        self._newest_first: np.ndarray | None = None
+        self._newest: dict[tuple[str | None, frozenset[str]], np.ndarray] = {}
+        self._featured_positions: np.ndarray | None = None
         # Per-field term counts of articles counted from their text (live upserts, and
         # snapshots stored without counts), kept once counted.
         self._field_counts: dict[int, FieldCounts] = {}
@@ -326,16 +331,21 @@ class Catalog:
         out[live] = query.score_weights(self._live_lexical[positions[live] - self.n_snapshot])
         return out
 
-    # -- masks -------------------------------------------------------------------------
+    # -- masks over a few positions --------------------------------------------------
+    #
+    # Every mask is asked for the positions a request considers (its candidates, the
+    # featured articles, a fallback's newest articles), never for the whole corpus,
+    # so the cost of a request does not grow with it. Drafts ask for every position.
 
     def visible(
         self,
+        positions: np.ndarray,
         filters: Filters,
         rules: RuleSet,
         query_position: int | None = None,
         query_id: str | None = None,
     ) -> np.ndarray:
-        """``(len,)`` bool: what may appear now under ``filters`` and ``rules``.
+        """``(len(positions),)`` bool: what may appear now under ``filters`` and ``rules``.
 
         Existing, published (or scheduled and due), not filtered out by the caller,
         not blocked under the query or excluded by an editor, not the query itself.
@@ -343,37 +353,117 @@ class Catalog:
         must not hide live content); only a ``scheduled`` one waits, until its
         publication time less the clock-skew tolerance.
         """
-        visible = self.listed & (self.published | (self.goes_live_at <= self.now().timestamp()))
+        positions = np.asarray(positions, dtype=np.int64)
+        visible = self.listed[positions] & (
+            self.published[positions] | (self.goes_live_at[positions] <= self.now().timestamp())
+        )
         if filters.since is not None:
-            visible &= self.published_at >= filters.since.timestamp()
+            visible &= self.published_at[positions] >= filters.since.timestamp()
         if filters.tags:
-            visible &= self._with_labels(self._index("exact tags"), filters.tags, str)
-        if query_position is not None:
-            visible[query_position] = False
-        for article_id in (*filters.exclude, *rules.hidden_under(query_id)):
-            position = self.positions.get(article_id)
-            if position is not None:
-                visible[position] = False
+            visible &= self._carrying(positions, "exact tags", filters.tags)
+        named = (*filters.exclude, *rules.hidden_under(query_id))
+        hidden = [p for p in (*map(self.positions.get, named), query_position) if p is not None]
+        if hidden:
+            visible &= ~np.isin(positions, np.array(hidden, dtype=np.int64))
         return np.asarray(visible, dtype=bool)
 
-    def in_window(self, reference: float, max_age_days: float) -> np.ndarray:
-        """``(len,)`` bool: published at most ``max_age_days`` before ``reference``
-        (seconds since the epoch), or undated; all True when ``max_age_days`` is 0."""
+    def in_window(self, positions: np.ndarray, reference: float, max_age_days: float) -> np.ndarray:
+        """``(len(positions),)`` bool: published at most ``max_age_days`` before
+        ``reference`` (seconds since the epoch), or undated; all True when
+        ``max_age_days`` is 0."""
         if not max_age_days:
-            return np.ones(len(self), dtype=bool)
+            return np.ones(len(positions), dtype=bool)
         oldest = reference - max_age_days * DAY
+        published = self.published_at[positions]
         with np.errstate(invalid="ignore"):
-            return np.asarray(
-                ~np.isfinite(self.published_at) | (self.published_at >= oldest), dtype=bool
-            )
+            return np.asarray(~np.isfinite(published) | (published >= oldest), dtype=bool)
 
-    def sharing_a_tag(self, tags: Iterable[str]) -> np.ndarray:
-        """``(len,)`` bool: carrying one of ``tags`` (compared casefolded)."""
-        return self._with_labels(self._index("tags"), tags, str.casefold)
+    def sharing_a_tag(self, positions: np.ndarray, tags: Iterable[str]) -> np.ndarray:
+        """``(len(positions),)`` bool: carrying one of ``tags`` (compared casefolded)."""
+        return self._carrying(positions, "tags", tags)
 
-    def sharing_a_category(self, categories: Iterable[str]) -> np.ndarray:
-        """``(len,)`` bool: in one of ``categories`` (compared casefolded)."""
-        return self._with_labels(self._index("categories"), categories, str.casefold)
+    def featured_at(self, positions: np.ndarray, rules: RuleSet) -> np.ndarray:
+        """``(len(positions),)`` bool: featured, after the editors' featured overrides."""
+        featured: np.ndarray = self.featured[positions].copy()
+        for article_id, value in rules.featured.items():
+            position = self.positions.get(article_id)
+            if position is not None:
+                featured[positions == position] = value
+        return featured
+
+    def featured_positions(self, rules: RuleSet) -> np.ndarray:
+        """``(f,)`` int64 ascending: every listed featured article, after the editors'
+        overrides (visibility not applied)."""
+        if self._featured_positions is None:
+            self._featured_positions = np.flatnonzero(self.featured & self.listed)
+        overrides = {self.positions.get(i): value for i, value in rules.featured.items()}
+        overrides.pop(None, None)
+        if not overrides:
+            return self._featured_positions
+        added = [p for p, value in overrides.items() if value]
+        removed = [p for p, value in overrides.items() if not value]
+        positions = np.union1d(self._featured_positions, np.array(added, dtype=np.int64))
+        return np.setdiff1d(positions, np.array(removed, dtype=np.int64)).astype(np.int64)
+
+    def newest(
+        self,
+        allowed: Callable[[np.ndarray], np.ndarray],
+        n: int,
+        *,
+        categories: Iterable[str] = (),
+        tags: Iterable[str] = (),
+    ) -> np.ndarray:
+        """Up to ``n`` positions that ``allowed`` accepts, newest first (ties in
+        position order, undated last): among the articles in one of ``categories``,
+        else carrying one of ``tags``, else among all.
+
+        The articles are walked newest first, a doubling block at a time, so only as
+        many are checked as it takes to find ``n``.
+        """
+        labels = frozenset(label.casefold() for label in categories)
+        kind = "categories"
+        if not labels:
+            labels, kind = frozenset(label.casefold() for label in tags), "tags"
+        order = self._newest_order(kind if labels else None, labels)
+        found: list[np.ndarray] = []
+        taken, start, block = 0, 0, max(4 * n, 64)
+        while taken < n and start < order.size:
+            head = order[start : start + block]
+            accepted = head[allowed(head)]
+            found.append(accepted)
+            taken += accepted.size
+            start += block
+            block *= 2
+        out = np.concatenate(found) if found else np.zeros(0, dtype=np.int64)
+        return np.asarray(out[:n], dtype=np.int64)
+
+    def _newest_order(self, kind: str | None, labels: frozenset[str]) -> np.ndarray:
+        """Positions newest first (ties by position, undated last): of the articles
+        carrying one of ``labels`` in the index ``kind``, or (``kind`` None) of all.
+        Kept for the most recent label sets asked for."""
+        key = (kind, labels)
+        order = self._newest.get(key)
+        if order is None:
+            if kind is None:
+                positions = np.arange(len(self), dtype=np.int64)
+            else:
+                index = self._index(kind)
+                parts = [index[label] for label in labels if label in index]
+                positions = np.unique(np.concatenate(parts)) if parts else np.zeros(0, np.int64)
+            order = positions[np.lexsort((positions, -self.published_at[positions]))]
+            self._newest[key] = order
+            while len(self._newest) > NEWEST_KEPT:
+                self._newest.pop(next(iter(self._newest)))
+        return order
+
+    def _carrying(self, positions: np.ndarray, name: str, labels: Iterable[str]) -> np.ndarray:
+        """``(len(positions),)`` bool: carrying one of ``labels`` in the index ``name``."""
+        fold: Callable[[str], str] = str if name == "exact tags" else str.casefold
+        index = self._index(name)
+        found = [index[label] for label in {fold(label) for label in labels} if label in index]
+        if not found:
+            return np.zeros(len(positions), dtype=bool)
+        return np.asarray(np.isin(positions, np.concatenate(found)), dtype=bool)
 
     def _index(self, name: str) -> dict[str, np.ndarray]:
         """Label → ``(m,)`` int64 positions carrying it, ascending: ``tags`` and
@@ -398,33 +488,6 @@ class Catalog:
             }
             self._indexes[name] = index
         return index
-
-    def _with_labels(
-        self, index: dict[str, np.ndarray], labels: Iterable[str], fold: Callable[[str], str]
-    ) -> np.ndarray:
-        mask = np.zeros(len(self), dtype=bool)
-        for label in {fold(label) for label in labels}:
-            found = index.get(label)
-            if found is not None:
-                mask[found] = True
-        return mask
-
-    def featured_mask(self, rules: RuleSet) -> np.ndarray:
-        """``(len,)`` bool: featured, after the editors' featured overrides."""
-        mask = self.featured.copy()
-        for article_id, value in rules.featured.items():
-            position = self.positions.get(article_id)
-            if position is not None:
-                mask[position] = value
-        return mask
-
-    def newest(self, mask: np.ndarray, n: int) -> np.ndarray:
-        """The first ``n`` positions of ``mask``, newest first (ties and undated
-        articles in position order, undated last)."""
-        if self._newest_first is None:
-            self._newest_first = np.argsort(-self.published_at, kind="stable")
-        order = self._newest_first
-        return np.asarray(order[mask[order]][:n], dtype=np.int64)
 
 
 def _seconds(moment: datetime | None) -> float:

@@ -32,7 +32,7 @@ import numpy as np
 
 from . import scoring
 from .articles import Article
-from .candidates import CandidateSource, ExhaustiveCandidates
+from .candidates import CandidateSource, PrecomputedCandidates
 from .catalog import Catalog
 from .duplicates import Shingling
 from .errors import InvalidArgument
@@ -59,12 +59,8 @@ class _Request:
     knobs: RankingKnobs
     rules: RuleSet
     lexical: WeightedQuery
-    window: np.ndarray
-    """``(len(catalog),)`` bool: in the age window."""
-    featured: np.ndarray
-    """``(len(catalog),)`` bool: featured, after the editors' overrides."""
-    visible: np.ndarray
-    """``(len(catalog),)`` bool: may appear under the caller's filters and the rules."""
+    reference: float
+    """The recency reference, seconds since the epoch (see ``Ranker._reference_time``)."""
     context: BoostContext
     """What the scorer reads besides positions."""
 
@@ -77,12 +73,12 @@ class _RelatedPlan:
     """``(c,)`` int64 positions, ascending."""
     pins: list[tuple[int, int]]
     """``(list position, catalog position)``."""
-    pool: np.ndarray
-    """``(len(catalog),)`` bool: what may fill the list (the fallback relaxes the
-    shared-tag rule and the ``min_score`` knob, nothing else)."""
+    allowed: Callable[[np.ndarray], np.ndarray]
+    """What may fill the list: ``(len(positions),)`` bool for some positions (the
+    fallback relaxes the shared-tag rule and the ``min_score`` knob, nothing else)."""
     featured: np.ndarray | None
-    """``(f,)`` int64 positions, ascending: the pool's featured articles, which the
-    fallback tries first; None when the fallback is off."""
+    """``(f,)`` int64 positions, ascending: the featured articles that may fill the
+    list, which the fallback tries first; None when the fallback is off."""
 
     def positions(self) -> list[np.ndarray]:
         """Every position the list scores before its fallback reaches beyond the
@@ -123,7 +119,8 @@ class Ranker:
         clock_skew: seconds before its ``published`` time that a scheduled article
             is shown (``RECOMMENDER_CLOCK_SKEW_SECONDS``).
         candidate_source: makes the related lists' candidate source from the
-            catalog (default: :class:`~recommender.candidates.ExhaustiveCandidates`).
+            catalog (default: :class:`~recommender.candidates.PrecomputedCandidates`,
+            which searches exhaustively for drafts and older snapshots).
     """
 
     def __init__(
@@ -143,7 +140,7 @@ class Ranker:
         explain: bool = True,
         now: Clock = system_clock,
         clock_skew: float = 0.0,
-        candidate_source: Callable[[Catalog], CandidateSource] = ExhaustiveCandidates,
+        candidate_source: Callable[[Catalog], CandidateSource] = PrecomputedCandidates,
     ) -> None:
         if fusion not in scoring.FUSIONS:
             raise InvalidArgument("fusion", f"{fusion!r} is not one of {', '.join(FUSIONS)}")
@@ -273,10 +270,9 @@ class Ranker:
         Featured overrides decide what counts as featured; blocks and excludes apply.
         """
         request = self._request(query, filters, knobs, rules)
-        table = self._table(
-            request, [np.flatnonzero(self._featured_pool(request, request.visible))]
-        )
-        return self._fill_featured(request, request.visible, request.filters, table, k)
+        pool = self._featured_pool(request, request.filters)
+        table = self._table(request, [pool])
+        return self._fill_featured(request, pool, request.filters, table, k)
 
     def recommendations(
         self,
@@ -291,14 +287,14 @@ class Ranker:
         request = self._request(query, filters, knobs, rules)
         plan = self._plan_related(request, k)
         # Every featured pick is in this pool: excluding the related items only shrinks it.
-        featured_pool = np.flatnonzero(self._featured_pool(request, request.visible))
+        featured_pool = self._featured_pool(request, request.filters)
         table = self._table(request, [*plan.positions(), featured_pool])
         related = self._fill_related(request, plan, table, k)
         given = request.filters
         shown = [*given.exclude, *(item.article.id for item in related)]
         filters = Filters(shown, given.tags, given.since, given.min_score)
-        visible = self.catalog.visible(filters, request.rules, query.position, query.article_id)
-        return related, self._fill_featured(request, visible, filters, table, k)
+        pool = featured_pool[self._allowed(request, filters, featured_pool)]
+        return related, self._fill_featured(request, pool, filters, table, k)
 
     # -- stages ------------------------------------------------------------------------
 
@@ -319,9 +315,7 @@ class Ranker:
             knobs=knobs,
             rules=rules,
             lexical=query.lexical.weighted(self.query_weights),
-            window=self.catalog.in_window(reference, knobs.max_age_days),
-            featured=self.catalog.featured_mask(rules),
-            visible=self.catalog.visible(filters, rules, query.position, query.article_id),
+            reference=reference,
             context=BoostContext(self.catalog, query, knobs, reference),
         )
 
@@ -331,15 +325,27 @@ class Ranker:
         # runs (so cached answers stay right). Drafts and undated articles use now.
         return (query.published or self.now()).timestamp()
 
-    def _eligible(self, request: _Request, pool: np.ndarray) -> np.ndarray:
-        """The pool less what the shared-tag rule hides (a query without tags is exempt)."""
-        eligible = pool.copy()
-        if request.knobs.require_shared_tag and request.query.tags:
-            eligible &= self.catalog.sharing_a_tag(request.query.tags)
-        return eligible
+    def _allowed(self, request: _Request, filters: Filters, positions: np.ndarray) -> np.ndarray:
+        """``(len(positions),)`` bool: visible under ``filters`` and the rules, and in
+        the age window."""
+        query = request.query
+        visible = self.catalog.visible(
+            positions, filters, request.rules, query.position, query.article_id
+        )
+        in_window = self.catalog.in_window(positions, request.reference, request.knobs.max_age_days)
+        return np.asarray(visible & in_window, dtype=bool)
 
-    def _featured_pool(self, request: _Request, visible: np.ndarray) -> np.ndarray:
-        return np.asarray(visible & request.window & request.featured, dtype=bool)
+    def _sharing(self, request: _Request, positions: np.ndarray) -> np.ndarray:
+        """``(len(positions),)`` bool: what the shared-tag rule keeps (a query without
+        tags is exempt)."""
+        if request.knobs.require_shared_tag and request.query.tags:
+            return self.catalog.sharing_a_tag(positions, request.query.tags)
+        return np.ones(len(positions), dtype=bool)
+
+    def _featured_pool(self, request: _Request, filters: Filters) -> np.ndarray:
+        """``(f,)`` int64 ascending: the featured articles that may appear."""
+        featured = self.catalog.featured_positions(request.rules)
+        return np.asarray(featured[self._allowed(request, filters, featured)], dtype=np.int64)
 
     def _pins(self, request: _Request, k: int) -> list[tuple[int, int]]:
         """``(list position, article position)`` of the pins under the query article
@@ -348,23 +354,36 @@ class Ranker:
         if query_id is None:
             return []
         positions = self.catalog.positions
-        return [
+        pins = [
             (pin.position, positions[pin.article_id])
             for pin in request.rules.pins.get(query_id, ())
-            if pin.position <= k
-            and pin.article_id in positions
-            and request.visible[positions[pin.article_id]]
+            if pin.position <= k and pin.article_id in positions
         ]
+        at = np.array([p for _, p in pins], dtype=np.int64)
+        shown = self.catalog.visible(
+            at, request.filters, request.rules, request.query.position, query_id
+        )
+        return [pin for pin, ok in zip(pins, shown, strict=True) if ok]
 
     def _plan_related(self, request: _Request, k: int) -> _RelatedPlan:
         pins = self._pins(request, k)
-        pool = request.visible & request.window
-        pool[np.array([p for _, p in pins], dtype=np.int64)] = False
+        pinned = np.array([p for _, p in pins], dtype=np.int64)
+
+        def allowed(positions: np.ndarray) -> np.ndarray:
+            free = ~np.isin(positions, pinned)
+            return np.asarray(self._allowed(request, request.filters, positions) & free, bool)
+
+        def eligible(positions: np.ndarray) -> np.ndarray:
+            return np.asarray(allowed(positions) & self._sharing(request, positions), bool)
+
         candidates = self.source.for_query(
-            request.query, request.lexical, self._eligible(request, pool), self.candidates + k
+            request.query, request.lexical, eligible, self.candidates + k
         )
-        featured = np.flatnonzero(pool & request.featured) if request.knobs.fallback else None
-        return _RelatedPlan(candidates, pins, pool, featured)
+        featured = None
+        if request.knobs.fallback:
+            featured = self.catalog.featured_positions(request.rules)
+            featured = featured[allowed(featured)]
+        return _RelatedPlan(candidates, pins, allowed, featured)
 
     def _table(self, request: _Request, positions: list[np.ndarray]) -> ScoreTable:
         union = np.unique(np.concatenate(positions)).astype(np.int64)
@@ -373,19 +392,21 @@ class Ranker:
     def _recent(
         self, request: _Request, plan: _RelatedPlan, table: ScoreTable, candidates: np.ndarray
     ) -> Recent:
-        """The fallback's second part: the pool's newest articles that are not featured
-        and share the query's category (a tag, if it has no category; any, if it has
-        neither), scored into ``table`` when first asked for."""
+        """The fallback's second part: the newest articles that may fill the list, are
+        not featured and share the query's category (a tag, if it has no category;
+        any, if it has neither), scored into ``table`` when first asked for."""
 
         def recent(taken: np.ndarray) -> tuple[ScoreTable, np.ndarray]:
             query = request.query
-            rest = plan.pool & ~request.featured
-            if query.categories:
-                rest &= self.catalog.sharing_a_category(query.categories)
-            elif query.tags:
-                rest &= self.catalog.sharing_a_tag(query.tags)
-            rest[taken] = False
-            positions = self.catalog.newest(rest, FALLBACK_RECENT)
+
+            def rest(positions: np.ndarray) -> np.ndarray:
+                featured = self.catalog.featured_at(positions, request.rules)
+                free = ~np.isin(positions, taken)
+                return np.asarray(plan.allowed(positions) & ~featured & free, dtype=bool)
+
+            positions = self.catalog.newest(
+                rest, FALLBACK_RECENT, categories=query.categories, tags=query.tags
+            )
             extended = self.scorer.extend(table, request.context, request.lexical, positions)
             fused = self.scorer.fuse(extended, candidates)
             return fused, fused.rows(positions)
@@ -415,17 +436,18 @@ class Ranker:
     def _fill_featured(
         self,
         request: _Request,
-        visible: np.ndarray,
+        pool: np.ndarray,
         filters: Filters,
         table: ScoreTable,
         k: int,
     ) -> list[Recommendation]:
-        pool = self._featured_pool(request, visible)
-        candidates = table.rows(np.flatnonzero(self._eligible(request, pool)))
+        """The featured list from ``pool``: ``(f,)`` int64 ascending, the featured
+        articles that may appear under ``filters``."""
+        candidates = table.rows(pool[self._sharing(request, pool)])
         fused = self.scorer.fuse(table, candidates)
         fallback = None
         if request.knobs.fallback:
-            fallback = Fallback(np.flatnonzero(pool), filters.min_score)
+            fallback = Fallback(pool, filters.min_score)
         slate = Slate(
             candidates=candidates,
             k=k,

@@ -14,7 +14,7 @@ import pytest
 
 from recommender import Engine, RankingKnobs
 from recommender import scoring as scoring_module
-from recommender.candidates import ExhaustiveCandidates
+from recommender.candidates import Eligible, PrecomputedCandidates
 from recommender.catalog import Catalog
 from recommender.lexical import QUERY_WEIGHTS, LexicalModel, QueryWeights, WeightedQuery
 from recommender.ranking import Query, Ranker
@@ -173,9 +173,9 @@ class _Fixed:
         self.positions = np.array(sorted(catalog.positions[i] for i in ids), dtype=np.int64)
 
     def for_query(
-        self, query: Query, lexical: WeightedQuery, eligible: np.ndarray, want: int
+        self, query: Query, lexical: WeightedQuery, eligible: Eligible, want: int
     ) -> np.ndarray:
-        return self.positions[eligible[self.positions]]
+        return self.positions[eligible(self.positions)]
 
 
 def test_a_candidate_source_decides_what_the_related_list_ranks(engine: Engine) -> None:
@@ -191,5 +191,5 @@ def test_a_candidate_source_decides_what_the_related_list_ranks(engine: Engine) 
     assert [item.score for item in items] == sorted((item.score for item in items), reverse=True)
     # Ranks count among the candidates the source gave.
     assert sorted(item.dense_rank for item in items) == [1, 2, 3]
-    exhaustive = Ranker(engine.snapshot).source
-    assert isinstance(exhaustive, ExhaustiveCandidates)
+    served = Ranker(engine.snapshot).source
+    assert isinstance(served, PrecomputedCandidates)

@@ -1,0 +1,120 @@
+"""Candidate sets found at build time: on a corpus small enough that every article
+is in every set, ranking them gives exactly the exhaustive ranking, for every knob;
+live upserts and deletes reach other articles' lists; drafts and small snapshots
+are searched exhaustively."""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from recommender import Article, Engine, RankingKnobs, Settings
+from recommender.candidates import ExhaustiveCandidates, PrecomputedCandidates
+from recommender.catalog import Catalog
+from recommender.live import LiveStore
+from recommender.ranking import Ranker
+from recommender.rules import Pin, RuleSet
+
+from .conftest import TOPICS, make_engine
+from .fakes import FakeEmbedder
+
+KNOBS = [
+    RankingKnobs(
+        tag_boost=tag_boost,
+        require_shared_tag=shared,
+        max_age_days=max_age,
+        recency_half_life_days=half_life,
+        mmr_lambda=mmr,
+        min_score=floor,
+        fallback=fallback,
+    )
+    for tag_boost, shared, max_age, half_life, mmr, floor, fallback in itertools.product(
+        (0.0, 0.4), (False, True), (0.0, 400.0), (0.0, 90.0), (1.0, 0.6), (0.0, 0.35), (True, False)
+    )
+]
+
+
+def precomputed(catalog: Catalog) -> PrecomputedCandidates:
+    """The stored candidate sets, whatever the size of the snapshot."""
+    return PrecomputedCandidates(catalog, exhaustive_below=0)
+
+
+def answers(ranker: Ranker, article_id: str, knobs: RankingKnobs, rules: RuleSet) -> object:
+    query = ranker.query_for_article(article_id)
+    related, featured = ranker.recommendations(query, 6, knobs=knobs, rules=rules)
+    return [item.to_json() for item in (*related, *featured)]
+
+
+@pytest.fixture(scope="module")
+def engine(tmp_path_factory: pytest.TempPathFactory) -> Engine:
+    folder = tmp_path_factory.mktemp("sets")
+    return make_engine(Settings(index_dir=folder / "index"), folder / "c.jsonl")
+
+
+@pytest.mark.parametrize("fusion", ["weighted", "rrf", "minmax"])
+def test_every_article_in_every_set_gives_the_exhaustive_ranking(
+    engine: Engine, fusion: str
+) -> None:
+    snapshot = engine.snapshot
+    assert snapshot.candidates is not None and snapshot.candidates.shape[1] == 200
+    rules = RuleSet(
+        pins={"sleep-0": (Pin("speech-2", 2),)}, blocks={"sleep-0": frozenset({"sleep-3"})}
+    )
+    stored = Ranker(snapshot, fusion=fusion, candidate_source=precomputed)  # type: ignore[arg-type]
+    scanned = Ranker(snapshot, fusion=fusion, candidate_source=ExhaustiveCandidates)  # type: ignore[arg-type]
+    # Every knob combination with the default fusion; every third with the others.
+    combinations = KNOBS if fusion == "weighted" else KNOBS[::3]
+    for knobs in combinations:
+        for article_id in ("sleep-0", "speech-4", "swallow-1"):
+            assert answers(stored, article_id, knobs, rules) == answers(
+                scanned, article_id, knobs, rules
+            ), (article_id, knobs)
+
+
+def test_live_upserts_and_deletes_reach_other_lists(engine: Engine, tmp_path: Path) -> None:
+    store = LiveStore(tmp_path / "live.sqlite")
+    embedder = FakeEmbedder()
+    article = Article(id="sleep-new", title="Apnea clinic", body=TOPICS["sleep"] + " snoring")
+    vector = embedder.encode([article.title + "\n\n" + article.body])[0]
+    store.upsert(article, vector, embedder.model_id)
+    store.delete("sleep-2")
+    ranker = Ranker(engine.snapshot, store.load(), candidate_source=precomputed)
+    related = [i.article.id for i in ranker.related(ranker.query_for_article("sleep-0"), 8)]
+    assert "sleep-new" in related and "sleep-2" not in related
+    # The upsert's own list comes from an exhaustive search: it has no stored set.
+    own = [i.article.id for i in ranker.related(ranker.query_for_article("sleep-new"), 4)]
+    assert own and all(i.startswith("sleep-") for i in own)
+
+
+def test_small_snapshots_drafts_and_upserts_are_searched_exhaustively(engine: Engine) -> None:
+    catalog = Catalog(engine.snapshot)
+    source = PrecomputedCandidates(catalog)  # 20 articles: below EXHAUSTIVE_BELOW
+    query = Ranker(engine.snapshot).query_for_article("sleep-0")
+    weighted = query.lexical.weighted("tf")
+    every = np.ones
+
+    def eligible(positions: np.ndarray) -> np.ndarray:
+        return every(len(positions), dtype=bool)
+
+    exhaustive = ExhaustiveCandidates(catalog).for_query(query, weighted, eligible, 3)
+    assert source.for_query(query, weighted, eligible, 3).tolist() == exhaustive.tolist()
+    stored = PrecomputedCandidates(catalog, exhaustive_below=0).for_query(
+        query, weighted, eligible, 3
+    )
+    row = engine.snapshot.candidates[catalog.positions["sleep-0"]]  # type: ignore[index]
+    expected = np.union1d(row[:3], row[100:103])
+    assert stored.tolist() == expected[expected >= 0].tolist()
+
+
+def test_rules_apply_to_stored_sets(engine: Engine) -> None:
+    ranker = Ranker(engine.snapshot, candidate_source=precomputed)
+    query = ranker.query_for_article("sleep-0")
+    plain = [i.article.id for i in ranker.related(query, 5)]
+    rules = RuleSet(
+        pins={"sleep-0": (Pin("speech-1", 1),)}, blocks={"sleep-0": frozenset({plain[0]})}
+    )
+    ruled = [i.article.id for i in ranker.related(query, 5, rules=rules)]
+    assert ruled[0] == "speech-1" and plain[0] not in ruled
