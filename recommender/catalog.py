@@ -17,8 +17,9 @@ later catalog can keep them on disk and the arrays memory-mapped.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import datetime
+from typing import Any
 
 import numpy as np
 from scipy import sparse
@@ -40,6 +41,139 @@ categories)."""
 
 DAY = 86_400.0
 """Seconds in a day: ages in the knobs are in days, times in seconds since the epoch."""
+
+
+class Column:
+    """A per-position array: the snapshot's values, then the live upserts'. Indexed
+    like a numpy array with one position or an array of positions, it never joins
+    the two parts, so a live change does not copy a corpus-sized array."""
+
+    def __init__(self, base: np.ndarray, live: np.ndarray) -> None:
+        self.base = base
+        self.live = live
+
+    def __len__(self) -> int:
+        return len(self.base) + len(self.live)
+
+    def __getitem__(self, positions: Any) -> Any:
+        n = len(self.base)
+        if np.ndim(positions) == 0:
+            position = int(positions)
+            return self.base[position] if position < n else self.live[position - n]
+        positions = np.asarray(positions, dtype=np.int64)
+        if not self.live.size:
+            return self.base[positions]
+        inside = positions < n
+        out = np.empty(positions.shape, dtype=self.base.dtype)
+        out[inside] = self.base[positions[inside]]
+        out[~inside] = self.live[positions[~inside] - n]
+        return out
+
+
+class CatalogBase:
+    """What a catalog reads from its snapshot, computed once per snapshot and shared
+    by every catalog laid over it (one per live-change sequence): ids, per-article
+    arrays, label indexes and newest-first orders.
+
+    Args:
+        snapshot: the loaded index version.
+        clock_skew: seconds before its ``published`` time that a scheduled article
+            is shown.
+    """
+
+    def __init__(self, snapshot: Snapshot, clock_skew: float = 0.0) -> None:
+        records = snapshot.articles
+        self.snapshot = snapshot
+        self.records = records
+        self.clock_skew = clock_skew
+        self.n = len(records)
+        self.positions: dict[str, int] = dict(zip(records.ids, range(self.n), strict=True))
+        self.published = np.asarray(records.status == STATUSES.index("published"), dtype=bool)
+        self.scheduled = np.asarray(records.status == STATUSES.index("scheduled"), dtype=bool)
+        self.featured = np.asarray(records.featured, dtype=bool)
+        self.published_at = np.asarray(records.published, dtype=np.float64)
+        # Scheduled articles go live at their publication time less the skew tolerance.
+        self.goes_live_at = np.where(self.scheduled, self.published_at - clock_skew, np.inf)
+        self.featured_positions = np.flatnonzero(self.featured).astype(np.int64)
+        self._indexes: dict[str, dict[str, np.ndarray]] = {}
+        self._newest: dict[tuple[str | None, frozenset[str]], np.ndarray] = {}
+
+    def index(self, name: str) -> dict[str, np.ndarray]:
+        """Label → ``(m,)`` int64 snapshot positions carrying it, ascending: ``tags``
+        and ``categories`` casefolded, ``exact tags`` as written (built on first use)."""
+        index = self._indexes.get(name)
+        if index is None:
+            kind = "categories" if name == "categories" else "tags"
+            fold: Callable[[str], str] = str if name == "exact tags" else str.casefold
+            lists: Labels = getattr(self.records, kind)
+            found: dict[str, list[np.ndarray]] = {}
+            for label, positions in lists.positions().items():
+                found.setdefault(fold(label), []).append(positions)
+            index = {
+                label: np.unique(np.concatenate(parts)).astype(np.int64)
+                for label, parts in found.items()
+            }
+            self._indexes[name] = index
+        return index
+
+    def newest_order(self, kind: str | None, labels: frozenset[str]) -> np.ndarray:
+        """Snapshot positions newest first (ties by position, undated last): of the
+        articles carrying one of ``labels`` in the index ``kind``, or (``kind`` None)
+        of all. Kept for the most recent label sets asked for."""
+        key = (kind, labels)
+        order = self._newest.get(key)
+        if order is None:
+            if kind is None:
+                positions = np.arange(self.n, dtype=np.int64)
+            else:
+                index = self.index(kind)
+                parts = [index[label] for label in labels if label in index]
+                positions = np.unique(np.concatenate(parts)) if parts else np.zeros(0, np.int64)
+            order = positions[np.lexsort((positions, -self.published_at[positions]))]
+            self._newest[key] = order
+            while len(self._newest) > NEWEST_KEPT:
+                self._newest.pop(next(iter(self._newest)))
+        return order
+
+
+class _Positions(Mapping[str, int]):
+    """Id → position of every article that exists now: the snapshot's, less the
+    hidden ones, and the live upserts' (a view: nothing corpus-sized is copied)."""
+
+    def __init__(self, base: dict[str, int], hidden: frozenset[str], live: dict[str, int]):
+        self._base = base
+        self._hidden = hidden
+        self._live = live
+        self._size = len(base) - sum(1 for i in hidden if i in base) + len(live)
+
+    def __getitem__(self, article_id: str) -> int:
+        position = self._live.get(article_id)
+        if position is not None:
+            return position
+        if article_id in self._hidden:
+            raise KeyError(article_id)
+        return self._base[article_id]
+
+    def __contains__(self, article_id: object) -> bool:
+        return article_id in self._live or (
+            article_id not in self._hidden and article_id in self._base
+        )
+
+    def get(self, article_id: str, default: Any = None) -> Any:
+        """The position of ``article_id``, or ``default``: one or two dict lookups."""
+        position = self._live.get(article_id)
+        if position is not None:
+            return position
+        if article_id in self._hidden:
+            return default
+        return self._base.get(article_id, default)
+
+    def __iter__(self) -> Iterator[str]:
+        yield from (i for i in self._base if i not in self._hidden and i not in self._live)
+        yield from self._live
+
+    def __len__(self) -> int:
+        return self._size
 
 
 class Catalog:
@@ -75,18 +209,19 @@ class Catalog:
         *,
         now: Clock = system_clock,
         clock_skew: float = 0.0,
+        base: CatalogBase | None = None,
     ) -> None:
+        if base is None or base.snapshot is not snapshot or base.clock_skew != clock_skew:
+            base = CatalogBase(snapshot, clock_skew)
+        self.base = base
         self.snapshot = snapshot
         self.now = now
         self.live_seq = live.seq if live else 0
         records = snapshot.articles
         self._records = records
-        self.n_snapshot = len(records)
-        # Every id of the snapshot, then the live ones; a replaced or deleted snapshot
-        # article keeps its position, unlisted.
-        snapshot_positions = dict(zip(records.ids, range(self.n_snapshot), strict=True))
-        upserts = self._served_upserts(records, snapshot_positions, live) if live else {}
-        hidden = set(live.deleted) | set(upserts) if live else set()
+        self.n_snapshot = base.n
+        upserts = self._served_upserts(records, base.positions, live) if live else {}
+        hidden = frozenset(live.deleted) | frozenset(upserts) if live else frozenset()
         self._upsert_times = (
             {article_id: live.upsert_time(article_id) for article_id in upserts} if live else {}
         )
@@ -104,36 +239,50 @@ class Catalog:
         self._live_signatures: Signatures | None = None
         if self.shingling is not None and live_articles and live is not None:
             self._live_signatures = self._sign_upserts(live, live_articles)
-        hidden_positions = [snapshot_positions.pop(i) for i in hidden if i in snapshot_positions]
-        self.positions: Mapping[str, int] = snapshot_positions | {
-            a.id: self.n_snapshot + i for i, a in enumerate(live_articles)
-        }
-        total = self.n_snapshot + len(live_articles)
-        self.listed = np.ones(total, dtype=bool)
-        self.listed[hidden_positions] = False
-        scheduled_code = STATUSES.index("scheduled")
-        self.published = np.concatenate(
-            [records.status == STATUSES.index("published"), [a.is_published for a in live_articles]]
-        ).astype(bool)
-        self.featured = np.concatenate(
-            [records.featured, [a.featured for a in live_articles]]
-        ).astype(bool)
-        self.published_at = np.concatenate(
-            [records.published, [_seconds(a.published) for a in live_articles]]
-        ).astype(np.float64)
-        scheduled = self.listed & np.concatenate(
-            [records.status == scheduled_code, [a.status == "scheduled" for a in live_articles]]
-        ).astype(bool)
-        # Scheduled articles go live at their publication time less the skew tolerance.
-        self.goes_live_at = np.where(scheduled, self.published_at - clock_skew, np.inf)
-        self._go_live_times = np.sort(self.goes_live_at[scheduled])
+        live_positions = {a.id: self.n_snapshot + i for i, a in enumerate(live_articles)}
+        self.positions: Mapping[str, int] = _Positions(base.positions, hidden, live_positions)
+        self._hidden = np.array(
+            sorted(base.positions[i] for i in hidden if i in base.positions), dtype=np.int64
+        )
+        self.published = Column(
+            base.published, np.array([a.is_published for a in live_articles], bool)
+        )
+        self.featured = Column(base.featured, np.array([a.featured for a in live_articles], bool))
+        self.published_at = Column(
+            base.published_at,
+            np.array([_seconds(a.published) for a in live_articles], dtype=np.float64),
+        )
+        live_goes_live = np.array(
+            [
+                _seconds(a.published) - clock_skew if a.status == "scheduled" else np.inf
+                for a in live_articles
+            ],
+            dtype=np.float64,
+        )
+        self.goes_live_at = Column(base.goes_live_at, live_goes_live)
+        # Hidden snapshot articles never go live.
+        base_times = base.goes_live_at[base.scheduled]
+        if self._hidden.size:
+            shown = base.scheduled.copy()
+            shown[self._hidden] = False
+            base_times = base.goes_live_at[shown]
+        self._go_live_times = np.sort(
+            np.concatenate([base_times, live_goes_live[np.isfinite(live_goes_live)]])
+        )
         self._labels: dict[int, frozenset[str]] = {}
         self._indexes: dict[str, dict[str, np.ndarray]] = {}
-        self._newest: dict[tuple[str | None, frozenset[str]], np.ndarray] = {}
         self._featured_positions: np.ndarray | None = None
         # Per-field term counts of articles counted from their text (live upserts, and
         # snapshots stored without counts), kept once counted.
         self._field_counts: dict[int, FieldCounts] = {}
+
+    def listed(self, positions: np.ndarray) -> np.ndarray:
+        """``(len(positions),)`` bool: the positions of articles that exist now."""
+        positions = np.asarray(positions, dtype=np.int64)
+        listed = positions < len(self)
+        if self._hidden.size:
+            listed &= ~np.isin(positions, self._hidden)
+        return listed
 
     def __len__(self) -> int:
         """How many positions there are (hidden ones included)."""
@@ -200,7 +349,8 @@ class Catalog:
     def listed_articles(self) -> list[Article]:
         """Every article that exists now (drafts included), in position order (reads
         every record: for listings and exports, not for ranking)."""
-        return [self.article(int(i)) for i in np.flatnonzero(self.listed)]
+        every = np.arange(len(self), dtype=np.int64)
+        return [self.article(int(i)) for i in every[self.listed(every)]]
 
     def version_time(self, article_id: str) -> datetime | None:
         """When the served version of an article was written: an upsert's ``updated``
@@ -354,7 +504,7 @@ class Catalog:
         publication time less the clock-skew tolerance.
         """
         positions = np.asarray(positions, dtype=np.int64)
-        visible = self.listed[positions] & (
+        visible = self.listed(positions) & (
             self.published[positions] | (self.goes_live_at[positions] <= self.now().timestamp())
         )
         if filters.since is not None:
@@ -395,7 +545,9 @@ class Catalog:
         """``(f,)`` int64 ascending: every listed featured article, after the editors'
         overrides (visibility not applied)."""
         if self._featured_positions is None:
-            self._featured_positions = np.flatnonzero(self.featured & self.listed)
+            live_featured = np.flatnonzero(self.featured.live) + self.n_snapshot
+            every = np.concatenate([self.base.featured_positions, live_featured])
+            self._featured_positions = every[self.listed(every)].astype(np.int64)
         overrides = {self.positions.get(i): value for i, value in rules.featured.items()}
         overrides.pop(None, None)
         if not overrides:
@@ -417,44 +569,40 @@ class Catalog:
         position order, undated last): among the articles in one of ``categories``,
         else carrying one of ``tags``, else among all.
 
-        The articles are walked newest first, a doubling block at a time, so only as
-        many are checked as it takes to find ``n``.
+        The snapshot's articles are walked newest first, a doubling block at a time,
+        so only as many are checked as it takes to find ``n``; the live upserts
+        (few) are merged in by date.
         """
         labels = frozenset(label.casefold() for label in categories)
         kind = "categories"
         if not labels:
             labels, kind = frozenset(label.casefold() for label in tags), "tags"
-        order = self._newest_order(kind if labels else None, labels)
+        order = self.base.newest_order(kind if labels else None, labels)
+        live = self.live_positions()
+        if labels and live.size:
+            live = live[self._carrying(live, kind, labels)]
+        live = live[np.lexsort((live, -self.published_at[live]))] if live.size else live
         found: list[np.ndarray] = []
         taken, start, block = 0, 0, max(4 * n, 64)
-        while taken < n and start < order.size:
+        while taken < n and (start < order.size or live.size):
             head = order[start : start + block]
+            start += block
+            if start < order.size:
+                # Live upserts newer than the last article of this block come before
+                # every later one (at an equal time the snapshot's come first).
+                cut = int(
+                    np.searchsorted(-self.published_at[live], -self.published_at[head[-1]], "left")
+                )
+                head, live = np.concatenate([head, live[:cut]]), live[cut:]
+            else:
+                head, live = np.concatenate([head, live]), live[:0]
+            head = head[np.lexsort((head, -self.published_at[head]))]
             accepted = head[allowed(head)]
             found.append(accepted)
             taken += accepted.size
-            start += block
             block *= 2
         out = np.concatenate(found) if found else np.zeros(0, dtype=np.int64)
         return np.asarray(out[:n], dtype=np.int64)
-
-    def _newest_order(self, kind: str | None, labels: frozenset[str]) -> np.ndarray:
-        """Positions newest first (ties by position, undated last): of the articles
-        carrying one of ``labels`` in the index ``kind``, or (``kind`` None) of all.
-        Kept for the most recent label sets asked for."""
-        key = (kind, labels)
-        order = self._newest.get(key)
-        if order is None:
-            if kind is None:
-                positions = np.arange(len(self), dtype=np.int64)
-            else:
-                index = self._index(kind)
-                parts = [index[label] for label in labels if label in index]
-                positions = np.unique(np.concatenate(parts)) if parts else np.zeros(0, np.int64)
-            order = positions[np.lexsort((positions, -self.published_at[positions]))]
-            self._newest[key] = order
-            while len(self._newest) > NEWEST_KEPT:
-                self._newest.pop(next(iter(self._newest)))
-        return order
 
     def _carrying(self, positions: np.ndarray, name: str, labels: Iterable[str]) -> np.ndarray:
         """``(len(positions),)`` bool: carrying one of ``labels`` in the index ``name``."""
@@ -466,26 +614,19 @@ class Catalog:
         return np.asarray(np.isin(positions, np.concatenate(found)), dtype=bool)
 
     def _index(self, name: str) -> dict[str, np.ndarray]:
-        """Label → ``(m,)`` int64 positions carrying it, ascending: ``tags`` and
-        ``categories`` casefolded, ``exact tags`` as written. Built on first use from
-        the snapshot's label lists and the live upserts' labels."""
+        """Label → ``(m,)`` int64 positions carrying it, ascending: the snapshot's
+        index (see :meth:`CatalogBase.index`) with the live upserts' labels added."""
+        if not self._live_articles:
+            return self.base.index(name)
         index = self._indexes.get(name)
         if index is None:
             kind = "categories" if name == "categories" else "tags"
             fold: Callable[[str], str] = str if name == "exact tags" else str.casefold
-            lists: Labels = getattr(self._records, kind)
-            found: dict[str, list[np.ndarray]] = {}
-            for label, positions in lists.positions().items():
-                found.setdefault(fold(label), []).append(positions)
+            index = dict(self.base.index(name))
             for offset, article in enumerate(self._live_articles):
                 for label in {fold(label) for label in getattr(article, kind)}:
-                    found.setdefault(label, []).append(
-                        np.array([self.n_snapshot + offset], dtype=np.int64)
-                    )
-            index = {
-                label: np.unique(np.concatenate(parts)).astype(np.int64)
-                for label, parts in found.items()
-            }
+                    position = np.array([self.n_snapshot + offset], dtype=np.int64)
+                    index[label] = np.concatenate([index.get(label, position[:0]), position])
             self._indexes[name] = index
         return index
 

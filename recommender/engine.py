@@ -143,6 +143,10 @@ class Engine:
         return snapshot
 
     def _make_ranker(self, snapshot: Snapshot) -> Ranker:
+        # A live change keeps the snapshot: the new ranker reuses what the catalog
+        # read from it (ids, arrays, label indexes), so a change costs O(changes).
+        previous = getattr(self, "_ranker", None)
+        base = previous.catalog.base if previous is not None else None
         return Ranker(
             snapshot,
             self.live.load(),
@@ -156,6 +160,7 @@ class Engine:
             rrf_k=self.settings.rrf_k,
             now=self._clock,
             clock_skew=float(self.settings.clock_skew_seconds),
+            catalog_base=base,
         )
 
     @property

@@ -33,7 +33,7 @@ import numpy as np
 from . import scoring
 from .articles import Article
 from .candidates import CandidateSource, PrecomputedCandidates
-from .catalog import Catalog
+from .catalog import Catalog, CatalogBase
 from .duplicates import Shingling
 from .errors import InvalidArgument
 from .explain import Explainer
@@ -121,6 +121,9 @@ class Ranker:
         candidate_source: makes the related lists' candidate source from the
             catalog (default: :class:`~recommender.candidates.PrecomputedCandidates`,
             which searches exhaustively for drafts and older snapshots).
+        catalog_base: what the catalog reads from ``snapshot``, computed once per
+            snapshot; pass the previous ranker's (``ranker.catalog.base``) when only
+            the live changes moved, so a change does not redo corpus-sized work.
     """
 
     def __init__(
@@ -141,6 +144,7 @@ class Ranker:
         now: Clock = system_clock,
         clock_skew: float = 0.0,
         candidate_source: Callable[[Catalog], CandidateSource] = PrecomputedCandidates,
+        catalog_base: CatalogBase | None = None,
     ) -> None:
         if fusion not in scoring.FUSIONS:
             raise InvalidArgument("fusion", f"{fusion!r} is not one of {', '.join(FUSIONS)}")
@@ -150,7 +154,7 @@ class Ranker:
         self.query_weights = query_weights
         self.fusion: Fusion = fusion
         self.knobs = knobs or RankingKnobs()
-        self.catalog = Catalog(snapshot, live, now=now, clock_skew=clock_skew)
+        self.catalog = Catalog(snapshot, live, now=now, clock_skew=clock_skew, base=catalog_base)
         self.source = candidate_source(self.catalog)
         self.scorer = Scorer(self.catalog, fusion, FusionWeights(dense_weight, rrf_k))
         self.duplicates = Duplicates(duplicate_threshold, duplicate_jaccard, suppress_duplicates)

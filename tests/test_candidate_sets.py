@@ -118,3 +118,39 @@ def test_rules_apply_to_stored_sets(engine: Engine) -> None:
     )
     ruled = [i.article.id for i in ranker.related(query, 5, rules=rules)]
     assert ruled[0] == "speech-1" and plain[0] not in ruled
+
+
+def test_a_live_change_reuses_the_snapshots_catalog_and_lists_upserts_by_date(
+    engine: Engine, tmp_path: Path
+) -> None:
+    store = LiveStore(tmp_path / "live.sqlite")
+    embedder = FakeEmbedder()
+    dates = ["2025-03-20", "2024-01-01", "2026-01-01", None, "2025-02-12"]
+    for i, published in enumerate(dates):
+        record = {"id": f"live-{i}", "title": f"Sleep {i}", "body": TOPICS["sleep"]}
+        record |= {"tags": ["sleep" if i % 2 else "speech"], "published": published}
+        article = Article.from_record(record)
+        vector = embedder.encode([article.title + "\n\n" + article.body])[0]
+        store.upsert(article, vector, embedder.model_id)
+    store.delete("sleep-1")
+    store.upsert(
+        Article.from_record({"id": "speech-3", "title": "Moved", "body": "words"}),
+        embedder.encode(["Moved\n\nwords"])[0],
+        embedder.model_id,
+    )
+    before = Ranker(engine.snapshot)
+    after = Ranker(engine.snapshot, store.load(), catalog_base=before.catalog.base)
+    # Nothing read from the snapshot is read again for a live change.
+    assert after.catalog.base is before.catalog.base
+    catalog = after.catalog
+    every = np.arange(len(catalog), dtype=np.int64)
+    listed = every[catalog.listed(every)]
+    ids = {catalog.article(int(p)).id for p in listed}
+    assert "sleep-1" not in ids and {f"live-{i}" for i in range(5)} <= ids
+    assert len(catalog.positions) == len(listed) == len(ids)
+    times = np.array([catalog.published_at[int(p)] for p in listed])
+    by_date = [int(p) for p in listed[np.lexsort((listed, -times))]]
+    for n in (1, 2, 5, len(by_date), len(by_date) + 10):
+        assert list(catalog.newest(catalog.listed, n)) == by_date[:n], n
+    sleep = [p for p in by_date if "sleep" in catalog.article(p).tags]
+    assert list(catalog.newest(catalog.listed, 50, tags=["Sleep"])) == sleep
