@@ -52,8 +52,9 @@ def main(corpus: Path, out: Path, queries: int = 200) -> None:
         embeddings.save(folder)
         save = time.perf_counter() - started
         started = time.perf_counter()
-        loaded = Embeddings(config)
-        loaded.load(folder)
+        loaded = Embeddings()
+        # The saved configuration names the transform; hand the function over again.
+        loaded.load(folder, config={"transform": transform})
         load = time.perf_counter() - started
     rng = np.random.default_rng(0)
     picks = rng.integers(len(texts), size=queries)
