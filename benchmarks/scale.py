@@ -448,6 +448,8 @@ def measure_serving(
         )
         result["hot"] = vars(loadgen.run_wrk(server.base, hot, seconds, log=work / "wrk-hot.txt"))
         result["memory_reads"] = memory(server)
+        if args.profile:  # before any write, so it shows the cost of plain reads
+            result["profile"] = profile(server, uniform, 10, work / "profile.speedscope.json")
         status, _, body = loadgen.exchange(
             server.base, "GET", loadgen.ROUTE.format(id=corpus_ids[0])
         )
@@ -475,8 +477,6 @@ def measure_serving(
             for n, article in enumerate(articles[-3:])
         ]
         result["memory_after_writes"] = memory(server)
-        if args.profile:
-            result["profile"] = profile(server, uniform, 10, work / "profile.speedscope.json")
     bare_env = env | {"SCALE_BARE_BODY": str(work / "body.json")}
     bare_command = [
         str(VENV_BIN / "gunicorn"),
