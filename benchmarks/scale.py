@@ -108,6 +108,8 @@ def step_build(corpus: Path, index: Path) -> dict[str, Any]:
 
 def step_inspect(index: Path) -> dict[str, Any]:
     """Snapshot load and engine start times; recall@20 of the dense index."""
+    import faiss  # noqa: F401  (imported first: a worker has paid for its imports already)
+
     from recommender import Engine
     from recommender.snapshot import Snapshot, SnapshotStore
 
