@@ -581,7 +581,8 @@ def run_size(
     work.mkdir(parents=True, exist_ok=True)
     minutes = args.step_minutes
     print(f"== {label}: {size} articles", flush=True)
-    result: dict[str, Any] = {"label": label, "size": size}
+    # The machine may be shared: the load when a size starts says how much.
+    result: dict[str, Any] = {"label": label, "size": size, "load_average": os.getloadavg()}
     corpus = args.work / f"corpus-{label}-seed{args.seed}.parquet"
     if not corpus.exists():
         result["generate"] = run_step(

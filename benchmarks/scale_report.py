@@ -72,7 +72,14 @@ def header(run: dict[str, Any]) -> list[str]:
         f"{run['args']['seed']}): real all-MiniLM-L6-v2 vectors of the NFCorpus and SciFact "
         "documents mixed by neighbourhood plus noise, supplied as Parquet, so no model runs "
         "during a build. Every figure is beside its baseline from the same run; the "
-        "machine is shared, so compare ratios.",
+        "machine is shared, so compare ratios. Load average (1 min) when each size "
+        "started: "
+        + ", ".join(
+            f"{s['size']:,}: {s['load_average'][0]:.1f}"
+            for s in run["sizes"]
+            if "load_average" in s
+        )
+        + ".",
         "",
         "How to run it: `make bench-scale` (all four sizes) or `make bench-scale "
         "SIZES=1k,10k`. It installs wrk with apt-get (`make wrk`), reads the benchmark "
