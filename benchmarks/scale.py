@@ -379,13 +379,16 @@ def profile(server: Server, script: Path, seconds: int, out: Path) -> dict[str, 
     return {"file": str(shown), "top": summarise_speedscope(out)}
 
 
-def summarise_speedscope(path: Path, top: int = 12) -> list[dict[str, Any]]:
-    """The functions holding the most samples: inclusive and self share (0-1), skipping
-    the server loop frames present in nearly every sample."""
+def summarise_speedscope(path: Path, ours: int = 12, own: int = 6) -> list[dict[str, Any]]:
+    """Where a profile's samples go: the project's functions (``recommender/``,
+    ``service/``) holding the most samples on the stack (less the server loop, in
+    every sample), then the functions running
+    themselves the most (any code), each with its inclusive and self share (0-1),
+    most inclusive first."""
     data = json.loads(path.read_text())
     frames = data["shared"]["frames"]
     inclusive: dict[str, float] = {}
-    own: dict[str, float] = {}
+    own_time: dict[str, float] = {}
     total = 0.0
     for profile_ in data["profiles"]:
         for stack, weight in zip(profile_["samples"], profile_["weights"], strict=True):
@@ -394,16 +397,26 @@ def summarise_speedscope(path: Path, top: int = 12) -> list[dict[str, Any]]:
             for name in set(names):
                 inclusive[name] = inclusive.get(name, 0.0) + weight
             if names:
-                own[names[-1]] = own.get(names[-1], 0.0) + weight
+                own_time[names[-1]] = own_time.get(names[-1], 0.0) + weight
     if not total:
         return []
+    # The server loop's frames are in every sample and say nothing: left out.
+    project = sorted(
+        (
+            n
+            for n in inclusive
+            if ("(recommender/" in n or "(service/" in n) and inclusive[n] / total < 0.97
+        ),
+        key=lambda n: -inclusive[n],
+    )[:ours]
+    busiest = sorted(own_time, key=lambda n: -own_time[n])[:own]
+    chosen = list(dict.fromkeys([*project, *busiest]))
     rows = [
-        {"function": name, "inclusive": value / total, "self": own.get(name, 0.0) / total}
-        for name, value in inclusive.items()
-        if value / total < 0.97
+        {"function": n, "inclusive": inclusive[n] / total, "self": own_time.get(n, 0.0) / total}
+        for n in chosen
     ]
     rows.sort(key=lambda row: -row["inclusive"])
-    return rows[:top]
+    return rows
 
 
 def _frame_name(frame: dict[str, Any]) -> str:
@@ -653,6 +666,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--puts", type=int, default=40, help="articles the writer rewrites")
     parser.add_argument("--no-txtai", dest="txtai", action="store_false")
     parser.add_argument("--no-profile", dest="profile", action="store_false")
+    parser.add_argument(
+        "--render", action="store_true", help="only rewrite the section from the last run.json"
+    )
     args = parser.parse_args(argv)
     if args.command == "step":
         result = STEPS[args.name](args)
@@ -660,6 +676,17 @@ def main(argv: list[str] | None = None) -> None:
         return
     from .scale_report import render
 
+    if args.render:
+        run = json.loads((args.work / "run.json").read_text())
+        for size in run["sizes"]:  # summaries again, from the saved profiles
+            found = size.get("serving", {}).get("profile", {})
+            if "file" in found and (ROOT / found["file"]).exists():
+                found["top"] = summarise_speedscope(ROOT / found["file"])
+        (args.work / "run.json").write_text(json.dumps(run, indent=2, default=str))
+        if args.out:
+            write_scale_section(args.out, render(run))
+        print(render(run))
+        return
     labels = [s.strip().lower() for s in args.sizes.split(",") if s.strip()]
     unknown = [s for s in labels if s not in SIZES]
     if unknown:

@@ -287,9 +287,9 @@ def profiles(run: dict[str, Any]) -> list[str]:
         "### Where the time goes",
         "",
         "py-spy (`record --format speedscope`, 200 Hz, 10 s) of one worker under the "
-        "uniform load, at each size. Share of samples in which a function is on the stack "
-        "(inclusive) or running itself (self); the server loop's frames, present in every "
-        "sample, are left out.",
+        "uniform load, at each size: the project's functions holding the most samples, "
+        "and the functions running themselves the most (any code). Inclusive: share of "
+        "samples with the function on the stack; self: share with it running.",
         "",
     ]
     for size in run["sizes"]:
@@ -302,7 +302,7 @@ def profiles(run: dict[str, Any]) -> list[str]:
             "| function | inclusive | self |",
             "|---|---:|---:|",
         ]
-        for row in found["top"][:10]:
+        for row in found["top"]:
             name = row["function"].replace("|", "\\|")
             lines.append(f"| `{name}` | {row['inclusive']:.0%} | {row['self']:.0%} |")
         lines.append("")

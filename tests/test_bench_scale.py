@@ -274,6 +274,7 @@ def test_profile_summary_shares(tmp_path: Path) -> None:
         )
     )
     assert scale.summarise_speedscope(path) == [
+        {"function": "run (gunicorn/arbiter.py)", "inclusive": 1.0, "self": 0.25},
         {"function": "related (recommender/ranking.py)", "inclusive": 0.75, "self": 0.5},
         {"function": "fit (recommender/lexical.py)", "inclusive": 0.25, "self": 0.25},
     ]
