@@ -605,25 +605,39 @@ def run_size(
             return result
     index = work / "index"
     long = args.build_minutes  # the goal for a 1M build is 60 min
+
+    def save() -> None:  # after every step: a stopped run keeps what it measured
+        (work / "result.json").write_text(json.dumps(result, indent=2, default=str))
+
     result["build"] = run_step("build", long, work / "build.log", corpus=corpus, index=index)
+    save()
     if "seconds" not in result["build"]:
         return result
     result["inspect"] = run_step("inspect", minutes, work / "inspect.log", index=index)
-    result["reindex"] = run_step(
-        "reindex", long, work / "reindex.log", corpus=corpus, index=index, work=work
-    )
-    if "encode" not in run:
-        run["encode"] = encode_baseline(corpus, args)
-    try:
-        result["serving"] = measure_serving(
-            index, corpus_ids(corpus), work, args, run["encode"], put_articles=args.puts + 3
+    save()
+    if "reindex" in args.skip:
+        result["reindex"] = {"skipped": True}
+    else:
+        result["reindex"] = run_step(
+            "reindex", long, work / "reindex.log", corpus=corpus, index=index, work=work
         )
-    except (RuntimeError, OSError, subprocess.SubprocessError) as exc:
-        print(f"    serving failed: {exc}", flush=True)
-        result["serving"] = {"error": str(exc)[:500]}
-    if args.txtai:
+    save()
+    if "serving" in args.skip:
+        result["serving"] = {"skipped": True}
+    else:
+        if "encode" not in run:
+            run["encode"] = encode_baseline(corpus, args)
+        try:
+            result["serving"] = measure_serving(
+                index, corpus_ids(corpus), work, args, run["encode"], put_articles=args.puts + 3
+            )
+        except (RuntimeError, OSError, subprocess.SubprocessError) as exc:
+            print(f"    serving failed: {exc}", flush=True)
+            result["serving"] = {"error": str(exc)[:500]}
+    save()
+    if args.txtai and "txtai" not in args.skip:
         result["txtai"] = run_txtai(corpus, work, long)
-    (work / "result.json").write_text(json.dumps(result, indent=2, default=str))
+    save()
     return result
 
 
@@ -667,9 +681,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--no-txtai", dest="txtai", action="store_false")
     parser.add_argument("--no-profile", dest="profile", action="store_false")
     parser.add_argument(
+        "--skip", default="", help="steps to leave out: reindex, serving, txtai (comma-separated)"
+    )
+    parser.add_argument(
+        "--add", action="store_true", help="add these sizes to the last run.json's figures"
+    )
+    parser.add_argument(
         "--render", action="store_true", help="only rewrite the section from the last run.json"
     )
     args = parser.parse_args(argv)
+    args.skip = {step.strip() for step in args.skip.split(",") if step.strip()}
     if args.command == "step":
         result = STEPS[args.name](args)
         args.json.write_text(json.dumps(result, default=str))
@@ -698,7 +719,9 @@ def main(argv: list[str] | None = None) -> None:
     run = {
         "started": started.isoformat(timespec="minutes"),
         "machine": machine(),
-        "command": "make bench-scale SIZES=" + ",".join(labels),
+        "command": "make bench-scale SIZES="
+        + ",".join(labels)
+        + (f" (skipping {', '.join(sorted(args.skip))})" if args.skip else ""),
         "args": {
             "seconds": args.seconds,
             "step_minutes": args.step_minutes,
@@ -706,8 +729,17 @@ def main(argv: list[str] | None = None) -> None:
             "seed": args.seed,
         },
     }
+    previous = json.loads((args.work / "run.json").read_text()) if args.add else None
+    if previous:  # this run's sizes join (or replace) those of the last run
+        run["encode"] = previous.get("encode", {})
     run["sizes"] = [run_size(label, SIZES[label], args, run) for label in labels]
     run["minutes"] = (datetime.now(UTC) - started).total_seconds() / 60
+    if previous:
+        kept = [s for s in previous["sizes"] if s["label"] not in labels]
+        run["sizes"] = sorted(kept + run["sizes"], key=lambda size: size["size"])
+        run["command"] = f"{previous['command']}, then {run['command']}"
+        run["minutes"] += previous["minutes"]
+        run["started"] = previous["started"]
     (args.work / "run.json").write_text(json.dumps(run, indent=2, default=str))
     section = render(run)
     print(section)

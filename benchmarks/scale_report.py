@@ -15,6 +15,8 @@ def _missing(step: Any) -> str | None:
     """Why a step has no figures: not finished in time, failed, or not run."""
     if not isinstance(step, dict):
         return "not run"
+    if step.get("skipped"):
+        return "skipped"
     if "timeout" in step:
         return f"not finished in {step['timeout']:g} min"
     if "error" in step:
