@@ -376,15 +376,11 @@ def profile(server: Server, script: Path, seconds: int, out: Path) -> dict[str, 
     if recorder.returncode != 0 or not out.exists():
         return {"error": f"py-spy failed: {error.decode(errors='replace')[-300:]}"}
     shown = out.relative_to(ROOT) if out.is_relative_to(ROOT) else out
-    return {"file": str(shown), "top": summarise_speedscope(out)}
+    return {"file": str(shown), "top": summarise_speedscope(out), "shares": project_shares(out)}
 
 
-def summarise_speedscope(path: Path, ours: int = 12, own: int = 6) -> list[dict[str, Any]]:
-    """Where a profile's samples go: the project's functions (``recommender/``,
-    ``service/``) holding the most samples on the stack (less the server loop, in
-    every sample), then the functions running
-    themselves the most (any code), each with its inclusive and self share (0-1),
-    most inclusive first."""
+def _inclusive(path: Path) -> tuple[dict[str, float], dict[str, float], float]:
+    """(inclusive weight, self weight, total weight) per function of a speedscope file."""
     data = json.loads(path.read_text())
     frames = data["shared"]["frames"]
     inclusive: dict[str, float] = {}
@@ -398,6 +394,26 @@ def summarise_speedscope(path: Path, ours: int = 12, own: int = 6) -> list[dict[
                 inclusive[name] = inclusive.get(name, 0.0) + weight
             if names:
                 own_time[names[-1]] = own_time.get(names[-1], 0.0) + weight
+    return inclusive, own_time, total
+
+
+def project_shares(path: Path) -> dict[str, float]:
+    """Inclusive share (0-1) of every project function (by bare name) in a profile."""
+    inclusive, _, total = _inclusive(path)
+    shares: dict[str, float] = {}
+    for name, weight in inclusive.items():
+        if total and ("(recommender/" in name or "(service/" in name):
+            bare = name.split(" (", 1)[0]
+            shares[bare] = max(shares.get(bare, 0.0), weight / total)
+    return shares
+
+
+def summarise_speedscope(path: Path, ours: int = 12, own: int = 6) -> list[dict[str, Any]]:
+    """Where a profile's samples go: the project's functions (``recommender/``,
+    ``service/``) holding the most samples on the stack (less the server loop, in
+    every sample), then the functions running themselves the most (any code), each
+    with its inclusive and self share (0-1), most inclusive first."""
+    inclusive, own_time, total = _inclusive(path)
     if not total:
         return []
     # The server loop's frames are in every sample and say nothing: left out.
@@ -419,16 +435,15 @@ def summarise_speedscope(path: Path, ours: int = 12, own: int = 6) -> list[dict[
     return rows
 
 
+_SHORT_FILE = re.compile(r"site-packages/(.*)|/lib/python3\.\d+/(.*)|/((?:recommender|service)/.*)")
+
+
 def _frame_name(frame: dict[str, Any]) -> str:
+    """``name (file)`` with the file shortened to its package path."""
     file = str(frame.get("file") or "")
-    for marker in ("site-packages/", "/recommender/", "/service/", "/lib/python3"):
-        if marker in file:
-            file = (
-                file.split(marker, 1)[1]
-                if marker == "site-packages/"
-                else (marker.strip("/") + "/" + file.split(marker, 1)[1])
-            )
-            break
+    found = _SHORT_FILE.search(file)
+    if found:
+        file = next(part for part in found.groups() if part).removeprefix("site-packages/")
     return f"{frame.get('name')} ({file})"
 
 
@@ -703,6 +718,7 @@ def main(argv: list[str] | None = None) -> None:
             found = size.get("serving", {}).get("profile", {})
             if "file" in found and (ROOT / found["file"]).exists():
                 found["top"] = summarise_speedscope(ROOT / found["file"])
+                found["shares"] = project_shares(ROOT / found["file"])
         (args.work / "run.json").write_text(json.dumps(run, indent=2, default=str))
         if args.out:
             write_scale_section(args.out, render(run))

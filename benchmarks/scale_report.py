@@ -245,7 +245,9 @@ def memory_table(run: dict[str, Any]) -> list[str]:
         start = _get(size, "inspect", "engine_start_seconds")
         workers = [v["rss_mib"] for k, v in reads.items() if k.startswith("worker")]
         rss = reads.get("total_rss_mib")
-        ok = None if rss is None or load is None else rss <= 1.5 * 1024 and load <= 1.0
+        ok = None  # the goals are set at 100k (and the 1M figure reported)
+        if size["size"] >= 100_000 and rss is not None and load is not None:
+            ok = rss <= 1.5 * 1024 and load <= 1.0
         lines.append(
             f"| {size['size']:,} | {_mib_as_gb(rss)} | {_mib_as_gb(reads.get('total_pss_mib'))} "
             f"| {_mib_as_gb(max(workers) if workers else None)} "
@@ -311,6 +313,83 @@ def profiles(run: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _share(size: Size, function: str) -> float | None:
+    """A project function's inclusive share of a size's profile (0 when absent from a
+    profile that was taken; None without a profile)."""
+    shares = _get(size, "serving", "profile", "shares")
+    return None if shares is None else float(shares.get(function, 0.0))
+
+
+def _pct(value: float | None) -> str:
+    return "–" if value is None else f"{value:.0%}"
+
+
+def limits(run: dict[str, Any]) -> list[str]:
+    """What limits each missed goal, in words, from this run's figures and profiles."""
+    served = [s for s in run["sizes"] if _get(s, "serving", "uniform")]
+    built = [s for s in run["sizes"] if _get(s, "build", "phase_started")]
+    lines = ["### What limits it", ""]
+    if served:
+        small, large = served[0], served[-1]
+        lines.append(
+            f"- **Serving.** Every request ranks twice, related then featured "
+            f"({_pct(_share(large, 'Ranker.related'))} and "
+            f"{_pct(_share(large, 'Ranker.featured'))} of a worker's samples at "
+            f"{large['size']:,}), each time over the whole corpus: BM25 scoring of every "
+            f"article (`LexicalModel.scores`, a sparse product) holds "
+            f"{_pct(_share(large, 'LexicalModel.scores'))} of the samples at {large['size']:,} "
+            f"against {_pct(_share(small, 'LexicalModel.scores'))} at {small['size']:,}, and "
+            f"filling the lists with their explanations (`Ranker._fill`) "
+            f"{_pct(_share(large, 'Ranker._fill'))}. Throughput falls from "
+            f"{small['serving']['uniform']['requests_per_second']:,.0f} to "
+            f"{large['serving']['uniform']['requests_per_second']:,.0f} req/s while bare Flask "
+            "stays in the thousands; there is no response cache, so the hot set costs the "
+            "same."
+        )
+        live, reads = _get(large, "serving", "live"), _get(large, "serving", "uniform")
+        if live and reads:
+            puts = live["put_ms"]
+            lines.append(
+                f"- **Live changes.** A PUT embeds the article in the worker that takes it (the "
+                f"first one loads the model: {_num(puts[0] if puts else None, 0, ' ms')} at "
+                f"{large['size']:,}), then every worker rebuilds its ranker over the whole "
+                f"snapshot when it sees the change. At {large['size']:,} the read p99 goes from "
+                f"{reads['p99_ms']:.0f} ms to {live['reads']['p99_ms']:.0f} ms while PUTs arrive, "
+                f"and only {len(puts)} PUT(s) completed in the "
+                f"{2 * run['args']['seconds']} s of the run (one a second was asked for)."
+            )
+    if built:
+        large = built[-1]
+        phase = large["build"]["phase_started"]
+        reindex = _get(large, "reindex", "seconds")
+        lines.append(
+            f"- **Build and reindex.** At {large['size']:,} the build spends "
+            f"{phase['embed'] - phase['read']:.0f} s reading and validating the corpus, "
+            f"{phase['write'] - phase['embed']:.0f} s fitting BM25, signing the bodies and "
+            f"grouping near-duplicates, {phase['seal'] - phase['write']:.0f} s writing the "
+            f"snapshot (the faiss index built there) and "
+            f"{phase['publish'] - phase['seal']:.0f} s checksumming it. A reindex after one "
+            f"change does all of it again ({_seconds(reindex)} against "
+            f"{_seconds(large['build']['seconds'])} for the build): only the vectors and the "
+            "unchanged bodies' MinHash signatures are reused."
+        )
+    loaded = [s for s in run["sizes"] if _get(s, "inspect", "load_seconds")]
+    if loaded:
+        large = loaded[-1]
+        reads = _get(large, "serving", "memory_reads") or {}
+        workers = [v["rss_mib"] for k, v in reads.items() if k.startswith("worker")]
+        lines.append(
+            f"- **Memory and start-up.** Each worker loads every article, bodies included, as "
+            f"Python objects and builds its own ranker arrays "
+            f"({_mib_as_gb(max(workers) if workers else None)} RSS per worker at "
+            f"{large['size']:,}, PSS {_mib_as_gb(reads.get('total_pss_mib'))} of RSS "
+            f"{_mib_as_gb(reads.get('total_rss_mib'))}: little is shared), and "
+            f"`Snapshot.load` validates every stored article again "
+            f"({_seconds(large['inspect']['load_seconds'])} at {large['size']:,})."
+        )
+    return [*lines, ""] if len(lines) > 2 else []
+
+
 def render(run: dict[str, Any]) -> str:
     """The whole section (without its markers)."""
     return "\n".join(
@@ -320,5 +399,6 @@ def render(run: dict[str, Any]) -> str:
         + build_table(run)
         + memory_table(run)
         + recall_table(run)
+        + limits(run)
         + profiles(run)
     )
