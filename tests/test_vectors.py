@@ -496,3 +496,58 @@ def test_packaged_model_dim_is_read_without_loading_it() -> None:
     assert embedder.dim == 384
     assert embedder._model is None  # the weights were not loaded to tell
     assert embedder._loaded().get_embedding_dimension() == 384
+
+
+# -- through the command line ------------------------------------------------------------------
+
+
+def test_cli_indexes_a_parquet_corpus_with_its_own_vectors(tmp_path: Path) -> None:
+    """The real CLI and the packaged model's id and length: three groups of articles whose
+    supplied vectors cluster by group; related articles follow the vectors."""
+    import os
+    import subprocess
+
+    rng = np.random.default_rng(3)
+    centres = rng.standard_normal((3, 384))
+    rows = []
+    for group in range(3):
+        for i in range(4):
+            vector = centres[group] + 0.2 * rng.standard_normal(384)
+            rows.append(
+                {
+                    "id": f"g{group}-{i}",
+                    "title": f"Report {group}-{i}",
+                    "body": f"Notes number {i} of the series, part {group}.",
+                    "embedding": vector.tolist(),
+                }
+            )
+    rows.append({"id": "bad", "title": "Bad", "body": "Short.", "embedding": [0.1] * 383})
+    source = write_parquet(tmp_path / "site.parquet", rows)
+    index_dir = tmp_path / "index"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RECOMMENDER_")}
+    command = [sys.executable, "-m", "recommender.cli"]
+
+    def run(*args: str) -> Any:
+        done = subprocess.run(
+            [*command, *args, "--index-dir", str(index_dir), "--json"],
+            capture_output=True,
+            text=True,
+            env=env,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
+        return json.loads(done.stdout)
+
+    report = run("index", str(source))
+    assert (report["indexed"], report["supplied_vectors"], report["embedded"]) == (12, 12, 0)
+    assert report["rejected"] == [
+        {
+            "source": str(source),
+            "line": 13,
+            "field": "embedding",
+            "reason": "has 383 numbers, but the model's vectors have 384 dimensions",
+        }
+    ]
+    for group in range(3):
+        items = run("related", f"g{group}-0", "-k", "3")["items"]
+        assert sorted(item["id"] for item in items) == [f"g{group}-{i}" for i in (1, 2, 3)]
