@@ -24,6 +24,7 @@ from recommender.vectors import ModelDimension
 
 from .conftest import topic_records
 from .fakes import FakeEmbedder
+from .servers import cli_json
 
 WriteJsonl = Callable[..., Path]
 DIM = 64
@@ -504,9 +505,6 @@ def test_packaged_model_dim_is_read_without_loading_it() -> None:
 def test_cli_indexes_a_parquet_corpus_with_its_own_vectors(tmp_path: Path) -> None:
     """The real CLI and the packaged model's id and length: three groups of articles whose
     supplied vectors cluster by group; related articles follow the vectors."""
-    import os
-    import subprocess
-
     rng = np.random.default_rng(3)
     centres = rng.standard_normal((3, 384))
     rows = []
@@ -524,19 +522,9 @@ def test_cli_indexes_a_parquet_corpus_with_its_own_vectors(tmp_path: Path) -> No
     rows.append({"id": "bad", "title": "Bad", "body": "Short.", "embedding": [0.1] * 383})
     source = write_parquet(tmp_path / "site.parquet", rows)
     index_dir = tmp_path / "index"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RECOMMENDER_")}
-    command = [sys.executable, "-m", "recommender.cli"]
 
     def run(*args: str) -> Any:
-        done = subprocess.run(
-            [*command, *args, "--index-dir", str(index_dir), "--json"],
-            capture_output=True,
-            text=True,
-            env=env,
-            check=False,
-        )
-        assert done.returncode == 0, done.stderr
-        return json.loads(done.stdout)
+        return cli_json(index_dir, *args, "--json")
 
     report = run("index", str(source))
     assert (report["indexed"], report["supplied_vectors"], report["embedded"]) == (12, 12, 0)
