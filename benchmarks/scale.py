@@ -235,10 +235,11 @@ def _child(command: list[str], minutes: float, log: Path, out: Path) -> dict[str
         try:
             code = process.wait(timeout=minutes * 60)
         except subprocess.TimeoutExpired:
+            where = stack_of(process.pid)
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
-            print(f"    not finished in {minutes:g} min", flush=True)
-            return {"timeout": minutes}
+            print(f"    not finished in {minutes:g} min (in {where[:1]})", flush=True)
+            return {"timeout": minutes, "stack": where}
     if code != 0 or not out.exists():
         tail = log.read_text(errors="replace").strip().splitlines()[-3:]
         print(f"    failed ({code}): {' / '.join(tail)}", flush=True)
@@ -247,6 +248,20 @@ def _child(command: list[str], minutes: float, log: Path, out: Path) -> dict[str
     result["wall_seconds"] = time.perf_counter() - started
     print(f"    {json.dumps(result)[:300]}", flush=True)
     return result
+
+
+def stack_of(pid: int) -> list[str]:
+    """The project's frames a running Python process is in, innermost first (py-spy
+    dump), so a step stopped at its limit says where it was; [] if py-spy cannot tell."""
+    spy = VENV_BIN / "py-spy"
+    try:
+        dump = subprocess.run(
+            [str(spy), "dump", "--pid", str(pid)], capture_output=True, text=True, timeout=60
+        ).stdout
+    except (OSError, subprocess.SubprocessError):
+        return []
+    frames = [line.strip() for line in dump.splitlines() if line.startswith("    ")]
+    return [f for f in frames if "(recommender/" in f or "(benchmarks/" in f][:6]
 
 
 # -- servers ----------------------------------------------------------------------------

@@ -18,7 +18,9 @@ def _missing(step: Any) -> str | None:
     if step.get("skipped"):
         return "skipped"
     if "timeout" in step:
-        return f"not finished in {step['timeout']:g} min"
+        inside = [f for f in step.get("stack", []) if "(recommender/" in f][:1]
+        where = f" (stopped in `{inside[0].split(' (', 1)[0]}`)" if inside else ""
+        return f"not finished in {step['timeout']:g} min{where}"
     if "error" in step:
         return "failed"
     return None
