@@ -245,14 +245,25 @@ def test_report_says_which_steps_did_not_finish() -> None:
                 "reindex": {"seconds": 2.0},
                 "txtai": {"build_seconds": 1.25},
             },
-            {"label": "1m", "size": 1_000_000, "build": {"timeout": 20.0}},
+            {
+                "label": "1m",
+                "size": 1_000_000,
+                "build": {
+                    "timeout": 20.0,
+                    "stack": [
+                        "LexicalModel.fit (recommender/lexical.py:187)",
+                        "step_build (benchmarks/scale.py:96)",
+                    ],
+                },
+            },
         ],
     }
     text = scale_report.render(run)
     assert "| 1,000 | 2.5 s | 1.2 s | 2.00× | 2.0 s | 1.0× | **not met** |" in text
     assert (
-        "| 1,000,000 | not finished in 20 min | not run | – | not run | – | **not met** |" in text
-    )
+        "| 1,000,000 | not finished in 20 min (stopped in `LexicalModel.fit`) | not run | – "
+        "| not run | – | **not met** |"
+    ) in text
     assert "2 cores, 23 GiB, AMD EPYC" in text
 
 
