@@ -12,7 +12,7 @@ PORT ?= 8000
 # torch is installed first and pinned: any other torch request pulls a multi-GB CUDA build.
 TORCH := torch==2.13.0
 
-.PHONY: help install browser run index serve test lint format bench bench-quality clean
+.PHONY: help install browser wrk run index serve test lint format bench bench-quality bench-scale clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -25,18 +25,28 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP) ## Create .venv and install the project (once; again when pyproject.toml changes)
 
-# Debian's Chromium, for the browser tests (Playwright drives it; it never downloads a browser).
-# Best effort: without apt the browser tests skip, saying why.
-browser: ## Install Chromium with apt-get for the browser tests (only if /usr/bin/chromium is missing)
-	@if [ -x /usr/bin/chromium ]; then exit 0; fi; \
+# $(call apt_install,PACKAGE,TARGET,WHAT HAPPENS WITHOUT IT,TEST THAT IT IS THERE):
+# install a Debian package with apt-get if the test fails; best effort, never an error.
+define apt_install
+	@if $(4); then exit 0; fi; \
 	if ! command -v apt-get >/dev/null 2>&1; then \
-		echo "make browser: apt-get not found; install Chromium yourself, or the browser tests will skip"; \
+		echo "make $(2): apt-get not found; install $(1) yourself, or $(3)"; \
 		exit 0; \
 	fi; \
 	sudo=""; if [ "$$(id -u)" != 0 ]; then sudo="sudo -n"; fi; \
 	export DEBIAN_FRONTEND=noninteractive; \
-	$$sudo apt-get update && $$sudo apt-get install -y chromium \
-		|| echo "make browser: could not install chromium; the browser tests will skip"
+	$$sudo apt-get update && $$sudo apt-get install -y $(1) \
+		|| echo "make $(2): could not install $(1); $(3)"
+endef
+
+# Debian's Chromium, for the browser tests (Playwright drives it; it never downloads a browser).
+# Best effort: without apt the browser tests skip, saying why.
+browser: ## Install Chromium with apt-get for the browser tests (only if /usr/bin/chromium is missing)
+	$(call apt_install,chromium,browser,the browser tests will skip,[ -x /usr/bin/chromium ])
+
+# Debian's wrk, the load client of `make bench-scale` (and its optional end-to-end test).
+wrk: ## Install wrk with apt-get for the scale benchmark (only if it is missing)
+	$(call apt_install,wrk,wrk,make bench-scale cannot run (its test skips),command -v wrk >/dev/null 2>&1)
 
 index: $(STAMP) ## Index corpus/ into $(INDEX_DIR) (embeds only new or changed articles)
 	$(BIN)/recommender index corpus --index-dir $(INDEX_DIR)
@@ -44,7 +54,7 @@ index: $(STAMP) ## Index corpus/ into $(INDEX_DIR) (embeds only new or changed a
 run: index ## Index corpus/ and serve the API on http://$(HOST):$(PORT)
 	$(BIN)/recommender serve --index-dir $(INDEX_DIR) --host $(HOST) --port $(PORT)
 
-test: $(STAMP) lint browser ## Lint, type-check and run the whole test suite (real model, server and browser included)
+test: $(STAMP) lint browser wrk ## Lint, type-check and run the whole test suite (real model, server and browser included)
 	$(BIN)/python -m pytest
 
 lint: $(STAMP) ## ruff (lint + format check) and mypy
@@ -58,6 +68,12 @@ format: $(STAMP) ## Apply ruff's fixes and formatting
 
 bench: $(STAMP) ## Measure indexing and query speed; writes docs/benchmarks.md
 	$(BIN)/python -m benchmarks.speed --out docs/benchmarks.md
+
+# Sizes of the synthetic corpora, e.g. SIZES=1k,10k. 1m writes a 2.4 GB corpus and
+# about 12 GB of index versions, and its build takes more than 45 minutes today.
+SIZES ?= 1k,10k,100k,1m
+bench-scale: $(STAMP) wrk ## Measure 1k-1M synthetic articles (SIZES=...); writes its section of docs/benchmarks.md
+	$(BIN)/python -m benchmarks.scale --sizes $(SIZES) --out docs/benchmarks.md
 
 bench-quality: $(STAMP) ## Measure ranking quality on NFCorpus and SciFact; writes docs/quality.md
 	$(BIN)/python -m benchmarks.quality --out docs/quality.md

@@ -1,8 +1,12 @@
 """Readers for corpus sources: a directory of Markdown files with YAML front
-matter, a JSONL file, a CSV file, a WordPress export, an RSS or Atom feed file.
+matter, a JSONL file, a CSV file, a Parquet file, a WordPress export, an RSS or
+Atom feed file.
 
-The XML sources are parsed in :mod:`recommender.feeds`; their records are
-validated here like every other format's.
+The XML sources are parsed in :mod:`recommender.feeds` and Parquet files in
+:mod:`recommender.parquet`; their records are validated here like every other
+format's. A record's supplied vector (``embedding``, see
+:mod:`recommender.vectors`) is taken out of the record, checked, and carried
+beside the articles in :class:`SuppliedVectors`.
 
 Readers never stop at a bad record: each record becomes an :class:`Article` or a
 :class:`Rejection` that says which source, line and field is wrong and why, so a
@@ -24,8 +28,9 @@ import json
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
+import numpy as np
 import yaml
 from pydantic import ValidationError
 
@@ -35,13 +40,17 @@ from .errors import InvalidArgument, InvalidCorpus
 from .feeds import XML_SUFFIXES, read_xml
 from .frontmatter import parse_front_matter
 from .namespaces import NamespaceMode, NamespacePlan, plan_namespaces
+from .parquet import read_parquet
 from .text import markdown_to_html
+from .vectors import FIELD as EMBEDDING
+from .vectors import ModelDimension, VectorProblem, check_vector
 
 ShortcodeScope = Literal["all", "wordpress"]
 
 MARKDOWN_SUFFIXES = {".md", ".markdown"}
 JSONL_SUFFIXES = {".jsonl", ".ndjson"}
 CSV_SUFFIXES = {".csv"}
+PARQUET_SUFFIXES = {".parquet"}
 
 
 @dataclass(frozen=True)
@@ -85,13 +94,37 @@ class SourceNote:
 
 
 @dataclass
+class SuppliedVectors:
+    """The vectors records supplied (their ``embedding``), beside the articles: kept
+    out of :class:`Article` so they never reach the snapshot's article records, and
+    held as one array rather than one object per article.
+
+    Attributes:
+        positions: ascending indexes into :attr:`CorpusLoad.articles`, int64.
+        matrix: ``(len(positions), dim)`` float32, row ``i`` the L2-normalised
+            vector of article ``positions[i]``.
+    """
+
+    positions: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    matrix: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), dtype=np.float32))
+
+    def __len__(self) -> int:
+        return len(self.positions)
+
+    def by_id(self, articles: list[Article]) -> dict[str, np.ndarray]:
+        """Article id → supplied vector (for tests and small corpora)."""
+        return {articles[p].id: self.matrix[i] for i, p in enumerate(self.positions)}
+
+
+@dataclass
 class CorpusLoad:
-    """What reading some sources produced: valid articles, rejected records, and
-    notes on how they were read."""
+    """What reading some sources produced: valid articles, the vectors some of them
+    supplied, rejected records, and notes on how they were read."""
 
     articles: list[Article] = field(default_factory=list)
     rejections: list[Rejection] = field(default_factory=list)
     notes: list[SourceNote] = field(default_factory=list)
+    vectors: SuppliedVectors = field(default_factory=SuppliedVectors)
 
 
 @dataclass(frozen=True)
@@ -106,12 +139,15 @@ class ReadOptions:
         id_namespaces: WordPress export file → the namespace chosen for its posts.
         csv_delimiter: the one character between CSV cells, or None to detect it
             for each CSV file (see :func:`recommender.csvreader.choose_delimiter`).
+        model_dim: the length a supplied ``embedding`` must have (the configured
+            model's), asked for when the first one is read; by default any length.
     """
 
     strip_shortcodes: ShortcodeScope = "all"
     wxr_id_namespace: NamespaceMode = "auto"
     id_namespaces: Mapping[Path, str] = field(default_factory=dict)
     csv_delimiter: str | None = None
+    model_dim: ModelDimension = field(default_factory=ModelDimension)
 
 
 def load_corpus(sources: Iterable[Path | str], options: ReadOptions | None = None) -> CorpusLoad:
@@ -132,16 +168,17 @@ def load_corpus(sources: Iterable[Path | str], options: ReadOptions | None = Non
     items = [item for path in paths for item in read_source(path, options)]
     namespaces = _plan_namespaces(items, options, names, result)
     first_seen: dict[str, str] = {}
+    supplied: list[tuple[int, np.ndarray]] = []
     for item in items:
         if isinstance(item, SourceNote):
             result.notes.append(item)
             continue
-        if not isinstance(item, Rejection) and item[1].site is not None:
+        if not isinstance(item, Rejection) and item.where.site is not None:
             item = _namespaced(item, namespaces)
         if isinstance(item, Rejection):
             result.rejections.append(item)
             continue
-        article, where = item
+        article, where = item.article, item.where
         if article.id in first_seen:
             result.rejections.append(
                 Rejection(
@@ -153,7 +190,14 @@ def load_corpus(sources: Iterable[Path | str], options: ReadOptions | None = Non
             )
             continue
         first_seen[article.id] = str(where)
+        if item.vector is not None:
+            supplied.append((len(result.articles), item.vector))
         result.articles.append(article)
+    if supplied:
+        result.vectors = SuppliedVectors(
+            np.array([position for position, _ in supplied], dtype=np.int64),
+            np.stack([vector for _, vector in supplied]),
+        )
     return result
 
 
@@ -167,7 +211,15 @@ class _Where:
         return self.source if self.line is None else f"{self.source}:{self.line}"
 
 
-_Item = tuple[Article, _Where] | Rejection | SourceNote
+class _Read(NamedTuple):
+    """A valid record: its article, where it was read, and the vector it supplied."""
+
+    article: Article
+    where: _Where
+    vector: np.ndarray | None = None
+
+
+_Item = _Read | Rejection | SourceNote
 
 
 def _chosen_namespaces(chosen: Mapping[Path, str], paths: list[Path]) -> dict[str, str]:
@@ -189,8 +241,8 @@ def _plan_namespaces(
 ) -> NamespacePlan:
     sites: dict[str, str] = {}
     for item in items:
-        if isinstance(item, tuple) and item[1].site is not None:
-            sites.setdefault(item[1].source, item[1].site)
+        if isinstance(item, _Read) and item.where.site is not None:
+            sites.setdefault(item.where.source, item.where.site)
     plan = plan_namespaces(sites, options.wxr_id_namespace, names)
     if plan.notice:
         result.notes.append(SourceNote(None, plan.notice))
@@ -206,17 +258,15 @@ def _plan_namespaces(
     return plan
 
 
-def _namespaced(
-    item: tuple[Article, _Where], namespaces: NamespacePlan
-) -> tuple[Article, _Where] | Rejection:
-    article, where = item
+def _namespaced(item: _Read, namespaces: NamespacePlan) -> _Read | Rejection:
+    article, where = item.article, item.where
     new_id = namespaces.id_for(where.source, article.id)
     if new_id == article.id:
         return item
     problem = id_problem(new_id)
     if problem is not None:
         return Rejection(where.source, where.line, "id", f"namespaced id {new_id!r}: {problem}")
-    return article.model_copy(update={"id": new_id}), where
+    return item._replace(article=article.model_copy(update={"id": new_id}))
 
 
 def read_source(path: Path, options: ReadOptions | None = None) -> Iterator[_Item]:
@@ -238,22 +288,24 @@ def read_source(path: Path, options: ReadOptions | None = None) -> Iterator[_Ite
         if not files:
             raise InvalidCorpus(path, "directory holds no Markdown (.md) files")
         for file in files:
-            yield from _read_markdown(file, shortcodes)
+            yield from _read_markdown(file, shortcodes, options.model_dim)
         return
     suffix = path.suffix.lower()
     if suffix in MARKDOWN_SUFFIXES:
-        yield from _read_markdown(path, shortcodes)
+        yield from _read_markdown(path, shortcodes, options.model_dim)
     elif suffix in JSONL_SUFFIXES:
-        yield from _read_jsonl(path, shortcodes)
+        yield from _read_jsonl(path, shortcodes, options.model_dim)
     elif suffix in CSV_SUFFIXES:
-        yield from _read_csv(path, options.csv_delimiter, shortcodes)
+        yield from _read_csv(path, options.csv_delimiter, shortcodes, options.model_dim)
+    elif suffix in PARQUET_SUFFIXES:
+        yield from _read_parquet(path, shortcodes, options.model_dim)
     elif suffix in XML_SUFFIXES:
         yield from _read_xml(path, shortcodes)
     else:
         raise InvalidCorpus(
             path,
             f"unknown source format {suffix!r}: expected a directory of .md, .jsonl, .csv, "
-            "or a WordPress export or RSS/Atom feed (.xml, .rss, .atom)",
+            ".parquet, or a WordPress export or RSS/Atom feed (.xml, .rss, .atom)",
         )
 
 
@@ -277,12 +329,58 @@ def _validate(
     *,
     shortcodes: bool = False,
     title_is_text: bool = False,
+    model_dim: ModelDimension | None = None,
+) -> list[_Item]:
+    """The record as an article, or its rejections. A supplied ``embedding`` is
+    taken out of the record (it never becomes part of the article) and checked
+    against the model's length; a bad one rejects the record."""
+    vector, problem = None, None
+    if EMBEDDING in record:
+        record = dict(record)
+        value = record.pop(EMBEDDING)
+        if value is not None:
+            try:
+                vector = check_vector(value, (model_dim or ModelDimension()).get())
+            except VectorProblem as exc:
+                problem = str(exc)
+    line = (line_of or {}).get(EMBEDDING, where.line)
+    return _with_vector(
+        _validate_article(record, where, line_of, shortcodes, title_is_text),
+        vector,
+        problem,
+        where.source,
+        line,
+    )
+
+
+def _with_vector(
+    items: list[_Item],
+    vector: np.ndarray | None,
+    problem: str | None,
+    source: str,
+    line: int | None,
+) -> list[_Item]:
+    """A validated record with its supplied vector attached, or rejected for it."""
+    if problem is not None:
+        others = [item for item in items if isinstance(item, Rejection)]
+        return [Rejection(source, line, EMBEDDING, problem), *others]
+    if vector is None:
+        return items
+    return [item._replace(vector=vector) if isinstance(item, _Read) else item for item in items]
+
+
+def _validate_article(
+    record: dict[str, Any],
+    where: _Where,
+    line_of: dict[str, int] | None,
+    shortcodes: bool,
+    title_is_text: bool,
 ) -> list[_Item]:
     try:
         article = Article.from_record(
             record, strip_shortcodes=shortcodes, title_is_text=title_is_text
         )
-        return [(article, where)]
+        return [_Read(article, where)]
     except ValidationError as exc:
         rejections: list[_Item] = []
         for error in exc.errors():
@@ -299,7 +397,7 @@ def _validate(
         return rejections
 
 
-def _read_markdown(path: Path, shortcodes: bool) -> Iterator[_Item]:
+def _read_markdown(path: Path, shortcodes: bool, model_dim: ModelDimension) -> Iterator[_Item]:
     text = _read_text(path)
     source = str(path)
     lines = text.split("\n")
@@ -335,10 +433,12 @@ def _read_markdown(path: Path, shortcodes: bool) -> Iterator[_Item]:
     # Rendered to HTML only: validation reduces it to text once, so "&amp;amp;" in
     # the Markdown is not decoded twice.
     record["body"] = markdown_to_html("\n".join(lines[end + 1 :]))
-    yield from _validate(record, _Where(source, 1), line_of, shortcodes=shortcodes)
+    yield from _validate(
+        record, _Where(source, 1), line_of, shortcodes=shortcodes, model_dim=model_dim
+    )
 
 
-def _read_jsonl(path: Path, shortcodes: bool) -> Iterator[_Item]:
+def _read_jsonl(path: Path, shortcodes: bool, model_dim: ModelDimension) -> Iterator[_Item]:
     source = str(path)
     # JSON Lines ends records at "\n" (a "\r" before it is tolerated); JSON strings
     # may hold U+2028, U+2029 and U+0085, where str.splitlines() would also split.
@@ -354,7 +454,9 @@ def _read_jsonl(path: Path, shortcodes: bool) -> Iterator[_Item]:
         if not isinstance(record, dict):
             yield Rejection(source, number, None, "each line must be a JSON object")
             continue
-        yield from _validate(record, _Where(source, number), shortcodes=shortcodes)
+        yield from _validate(
+            record, _Where(source, number), shortcodes=shortcodes, model_dim=model_dim
+        )
 
 
 def _read_xml(path: Path, shortcodes: bool) -> Iterator[_Item]:
@@ -373,7 +475,9 @@ def _read_xml(path: Path, shortcodes: bool) -> Iterator[_Item]:
 _REQUIRED_FIELDS = tuple(n for n, f in Article.model_fields.items() if f.is_required())
 
 
-def _read_csv(path: Path, named_delimiter: str | None, shortcodes: bool) -> Iterator[_Item]:
+def _read_csv(
+    path: Path, named_delimiter: str | None, shortcodes: bool, model_dim: ModelDimension
+) -> Iterator[_Item]:
     source = str(path)
     text = _read_text(path)
     lines = csvreader.physical_lines(text)
@@ -402,10 +506,31 @@ def _read_csv(path: Path, named_delimiter: str | None, shortcodes: bool) -> Iter
             continue
         # An empty cell means "not given", as in the other formats.
         cells = zip(columns, row.cells, strict=True)
-        record = {name: value for name, value in cells if name and value != ""}
-        yield from _validate(record, _Where(source, row.line), shortcodes=shortcodes)
+        record: dict[str, Any] = {name: value for name, value in cells if name and value != ""}
+        if EMBEDDING in record:
+            record[EMBEDDING] = _json_array(record[EMBEDDING])
+        yield from _validate(
+            record, _Where(source, row.line), shortcodes=shortcodes, model_dim=model_dim
+        )
     below = f"{count} row(s)" if count else "no rows"
     yield SourceNote(source, f"{note}; {below} below the header")
+
+
+def _json_array(cell: str) -> Any:
+    """A CSV cell's supplied vector: the JSON array it holds, else the text itself
+    (which the vector check then refuses as not a list)."""
+    try:
+        return json.loads(cell)
+    except ValueError:
+        return cell
+
+
+def _read_parquet(path: Path, shortcodes: bool, model_dim: ModelDimension) -> Iterator[_Item]:
+    source = str(path)
+    for row in read_parquet(path, model_dim):
+        where = _Where(source, row.number)
+        items = _validate_article(row.record, where, None, shortcodes, False)
+        yield from _with_vector(items, row.vector, row.problem, source, row.number)
 
 
 def _header_problem(columns: list[str], header_text: str, delimiter: csvreader.Delimiter) -> str:

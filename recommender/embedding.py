@@ -11,6 +11,7 @@ mean of the window vectors, re-normalised (see ``docs/architecture.md``).
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
 import sqlite3
@@ -120,7 +121,13 @@ class SentenceTransformerEmbedder:
 
     @property
     def dim(self) -> int:
-        """Vector length reported by the model."""
+        """Vector length of the model: read from its configuration files when it is a
+        local sentence-transformers folder (so checking supplied vectors never loads
+        the weights), else reported by the loaded model."""
+        if self._model is None:
+            configured = configured_dim(Path(self._location))
+            if configured is not None:
+                return configured
         return int(self._loaded().get_embedding_dimension())
 
     @property
@@ -151,6 +158,39 @@ class SentenceTransformerEmbedder:
             show_progress_bar=False,
         )
         return np.asarray(vectors, dtype=np.float32)
+
+
+def configured_dim(folder: Path) -> int | None:
+    """The vector length a local sentence-transformers model folder declares, or None
+    when it cannot be told without loading the model.
+
+    The module list (``modules.json``) is followed in order: the transformer's
+    hidden size, then a pooling layer's input dimension (one pooling mode only: more
+    concatenate), then a dense layer's output size; normalisation keeps the length.
+    """
+    try:
+        modules = json.loads((folder / "modules.json").read_text(encoding="utf-8"))
+        dim: int | None = None
+        for module in modules:
+            kind = str(module["type"]).rsplit(".", 1)[-1]
+            config_file = folder / module["path"] / "config.json"
+            if kind == "Normalize":
+                continue
+            config = json.loads(config_file.read_text(encoding="utf-8"))
+            if kind == "Transformer":
+                dim = int(config.get("hidden_size") or config["d_model"])
+            elif kind == "Pooling":
+                modes = [key for key, on in config.items() if key.startswith("pooling_mode") and on]
+                if len(modes) != 1:
+                    return None
+                dim = int(config["word_embedding_dimension"])
+            elif kind == "Dense":
+                dim = int(config["out_features"])
+            else:
+                return None
+        return dim
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 def normalise_rows(matrix: np.ndarray) -> np.ndarray:

@@ -25,6 +25,7 @@ from .live import LIVE_FILE, LiveStore, version_time
 from .locking import IndexLock
 from .snapshot import SnapshotStore, build_snapshot_dir, corpus_fingerprint, stored_signatures
 from .text import dense_text, lexical_fields
+from .vectors import ModelDimension, with_vector
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +47,8 @@ class IndexReport:
     removed: int = 0
     unchanged: int = 0
     embedded: int = 0
+    supplied: int = 0
+    """Articles whose vector came with the record (``embedding``), not from the model."""
     rejected: list[Rejection] = field(default_factory=list)
     version: str | None = None
     published: bool = False
@@ -65,6 +68,7 @@ class IndexReport:
             "removed": self.removed,
             "unchanged": self.unchanged,
             "embedded": self.embedded,
+            "supplied_vectors": self.supplied,
             "rejected": [r.to_json() for r in self.rejected],
             "version": self.version,
             "published": self.published,
@@ -95,9 +99,13 @@ def lexical_model(settings: Settings) -> LexicalModel:
 
 
 def read_options(
-    settings: Settings, id_namespaces: Mapping[Path, str] | None = None
+    settings: Settings,
+    id_namespaces: Mapping[Path, str] | None = None,
+    model_dim: ModelDimension | None = None,
 ) -> ReadOptions:
     """How the sources are read, from the settings and the names chosen per export.
+
+    ``model_dim`` gives the length supplied vectors must have (by default any).
 
     These need no place in :func:`build_parameters`: they change the articles
     themselves (their ids and text), or which articles are read, and the corpus
@@ -108,6 +116,7 @@ def read_options(
         wxr_id_namespace=cast(Any, settings.wxr_id_namespace),
         id_namespaces=dict(id_namespaces or {}),
         csv_delimiter=settings.csv_delimiter_char,
+        model_dim=model_dim or ModelDimension(),
     )
 
 
@@ -237,6 +246,63 @@ def _signatures(
     return Signatures(hashes, counts)
 
 
+def _content_hashes(loaded: CorpusLoad) -> list[str]:
+    """Each article's content hash, covering its supplied vector when it has one (so
+    a changed vector makes the article count as updated)."""
+    hashes = [article.content_hash() for article in loaded.articles]
+    supplied = loaded.vectors
+    for row, position in enumerate(supplied.positions):
+        hashes[position] = with_vector(hashes[position], supplied.matrix[row])
+    return hashes
+
+
+def _article_vectors(loaded: CorpusLoad, embed: Callable[[list[int]], np.ndarray]) -> np.ndarray:
+    """One row per article: its supplied vector, else the model's (``embed`` is
+    called with the positions that need one, and not at all when none does, so a
+    corpus whose every article brings its vector never loads the model)."""
+    supplied = loaded.vectors
+    count = len(loaded.articles)
+    if len(supplied) == count:
+        return supplied.matrix
+    has_vector = np.zeros(count, dtype=bool)
+    has_vector[supplied.positions] = True
+    todo = np.flatnonzero(~has_vector)
+    embedded = embed(todo.tolist())
+    vectors = np.empty((count, embedded.shape[1]), dtype=np.float32)
+    vectors[todo] = embedded
+    if len(supplied):
+        vectors[supplied.positions] = supplied.matrix
+    return vectors
+
+
+def _embed_articles(
+    articles: list[Article],
+    settings: Settings,
+    embedder: Embedder,
+    store: SnapshotStore,
+    progress: bool | None,
+    full: bool,
+    stats: EmbedStats,
+    on_progress: Callable[[int, int], None],
+) -> np.ndarray:
+    """The model's vectors of ``articles``, through the embedding cache."""
+    cache = EmbeddingCache(store.root / CACHE_FILE)
+    try:
+        return embed_texts(
+            embedder,
+            [(a.title, dense_text(a)) for a in articles],
+            cache=cache,
+            chunk_tokens=settings.chunk_tokens,
+            chunk_overlap=settings.chunk_overlap,
+            progress=progress,
+            stats=stats,
+            read_cache=not full,
+            on_progress=on_progress,
+        )
+    finally:
+        cache.close()
+
+
 Progress = Callable[[str, int, int], None]
 """Called with (phase, done, total) as a build proceeds. In order:
 
@@ -302,7 +368,8 @@ def build_index(
         InvalidArgument: ``id_namespaces`` names a file that is not a source.
         IndexLocked: another build holds the lock and ``wait`` is False.
     """
-    options = read_options(settings, id_namespaces)
+    # The model's length is asked for only if a record supplies a vector.
+    options = read_options(settings, id_namespaces, ModelDimension(lambda: embedder.dim))
     lock = IndexLock(settings.index_dir, purpose="reindex")
     lock.acquire(wait=wait, on_wait=on_wait)
     try:
@@ -361,7 +428,7 @@ def _build_locked(
         names = ", ".join(str(s) for s in sources)
         raise InvalidCorpus(names, _no_article_message(loaded))
     report_progress("read", len(sources), len(sources))
-    hashes = [article.content_hash() for article in articles]
+    hashes = _content_hashes(loaded)
     parameters = build_parameters(settings, embedder.model_id)
     fingerprint = corpus_fingerprint(zip((a.id for a in articles), hashes, strict=True), parameters)
     previous, previous_fingerprint, _ = _previous_hashes(store)
@@ -382,22 +449,23 @@ def _build_locked(
         return report
 
     stats = EmbedStats()
-    cache = EmbeddingCache(store.root / CACHE_FILE)
-    try:
-        vectors = embed_texts(
+    vectors = _article_vectors(
+        loaded,
+        lambda todo: _embed_articles(
+            [articles[i] for i in todo],
+            settings,
             embedder,
-            [(a.title, dense_text(a)) for a in articles],
-            cache=cache,
-            chunk_tokens=settings.chunk_tokens,
-            chunk_overlap=settings.chunk_overlap,
-            progress=progress,
-            stats=stats,
-            read_cache=not full,
-            on_progress=lambda done, total: report_progress("embed", done, total),
-        )
-    finally:
-        cache.close()
+            store,
+            progress,
+            full,
+            stats,
+            lambda done, total: report_progress("embed", done, total),
+        ),
+    )
     report.embedded = stats.embedded
+    report.supplied = len(loaded.vectors)
+    if report.supplied == len(articles):
+        report_progress("embed", 0, 0)  # every vector came with its article
     lexical = lexical_model(settings).fit([lexical_fields(a) for a in articles])
     report_progress("candidates", 0, 2 * len(articles))
     candidates = candidate_sets(
@@ -422,6 +490,7 @@ def _build_locked(
             "article_count": len(articles),
             "corpus_fingerprint": fingerprint,
             "build": parameters,
+            "supplied_vectors": len(loaded.vectors),
         },
         signatures,
         report_progress,

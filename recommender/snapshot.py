@@ -87,6 +87,8 @@ class Manifest:
     files: dict[str, str] = field(default_factory=dict)
     build: dict[str, Any] = field(default_factory=dict)
     format: int = FORMAT_VERSION
+    supplied_vectors: int = 0
+    """Articles whose vector came with the record (0 in snapshots built before)."""
 
     def to_json(self) -> dict[str, Any]:
         """The manifest as a JSON-ready mapping."""

@@ -51,6 +51,21 @@ def call(
     return status, mime, parsed, dict(head)
 
 
+def cli_json(index_dir: Path, *args: str) -> Any:
+    """Run ``recommender ARGS --index-dir INDEX_DIR`` (no RECOMMENDER_* variables) and
+    return its JSON output; fails the test if the command fails."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RECOMMENDER_")}
+    done = subprocess.run(
+        [*COMMAND, *args, "--index-dir", str(index_dir)],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
 @contextmanager
 def refused_port() -> Iterator[int]:
     """A loopback port that refuses connections for as long as the block runs.

@@ -11,7 +11,6 @@ construction, one kind of syndication edit at a time.
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 import subprocess
 import sys
@@ -47,6 +46,7 @@ from recommender.snapshot import (
 from recommender.text import dense_text
 
 from .fakes import FakeEmbedder
+from .servers import cli_json
 
 STORIES = Path(__file__).parent / "fixtures" / "duplicates" / "stories.jsonl"
 ORIGINALS = (
@@ -507,19 +507,9 @@ def test_syndicated_copies_through_real_cli(tmp_path: Path) -> None:
         "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in [*records, *copies]), "utf-8"
     )
     index_dir = tmp_path / "idx"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RECOMMENDER_")}
-    command = [sys.executable, "-m", "recommender.cli"]
 
     def run(*args: str) -> Any:
-        done = subprocess.run(
-            [*command, *args, "--index-dir", str(index_dir)],
-            capture_output=True,
-            text=True,
-            env=env,
-            check=False,
-        )
-        assert done.returncode == 0, done.stderr
-        return json.loads(done.stdout)
+        return cli_json(index_dir, *args)
 
     report = run("index", str(source), "--json")
     assert report["near_duplicates"] == {
