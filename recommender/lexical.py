@@ -32,6 +32,7 @@ from scipy import sparse
 from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
 from . import cjk, neighbours
+from .arrays import mapped
 
 # Words of two or more characters that start with a letter; hyphens split words, so
 # "post-stroke" matches "stroke".
@@ -905,8 +906,7 @@ def _save_csr(stem: Path, matrix: sparse.csr_matrix) -> list[Path]:
 def _load_csr(stem: Path, columns: int) -> sparse.csr_matrix:
     """A CSR matrix written by :func:`_save_csr`, its arrays memory-mapped."""
     data, indices, indptr = (
-        np.load(stem.with_name(f"{stem.name}.{part}.npy"), mmap_mode="r", allow_pickle=False)
-        for part in ("data", "indices", "indptr")
+        mapped(stem.with_name(f"{stem.name}.{part}.npy")) for part in ("data", "indices", "indptr")
     )
     matrix = sparse.csr_matrix((len(indptr) - 1, columns), dtype=np.float32)
     # Assigned, not passed to the constructor: scipy would check and may copy them.

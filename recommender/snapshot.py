@@ -42,6 +42,7 @@ from typing import Any
 
 import numpy as np
 
+from .arrays import mapped
 from .articles import Article
 from .duplicates import Shingling, Signatures
 from .errors import NoSnapshot, SnapshotCorrupt, SnapshotError, SnapshotMismatch
@@ -400,7 +401,7 @@ class Snapshot:
         base = store.path(version)
         try:
             articles = ArticleRecords.load(base)
-            vectors = np.load(base / "vectors.npy", allow_pickle=False)
+            vectors = mapped(base / "vectors.npy")
             dense = VectorIndex.load(base / "dense.faiss")
             lexical = LexicalModel.load(base / "lexical")
             signatures = _load_signatures(base, manifest)
@@ -423,7 +424,7 @@ def _load_candidates(base: Path, manifest: Manifest) -> np.ndarray | None:
     """
     if CANDIDATES not in manifest.files:
         return None
-    candidates: np.ndarray = np.load(base / CANDIDATES, mmap_mode="r", allow_pickle=False)
+    candidates = mapped(base / CANDIDATES)
     if candidates.ndim != 2 or candidates.shape[0] != manifest.article_count:
         raise ValueError("candidate sets differ from the manifest's article count")
     if candidates.dtype != np.int32:
@@ -442,8 +443,8 @@ def _load_signatures(base: Path, manifest: Manifest) -> Signatures | None:
     shingling = Shingling.from_description(manifest.build.get("duplicates"))
     if SIGNATURES not in manifest.files or shingling is None:
         return None
-    hashes = np.load(base / SIGNATURES, mmap_mode="r", allow_pickle=False)
-    counts = np.load(base / SHINGLE_COUNTS, mmap_mode="r", allow_pickle=False)
+    hashes = mapped(base / SIGNATURES)
+    counts = mapped(base / SHINGLE_COUNTS)
     rows = manifest.article_count
     if (
         hashes.shape != (rows, shingling.num_perm)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 from datetime import UTC, date, datetime
+from types import MappingProxyType
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -30,7 +31,28 @@ class ArticlePath(BaseModel):
     )
 
 
-class ListQuery(BaseModel):
+class QueryModel(BaseModel):
+    """A model of query parameters.
+
+    flask-openapi3 reads the model's JSON schema on every request to tell list
+    parameters from scalar ones (``model_json_schema()``, no arguments), which costs
+    pydantic a schema generation per request; the schema of a class never changes,
+    so that call is answered once per class, read-only. Calls with arguments (the
+    OpenAPI document's) are pydantic's own.
+    """
+
+    @classmethod
+    def model_json_schema(cls, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        if args or kwargs:
+            return super().model_json_schema(*args, **kwargs)
+        cached = cls.__dict__.get("_request_schema")
+        if cached is None:
+            cached = MappingProxyType(super().model_json_schema())
+            cls._request_schema = cached  # type: ignore[attr-defined]
+        return cached  # type: ignore[return-value]
+
+
+class ListQuery(QueryModel):
     """Query parameters shared by every route that returns recommendations."""
 
     model_config = ConfigDict(extra="ignore")
@@ -102,7 +124,7 @@ def excluded_ids(values: list[str], is_article: Callable[[str], bool]) -> list[s
     return ids
 
 
-class ArticlesQuery(BaseModel):
+class ArticlesQuery(QueryModel):
     """Query parameters of the article listing."""
 
     model_config = ConfigDict(extra="ignore")
