@@ -578,6 +578,41 @@ class LexicalModel:
             on_progress=on_progress,
         )
 
+    def refreshed_more_like_this(
+        self, previous: np.ndarray, moved: np.ndarray, fresh: np.ndarray
+    ) -> np.ndarray:
+        """:meth:`more_like_this` after a reindex, from the published matches
+        ``previous`` (shape (N_old, k), old positions): only the rows the changes
+        can affect are searched again (see :func:`recommender.neighbours.refresh`;
+        ``moved`` and ``fresh`` as there).
+
+        Returns:
+            ``(n_documents, k)`` int32 positions, best first, -1 padded.
+        """
+        k = previous.shape[1]
+        queries = neighbours.strongest_terms(self.matrix_, neighbours.QUERY_TERMS)
+        matrix = self.matrix_
+
+        def search(rows: np.ndarray) -> np.ndarray:
+            found = neighbours.lexical_neighbours(
+                queries, matrix, k, rows=rows, max_postings=neighbours.MAX_POSTINGS
+            )
+            out = np.full((found.shape[0], k), -1, dtype=np.int32)
+            out[:, : found.shape[1]] = found
+            return out
+
+        return neighbours.refresh(
+            previous,
+            moved,
+            fresh,
+            scores=lambda rows, columns: np.asarray((queries[rows] @ matrix[columns].T).toarray()),
+            pairs=lambda rows, columns: np.asarray(
+                queries[rows].multiply(matrix[columns]).sum(axis=1)
+            ).ravel(),
+            search=search,
+            positive=True,
+        )
+
     def row(self, position: int) -> Row:
         """The BM25 row of the indexed document at ``position``."""
         return row_of(self.matrix_, position)

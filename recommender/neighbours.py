@@ -306,10 +306,9 @@ def refresh(
     old_rows = np.flatnonzero(moved >= 0)
     mapped = np.where(previous[old_rows] >= 0, moved[previous[old_rows]], -1)
     lost = ((previous[old_rows] >= 0) & (mapped < 0)).any(axis=1)
-    # Kept neighbours stay in order: moving never changes a score.
-    for row, values in zip(moved[old_rows], mapped, strict=True):
-        kept = values[values >= 0]
-        out[row, : kept.size] = kept
+    # Kept neighbours stay in order: moving never changes a score. A row that lost
+    # none keeps its padding at the end; one that lost any is searched again below.
+    out[moved[old_rows[~lost]]] = mapped[~lost]
     again = np.union1d(fresh, moved[old_rows[lost]]).astype(np.int64)
     if again.size:
         out[again] = search(again)
@@ -322,7 +321,10 @@ def refresh(
     weakest[full_rows] = pairs(others[full_rows], out[others[full_rows], -1])
     floor = weakest
     # A tie with the weakest neighbour is decided as a search decides it: by position.
-    for i in np.flatnonzero((found >= floor[:, None]).any(axis=1)):
+    beats = found >= floor[:, None]
+    if positive:
+        beats &= found > 0
+    for i in np.flatnonzero(beats.any(axis=1)):
         row = others[i]
         current = out[row][out[row] >= 0]
         taken = found[i] >= floor[i]

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -23,6 +22,7 @@ from .errors import InvalidCorpus, SnapshotError
 from .lexical import CjkTerms, LexicalModel, Stemming
 from .live import LIVE_FILE, LiveStore, version_time
 from .locking import IndexLock
+from .reuse import Changes, Published, fit_lexical, refresh_candidates
 from .snapshot import SnapshotStore, build_snapshot_dir, corpus_fingerprint, stored_signatures
 from .text import dense_text, lexical_fields
 from .vectors import ModelDimension, with_vector
@@ -177,24 +177,6 @@ def _padded(positions: np.ndarray, width: int) -> np.ndarray:
     out = np.full((positions.shape[0], width), -1, dtype=np.int32)
     out[:, : positions.shape[1]] = positions
     return out
-
-
-def _previous_hashes(store: SnapshotStore) -> tuple[dict[str, str], str | None, str | None]:
-    version = store.current_version()
-    if version is None:
-        return {}, None, None
-    try:
-        manifest = store.read_manifest(version)
-        hashes = {}
-        with (store.path(version) / "articles.jsonl").open(encoding="utf-8") as handle:
-            for line in handle:
-                record = json.loads(line)
-                hashes[record["article"]["id"]] = record["content_hash"]
-        return hashes, manifest.corpus_fingerprint, manifest.model_id
-    except (OSError, ValueError, KeyError, SnapshotError) as exc:
-        # An unreadable old snapshot only means nothing can be reported as unchanged.
-        log.warning("cannot read the published snapshot %s: %s", version, exc)
-        return {}, None, None
 
 
 PHASES = ("read", "embed", "candidates", "write", "seal", "publish", "cleanup")
@@ -431,7 +413,9 @@ def _build_locked(
     hashes = _content_hashes(loaded)
     parameters = build_parameters(settings, embedder.model_id)
     fingerprint = corpus_fingerprint(zip((a.id for a in articles), hashes, strict=True), parameters)
-    previous, previous_fingerprint, _ = _previous_hashes(store)
+    published = Published.read(store)
+    previous = published.hashes if published is not None else {}
+    previous_fingerprint = published.manifest.corpus_fingerprint if published else None
     for article, content in zip(articles, hashes, strict=True):
         if article.id not in previous:
             report.added += 1
@@ -466,14 +450,32 @@ def _build_locked(
     report.supplied = len(loaded.vectors)
     if report.supplied == len(articles):
         report_progress("embed", 0, 0)  # every vector came with its article
-    lexical = lexical_model(settings).fit([lexical_fields(a) for a in articles])
-    report_progress("candidates", 0, 2 * len(articles))
-    candidates = candidate_sets(
-        settings,
-        vectors,
-        lexical,
-        lambda done, total: report_progress("candidates", done, total),
+    # --full rebuilds every part from scratch; otherwise unchanged articles' parts are
+    # taken over from the published snapshot (see recommender.reuse).
+    changes = (
+        Changes.between(published, [a.id for a in articles], hashes)
+        if published is not None and not full
+        else None
     )
+    lexical = fit_lexical(
+        lexical_model(settings), [lexical_fields(a) for a in articles], published, changes
+    )
+    report_progress("candidates", 0, 2 * len(articles))
+    stored = (
+        published.candidates(parameters["candidate_sets"], embedder.model_id)
+        if published is not None and changes is not None
+        else None
+    )
+    if stored is not None and changes is not None and changes.kept:
+        candidates = refresh_candidates(stored, changes, vectors, lexical, settings.candidates)
+        report_progress("candidates", 2 * len(articles), 2 * len(articles))
+    else:
+        candidates = candidate_sets(
+            settings,
+            vectors,
+            lexical,
+            lambda done, total: report_progress("candidates", done, total),
+        )
     signatures = _signatures(store, articles, hashes)
     report.duplicate_groups = near_duplicate_groups(
         [a.id for a in articles], signatures, settings.duplicate_jaccard, Shingling()

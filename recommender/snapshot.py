@@ -471,8 +471,7 @@ def stored_signatures(
         signatures = _load_signatures(base, manifest)
         if signatures is None:
             return None
-        with (base / "articles.jsonl").open(encoding="utf-8") as handle:
-            hashes = [json.loads(line)["content_hash"] for line in handle]
+        hashes = ArticleRecords.load(base).content_hashes
     except (OSError, ValueError, KeyError) as exc:
         raise SnapshotCorrupt(base, f"cannot be read: {exc}") from exc
     shingling = Shingling.from_description(manifest.build.get("duplicates"))

@@ -1,0 +1,126 @@
+"""A reindex takes over the published snapshot's lexical counts and candidate sets
+for unchanged articles, and gives what a full build gives."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from recommender import Settings
+from recommender.pipeline import build_index
+from recommender.snapshot import Snapshot, SnapshotStore
+
+from .conftest import TOPICS, article
+from .fakes import FakeEmbedder
+
+WORDS = " ".join(TOPICS.values()).split()
+
+
+def records(n: int, seed: int) -> list[dict[str, Any]]:
+    """``n`` articles of random words from the topic vocabularies (some shared)."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for i in range(n):
+        topic = list(TOPICS)[i % len(TOPICS)]
+        own = TOPICS[topic].split()
+        body = " ".join(rng.choice(own, 12).tolist() + rng.choice(WORDS, 4).tolist())
+        out.append(article(f"a{i:03d}", " ".join(rng.choice(own, 3)), body, tags=[topic]))
+    return out
+
+
+def write(path: Path, rows: list[dict[str, Any]]) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+def snapshot(settings: Settings) -> Snapshot:
+    return Snapshot.load(SnapshotStore(settings.index_dir))
+
+
+@pytest.fixture
+def changed(tmp_path: Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    before = records(120, seed=1)
+    after = [dict(r) for r in before]
+    after[7]["body"] = "dysphagia throat saliva swallowing words rewritten"  # changed
+    after[50]["title"] = "A new title for an old article"  # changed
+    del after[90]  # removed
+    after.append(article("new-1", "Sleep apnea clinic", TOPICS["sleep"]))  # added
+    after.insert(3, article("new-2", "Naming therapy", TOPICS["speech"]))  # added, moves rows
+    return before, after
+
+
+def test_a_reindex_reuses_unchanged_parts_and_equals_a_full_build(
+    tmp_path: Path,
+    changed: tuple[list[dict[str, Any]], list[dict[str, Any]]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    before, after = changed
+    embedder = FakeEmbedder()
+    reindexed = Settings(index_dir=tmp_path / "reindexed", candidates=10)
+    build_index([write(tmp_path / "before.jsonl", before)], reindexed, embedder)
+
+    # The lexical fit tokenises only the new and changed articles' fields.
+    from recommender import lexical
+
+    counted: list[int] = []
+    real_count = lexical.LexicalModel._count
+
+    def counting(self: Any, documents: Any, *args: Any, **kwargs: Any) -> Any:
+        counted.append(len(documents))
+        return real_count(self, documents, *args, **kwargs)
+
+    monkeypatch.setattr(lexical.LexicalModel, "_count", counting)
+    report = build_index([write(tmp_path / "after.jsonl", after)], reindexed, embedder)
+    monkeypatch.undo()
+    assert (report.added, report.updated, report.removed) == (2, 2, 1)
+    # Counted: the 4 new or changed documents, then the 3 that left the counts (2
+    # old versions and 1 removed) to update the words' surface forms.
+    assert sorted(counted) == [3, 4]
+
+    full = Settings(index_dir=tmp_path / "full", candidates=10)
+    build_index([tmp_path / "after.jsonl"], full, embedder)
+    got, want = snapshot(reindexed), snapshot(full)
+    assert got.articles.ids == want.articles.ids
+    assert got.lexical.vocabulary_ == want.lexical.vocabulary_
+    assert got.lexical.surface_ == want.lexical.surface_
+    np.testing.assert_allclose(got.lexical.matrix_.toarray(), want.lexical.matrix_.toarray())
+    assert got.candidates is not None and want.candidates is not None
+    # Dense sets are exactly a full build's; lexical ones may drift with the idf, and
+    # here share almost every member.
+    np.testing.assert_array_equal(got.candidates[:, :10], want.candidates[:, :10])
+    overlap = [
+        len(set(a[a >= 0]) & set(b[b >= 0])) / max(1, len(set(b[b >= 0])))
+        for a, b in zip(got.candidates[:, 10:], want.candidates[:, 10:], strict=True)
+    ]
+    assert np.mean(overlap) >= 0.95
+
+
+def test_a_full_build_or_new_candidate_parameters_reuse_nothing(
+    tmp_path: Path,
+    changed: tuple[list[dict[str, Any]], list[dict[str, Any]]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    before, after = changed
+    embedder = FakeEmbedder()
+    settings = Settings(index_dir=tmp_path / "index", candidates=10)
+    build_index([write(tmp_path / "before.jsonl", before)], settings, embedder)
+    from recommender import reuse
+
+    refreshed: list[int] = []
+    real = reuse.refresh_candidates
+    monkeypatch.setattr(
+        "recommender.pipeline.refresh_candidates",
+        lambda *args, **kwargs: refreshed.append(1) or real(*args, **kwargs),
+    )
+    build_index([write(tmp_path / "after.jsonl", after)], settings, embedder, full=True)
+    wider = Settings(index_dir=tmp_path / "index", candidates=12)
+    build_index([write(tmp_path / "again.jsonl", before)], wider, embedder)
+    assert refreshed == []
+    got = snapshot(wider)
+    assert got.candidates is not None and got.candidates.shape == (len(before), 24)
+    build_index([tmp_path / "after.jsonl"], wider, embedder)
+    assert refreshed == [1]
