@@ -87,7 +87,7 @@ class CatalogBase:
         self.records = records
         self.clock_skew = clock_skew
         self.n = len(records)
-        self.positions: dict[str, int] = dict(zip(records.ids, range(self.n), strict=True))
+        self.positions: dict[str, int] = snapshot.positions
         self.published = np.asarray(records.status == STATUSES.index("published"), dtype=bool)
         self.scheduled = np.asarray(records.status == STATUSES.index("scheduled"), dtype=bool)
         self.featured = np.asarray(records.featured, dtype=bool)

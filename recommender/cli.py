@@ -411,6 +411,27 @@ def snapshots(index_dir: Path | None, as_json: bool) -> None:
 
 
 @main.command()
+@click.argument("version", required=False)
+@index_dir_option
+@_core_errors
+def verify(version: str | None, index_dir: Path | None) -> None:
+    """Check every file of VERSION (default: the published one) against its checksum.
+
+    Servers check only file sizes when they load a version; this reads every byte.
+    Exits 1 with the damaged file's name if one differs.
+    """
+    from .errors import NoSnapshot
+    from .snapshot import SnapshotStore
+
+    store = SnapshotStore(_settings(index_dir=index_dir).index_dir)
+    version = version or store.current_version()
+    if version is None:
+        raise NoSnapshot(store.root, "no snapshot published yet: run `recommender index`")
+    manifest = store.verify(version)
+    click.echo(f"{manifest.version}: {len(manifest.files)} files match their checksums")
+
+
+@main.command()
 @click.argument("version")
 @index_dir_option
 @click.option("--wait", is_flag=True, help="Wait for a running reindex instead of exiting 3.")

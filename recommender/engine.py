@@ -136,7 +136,9 @@ class Engine:
         return self.now()
 
     def _load_snapshot(self, version: str | None) -> Snapshot:
-        snapshot = Snapshot.load(self.store, version, expect_model=self.embedder.model_id)
+        snapshot = Snapshot.load(
+            self.store, version, expect_model=self.embedder.model_id, verify="sizes"
+        )
         log.info(
             "loaded snapshot %s (%d articles)", snapshot.version, snapshot.manifest.article_count
         )

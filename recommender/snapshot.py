@@ -38,7 +38,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -90,6 +90,9 @@ class Manifest:
     format: int = FORMAT_VERSION
     supplied_vectors: int = 0
     """Articles whose vector came with the record (0 in snapshots built before)."""
+    sizes: dict[str, int] = field(default_factory=dict)
+    """Bytes of each file of :attr:`files` (empty in snapshots built before): what a
+    server checks when it loads a version, see :meth:`SnapshotStore.check_sizes`."""
 
     def to_json(self) -> dict[str, Any]:
         """The manifest as a JSON-ready mapping."""
@@ -199,16 +202,14 @@ class SnapshotStore:
         name, not yet published) and 2/2 (``CURRENT`` names it).
         """
         on_step("seal", 0, 1)
-        files = {
-            str(p.relative_to(build_dir)): _sha256(p)
-            for p in sorted(build_dir.rglob("*"))
-            if p.is_file() and p.name != MANIFEST
-        }
+        paths = [p for p in sorted(build_dir.rglob("*")) if p.is_file() and p.name != MANIFEST]
+        files = {str(p.relative_to(build_dir)): _sha256(p) for p in paths}
         version = self._next_version()
         manifest = Manifest(
             version=version,
             created=datetime.now(UTC).isoformat(timespec="seconds"),
             files=files,
+            sizes={str(p.relative_to(build_dir)): p.stat().st_size for p in paths},
             **manifest_fields,
         )
         (build_dir / MANIFEST).write_text(json.dumps(manifest.to_json(), indent=2), "utf-8")
@@ -275,6 +276,33 @@ class SnapshotStore:
             shutil.rmtree(trash, ignore_errors=True)
         return doomed
 
+    def check_sizes(self, version: str) -> Manifest:
+        """Check that every file of a version exists with the size its manifest gives:
+        what serving checks at each load, in microseconds whatever the size. A
+        snapshot is checksummed when it is sealed, and the checksums are verified in
+        full by :meth:`verify` (``recommender verify``, a reindex's rollback); reading
+        every byte again in every worker at every load would cost a large index
+        seconds. Manifests written before sizes were kept are verified in full.
+
+        Raises:
+            SnapshotCorrupt: a file is missing or its size differs.
+        """
+        manifest = self.read_manifest(version)
+        if set(manifest.sizes) != set(manifest.files):
+            return self.verify(version)
+        base = self.path(version)
+        for name, expected in manifest.sizes.items():
+            path = base / name
+            try:
+                size = path.stat().st_size
+            except FileNotFoundError:
+                raise SnapshotCorrupt(path, "file listed in the manifest is missing") from None
+            if size != expected:
+                raise SnapshotCorrupt(
+                    path, f"is {size} bytes, the manifest says {expected}: damaged or cut short"
+                )
+        return manifest
+
     def verify(self, version: str) -> Manifest:
         """Check every file of a version against its manifest.
 
@@ -311,7 +339,8 @@ class Snapshot:
     positions: dict[str, int] = field(init=False)
 
     def __post_init__(self) -> None:
-        self.positions = {article.id: i for i, article in enumerate(self.articles)}
+        # From the stored ids: reading every article here would cost most of a load.
+        self.positions = dict(zip(self.articles.ids, range(len(self.articles)), strict=True))
 
     @property
     def version(self) -> str:
@@ -369,9 +398,13 @@ class Snapshot:
         *,
         expect_model: str | None = None,
         expect_dim: int | None = None,
-        verify: bool = True,
+        verify: bool | Literal["sizes"] = True,
     ) -> Snapshot:
         """Load a version (default: the published one).
+
+        ``verify``: True checks every file's checksum (:meth:`SnapshotStore.verify`),
+        ``"sizes"`` only their sizes (:meth:`SnapshotStore.check_sizes`, what a
+        server does), False nothing.
 
         Raises:
             NoSnapshot: nothing is published.
@@ -381,7 +414,10 @@ class Snapshot:
         version = version or store.current_version()
         if version is None:
             raise NoSnapshot(store.root, "no snapshot published yet: run `recommender index`")
-        manifest = store.verify(version) if verify else store.read_manifest(version)
+        if verify == "sizes":
+            manifest = store.check_sizes(version)
+        else:
+            manifest = store.verify(version) if verify else store.read_manifest(version)
         if manifest.format != FORMAT_VERSION:
             raise SnapshotMismatch(
                 store.path(version), f"format {manifest.format}, this code reads {FORMAT_VERSION}"

@@ -227,7 +227,8 @@ def test_corrupt_new_snapshot_is_refused_and_serving_continues(
     vectors.write_bytes(vectors.read_bytes()[:-16])
     assert [i.article.id for i in engine.related("sleep-0", k=4)] == before
     assert engine.snapshot.version == good
-    assert "checksum does not match" in caplog.text and bad in caplog.text
+    # Serving checks sizes at load (a cut-short file); checksums are `recommender verify`'s.
+    assert "the manifest says" in caplog.text and bad in caplog.text
 
 
 def test_export_jsonl_and_csv(
@@ -365,3 +366,21 @@ def test_reindex_drops_live_changes_the_corpus_now_holds(
     assert set(changes.upserts) == {"api-only"} and not changes.deleted
     fresh = Engine(settings, embedder=FakeEmbedder())
     assert fresh.article("from-hook").title == "Hook" and fresh.article("api-only")
+
+
+def test_verify_reads_every_byte_where_a_load_checks_sizes(
+    settings: Settings, write_jsonl: WriteJsonl, runner: CliRunner
+) -> None:
+    version = publish(settings, write_jsonl, [], "a.jsonl")
+    index = ["--index-dir", str(settings.index_dir)]
+    result = runner.invoke(cli.main, ["verify", *index])
+    assert result.exit_code == 0 and f"{version}: " in result.output, result.output
+    vectors = settings.index_dir / "versions" / version / "vectors.npy"
+    data = bytearray(vectors.read_bytes())
+    data[-1] ^= 0xFF  # same size, other bytes
+    vectors.write_bytes(bytes(data))
+    store = SnapshotStore(settings.index_dir)
+    assert store.check_sizes(version).version == version
+    result = runner.invoke(cli.main, ["verify", version, *index])
+    assert result.exit_code == 1
+    assert "vectors.npy" in result.output and "checksum does not match" in result.output
