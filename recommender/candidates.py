@@ -90,10 +90,12 @@ benchmarks measured."""
 
 class PrecomputedCandidates:
     """An indexed article's candidate set, found when its snapshot was built
-    (:mod:`recommender.neighbours`), ∪ every live upsert: a request scores a few
-    hundred positions whatever the size of the corpus. Each half of the stored set
-    (the dense neighbours, then the lexical ones, each best first) is cut to the
-    ``want`` a request asks for.
+    (:mod:`recommender.neighbours`), ∪ the live upserts that join it (those whose
+    own nearest articles, by cosine or by strongest terms, include this one; see
+    :meth:`~recommender.catalog.Catalog.linked_upserts`): a request scores a few
+    hundred positions whatever the size of the corpus or of the live layer. Each
+    half of the stored set (the dense neighbours, then the lexical ones, each best
+    first) is cut to the ``want`` a request asks for.
 
     Drafts, live upserts, snapshots built before candidate sets existed and small
     snapshots (``exhaustive_below``) are searched exhaustively
@@ -126,5 +128,7 @@ class PrecomputedCandidates:
         half = stored.shape[1] // 2
         row = np.asarray(stored[position])
         chosen = np.concatenate([row[: min(want, half)], row[half : half + min(want, half)]])
-        positions = np.union1d(chosen[chosen >= 0], self.catalog.live_positions()).astype(np.int64)
+        positions = np.union1d(chosen[chosen >= 0], self.catalog.linked_upserts(position)).astype(
+            np.int64
+        )
         return np.asarray(positions[eligible(positions)], dtype=np.int64)

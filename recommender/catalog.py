@@ -18,6 +18,7 @@ later catalog can keep them on disk and the arrays memory-mapped.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -97,6 +98,53 @@ class CatalogBase:
         self.featured_positions = np.flatnonzero(self.featured).astype(np.int64)
         self._indexes: dict[str, dict[str, np.ndarray]] = {}
         self._newest: dict[tuple[str | None, frozenset[str]], np.ndarray] = {}
+        # Per live upsert (id → the seq that wrote it, and what was derived from it):
+        # made once per version, not on every change of the live layer.
+        self._upserts: dict[str, tuple[int, _Upsert]] = {}
+        stored = snapshot.candidates
+        self.link_width = 0 if stored is None else stored.shape[1] // 2
+
+    def upserts(
+        self, articles: list[Article], vectors: np.ndarray, seqs: Mapping[str, int]
+    ) -> list[_Upsert]:
+        """What the catalog needs of each live upsert, in order: its BM25 weights and
+        the snapshot articles it is a candidate for. Derived once per version of an
+        upsert (its id and ``seqs``' entry) and kept while it is served."""
+        out: list[_Upsert | None] = []
+        todo: list[int] = []
+        for i, article in enumerate(articles):
+            kept = self._upserts.get(article.id)
+            seq = seqs.get(article.id, -1)
+            if kept is not None and kept[0] == seq and seq >= 0:
+                out.append(kept[1])
+            else:
+                out.append(None)
+                todo.append(i)
+        if todo:
+            lexical = self.snapshot.lexical
+            weights = lexical.weigh([lexical_fields(articles[i]) for i in todo])
+            links = self._links(vectors[todo], weights)
+            for j, i in enumerate(todo):
+                made = _Upsert(weights[j], links[j])
+                out[i] = made
+                self._upserts[articles[i].id] = (seqs.get(articles[i].id, -1), made)
+        served = {a.id for a in articles}
+        for gone in [i for i in self._upserts if i not in served]:
+            del self._upserts[gone]
+        return [item for item in out if item is not None]
+
+    def _links(self, vectors: np.ndarray, weights: sparse.csr_matrix) -> np.ndarray:
+        """``(m, ≤ 2 × link_width)`` int32 snapshot positions (-1 padded): for each
+        upsert, the articles that would have it in their candidate sets, taken as
+        its own nearest articles by cosine and by its strongest terms (neighbourhood
+        is close to symmetric; the same two halves a build stores per article)."""
+        m = vectors.shape[0]
+        width = min(self.link_width, self.n)
+        if width == 0:
+            return np.full((m, 0), -1, dtype=np.int32)
+        _, dense = self.snapshot.dense.search(vectors, width)
+        lexical = self.snapshot.lexical.more_like_this_for(weights, width)
+        return np.concatenate([dense.astype(np.int32), lexical], axis=1)
 
     def index(self, name: str) -> dict[str, np.ndarray]:
         """Label → ``(m,)`` int64 snapshot positions carrying it, ascending: ``tags``
@@ -134,6 +182,16 @@ class CatalogBase:
             while len(self._newest) > NEWEST_KEPT:
                 self._newest.pop(next(iter(self._newest)))
         return order
+
+
+@dataclass(frozen=True)
+class _Upsert:
+    """What a catalog derives from one live upsert."""
+
+    weights: sparse.csr_matrix
+    """``(1, V)`` its BM25 weights in the snapshot's vocabulary."""
+    links: np.ndarray
+    """``(w,)`` int32 snapshot positions whose candidate sets take it in, -1 padded."""
 
 
 class _Positions(Mapping[str, int]):
@@ -229,9 +287,15 @@ class Catalog:
         self._live_articles = live_articles
         self._live_vectors: np.ndarray | None = None
         self._live_lexical: sparse.csr_matrix | None = None
+        self._links: tuple[np.ndarray, np.ndarray] | None = None
+        self._derived: list[_Upsert] = []
         if live_articles:
             self._live_vectors = np.vstack([vector for _, vector in upserts.values()])
-            self._live_lexical = snapshot.lexical.weigh([lexical_fields(a) for a in live_articles])
+            assert live is not None  # upserts come from it
+            self._derived = base.upserts(live_articles, self._live_vectors, live.seqs)
+            self._live_lexical = sparse.csr_matrix(
+                sparse.vstack([d.weights for d in self._derived]), dtype=np.float32
+            )
         # Bodies are compared only with signatures made the snapshot's way; a snapshot
         # built before signatures existed is served with the dense test alone.
         self.shingling: Shingling | None = snapshot.shingling
@@ -325,6 +389,28 @@ class Catalog:
     def live_positions(self) -> np.ndarray:
         """``(u,)`` int64: the positions of the served upserts, ascending."""
         return np.arange(self.n_snapshot, len(self), dtype=np.int64)
+
+    def linked_upserts(self, position: int) -> np.ndarray:
+        """``(m,)`` int64 ascending: the positions of the served upserts that join the
+        stored candidate set of the snapshot article at ``position`` (see
+        :meth:`CatalogBase.upserts`); every upsert when the snapshot stores none."""
+        if not self._derived:
+            return np.zeros(0, dtype=np.int64)
+        if self._links is None:
+            # Upsert → articles, inverted once per catalog into article → upserts.
+            links = np.stack([d.links for d in self._derived]) if self._derived else None
+            if links is None or links.shape[1] == 0:
+                return self.live_positions()
+            sources = np.repeat(np.arange(len(self._derived)), links.shape[1])
+            targets = links.ravel()
+            keep = targets >= 0
+            sources, targets = sources[keep], targets[keep]
+            order = np.lexsort((sources, targets))
+            indptr = np.zeros(self.n_snapshot + 1, dtype=np.int64)
+            np.cumsum(np.bincount(targets, minlength=self.n_snapshot), out=indptr[1:])
+            self._links = (indptr, sources[order] + self.n_snapshot)
+        indptr, linked = self._links
+        return np.unique(linked[indptr[position] : indptr[position + 1]])
 
     # -- records -----------------------------------------------------------------------
 

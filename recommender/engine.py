@@ -149,9 +149,11 @@ class Engine:
         # read from it (ids, arrays, label indexes), so a change costs O(changes).
         previous = getattr(self, "_ranker", None)
         base = previous.catalog.base if previous is not None else None
+        # Only the live rows written since the last load are read.
+        self._live_changes = self.live.load(getattr(self, "_live_changes", None))
         return Ranker(
             snapshot,
-            self.live.load(),
+            self._live_changes,
             dense_weight=self.settings.dense_weight,
             candidates=self.settings.candidates,
             duplicate_threshold=self.settings.duplicate_threshold,

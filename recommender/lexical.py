@@ -578,6 +578,25 @@ class LexicalModel:
             on_progress=on_progress,
         )
 
+    def more_like_this_for(self, weights: sparse.csr_matrix, k: int) -> np.ndarray:
+        """The ``k`` indexed documents best matching each row of ``weights`` (BM25
+        weights of documents outside the index, as :meth:`weigh` gives) for a query
+        of its strongest terms, as :meth:`more_like_this` finds them for indexed ones.
+
+        Returns:
+            ``(rows, k)`` int32 positions, best first, -1 padded.
+        """
+        queries = neighbours.strongest_terms(weights, neighbours.QUERY_TERMS)
+        scores = self.scores(queries) if self.n_documents else np.zeros((queries.shape[0], 0))
+        out = np.full((queries.shape[0], k), -1, dtype=np.int32)
+        for row, values in enumerate(scores):
+            found = np.flatnonzero(values > 0)
+            if found.size > k:
+                found = found[np.argpartition(-values[found], k - 1)[:k]]
+            order = np.lexsort((found, -values[found]))
+            out[row, : order.size] = found[order]
+        return out
+
     def refreshed_more_like_this(
         self, previous: np.ndarray, moved: np.ndarray, fresh: np.ndarray
     ) -> np.ndarray:

@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -54,6 +55,9 @@ class LiveChanges:
     """The upserts' body signatures (one row each) and how they were made; an upsert
     written before signatures existed has none."""
     written: dict[str, datetime] = field(default_factory=dict)
+    seqs: dict[str, int] = field(default_factory=dict)
+    """The sequence number that wrote each upsert and delete: an upsert's
+    ``(id, seq)`` names one version, so what is derived from it can be kept."""
 
     def __bool__(self) -> bool:
         return bool(self.upserts or self.deleted)
@@ -163,33 +167,35 @@ class LiveStore:
         """Record that an article is gone; returns the new sequence."""
         return self._write(article_id, None, None, None)
 
-    def load(self) -> LiveChanges:
-        """Every change, as of now."""
+    def load(self, previous: LiveChanges | None = None) -> LiveChanges:
+        """Every change, as of now.
+
+        Given the ``previous`` load, only the rows written since are read and laid
+        over it (a change costs what it holds, not what the layer holds); the whole
+        table is read again when rows were dropped since (a publish forgets the
+        changes it makes moot), which the row count shows.
+        """
         db = self._db()
-        with db:  # one read transaction: the rows and the sequence agree
+        with db:  # one read transaction: the rows, the count and the sequence agree
             seq = int(db.execute("SELECT seq FROM counter WHERE one = 1").fetchone()[0])
+            since = previous.seq if previous is not None and previous.seq <= seq else 0
             rows = db.execute(
-                "SELECT id, deleted, article, vector, model, changed_at, signature, shingling "
-                "FROM changes"
+                "SELECT id, deleted, article, vector, model, changed_at, signature, shingling, "
+                "seq FROM changes WHERE seq > ?",
+                (since,),
             ).fetchall()
-        upserts: dict[str, tuple[Article, np.ndarray, str]] = {}
-        signatures: dict[str, tuple[Shingling, Signatures]] = {}
-        deleted = set()
-        written = {}
-        for article_id, is_deleted, article, vector, model, changed_at, *signed in rows:
-            if is_deleted:
-                deleted.add(article_id)
-                continue
-            upserts[article_id] = (
-                Article.from_stored(json.loads(article)),
-                np.frombuffer(vector, dtype=np.float32).copy(),
-                model,
-            )
-            written[article_id] = datetime.fromisoformat(changed_at)
-            decoded = _decode_signature(*signed)
-            if decoded is not None:
-                signatures[article_id] = decoded
-        return LiveChanges(seq, upserts, frozenset(deleted), signatures=signatures, written=written)
+            count = int(db.execute("SELECT COUNT(*) FROM changes").fetchone()[0])
+        if since and previous is not None:
+            if previous.seq == seq and not rows:
+                return previous
+            changes = _Changes.of(previous)
+            changes.add(rows)
+            if len(changes.seqs) == count:
+                return changes.frozen(seq)
+            return self.load()
+        changes = _Changes()
+        changes.add(rows)
+        return changes.frozen(seq)
 
     def forget_redundant(
         self,
@@ -217,6 +223,59 @@ class LiveStore:
                 db.executemany("DELETE FROM changes WHERE id = ?", [(i,) for i in stale])
                 db.execute("UPDATE counter SET seq = seq + 1 WHERE one = 1")
         return len(stale)
+
+
+@dataclass
+class _Changes:
+    """A :class:`LiveChanges` being assembled from rows of the ``changes`` table."""
+
+    upserts: dict[str, tuple[Article, np.ndarray, str]] = field(default_factory=dict)
+    deleted: set[str] = field(default_factory=set)
+    signatures: dict[str, tuple[Shingling, Signatures]] = field(default_factory=dict)
+    written: dict[str, datetime] = field(default_factory=dict)
+    seqs: dict[str, int] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, changes: LiveChanges) -> _Changes:
+        return cls(
+            dict(changes.upserts),
+            set(changes.deleted),
+            dict(changes.signatures),
+            dict(changes.written),
+            dict(changes.seqs),
+        )
+
+    def add(self, rows: list[tuple[Any, ...]]) -> None:
+        """Lay rows (id, deleted, article, vector, model, changed_at, signature,
+        shingling, seq) over what is held: a row replaces its id's earlier one."""
+        for article_id, is_deleted, article, vector, model, changed_at, *signed, seq in rows:
+            self.upserts.pop(article_id, None)
+            self.signatures.pop(article_id, None)
+            self.written.pop(article_id, None)
+            self.deleted.discard(article_id)
+            self.seqs[article_id] = int(seq)
+            if is_deleted:
+                self.deleted.add(article_id)
+                continue
+            self.upserts[article_id] = (
+                Article.from_stored(json.loads(article)),
+                np.frombuffer(vector, dtype=np.float32).copy(),
+                model,
+            )
+            self.written[article_id] = datetime.fromisoformat(changed_at)
+            decoded = _decode_signature(*signed)
+            if decoded is not None:
+                self.signatures[article_id] = decoded
+
+    def frozen(self, seq: int) -> LiveChanges:
+        return LiveChanges(
+            seq,
+            self.upserts,
+            frozenset(self.deleted),
+            signatures=self.signatures,
+            written=self.written,
+            seqs=self.seqs,
+        )
 
 
 def _add_columns(db: sqlite3.Connection, wanted: dict[str, str]) -> None:
