@@ -119,8 +119,7 @@ def test_an_upsert_is_scored_only_by_the_articles_it_is_near(
     assert len(linked_to_sleep) >= 3  # its 3 nearest by cosine, and by terms
     # And a request for one of them ranks it.
     related = [
-        item.article.id
-        for item in ranker.related(ranker.query_for_article(linked_to_sleep[0]), 3)
+        item.article.id for item in ranker.related(ranker.query_for_article(linked_to_sleep[0]), 3)
     ]
     assert "sleep-new" in related
     assert np.array_equal(
