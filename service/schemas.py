@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from recommender.articles import ArticleId, Status
-from recommender.config import MAX_K
+from recommender.config import PARAMETERS
 from recommender.ranking import Filters, RankingKnobs
 from recommender.rules import MAX_PIN_POSITION, ArticleRules, Pin
 
@@ -28,6 +28,23 @@ class ArticlePath(BaseModel):
 
     article_id: ArticleId = Field(
         description="Article id, percent-encoded as one path segment (any id but . and ..)."
+    )
+
+
+REQUEST_KNOBS = ("tag_boost", "recency_half_life_days", "max_age_days", "mmr_lambda")
+"""The ranking knobs a request may set (query parameters of the same names)."""
+
+
+def _limited(name: str, default: Any = None, description: str = "") -> Any:
+    """A query parameter taking the values the setting ``name`` accepts (see
+    :class:`recommender.config.Parameter`), described by its help unless told."""
+    declared = PARAMETERS[name]
+    return Field(
+        default,
+        ge=declared.at_least,
+        gt=declared.above,
+        le=declared.at_most,
+        description=description or f"{declared.help} (RECOMMENDER_{name.upper()})",
     )
 
 
@@ -57,7 +74,7 @@ class ListQuery(QueryModel):
 
     model_config = ConfigDict(extra="ignore")
 
-    k: int | None = Field(None, ge=1, le=MAX_K, description=K_DESCRIPTION)
+    k: int | None = _limited("default_k", None, K_DESCRIPTION)
     exclude: list[Annotated[str, Field(max_length=10_000)]] = Field(
         default_factory=list,
         max_length=MAX_EXCLUDE_VALUES,
@@ -70,28 +87,20 @@ class ListQuery(QueryModel):
     since: date | datetime | None = Field(
         None, description="Only articles published on or after this ISO 8601 date or time."
     )
-    min_score: float = Field(0.0, ge=0.0, le=1.0, description="Drop items scoring below this.")
-    # Ranking knobs: preview other values than the served settings for this request only.
-    tag_boost: float | None = Field(
-        None, ge=0.0, le=1.0, description="Tag/category overlap boost (RECOMMENDER_TAG_BOOST)."
-    )
-    recency_half_life_days: float | None = Field(
-        None, ge=0.0, le=36_500, description="Recency half-life in days; 0 turns decay off."
-    )
-    max_age_days: float | None = Field(
-        None, ge=0.0, le=36_500, description="Hide articles older than this many days; 0 = off."
-    )
-    mmr_lambda: float | None = Field(
-        None,
-        ge=0.0,
-        le=1.0,
-        description="Diversity (MMR): 1 = pure relevance, lower = more varied.",
-    )
+    min_score: float = _limited("min_score", 0.0, "Drop items scoring below this.")
+    # Ranking knobs: preview other values than the served settings for this request
+    # only. Each is the setting of the same name (RECOMMENDER_<NAME>): its limits and
+    # help come from its declaration.
+    tag_boost: float | None = _limited("tag_boost")
+    recency_half_life_days: float | None = _limited("recency_half_life_days")
+    max_age_days: float | None = _limited("max_age_days")
+    mmr_lambda: float | None = _limited("mmr_lambda")
 
     def knobs(self, served: RankingKnobs) -> RankingKnobs | None:
         """The served knobs with this request's changes, or None when it changes none."""
-        names = ("tag_boost", "recency_half_life_days", "max_age_days", "mmr_lambda")
-        changes = {name: getattr(self, name) for name in names if getattr(self, name) is not None}
+        changes = {
+            name: getattr(self, name) for name in REQUEST_KNOBS if getattr(self, name) is not None
+        }
         return dataclasses.replace(served, **changes) if changes else None
 
     def filters(self, is_article: Callable[[str], bool]) -> Filters:
@@ -234,7 +243,7 @@ class DraftBody(BaseModel):
     title: str = Field(min_length=1, max_length=1000)
     body: str = Field(min_length=1)
     tags: list[str] = Field(default_factory=list, max_length=100)
-    k: int | None = Field(None, ge=1, le=MAX_K, description=K_DESCRIPTION)
+    k: int | None = _limited("default_k", None, K_DESCRIPTION)
 
 
 class ArticleBody(BaseModel):

@@ -14,6 +14,10 @@ from pathlib import Path
 
 from flask import Blueprint, Response, make_response, render_template, send_from_directory
 
+from recommender.config import PARAMETERS
+
+from .schemas import REQUEST_KNOBS
+
 STATIC = Path(__file__).with_name("static")
 # Sites cache the widget for an hour; the ETag makes the revalidation after that cheap.
 WIDGET_MAX_AGE = 3600
@@ -41,10 +45,24 @@ ui = Blueprint(
 )
 
 
+def knob_limits() -> dict[str, dict[str, object]]:
+    """Label, limits and step of each numeric knob of the editor's form: the query
+    parameter's setting as declared (:data:`recommender.config.PARAMETERS`)."""
+    limits: dict[str, dict[str, object]] = {}
+    for name, setting in [("k", "default_k"), ("min_score", "min_score")] + [
+        (knob, knob) for knob in REQUEST_KNOBS
+    ]:
+        declared = PARAMETERS[setting]
+        low = declared.at_least if declared.at_least is not None else declared.above
+        limits[name] = {"label": declared.label, "min": low, "max": declared.at_most}
+        limits[name]["step"] = declared.step
+    return limits
+
+
 @ui.get("/editor")
 def editor() -> Response:
     """The editor preview page (its scripts call the JSON API)."""
-    response = make_response(render_template("editor.html"))
+    response = make_response(render_template("editor.html", knob_limits=knob_limits()))
     response.headers["Content-Security-Policy"] = EDITOR_CSP
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["Referrer-Policy"] = "same-origin"

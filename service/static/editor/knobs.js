@@ -1,19 +1,33 @@
 // Ranking knobs for the side-by-side comparison. Each knob is one query parameter of
 // GET /v1/articles/<id>/recommendations; to add a knob, add an entry here (the form,
-// the request and the column summary follow from this list).
+// the request and the column summary follow from this list). The numeric knobs'
+// labels, limits and steps are the server's declarations of the settings of the same
+// names, handed over in the page (#knob-limits), so the form accepts exactly what the
+// API does.
 
 import { h } from "./dom.js";
 
+const LIMITS = JSON.parse(document.getElementById("knob-limits")?.textContent || "{}");
+
+function numeric(name) {
+  const { label, min, max, step } = LIMITS[name] || { label: name };
+  const knob = { name, label, type: "number" };
+  if (min !== null && min !== undefined) knob.min = min;
+  if (max !== null && max !== undefined) knob.max = max;
+  if (step !== null && step !== undefined) knob.step = step;
+  return knob;
+}
+
 export const KNOBS = [
-  { name: "k", label: "Items per list (k)", type: "number", min: 1, max: 50, step: 1 },
-  { name: "min_score", label: "Minimum score", type: "number", min: 0, max: 1, step: 0.01 },
+  numeric("k"),
+  numeric("min_score"),
   { name: "tag", label: "Only with tag", type: "text" },
   { name: "since", label: "Published since", type: "date" },
   { name: "exclude", label: "Exclude ids (comma-separated)", type: "text" },
-  { name: "tag_boost", label: "Tag boost (0–1)", type: "number", min: 0, max: 1, step: 0.05 },
-  { name: "recency_half_life_days", label: "Recency half-life (days, 0 = off)", type: "number", min: 0, step: 1 },
-  { name: "max_age_days", label: "Maximum age (days, 0 = off)", type: "number", min: 0, step: 1 },
-  { name: "mmr_lambda", label: "Diversity: MMR λ (1 = off)", type: "number", min: 0, max: 1, step: 0.05 },
+  numeric("tag_boost"),
+  numeric("recency_half_life_days"),
+  numeric("max_age_days"),
+  numeric("mmr_lambda"),
 ];
 
 export function buildKnobs(container) {
