@@ -28,6 +28,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
+from scipy import sparse
 
 # Scripts written without spaces between words: each character is a token, so a
 # Chinese, Japanese or Thai body still yields shingles (a "word" there would be a
@@ -189,47 +190,76 @@ def near_duplicate_groups(
 ) -> list[list[str]]:
     """Groups of articles whose bodies resemble each other at least ``threshold``.
 
-    MinHash LSH (datasketch) proposes pairs without comparing every pair; each
+    MinHash LSH proposes pairs without comparing every pair: the signatures are cut
+    into bands of ``r`` values, with the band count and width datasketch's
+    ``MinHashLSH`` chooses for the threshold (misses weighed heavier than false
+    alarms), and two articles whose values agree on a whole band are a pair. Each
     proposed pair is then checked on its estimated Jaccard, and groups are the
-    connected components of the pairs that pass. Articles with too few shingles
+    connected components of the pairs that pass (scipy). The bands are matched as
+    arrays, all articles at once, rather than inserted one by one into
+    datasketch's index: the same pairs, without a Python call per article and band
+    (a large corpus pays this on every reindex). Articles with too few shingles
     join no group.
 
     Returns:
         Groups of two or more ids, each in corpus order, largest group first (ties
         in corpus order).
     """
-    from datasketch import LeanMinHash, MinHashLSH
+    from datasketch import MinHashLSH
+    from scipy.sparse.csgraph import connected_components
 
     comparable = np.flatnonzero(signatures.counts >= MIN_SHINGLES)
     if comparable.size < 2:
         return []
-    # A band matches when r values agree: the index is tuned for the threshold, with
-    # misses weighed heavier than false alarms, which the check below removes.
-    lsh = MinHashLSH(threshold=threshold, num_perm=shingling.num_perm, weights=(0.3, 0.7))
-    sketches: dict[int, Any] = {}
-    for row in comparable.tolist():
-        sketch = LeanMinHash(seed=shingling.seed, hashvalues=signatures.hashes[row], scheme=_SCHEME)
-        sketches[row] = sketch
-        lsh.insert(row, sketch)
-    parent = {row: row for row in sketches}
-
-    def root(position: int) -> int:
-        while parent[position] != position:
-            parent[position] = parent[parent[position]]
-            position = parent[position]
-        return position
-
-    for position, sketch in sketches.items():
-        for other in lsh.query(sketch):
-            if other > position and sketch.jaccard(sketches[other]) >= threshold:
-                parent[root(other)] = root(position)
-    groups: dict[int, list[int]] = {}
-    for position in sketches:
-        groups.setdefault(root(position), []).append(position)
-    found = sorted(
-        (sorted(g) for g in groups.values() if len(g) > 1), key=lambda g: (-len(g), g[0])
+    bands = MinHashLSH(threshold=threshold, num_perm=shingling.num_perm, weights=(0.3, 0.7))
+    hashes = signatures.hashes[comparable]
+    pairs: list[np.ndarray] = []
+    for band in range(bands.b):
+        values = np.ascontiguousarray(hashes[:, band * bands.r : (band + 1) * bands.r])
+        keys = values.view(np.dtype((np.void, values.dtype.itemsize * bands.r))).ravel()
+        _, bucket, sizes = np.unique(keys, return_inverse=True, return_counts=True)
+        shared = np.flatnonzero(sizes[bucket] > 1)
+        if shared.size:
+            pairs.append(_bucket_pairs(shared[np.argsort(bucket[shared], kind="stable")], bucket))
+    if not pairs:
+        return []
+    proposed = np.unique(np.concatenate(pairs), axis=0)
+    agree = np.count_nonzero(hashes[proposed[:, 0]] == hashes[proposed[:, 1]], axis=1)
+    close = proposed[agree / shingling.num_perm >= threshold]
+    graph = sparse.coo_matrix(
+        (np.ones(len(close)), (close[:, 0], close[:, 1])), shape=(len(comparable),) * 2
     )
+    _, component = connected_components(graph, directed=False)
+    groups: dict[int, list[int]] = {}
+    for row, label in enumerate(component.tolist()):
+        groups.setdefault(label, []).append(int(comparable[row]))
+    found = sorted((g for g in groups.values() if len(g) > 1), key=lambda g: (-len(g), g[0]))
     return [[ids[p] for p in group] for group in found]
+
+
+def _bucket_pairs(members: np.ndarray, bucket: np.ndarray) -> np.ndarray:
+    """``(p, 2)`` every pair ``(a, b)``, ``a < b``, of rows in the same bucket;
+    ``members`` are the rows of buckets holding two or more, grouped by bucket."""
+    starts = np.flatnonzero(np.r_[True, bucket[members[1:]] != bucket[members[:-1]]])
+    ends = np.r_[starts[1:], members.size]
+    out = []
+    for start, end in zip(starts.tolist(), ends.tolist(), strict=True):
+        rows = np.sort(members[start:end])
+        if rows.size > LARGE_BUCKET:
+            # Thousands of bodies sharing a band are copies of one text: pairing each
+            # with the first and with the next finds their group in linear work
+            # (every pair would be quadratic), at the cost of missing a member that
+            # resembles only some of the others.
+            out.append(np.stack([np.full(rows.size - 1, rows[0]), rows[1:]], axis=1))
+            out.append(np.stack([rows[:-1], rows[1:]], axis=1))
+            continue
+        first, second = np.triu_indices(rows.size, k=1)
+        out.append(np.stack([rows[first], rows[second]], axis=1))
+    return np.concatenate(out)
+
+
+LARGE_BUCKET = 512
+"""Articles in one LSH bucket above which not every pair is checked."""
 
 
 __all__ = [

@@ -23,8 +23,10 @@ import pytest
 from recommender import Engine, Settings
 from recommender.articles import Article
 from recommender.duplicates import (
+    _SCHEME,
     MIN_SHINGLES,
     Shingling,
+    Signatures,
     Signer,
     near_duplicate_groups,
     resemblance,
@@ -526,3 +528,51 @@ def test_syndicated_copies_through_real_cli(tmp_path: Path) -> None:
             assert shown == (0 if query in pair else 1), (query, pair, ids)
         # Everything else is listed: look-alikes (same titles, subject or frame) stay.
         assert len(ids) == len(everything) - len(pairs) - 1, (query, ids)
+
+
+def reference_groups(signed: Signatures, threshold: float) -> list[list[int]]:
+    """Groups as datasketch's own LSH index finds them (inserted and queried one
+    article at a time), for comparison with the banding done as arrays."""
+    from datasketch import LeanMinHash, MinHashLSH
+
+    shingling = Shingling()
+    lsh = MinHashLSH(threshold=threshold, num_perm=shingling.num_perm, weights=(0.3, 0.7))
+    rows = [r for r in range(len(signed)) if signed.counts[r] >= MIN_SHINGLES]
+    sketches = {
+        r: LeanMinHash(seed=shingling.seed, hashvalues=signed.hashes[r], scheme=_SCHEME)
+        for r in rows
+    }
+    for row, sketch in sketches.items():
+        lsh.insert(row, sketch)
+    parent = {r: r for r in rows}
+
+    def root(r: int) -> int:
+        while parent[r] != r:
+            r = parent[r]
+        return r
+
+    for row, sketch in sketches.items():
+        for other in lsh.query(sketch):
+            if other > row and sketch.jaccard(sketches[other]) >= threshold:
+                parent[root(other)] = root(row)
+    groups: dict[int, list[int]] = {}
+    for row in rows:
+        groups.setdefault(root(row), []).append(row)
+    return sorted((g for g in groups.values() if len(g) > 1), key=lambda g: (-len(g), g[0]))
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_groups_match_datasketchs_lsh_index(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    n, width = 3000, Shingling().num_perm
+    hashes = rng.integers(0, 2**32, size=(n, width), dtype=np.uint64).astype(np.uint32)
+    for row in range(0, 600, 3):  # copies of random rows, each with some values changed
+        hashes[row] = hashes[rng.integers(0, n)]
+        changed = rng.random(width) < rng.uniform(0.05, 0.7)
+        hashes[row, changed] = rng.integers(0, 2**32, changed.sum(), dtype=np.uint64)
+    counts = np.full(n, 40, dtype=np.uint32)
+    counts[::37] = 1  # too short to compare
+    signed = Signatures(hashes, counts)
+    ids = [f"a{i}" for i in range(n)]
+    groups = near_duplicate_groups(ids, signed, 0.5, Shingling())
+    assert groups and groups == [[ids[r] for r in g] for g in reference_groups(signed, 0.5)]
