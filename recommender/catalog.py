@@ -17,6 +17,7 @@ later catalog can keep them on disk and the arrays memory-mapped.
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -101,6 +102,7 @@ class CatalogBase:
         # Per live upsert (id → the seq that wrote it, and what was derived from it):
         # made once per version, not on every change of the live layer.
         self._upserts: dict[str, tuple[int, _Upsert]] = {}
+        self._listing: np.ndarray | None = None
         stored = snapshot.candidates
         self.link_width = 0 if stored is None else stored.shape[1] // 2
 
@@ -145,6 +147,14 @@ class CatalogBase:
         _, dense = self.snapshot.dense.search(vectors, width)
         lexical = self.snapshot.lexical.more_like_this_for(weights, width)
         return np.concatenate([dense.astype(np.int32), lexical], axis=1)
+
+    def listing_order(self) -> np.ndarray:
+        """``(n,)`` int64: snapshot positions newest first, ties by id, undated last:
+        the order of the article listing (sorted once per snapshot)."""
+        if self._listing is None:
+            ids = np.array(self.records.ids, dtype=str) if self.n else np.zeros(0, dtype=str)
+            self._listing = np.lexsort((ids, -self.published_at)).astype(np.int64)
+        return self._listing
 
     def index(self, name: str) -> dict[str, np.ndarray]:
         """Label → ``(m,)`` int64 snapshot positions carrying it, ascending: ``tags``
@@ -431,6 +441,59 @@ class Catalog:
         if position is None:
             raise ArticleNotFound(article_id)
         return position
+
+    def listing_key(self, position: int) -> tuple[float, str]:
+        """Where ``position`` sorts in the article listing: (minus its publication
+        time, its id); undated articles last."""
+        published = float(self.published_at[position])
+        if position < self.n_snapshot:
+            article_id = self.base.records.ids[position]
+        else:
+            article_id = self._live_articles[position - self.n_snapshot].id
+        return (-published, article_id)
+
+    def listing(
+        self,
+        *,
+        tag: str | None = None,
+        status: str | None = None,
+        title_contains: str | None = None,
+    ) -> np.ndarray:
+        """``(m,)`` int64: the positions of every article that exists now (drafts
+        included), newest first (see :meth:`listing_key`), with ``tag`` (as written),
+        in ``status``, with ``title_contains`` in its title (casefolded).
+
+        The order and the tag and status tests are arrays; only a title filter reads
+        the articles' records.
+        """
+        order = self.base.listing_order()
+        order = order[self.listed(order)]
+        live = self.live_positions()
+        if live.size:
+            # Few: each is placed by a binary search, in key order (equal places keep
+            # the order given).
+            ranked = sorted((int(p) for p in live), key=self.listing_key)
+            at = [
+                bisect.bisect_left(order, self.listing_key(p), key=self.listing_key) for p in ranked
+            ]
+            order = np.insert(order, at, ranked)
+        if tag:
+            order = order[self._carrying(order, "exact tags", [tag])]
+        if status:
+            if status not in STATUSES:
+                return np.zeros(0, dtype=np.int64)
+            code = STATUSES.index(status)
+            live_codes = np.array(
+                [STATUSES.index(a.status) for a in self._live_articles], dtype=np.uint8
+            )
+            codes = Column(np.asarray(self.base.records.status), live_codes)
+            order = order[np.asarray(codes[order]) == code]
+        if title_contains:
+            needle = title_contains.casefold()
+            order = order[
+                np.array([needle in self.article(int(p)).title.casefold() for p in order], bool)
+            ]
+        return np.asarray(order, dtype=np.int64)
 
     def listed_articles(self) -> list[Article]:
         """Every article that exists now (drafts included), in position order (reads

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import bisect
 import json
 import logging
 import threading
@@ -441,24 +442,17 @@ class Engine:
         Raises:
             InvalidArgument: a malformed cursor.
         """
-        articles = self._current().listed()
-        if tag:
-            articles = [a for a in articles if tag in a.tags]
-        if status:
-            articles = [a for a in articles if a.status == status]
-        if title_contains:
-            needle = title_contains.casefold()
-            articles = [a for a in articles if needle in a.title.casefold()]
-        articles.sort(key=_sort_key)
-        total = len(articles)
+        catalog = self._current().catalog
+        positions = catalog.listing(tag=tag, status=status, title_contains=title_contains)
+        total = len(positions)
         if cursor is not None:
             after = _decode_cursor(cursor)
-            articles = [a for a in articles if _sort_key(a) > after]
+            start = bisect.bisect_right(positions, after, key=catalog.listing_key)
         else:
-            articles = articles[offset:]
-        page = articles[:limit]
-        more = len(articles) > limit
-        cursor_out = _encode_cursor(_sort_key(page[-1])) if more else None
+            start = offset
+        page = [catalog.article(int(p)) for p in positions[start : start + limit]]
+        more = total > start + limit
+        cursor_out = _encode_cursor(_sort_key(page[-1])) if more and page else None
         return ArticlePage([self._linked(a) for a in page], total, cursor_out)
 
     def upsert(self, article: Article) -> bool:

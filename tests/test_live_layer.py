@@ -125,3 +125,76 @@ def test_an_upsert_is_scored_only_by_the_articles_it_is_near(
     assert np.array_equal(
         catalog.linked_upserts(catalog.positions["swallow-0"]), np.zeros(0, dtype=np.int64)
     )
+
+
+def test_the_listing_reads_only_the_page_and_matches_a_full_sort(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from recommender.engine import _sort_key
+
+    engine.upsert(
+        Article.from_record(
+            {
+                "id": "new-a",
+                "title": "Apnea",
+                "body": "sleep",
+                "tags": ["sleep"],
+                "published": "2025-03-15",
+            }
+        )
+    )
+    engine.upsert(
+        Article.from_record(
+            {"id": "new-b", "title": "Undated sleep", "body": "sleep", "status": "draft"}
+        )
+    )
+    engine.upsert(
+        Article.from_record(
+            {
+                "id": "sleep-1",
+                "title": "Moved",
+                "body": "sleep",
+                "tags": ["sleep"],
+                "published": "2025-01-11",
+            }
+        )
+    )
+    engine.delete("speech-2")
+    every = engine._current().listed()
+
+    def expected(**filters: str) -> list[str]:
+        chosen = [
+            a
+            for a in every
+            if (not filters.get("tag") or filters["tag"] in a.tags)
+            and (not filters.get("status") or a.status == filters["status"])
+            and (filters.get("title_contains", "").casefold() in a.title.casefold())
+        ]
+        return [a.id for a in sorted(chosen, key=_sort_key)]
+
+    for filters in ({}, {"tag": "sleep"}, {"status": "draft"}, {"title_contains": "SLEEP"}):
+        want = expected(**filters)
+        assert engine.list_articles(limit=500, **filters).total == len(want), filters
+        # Offsets and cursors walk the same order.
+        for limit in (1, 3, 7):
+            by_offset = [
+                a.id
+                for start in range(0, len(want), limit)
+                for a in engine.list_articles(limit=limit, offset=start, **filters).articles
+            ]
+            assert by_offset == want, (filters, limit)
+            walked, cursor = [], None
+            while True:
+                page = engine.list_articles(limit=limit, cursor=cursor, **filters)
+                walked += [a.id for a in page.articles]
+                cursor = page.next_cursor
+                if cursor is None:
+                    break
+            assert walked == want, (filters, limit)
+    assert engine.list_articles(status="no-such-status").total == 0
+    # A page without filters reads only its own articles.
+    read: list[int] = []
+    catalog = engine._current().catalog
+    real = catalog.article
+    monkeypatch.setattr(catalog, "article", lambda p: read.append(p) or real(p))
+    assert len(engine.list_articles(limit=4).articles) == 4 and len(read) == 4
