@@ -129,7 +129,32 @@ def step_inspect(index: Path) -> dict[str, Any]:
     }
     result["recall_at_20"] = 1.0 if exact else recall_at(snapshot.vectors, snapshot.dense, 20)
     result["recall_exact_by_construction"] = exact
+    if snapshot.candidates is not None:
+        result["candidates_recall_at_20"] = candidate_recall_at(
+            snapshot.vectors, snapshot.candidates, 20
+        )
+        from recommender.neighbours import EXACT_BELOW
+
+        result["candidates_exact_by_construction"] = len(snapshot.vectors) < EXACT_BELOW
     return result
+
+
+def candidate_recall_at(vectors: np.ndarray, candidates: np.ndarray, k: int) -> float:
+    """Mean share of each article's exact top-k by cosine (itself left out) that its
+    stored candidate set's dense half holds among its first k, over the sample rows."""
+    import faiss
+
+    rng = np.random.default_rng(0)
+    rows = rng.choice(len(vectors), size=min(RECALL_QUERIES, len(vectors)), replace=False)
+    flat = faiss.IndexFlatIP(vectors.shape[1])
+    flat.add(np.ascontiguousarray(vectors, dtype=np.float32))
+    _, truth = flat.search(np.ascontiguousarray(vectors[rows], dtype=np.float32), k + 1)
+    shares = []
+    for row, want in zip(rows, truth, strict=True):
+        wanted = [p for p in want if p != row][:k]
+        stored = set(np.asarray(candidates[row, :k]).tolist())
+        shares.append(len(set(wanted) & stored) / max(1, len(wanted)))
+    return float(np.mean(shares))
 
 
 def recall_at(vectors: np.ndarray, dense: Any, k: int) -> float:
@@ -173,12 +198,20 @@ def step_reindex(corpus: Path, index: Path, work: Path) -> dict[str, Any]:
 
     edited = work / "corpus-edited.parquet"
     changed = edited_copy(corpus, edited)
+    phases: dict[str, float] = {}
     started = time.perf_counter()
-    report = build_index([edited], _settings(index), SentenceTransformerEmbedder())
+
+    def on_progress(phase: str, done: int, total: int) -> None:
+        phases.setdefault(phase, time.perf_counter() - started)
+
+    report = build_index(
+        [edited], _settings(index), SentenceTransformerEmbedder(), on_progress=on_progress
+    )
     seconds = time.perf_counter() - started
     edited.unlink()
     return {
         "seconds": seconds,
+        "phase_started": phases,
         "changed": changed,
         "updated": report.updated,
         "unchanged": report.unchanged,
@@ -205,12 +238,39 @@ def step_encode(texts_file: Path) -> dict[str, Any]:
     return {"encode_ms": statistics.median(times) * 1000, "texts": len(texts)}
 
 
+def step_draft(index: Path, texts_file: Path) -> dict[str, Any]:
+    """Related and featured picks for drafts (``Engine.recommend_text``: embed, then
+    search the whole index) beside one raw model encode of the same text, in one
+    process, the model loaded first (medians, ms)."""
+    import statistics
+
+    from recommender import Engine
+
+    texts = json.loads(texts_file.read_text(encoding="utf-8"))
+    engine = Engine(_settings(index))
+    model = engine.embedder._loaded()  # type: ignore[attr-defined]
+    engine.recommend_text("warm up", "warm up")
+    drafts, encodes = [], []
+    for _ in range(3):
+        for text in texts:
+            title, _, body = text.partition("\n\n")
+            started = time.perf_counter()
+            model.encode([text])
+            encodes.append(time.perf_counter() - started)
+            started = time.perf_counter()
+            engine.recommend_text(title or "Draft", body or text)
+            drafts.append(time.perf_counter() - started)
+    draft_ms, encode_ms = statistics.median(drafts) * 1000, statistics.median(encodes) * 1000
+    return {"draft_ms": draft_ms, "encode_ms": encode_ms, "ratio": draft_ms / encode_ms}
+
+
 STEPS = {
     "generate": lambda a: step_generate(a.size, a.out, a.seed),
     "build": lambda a: step_build(a.corpus, a.index),
     "inspect": lambda a: step_inspect(a.index),
     "reindex": lambda a: step_reindex(a.corpus, a.index, a.work),
     "encode": lambda a: step_encode(a.texts),
+    "draft": lambda a: step_draft(a.index, a.texts),
 }
 
 
@@ -665,6 +725,13 @@ def run_size(
             print(f"    serving failed: {exc}", flush=True)
             result["serving"] = {"error": str(exc)[:500]}
     save()
+    if "draft" not in args.skip and "serving" not in args.skip:
+        texts = args.work / "encode-texts.json"
+        if texts.exists():
+            result["draft"] = run_step(
+                "draft", minutes, work / "draft.log", index=index, texts=texts
+            )
+            save()
     if args.txtai and "txtai" not in args.skip:
         result["txtai"] = run_txtai(corpus, work, long)
     save()
@@ -711,7 +778,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--no-txtai", dest="txtai", action="store_false")
     parser.add_argument("--no-profile", dest="profile", action="store_false")
     parser.add_argument(
-        "--skip", default="", help="steps to leave out: reindex, serving, txtai (comma-separated)"
+        "--skip",
+        default="",
+        help="steps to leave out: reindex, serving, draft, txtai (comma-separated)",
     )
     parser.add_argument(
         "--add", action="store_true", help="add these sizes to the last run.json's figures"
