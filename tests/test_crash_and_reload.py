@@ -349,21 +349,34 @@ class Traffic(threading.Thread):
         return [version for n, version in self.seen if n == publishes]
 
 
-def test_serving_never_fails_while_two_reindexes_publish(
+def test_serving_never_fails_while_upserts_arrive_and_two_reindexes_publish(
     bundled_index: Settings, tmp_path: Path
 ) -> None:
     index_dir = copy_index(bundled_index.index_dir, tmp_path)
     old = SnapshotStore(index_dir).current_version()
     assert old is not None
+    key = "reload-test-key"
+    auth = {"Authorization": f"Bearer {key}"}
     # Interval 0: every request checks CURRENT, so the first request sent after a
     # publish must be answered from the new snapshot, by whichever worker takes it.
-    with running_server(index_dir, workers=2, reload_interval="0") as base:
+    with running_server(
+        index_dir, workers=2, secret=key, api_keys=key, reload_interval="0"
+    ) as base:
         traffic = Traffic(f"{base}/v1/articles/{UCHIYAMA}/recommendations?k=3")
         traffic.start()
         published = [old]
         try:
             assert traffic.answers_after(0, 3) == [old] * 3  # traffic flows before
             for n in range(2):
+                # A live upsert while the traffic flows, then a reindex publishing
+                # over it: neither may fail a request.
+                upsert = {
+                    "title": f"Stretching after botox, clinic note {n}",
+                    "body": "Botulinum toxin injections eased calf spasticity; daily "
+                    "stretching kept the range of motion after stroke.",
+                }
+                status, _, body, _ = call(f"{base}/v1/articles/live-{n}", "PUT", upsert, auth)
+                assert status == 201, body
                 extra = tmp_path / f"extra-{n}.jsonl"
                 record = {
                     "id": f"breaking-news-{n}",
@@ -382,6 +395,9 @@ def test_serving_never_fails_while_two_reindexes_publish(
                 published.append(json.loads(done.stdout)["version"])
                 traffic.publishes = n + 1
                 assert traffic.answers_after(n + 1, 10) == [published[-1]] * 10
+            # The upserts outlive the reindexes (the corpus never held them).
+            for n in range(2):
+                assert call(f"{base}/v1/articles/live-{n}")[0] == 200
         finally:
             # Stop the traffic even when an assertion above fails.
             traffic.stop.set()
