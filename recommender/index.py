@@ -74,7 +74,9 @@ class VectorIndex:
         import faiss
 
         loaded = cls()
-        loaded.index_ = faiss.read_index(str(path))
+        # The vectors stay in the file, memory-mapped: every worker of a server shares
+        # one copy of the pages instead of reading its own (the same answers).
+        loaded.index_ = faiss.read_index(str(path), faiss.IO_FLAG_MMAP_IFC)
         if hasattr(loaded.index_, "hnsw"):
             loaded.index_.hnsw.efSearch = loaded.ef_search
         return loaded

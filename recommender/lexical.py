@@ -481,11 +481,17 @@ class LexicalModel:
         """BM25 score of every article for every query row: shape (queries, articles)."""
         # scipy turns matrix_.T into CSR on every product, which costs more than the
         # product itself: do it once per fitted matrix.
+        return np.asarray((queries @ self._postings()).toarray(), dtype=np.float32)
+
+    def _postings(self) -> sparse.csr_matrix:
+        """The BM25 matrix by term, shape (terms, documents): loaded with the model,
+        or transposed once per fitted matrix (scipy would transpose on every product,
+        which costs more than the product itself)."""
         transposed = getattr(self, "_transposed", None)
         if transposed is None or transposed[0] is not self.matrix_:
-            transposed = (self.matrix_, self.matrix_.T.tocsr())
+            transposed = (self.matrix_, sparse.csr_matrix(self.matrix_.T.tocsr()))
             self._transposed = transposed
-        return np.asarray((queries @ transposed[1]).toarray(), dtype=np.float32)
+        return transposed[1]
 
     def shared_terms(
         self,
@@ -730,6 +736,9 @@ class LexicalModel:
         files[0].write_text(json.dumps(params, ensure_ascii=False), encoding="utf-8")
         np.save(files[1], self.idf_)
         files += _save_csr(directory / "bm25", self.matrix_)
+        # The postings (the matrix by term): what scoring every document for a query
+        # reads. Stored, so servers map one copy instead of each transposing its own.
+        files += _save_csr(directory / "postings", self._postings())
         if self.word_counts_ is not None:
             files.append(directory / "words.json")
             files[-1].write_text(json.dumps(self.word_counts_, ensure_ascii=False), "utf-8")
@@ -770,6 +779,9 @@ class LexicalModel:
             name: _load_csr(directory / f"counts-{name}", width)
             for name in params.get("fields", [])
         }
+        if (directory / "postings.indptr.npy").exists():
+            postings = _load_csr(directory / "postings", model.matrix_.shape[0])
+            model._transposed = (model.matrix_, postings)
         words = directory / "words.json"
         if word_counts and words.exists():
             model.word_counts_ = json.loads(words.read_text("utf-8"))
