@@ -7,8 +7,11 @@ stage (scoring, filling, explanation) works on those positions only, so a source
 that reads precomputed per-article candidate sets can replace
 :class:`ExhaustiveCandidates` without touching them.
 
-The featured list and the fallback need no source: they score every eligible
-featured article (there are few) and the newest articles of the query's category.
+The featured articles a request scores (for the featured list and the fallback)
+come from the source too, :meth:`~CandidateSource.featured`: every eligible one
+from the exhaustive source; from the precomputed one, on a large snapshot, the
+``want`` nearest by cosine and those in the query article's stored set, since a
+site features about one article in a hundred and that grows with it.
 """
 
 from __future__ import annotations
@@ -47,6 +50,11 @@ class CandidateSource(Protocol):
         """
         ...
 
+    def featured(self, query: Query, pool: np.ndarray, want: int) -> np.ndarray:
+        """Which of ``pool`` (the featured articles that may appear, ascending) to score
+        for ``query``'s featured list and fallback: ``(f,)`` int64, ascending."""
+        ...
+
 
 class ExhaustiveCandidates:
     """The dense index's top ``want`` ∪ the lexical top ``want`` among the eligible
@@ -79,6 +87,10 @@ class ExhaustiveCandidates:
             np.union1d(dense[0][dense[0] >= 0], best_lexical), catalog.live_positions()
         ).astype(np.int64)
         return np.asarray(candidates[allowed[candidates]], dtype=np.int64)
+
+    def featured(self, query: Query, pool: np.ndarray, want: int) -> np.ndarray:
+        """Every featured article in ``pool``."""
+        return pool
 
 
 EXHAUSTIVE_BELOW = 5_000
@@ -132,3 +144,19 @@ class PrecomputedCandidates:
             np.int64
         )
         return np.asarray(positions[eligible(positions)], dtype=np.int64)
+
+    def featured(self, query: Query, pool: np.ndarray, want: int) -> np.ndarray:
+        """The ``want`` articles of ``pool`` nearest to the query by cosine, with those
+        of ``pool`` in the query article's stored candidate set (its lexical half
+        brings the featured articles that share its strongest terms); all of
+        ``pool`` on a small snapshot or when it holds at most ``want``."""
+        if pool.size <= want or self.catalog.n_snapshot < self.exhaustive_below:
+            return pool
+        cosines = self.catalog.cosines(pool, query.vector)
+        nearest = pool[np.argpartition(-cosines, want - 1)[:want]]
+        stored = self.catalog.snapshot.candidates
+        position = query.position
+        if stored is None or position is None or position >= self.catalog.n_snapshot:
+            return np.sort(nearest)
+        row = np.asarray(stored[position])
+        return np.union1d(nearest, np.intersect1d(pool, row[row >= 0])).astype(np.int64)

@@ -103,6 +103,7 @@ class CatalogBase:
         # made once per version, not on every change of the live layer.
         self._upserts: dict[str, tuple[int, _Upsert]] = {}
         self._listing: np.ndarray | None = None
+        self._featured_vectors: np.ndarray | None = None
         stored = snapshot.candidates
         self.link_width = 0 if stored is None else stored.shape[1] // 2
 
@@ -147,6 +148,15 @@ class CatalogBase:
         _, dense = self.snapshot.dense.search(vectors, width)
         lexical = self.snapshot.lexical.more_like_this_for(weights, width)
         return np.concatenate([dense.astype(np.int32), lexical], axis=1)
+
+    def featured_vectors(self) -> np.ndarray:
+        """``(f, dim)`` float32: the vectors of the snapshot's featured articles
+        (:attr:`featured_positions`), one contiguous copy made on first use."""
+        if self._featured_vectors is None:
+            self._featured_vectors = np.ascontiguousarray(
+                self.snapshot.vectors[self.featured_positions], dtype=np.float32
+            )
+        return self._featured_vectors
 
     def listing_order(self) -> np.ndarray:
         """``(n,)`` int64: snapshot positions newest first, ties by id, undated last:
@@ -535,6 +545,23 @@ class Catalog:
         in_snapshot = positions < self.n_snapshot
         out[in_snapshot] = stored[positions[in_snapshot]]
         out[~in_snapshot] = self._live_vectors[positions[~in_snapshot] - self.n_snapshot]
+        return out
+
+    def cosines(self, positions: np.ndarray, vector: np.ndarray) -> np.ndarray:
+        """``(len(positions),)`` float32: each position's cosine to ``vector``. The
+        snapshot's featured articles are read from one contiguous matrix (see
+        :meth:`CatalogBase.featured_vectors`), so scoring all of them is one product."""
+        positions = np.asarray(positions, dtype=np.int64)
+        featured = self.base.featured_positions
+        out = np.empty(positions.size, dtype=np.float32)
+        held = np.zeros(positions.size, dtype=bool)
+        if featured.size:
+            at = np.minimum(np.searchsorted(featured, positions), featured.size - 1)
+            held = featured[at] == positions
+            if held.any():
+                out[held] = (self.base.featured_vectors() @ vector)[at[held]]
+        if (~held).any():
+            out[~held] = self.vectors(positions[~held]) @ vector
         return out
 
     def signatures(self, positions: np.ndarray) -> Signatures | None:

@@ -269,12 +269,13 @@ class Ranker:
         knobs: RankingKnobs | None = None,
         rules: RuleSet | None = None,
     ) -> list[Recommendation]:
-        """The ``k`` featured articles most relevant to ``query`` (all are scored).
+        """The ``k`` featured articles most relevant to ``query`` (those the candidate
+        source puts forward are scored).
 
         Featured overrides decide what counts as featured; blocks and excludes apply.
         """
         request = self._request(query, filters, knobs, rules)
-        pool = self._featured_pool(request, request.filters)
+        pool = self._featured_pool(request, request.filters, k)
         table = self._table(request, [pool])
         return self._fill_featured(request, pool, request.filters, table, k)
 
@@ -291,7 +292,7 @@ class Ranker:
         request = self._request(query, filters, knobs, rules)
         plan = self._plan_related(request, k)
         # Every featured pick is in this pool: excluding the related items only shrinks it.
-        featured_pool = self._featured_pool(request, request.filters)
+        featured_pool = self._featured_pool(request, request.filters, k)
         table = self._table(request, [*plan.positions(), featured_pool])
         related = self._fill_related(request, plan, table, k)
         given = request.filters
@@ -346,10 +347,12 @@ class Ranker:
             return self.catalog.sharing_a_tag(positions, request.query.tags)
         return np.ones(len(positions), dtype=bool)
 
-    def _featured_pool(self, request: _Request, filters: Filters) -> np.ndarray:
-        """``(f,)`` int64 ascending: the featured articles that may appear."""
+    def _featured_pool(self, request: _Request, filters: Filters, k: int) -> np.ndarray:
+        """``(f,)`` int64 ascending: the featured articles that may appear and that the
+        candidate source puts forward (see :meth:`CandidateSource.featured`)."""
         featured = self.catalog.featured_positions(request.rules)
-        return np.asarray(featured[self._allowed(request, filters, featured)], dtype=np.int64)
+        pool = np.asarray(featured[self._allowed(request, filters, featured)], dtype=np.int64)
+        return self.source.featured(request.query, pool, self.candidates + k)
 
     def _pins(self, request: _Request, k: int) -> list[tuple[int, int]]:
         """``(list position, article position)`` of the pins under the query article
@@ -387,6 +390,7 @@ class Ranker:
         if request.knobs.fallback:
             featured = self.catalog.featured_positions(request.rules)
             featured = featured[allowed(featured)]
+            featured = self.source.featured(request.query, featured, self.candidates + k)
         return _RelatedPlan(candidates, pins, allowed, featured)
 
     def _table(self, request: _Request, positions: list[np.ndarray]) -> ScoreTable:

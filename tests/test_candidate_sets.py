@@ -6,6 +6,7 @@ are searched exhaustively."""
 from __future__ import annotations
 
 import itertools
+import json
 from pathlib import Path
 
 import numpy as np
@@ -15,10 +16,11 @@ from recommender import Article, Engine, RankingKnobs, Settings
 from recommender.candidates import ExhaustiveCandidates, PrecomputedCandidates
 from recommender.catalog import Catalog
 from recommender.live import LiveStore
+from recommender.pipeline import build_index
 from recommender.ranking import Ranker
 from recommender.rules import Pin, RuleSet
 
-from .conftest import TOPICS, make_engine
+from .conftest import TOPICS, make_engine, topic_records
 from .fakes import FakeEmbedder
 
 KNOBS = [
@@ -154,3 +156,33 @@ def test_a_live_change_reuses_the_snapshots_catalog_and_lists_upserts_by_date(
         assert list(catalog.newest(catalog.listed, n)) == by_date[:n], n
     sleep = [p for p in by_date if "sleep" in catalog.article(p).tags]
     assert list(catalog.newest(catalog.listed, 50, tags=["Sleep"])) == sleep
+
+
+def test_a_large_featured_pool_is_cut_to_the_nearest_and_the_stored_set(tmp_path: Path) -> None:
+    records = [{**r, "featured": True} for r in topic_records()]
+    settings = Settings(index_dir=tmp_path / "index", reload_interval=0.0, candidates=2)
+    source = tmp_path / "c.jsonl"
+    source.write_text("".join(json.dumps(r) + "\n" for r in records))
+    embedder = FakeEmbedder()
+    build_index([source], settings, embedder)
+    engine = Engine(settings, embedder=embedder)
+    stored = Ranker(engine.snapshot, candidates=2, candidate_source=precomputed)
+    scanned = Ranker(engine.snapshot, candidates=2, candidate_source=ExhaustiveCandidates)
+    catalog = stored.catalog
+    pool = catalog.featured_positions(RuleSet())
+    assert pool.size == 20
+    for article_id in ("sleep-0", "speech-4", "swallow-1"):
+        query = stored.query_for_article(article_id)
+        chosen = stored.source.featured(query, pool, 4)
+        cosines = catalog.cosines(pool, query.vector)
+        nearest = set(pool[np.argsort(-cosines, kind="stable")[:4]].tolist())
+        row = np.asarray(engine.snapshot.candidates[query.position])
+        in_set = set(np.intersect1d(pool, row[row >= 0]).tolist())
+        assert set(chosen.tolist()) == nearest | in_set and len(chosen) < pool.size
+        np.testing.assert_allclose(cosines, catalog.vectors(pool) @ query.vector, rtol=1e-6)
+        # The featured picks come from the shortlist, and the best one is the
+        # exhaustive ranking's best.
+        picks = stored.featured(query, 2)
+        every = scanned.featured(scanned.query_for_article(article_id), 2)
+        assert {catalog.positions[i.article.id] for i in picks} <= set(chosen.tolist())
+        assert picks[0].article.id == every[0].article.id

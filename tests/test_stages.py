@@ -177,6 +177,9 @@ class _Fixed:
     ) -> np.ndarray:
         return self.positions[eligible(self.positions)]
 
+    def featured(self, query: Query, pool: np.ndarray, want: int) -> np.ndarray:
+        return pool
+
 
 def test_a_candidate_source_decides_what_the_related_list_ranks(engine: Engine) -> None:
     chosen = ["swallow-1", "sleep-3", "speech-4", "sleep-0"]  # the query itself is dropped
