@@ -94,6 +94,8 @@ def header(run: dict[str, Any]) -> list[str]:
         "`var/bench/scale/`. Only this section of the page is rewritten; `make bench` "
         "rewrites the rest and keeps it. CI never runs it.",
         "",
+        *(f"Note: {note}" for note in run.get("notes", [])),
+        *([""] if run.get("notes") else []),
     ]
 
 
