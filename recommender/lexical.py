@@ -622,9 +622,7 @@ class LexicalModel:
             found = neighbours.lexical_neighbours(
                 queries, matrix, k, rows=rows, max_postings=neighbours.MAX_POSTINGS
             )
-            out = np.full((found.shape[0], k), -1, dtype=np.int32)
-            out[:, : found.shape[1]] = found
-            return out
+            return neighbours.padded(found, k)
 
         return neighbours.refresh(
             previous,

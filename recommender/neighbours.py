@@ -156,6 +156,15 @@ def _by_cells(vectors: np.ndarray, k: int, on_progress: Progress | None) -> np.n
     return out
 
 
+def padded(positions: np.ndarray, width: int) -> np.ndarray:
+    """``positions`` (rows of neighbours, -1 padded) as int32 with exactly ``width``
+    columns: -1 padded when a corpus holds fewer, cut when it holds more."""
+    out = np.full((positions.shape[0], width), -1, dtype=np.int32)
+    take = min(width, positions.shape[1])
+    out[:, :take] = positions[:, :take]
+    return out
+
+
 def strongest_terms(weights: sparse.csr_matrix, max_terms: int) -> sparse.csr_matrix:
     """Each row of ``weights`` cut to its ``max_terms`` largest entries (ties: the
     lower column), as a "more like this" query keeps an article's strongest terms."""

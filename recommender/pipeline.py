@@ -167,16 +167,12 @@ def candidate_sets(
     dense = neighbours.dense_neighbours(vectors, settings.candidates, on_progress=report("dense"))
     lexical_positions = lexical.more_like_this(settings.candidates, on_progress=report("lexical"))
     return np.concatenate(
-        [_padded(dense, settings.candidates), _padded(lexical_positions, settings.candidates)],
+        [
+            neighbours.padded(dense, settings.candidates),
+            neighbours.padded(lexical_positions, settings.candidates),
+        ],
         axis=1,
     )
-
-
-def _padded(positions: np.ndarray, width: int) -> np.ndarray:
-    """``positions`` -1 padded to ``width`` columns (a corpus smaller than ``width``)."""
-    out = np.full((positions.shape[0], width), -1, dtype=np.int32)
-    out[:, : positions.shape[1]] = positions
-    return out
 
 
 PHASES = ("read", "embed", "candidates", "write", "seal", "publish", "cleanup")
@@ -198,7 +194,7 @@ def _no_article_message(loaded: CorpusLoad) -> str:
 
 
 def _signatures(
-    store: SnapshotStore, articles: Sequence[Article], content_hashes: Sequence[str]
+    published: Published | None, articles: Sequence[Article], content_hashes: Sequence[str]
 ) -> Signatures:
     """Every article's MinHash signature, reusing the published snapshot's for
     unchanged content made with the same shingling (signing costs about a
@@ -206,12 +202,13 @@ def _signatures(
     shingling = Shingling()
     reusable: dict[str, int] = {}
     previous: Signatures | None = None
-    version = store.current_version()
-    if version is not None:
+    if published is not None:
         try:
-            stored = stored_signatures(store, version)
+            stored = stored_signatures(
+                published.store, published.version, published.records.content_hashes
+            )
         except SnapshotError as exc:
-            log.warning("not reusing the signatures of %s: %s", version, exc)
+            log.warning("not reusing the signatures of %s: %s", published.version, exc)
             stored = None
         if stored is not None and stored[2] == shingling:
             previous = stored[1]
@@ -476,7 +473,7 @@ def _build_locked(
             lexical,
             lambda done, total: report_progress("candidates", done, total),
         )
-    signatures = _signatures(store, articles, hashes)
+    signatures = _signatures(published, articles, hashes)
     report.duplicate_groups = near_duplicate_groups(
         [a.id for a in articles], signatures, settings.duplicate_jaccard, Shingling()
     )

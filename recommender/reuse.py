@@ -175,18 +175,14 @@ def refresh_candidates(
         changes.fresh,
         scores=lambda rows, columns: vectors[rows] @ vectors[columns].T,
         pairs=lambda rows, columns: np.einsum("ij,ij->i", vectors[rows], vectors[columns]),
-        search=lambda rows: _padded(neighbours.dense_neighbours(vectors, width, rows=rows), width),
+        search=lambda rows: neighbours.padded(
+            neighbours.dense_neighbours(vectors, width, rows=rows), width
+        ),
         positive=False,
     )
     lexical_half = lexical.refreshed_more_like_this(
         np.ascontiguousarray(previous[:, width:]), changes.moved, changes.fresh
     )
-    return np.concatenate([_padded(dense, width), _padded(lexical_half, width)], axis=1)
-
-
-def _padded(positions: np.ndarray, width: int) -> np.ndarray:
-    """``positions`` -1 padded (or cut) to ``width`` columns."""
-    out = np.full((positions.shape[0], width), -1, dtype=np.int32)
-    take = min(width, positions.shape[1])
-    out[:, :take] = positions[:, :take]
-    return out
+    return np.concatenate(
+        [neighbours.padded(dense, width), neighbours.padded(lexical_half, width)], axis=1
+    )

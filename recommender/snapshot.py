@@ -493,10 +493,11 @@ def _load_signatures(base: Path, manifest: Manifest) -> Signatures | None:
 
 
 def stored_signatures(
-    store: SnapshotStore, version: str
+    store: SnapshotStore, version: str, content_hashes: Sequence[str] | None = None
 ) -> tuple[list[str], Signatures, Shingling] | None:
     """A version's signatures with the content hash of each row, without loading its
     models; None when it has no signatures (so a build signs every article again).
+    ``content_hashes``: the version's, when the caller has read them already.
 
     Raises:
         SnapshotCorrupt: the manifest, the article list or the arrays are unreadable.
@@ -507,7 +508,11 @@ def stored_signatures(
         signatures = _load_signatures(base, manifest)
         if signatures is None:
             return None
-        hashes = ArticleRecords.load(base).content_hashes
+        hashes = (
+            list(content_hashes)
+            if content_hashes is not None
+            else ArticleRecords.load(base).content_hashes
+        )
     except (OSError, ValueError, KeyError) as exc:
         raise SnapshotCorrupt(base, f"cannot be read: {exc}") from exc
     shingling = Shingling.from_description(manifest.build.get("duplicates"))
