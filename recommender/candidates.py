@@ -159,4 +159,8 @@ class PrecomputedCandidates:
         if stored is None or position is None or position >= self.catalog.n_snapshot:
             return np.sort(nearest)
         row = np.asarray(stored[position])
-        return np.union1d(nearest, np.intersect1d(pool, row[row >= 0])).astype(np.int64)
+        row = row[row >= 0]
+        # Which of the row's positions are in the (sorted) pool: a binary search per
+        # member of the row, not a sort of the pool.
+        at = np.minimum(np.searchsorted(pool, row), pool.size - 1)
+        return np.union1d(nearest, row[pool[at] == row]).astype(np.int64)

@@ -290,9 +290,11 @@ class Ranker:
         """:meth:`related` and :meth:`featured` from one score table; the featured
         picks skip the related items (as if the caller excluded them)."""
         request = self._request(query, filters, knobs, rules)
-        plan = self._plan_related(request, k)
-        # Every featured pick is in this pool: excluding the related items only shrinks it.
+        # Every featured pick is in this pool: excluding the related items only shrinks
+        # it. The related list's fallback draws from it too (less the pinned), so the
+        # candidate source shortlists the featured articles once per request.
         featured_pool = self._featured_pool(request, request.filters, k)
+        plan = self._plan_related(request, k, featured_pool)
         table = self._table(request, [*plan.positions(), featured_pool])
         related = self._fill_related(request, plan, table, k)
         given = request.filters
@@ -372,7 +374,12 @@ class Ranker:
         )
         return [pin for pin, ok in zip(pins, shown, strict=True) if ok]
 
-    def _plan_related(self, request: _Request, k: int) -> _RelatedPlan:
+    def _plan_related(
+        self, request: _Request, k: int, featured_pool: np.ndarray | None = None
+    ) -> _RelatedPlan:
+        """What the related list ranks. ``featured_pool``: the featured articles the
+        request already shortlisted (see :meth:`_featured_pool`), which the fallback
+        then draws from; None to shortlist them here."""
         pins = self._pins(request, k)
         pinned = np.array([p for _, p in pins], dtype=np.int64)
 
@@ -388,9 +395,12 @@ class Ranker:
         )
         featured = None
         if request.knobs.fallback:
-            featured = self.catalog.featured_positions(request.rules)
-            featured = featured[allowed(featured)]
-            featured = self.source.featured(request.query, featured, self.candidates + k)
+            if featured_pool is None:
+                featured = self.catalog.featured_positions(request.rules)
+                featured = featured[allowed(featured)]
+                featured = self.source.featured(request.query, featured, self.candidates + k)
+            else:
+                featured = featured_pool[allowed(featured_pool)]
         return _RelatedPlan(candidates, pins, allowed, featured)
 
     def _table(self, request: _Request, positions: list[np.ndarray]) -> ScoreTable:
