@@ -374,7 +374,8 @@ def serve(
     from service.server import run
 
     # A server should say what it serves even without --verbose.
-    logging.getLogger("recommender").setLevel(logging.INFO)
+    for name in ("recommender", "service"):
+        logging.getLogger(name).setLevel(logging.INFO)
     settings = _settings(host=host, port=port, workers=workers, index_dir=index_dir)
     run(settings, debug=debug)
 

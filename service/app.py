@@ -10,6 +10,7 @@ import hashlib
 import hmac
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import asdict
 from importlib.metadata import PackageNotFoundError, version
@@ -109,12 +110,17 @@ class EngineHolder:
         return thread
 
     def _warm(self) -> None:
+        started = time.monotonic()
         try:
             engine = self.get()
             if self.settings.api_key_list:
                 engine.embedder.encode(["warm up"])
         except RecommenderError as exc:  # no snapshot yet: requests will say so (503)
             log.warning("warm-up: %s", exc)
+            return
+        # Until this line a worker shares its CPU with the loads: operators (and the
+        # scale benchmark) know from it when latency is the steady state's.
+        log.info("warm-up done in %.1f s", time.monotonic() - started)
 
 
 def engine() -> Engine:
