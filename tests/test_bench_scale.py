@@ -327,7 +327,7 @@ def test_small_scale_run_end_to_end(tmp_path: Path) -> None:
     assert (size["build"]["embedded"], size["build"]["model_loaded"]) == (0, False)
     assert (size["reindex"]["updated"], size["reindex"]["unchanged"]) == (1, 999)
     serving = size["serving"]
-    for name in ("uniform", "hot", "bare"):
+    for name in ("uniform_first", "uniform", "hot", "bare"):
         assert serving[name]["requests"] > 0 and serving[name]["non_2xx"] == 0, name
     assert set(serving["live"]["put_statuses"]) == {200}
     assert all(s is not None for s in serving["everywhere_seconds"])
