@@ -75,8 +75,10 @@ class LiveChanges:
         (see :func:`version_time`), replaces the upsert of that id: only when it is
         strictly newer. An undated corpus article never replaces an upsert, and on
         equal times the upsert (the explicit, later act) stays."""
+        if corpus_time is None:
+            return False
         mine = self.upsert_time(article_id)
-        return corpus_time is not None and mine is not None and corpus_time > mine
+        return mine is not None and corpus_time > mine
 
 
 class LiveStore:
