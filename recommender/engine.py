@@ -38,6 +38,7 @@ from .rules import RULES_FILE, ArticleRules, RuleSet, RuleStore
 from .shortcodes import strip_shortcodes
 from .snapshot import Snapshot, SnapshotStore
 from .text import dense_text, html_to_text, lexical_fields
+from .vectors import VectorProblem, check_vector
 
 log = logging.getLogger(__name__)
 
@@ -455,12 +456,17 @@ class Engine:
         cursor_out = _encode_cursor(_sort_key(page[-1])) if more and page else None
         return ArticlePage([self._linked(a) for a in page], total, cursor_out)
 
-    def upsert(self, article: Article) -> bool:
+    def upsert(self, article: Article, embedding: Sequence[float] | None = None) -> bool:
         """Create or replace an article; visible to every process on its next call.
 
         The write stays in force until a published corpus brings a newer version of
         the article (newest wins, by ``updated``; an upsert without ``updated``
         counts as written now).
+
+        Args:
+            article: the article.
+            embedding: its vector, if the caller has one (as many numbers as the
+                snapshot's vectors have; normalised here): the model is not run.
 
         Returns:
             True if the article is new, False if it replaced one.
@@ -468,12 +474,20 @@ class Engine:
         Raises:
             StaleVersion: the served version of the article is newer than this one,
                 so this write would never be shown.
+            InvalidArgument: ``embedding`` is not a vector of the snapshot's length
+                (parameter ``embedding``).
         """
         ranker = self._current()
         served, given = ranker.version_time(article.id), article.updated or self.now()
         if served is not None and served > given:
             raise StaleVersion(article.id, served, given)
-        vector = self._embed(article)
+        if embedding is None:
+            vector = self._embed(article)
+        else:
+            try:
+                vector = check_vector(list(embedding), ranker.snapshot.manifest.dim)
+            except VectorProblem as exc:
+                raise InvalidArgument("embedding", str(exc)) from None
         existed = article.id in ranker.positions
         # Signed the served snapshot's way, so the copy of a story is hidden at once; a
         # snapshot without signatures gets the way its next reindex will use.

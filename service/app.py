@@ -26,7 +26,7 @@ from werkzeug.exceptions import BadRequest, RequestEntityTooLarge
 from recommender.articles import Article
 from recommender.config import Settings
 from recommender.engine import Engine
-from recommender.errors import RecommenderError
+from recommender.errors import InvalidArgument, RecommenderError
 from recommender.jobs import JobRunner
 from recommender.ranking import Filters, RankingKnobs, Recommendation
 
@@ -400,7 +400,12 @@ def _register_routes(app: OpenAPI) -> None:
                 f"{field}: {error['msg'].removeprefix('Value error, ')}",
                 field=field,
             ) from None
-        created = engine().upsert(article)
+        try:
+            created = engine().upsert(article, body.embedding)
+        except InvalidArgument as exc:
+            if exc.parameter != "embedding":
+                raise
+            raise ApiProblem(422, "invalid-body", str(exc), field="embedding") from None
         result = {"id": article.id, "created": created, "index_version": engine().index_version}
         return jsonify(result), 201 if created else 200
 

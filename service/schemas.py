@@ -272,10 +272,19 @@ class ArticleBody(BaseModel):
         "without it, the time of the request counts.",
     )
     featured: bool = False
+    embedding: list[float] | None = Field(
+        None,
+        max_length=8192,
+        description="The article's vector, if you already have one: as many numbers as "
+        "the model's vectors have (384 for all-MiniLM-L6-v2), normalised to unit length "
+        "on arrival. Used instead of running the model, until a reindex embeds the "
+        "article or takes the vector from its source.",
+    )
 
     def record(self, article_id: str) -> dict[str, Any]:
-        """The raw record for :meth:`recommender.Article.from_record`."""
-        data = self.model_dump(exclude_none=True)
+        """The raw record for :meth:`recommender.Article.from_record` (without the
+        vector, which is not part of the article)."""
+        data = self.model_dump(exclude_none=True, exclude={"embedding"})
         data["id"] = article_id
         return data
 

@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from flask import Flask, Response
 from flask.testing import FlaskClient
@@ -215,6 +216,33 @@ def test_put_creates_then_replaces_and_shows_in_results(client: FlaskClient) -> 
     ids = [i["id"] for i in client.get("/v1/articles/speech-0/related?k=5").get_json()["items"]]
     assert "sleep-new" in ids
     assert client.get("/v1/articles/sleep-new").get_json()["body"] == TOPICS["speech"]
+
+
+def test_put_with_a_supplied_vector_does_not_run_the_model(app: Flask) -> None:
+    client = app.test_client()
+    engine: Engine = app.extensions["recommender"].get()
+    vector = engine.embedder.encode([TOPICS["speech"]])[0] * 3.0  # not unit length
+    encoded = len(engine.embedder.encoded)  # type: ignore[attr-defined]
+    article = {"title": "Night apnea clinic", "body": TOPICS["sleep"]}
+    response = client.put(
+        "/v1/articles/sleep-new", json={**article, "embedding": vector.tolist()}, headers=AUTH
+    )
+    assert response.status_code == 201, response.get_data(as_text=True)
+    assert len(engine.embedder.encoded) == encoded  # type: ignore[attr-defined]
+    stored = engine.live.load().upserts["sleep-new"][1]
+    np.testing.assert_allclose(stored, vector / np.linalg.norm(vector), atol=1e-6)
+    assert "embedding" not in client.get("/v1/articles/sleep-new").get_json()
+
+    wrong = client.put(
+        "/v1/articles/sleep-other", json={**article, "embedding": [0.5] * 10}, headers=AUTH
+    )
+    body = assert_problem(wrong, 422)
+    assert body["field"] == "embedding" and "64 dimensions" in body["detail"]
+    assert_problem(client.get("/v1/articles/sleep-other"), 404)  # nothing was stored
+    zeros = client.put(
+        "/v1/articles/sleep-other", json={**article, "embedding": [0.0] * 64}, headers=AUTH
+    )
+    assert assert_problem(zeros, 422)["field"] == "embedding"
 
 
 def test_put_replaces_a_snapshot_article(client: FlaskClient) -> None:
