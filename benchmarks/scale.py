@@ -15,7 +15,8 @@ For each size, in one run:
    Flask app under the same gunicorn returning one captured response (baseline);
    reads while a second client PUTs at 1/s, PUT latency beside one raw model
    encode, the time until a PUT is served by both workers, and the server's RSS
-   and PSS from /proc; a py-spy profile of a worker under load;
+   and PSS from /proc; reads again after 1,000 new articles were PUT with their
+   vectors (the live layer's cost); a py-spy profile of a worker under load;
 5. txtai's hybrid index (faiss + BM25) built from the same vectors, in its own
    virtualenv under ``var/bench/`` (baseline of the build).
 
@@ -605,6 +606,13 @@ def measure_serving(
             for n, article in enumerate(articles[-3:])
         ]
         result["memory_after_writes"] = memory(server)
+        if args.live_upserts:
+            result["many_upserts"] = many_upserts(
+                server.base, key, index, corpus_ids, args.live_upserts, rng
+            )
+            result["many_upserts"]["reads"] = vars(
+                loadgen.run_wrk(server.base, uniform, seconds, log=work / "wrk-upserts.txt")
+            )
     bare_env = env | {"SCALE_BARE_BODY": str(work / "body.json")}
     bare_command = [
         str(VENV_BIN / "gunicorn"),
@@ -629,6 +637,32 @@ def measure_serving(
             loadgen.run_wrk(bare.base, uniform, seconds, log=work / "wrk-bare.txt")
         )
     return result
+
+
+def many_upserts(
+    base: str, key: str, index: Path, corpus_ids: list[str], count: int, rng: np.random.Generator
+) -> dict[str, Any]:
+    """Fill the live layer with ``count`` new articles, PUT one after another with
+    their vectors supplied: each copies a random article's text under a new id, its
+    vector that article's plus noise (as an edited copy would embed)."""
+    from recommender.snapshot import Snapshot, SnapshotStore
+
+    vectors = Snapshot.load(SnapshotStore(index)).vectors
+    picked = rng.choice(len(corpus_ids), count, replace=count > len(corpus_ids))
+    latencies, statuses = [], []
+    for n, position in enumerate(picked):
+        source = loadgen.get_article(base, corpus_ids[position])
+        vector = np.asarray(vectors[position], dtype=np.float32)
+        vector = vector + rng.normal(0.0, 0.02, vector.shape).astype(np.float32)
+        status, milliseconds = loadgen.put_new(base, key, f"live-{n:06d}", source, vector)
+        statuses.append(status)
+        latencies.append(milliseconds)
+    return {
+        "count": count,
+        "put_ms_first_100": latencies[:100],
+        "put_ms_last_100": latencies[-100:],
+        "put_statuses": sorted(set(statuses)),
+    }
 
 
 def run_txtai(corpus: Path, work: Path, minutes: float) -> dict[str, Any]:
@@ -798,6 +832,12 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--seconds", type=int, default=15, help="length of each wrk run")
     parser.add_argument("--puts", type=int, default=40, help="articles the writer rewrites")
+    parser.add_argument(
+        "--live-upserts",
+        type=int,
+        default=1000,
+        help="new articles PUT (with their vectors) before reads are measured again",
+    )
     parser.add_argument("--no-txtai", dest="txtai", action="store_false")
     parser.add_argument("--no-profile", dest="profile", action="store_false")
     parser.add_argument(

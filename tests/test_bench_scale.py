@@ -311,6 +311,8 @@ def test_small_scale_run_end_to_end(tmp_path: Path) -> None:
             "2",
             "--puts",
             "3",
+            "--live-upserts",
+            "20",
             "--no-txtai",
             "--no-profile",
             "--work",
@@ -332,6 +334,10 @@ def test_small_scale_run_end_to_end(tmp_path: Path) -> None:
     assert set(serving["live"]["put_statuses"]) == {200}
     assert all(s is not None for s in serving["everywhere_seconds"])
     assert serving["memory_reads"]["total_pss_mib"] > 0
+    many = serving["many_upserts"]
+    assert many["count"] == 20 and many["put_statuses"] == [201]
+    assert many["reads"]["requests"] > 0 and many["reads"]["non_2xx"] == 0
     text = out.read_text()
     assert text.startswith(SPEED_PAGE.rstrip())
     assert "### Serving" in text and "| 1,000 |" in text
+    assert "### Reads with a full live layer" in text and "| 1,000 | 20 |" in text
