@@ -23,7 +23,8 @@ import click
 
 from .config import Settings, parse_csv_delimiter
 from .errors import IndexLocked, InvalidArgument, InvalidCorpus, RecommenderError
-from .rules import RULES_FILE, RuleStore
+from .layout import IndexLayout
+from .rules import RuleStore
 
 if TYPE_CHECKING:
     from .pipeline import Progress
@@ -643,7 +644,7 @@ def _rule_store(index_dir: Path | None, validate: bool) -> RuleStore:
         from .engine import Engine
 
         return Engine(_settings(index_dir=index_dir)).rules
-    return RuleStore(_settings(index_dir=index_dir).index_dir / RULES_FILE)
+    return RuleStore(IndexLayout.of(_settings(index_dir=index_dir).index_dir).rules)
 
 
 @main.group()

@@ -23,8 +23,9 @@ from .config import MAX_K, Settings
 from .duplicates import Shingling, Signer
 from .embedding import Embedder, SentenceTransformerEmbedder, embed_texts
 from .errors import InvalidArgument, SnapshotError, SnapshotMismatch, StaleVersion
+from .layout import IndexLayout
 from .links import with_url
-from .live import LIVE_FILE, Clock, LiveStore, system_clock
+from .live import Clock, LiveStore, system_clock
 from .ranking import (
     Filters,
     Fusion,
@@ -34,7 +35,7 @@ from .ranking import (
     RankingKnobs,
     Recommendation,
 )
-from .rules import RULES_FILE, ArticleRules, RuleSet, RuleStore
+from .rules import ArticleRules, RuleSet, RuleStore
 from .shortcodes import strip_shortcodes
 from .snapshot import Snapshot, SnapshotStore
 from .text import dense_text, html_to_text, lexical_fields
@@ -119,9 +120,9 @@ class Engine:
         self.settings = settings
         self.now = now
         self.store = SnapshotStore(settings.index_dir)
-        self.live = LiveStore(settings.index_dir / LIVE_FILE, now=self._clock)
+        self.live = LiveStore(IndexLayout.of(settings.index_dir).live, now=self._clock)
         self.knobs = RankingKnobs.from_settings(settings)
-        self.rules = RuleStore(settings.index_dir / RULES_FILE, exists=self._exists)
+        self.rules = RuleStore(IndexLayout.of(settings.index_dir).rules, exists=self._exists)
         self._rules = RuleSet(version=-1)  # loaded on first use: -1 matches no version
         self.embedder: Embedder = embedder or SentenceTransformerEmbedder(
             settings.model, batch_size=settings.batch_size

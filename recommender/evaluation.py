@@ -45,8 +45,9 @@ import numpy as np
 from .config import PARAMETERS, Settings
 from .embedding import Embedder, EmbeddingCache, embed_texts
 from .errors import InvalidArgument, InvalidCorpus
+from .layout import IndexLayout
 from .lexical import STEMMING, Stemming
-from .pipeline import CACHE_FILE, build_index, lexical_model
+from .pipeline import build_index, lexical_model
 from .ranking import FUSIONS, QUERY_WEIGHTS, Fusion, Query, QueryWeights, Ranker, RankingKnobs
 from .snapshot import Snapshot, SnapshotStore
 from .text import lexical_fields
@@ -883,7 +884,7 @@ class BenchmarkIndex:
 
     def embed_queries(self, queries: Sequence[BenchQuery]) -> np.ndarray:
         """Query vectors, one row per query, through the same cache as the corpus."""
-        cache = EmbeddingCache(self.settings.index_dir / CACHE_FILE)
+        cache = EmbeddingCache(IndexLayout.of(self.settings.index_dir).embeddings)
         try:
             before = cache.misses
             vectors = embed_texts(

@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from . import layout
 from .config import Settings
 from .embedding import Embedder
 from .errors import JobConflict, RecommenderError
@@ -27,7 +28,7 @@ from .pipeline import IndexReport, build_index
 
 log = logging.getLogger(__name__)
 
-JOBS_FILE = "jobs.sqlite"
+JOBS_FILE = layout.JOBS  # the name callers used before layout.py
 
 
 @dataclass(frozen=True)
@@ -157,7 +158,7 @@ class JobRunner:
     def __init__(self, settings: Settings, embedder: Callable[[], Embedder]) -> None:
         self.settings = settings
         self.embedder = embedder
-        self.store = JobStore(settings.index_dir / JOBS_FILE)
+        self.store = JobStore(layout.IndexLayout.of(settings.index_dir).jobs)
         self._threads: dict[str, threading.Thread] = {}
 
     def start_reindex(self, full: bool = False, sources: Sequence[Path] | None = None) -> str:

@@ -21,10 +21,11 @@ from typing import Any
 
 import numpy as np
 
+from . import layout
 from .articles import Article
 from .duplicates import Shingling, Signatures
 
-LIVE_FILE = "live.sqlite"
+LIVE_FILE = layout.LIVE  # the name callers used before layout.py
 
 
 Clock = Callable[[], datetime]

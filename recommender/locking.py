@@ -19,9 +19,10 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO
 
+from . import layout
 from .errors import IndexLocked
 
-LOCK_FILE = ".lock"
+LOCK_FILE = layout.LOCK  # the name callers used before layout.py
 
 
 class IndexLock:
@@ -33,7 +34,7 @@ class IndexLock:
     """
 
     def __init__(self, index_dir: Path | str, purpose: str = "reindex") -> None:
-        self.path = Path(index_dir) / LOCK_FILE
+        self.path = layout.IndexLayout.of(Path(index_dir)).lock
         self.purpose = purpose
         self._handle: IO[str] | None = None
 

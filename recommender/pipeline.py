@@ -12,7 +12,7 @@ from typing import Any, cast
 
 import numpy as np
 
-from . import neighbours
+from . import layout, neighbours
 from .articles import Article
 from .config import Settings
 from .corpus import CorpusLoad, ReadOptions, Rejection, SourceNote, load_corpus
@@ -20,7 +20,7 @@ from .duplicates import Shingling, Signatures, Signer, near_duplicate_groups
 from .embedding import Embedder, EmbeddingCache, EmbedStats, embed_texts
 from .errors import InvalidCorpus, SnapshotError
 from .lexical import CjkTerms, LexicalModel, Stemming
-from .live import LIVE_FILE, LiveStore, version_time
+from .live import LiveStore, version_time
 from .locking import IndexLock
 from .reuse import Changes, Published, fit_lexical, refresh_candidates
 from .snapshot import SnapshotStore, build_snapshot_dir, corpus_fingerprint, stored_signatures
@@ -29,7 +29,7 @@ from .vectors import ModelDimension, with_vector
 
 log = logging.getLogger(__name__)
 
-CACHE_FILE = "embeddings.sqlite"
+CACHE_FILE = layout.EMBEDDINGS  # the name callers used before layout.py
 # The report lists at most this many near-duplicate groups, each with at most this
 # many ids: enough for an editor to see what is treated as one story, bounded on a
 # corpus full of copies.
@@ -265,7 +265,7 @@ def _embed_articles(
     on_progress: Callable[[int, int], None],
 ) -> np.ndarray:
     """The model's vectors of ``articles``, through the embedding cache."""
-    cache = EmbeddingCache(store.root / CACHE_FILE)
+    cache = EmbeddingCache(layout.IndexLayout.of(store.root).embeddings)
     try:
         return embed_texts(
             embedder,
@@ -499,7 +499,7 @@ def _build_locked(
     report.published = True
     report_progress("cleanup", 0, 1)
     report.pruned = store.prune(settings.keep_snapshots)
-    live_file = settings.index_dir / LIVE_FILE
+    live_file = layout.IndexLayout.of(settings.index_dir).live
     if live_file.exists():
         # API changes the new corpus now holds, or holds a newer version of (newest
         # wins), and deletes of ids it no longer has, are moot.

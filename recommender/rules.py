@@ -26,9 +26,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from . import layout
 from .errors import InvalidRule
 
-RULES_FILE = "rules.sqlite"
+RULES_FILE = layout.RULES  # the name callers used before layout.py
 MAX_PIN_POSITION = 50  # pins lie within the longest list a request may ask for
 
 

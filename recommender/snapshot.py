@@ -1,6 +1,6 @@
 """Index versions on disk.
 
-Layout of an index directory::
+Layout of an index directory (its file names come from :mod:`recommender.layout`)::
 
     CURRENT                 name of the published version (replaced atomically)
     versions/<version>/     one immutable snapshot per publish
@@ -14,7 +14,7 @@ Layout of an index directory::
                             articles by either signal, int32, -1 padded
         shingle_counts.npy  distinct shingles per body (both absent in older snapshots)
     versions/.build-*/      a build in progress (debris if a build died)
-    embeddings.sqlite       the embedding cache
+    embeddings.sqlite       the embedding cache (other state files: see layout.py)
 
 A build writes only into its own ``.build-*`` directory; publishing renames it
 into place and then replaces ``CURRENT``. Both are single atomic renames, so a
@@ -42,6 +42,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from . import layout
 from .arrays import mapped
 from .articles import Article
 from .duplicates import Shingling, Signatures
@@ -52,7 +53,7 @@ from .records import ArticleRecords
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
-POINTER = "CURRENT"
+POINTER = layout.CURRENT
 SIGNATURES = "signatures.npy"
 CANDIDATES = "candidates.npy"
 SHINGLE_COUNTS = "shingle_counts.npy"
@@ -136,8 +137,9 @@ class SnapshotStore:
 
     def __init__(self, root: Path | str):
         self.root = Path(root)
-        self.versions_dir = self.root / "versions"
-        self.pointer = self.root / POINTER
+        files = layout.IndexLayout.of(self.root)
+        self.versions_dir = files.versions
+        self.pointer = files.current
 
     def current_version(self) -> str | None:
         """The published version, or None if nothing has been published."""
