@@ -14,7 +14,6 @@ import hashlib
 import json
 import logging
 import os
-import sqlite3
 import sys
 import threading
 from collections.abc import Callable, Sequence
@@ -26,6 +25,7 @@ import numpy as np
 
 from .config import DEFAULT_MODEL
 from .errors import ModelUnavailable
+from .sqlite import Database, statements
 from .text import spans_to_chunks
 
 log = logging.getLogger(__name__)
@@ -227,6 +227,16 @@ def plan_chunks(
     return ChunkPlan(chunks, weights)
 
 
+CACHE_SCHEMA = (
+    statements(
+        "CREATE TABLE IF NOT EXISTS embeddings ("
+        " key TEXT PRIMARY KEY, model TEXT NOT NULL, dim INTEGER NOT NULL,"
+        " vector BLOB NOT NULL)"
+    ),
+)
+"""The ``embeddings.sqlite`` schema, as :mod:`recommender.sqlite` migration steps."""
+
+
 class EmbeddingCache:
     """Article vectors on disk, keyed by (model id, hash of the prepared text).
 
@@ -236,15 +246,8 @@ class EmbeddingCache:
 
     def __init__(self, path: Path | str):
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(self.path, timeout=30, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute(
-            "CREATE TABLE IF NOT EXISTS embeddings ("
-            " key TEXT PRIMARY KEY, model TEXT NOT NULL, dim INTEGER NOT NULL,"
-            " vector BLOB NOT NULL)"
-        )
-        self._db.commit()
+        self.db = Database(self.path, CACHE_SCHEMA)
+        self.db.connection()  # the file and its table exist from the start
         self.hits = 0
         self.misses = 0
 
@@ -260,7 +263,7 @@ class EmbeddingCache:
         for start in range(0, len(unique), 500):
             batch = unique[start : start + 500]
             marks = ",".join("?" * len(batch))
-            for key, dim, blob in self._db.execute(
+            for key, dim, blob in self.db.connection().execute(
                 f"SELECT key, dim, vector FROM embeddings WHERE key IN ({marks})", batch
             ):
                 found[key] = np.frombuffer(blob, dtype=np.float32, count=dim).copy()
@@ -274,15 +277,15 @@ class EmbeddingCache:
             (key, model_id, int(v.shape[0]), np.asarray(v, dtype=np.float32).tobytes())
             for key, v in items.items()
         ]
-        with self._db:
-            self._db.executemany("INSERT OR REPLACE INTO embeddings VALUES (?, ?, ?, ?)", rows)
+        with self.db.write() as db:
+            db.executemany("INSERT OR REPLACE INTO embeddings VALUES (?, ?, ?, ?)", rows)
 
     def __len__(self) -> int:
-        return int(self._db.execute("SELECT COUNT(*) FROM embeddings").fetchone()[0])
+        return int(self.db.connection().execute("SELECT COUNT(*) FROM embeddings").fetchone()[0])
 
     def close(self) -> None:
-        """Close the database connection."""
-        self._db.close()
+        """Close this thread's database connection."""
+        self.db.close()
 
 
 @dataclass

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-import sqlite3
 import threading
 import uuid
 from collections.abc import Callable, Sequence
@@ -25,6 +24,7 @@ from .embedding import Embedder
 from .errors import JobConflict, RecommenderError
 from .locking import IndexLock
 from .pipeline import IndexReport, build_index
+from .sqlite import Database, statements
 
 log = logging.getLogger(__name__)
 
@@ -64,23 +64,23 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
+SCHEMA = (
+    statements(
+        "CREATE TABLE IF NOT EXISTS jobs (id TEXT PRIMARY KEY, kind TEXT, state TEXT,"
+        " created TEXT, finished TEXT, phase TEXT, done INTEGER, total INTEGER,"
+        " summary TEXT, error TEXT)"
+    ),
+)
+"""The ``jobs.sqlite`` schema, as :mod:`recommender.sqlite` migration steps."""
+
+
 class JobStore:
     """Jobs in one SQLite file; safe to use from several processes and threads."""
 
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self._db() as db:
-            db.execute(
-                "CREATE TABLE IF NOT EXISTS jobs (id TEXT PRIMARY KEY, kind TEXT, state TEXT,"
-                " created TEXT, finished TEXT, phase TEXT, done INTEGER, total INTEGER,"
-                " summary TEXT, error TEXT)"
-            )
-
-    def _db(self) -> sqlite3.Connection:
-        db = sqlite3.connect(self.path, timeout=30)
-        db.execute("PRAGMA journal_mode=WAL")
-        return db
+        self.db = Database(self.path, SCHEMA)
+        self.db.connection()  # the file and its table exist from the start
 
     def create(self, kind: str) -> str:
         """Record a new queued job; returns its id.
@@ -89,21 +89,16 @@ class JobStore:
             JobConflict: a job is queued or running.
         """
         job_id = uuid.uuid4().hex[:12]
-        db = self._db()
-        try:
-            with db:  # one write transaction: check and insert cannot interleave
-                db.execute("BEGIN IMMEDIATE")
-                running = db.execute(
-                    "SELECT id FROM jobs WHERE state IN ('queued', 'running')"
-                ).fetchone()
-                if running:
-                    raise JobConflict(running[0], f"job {running[0]} is still running")
-                db.execute(
-                    "INSERT INTO jobs VALUES (?, ?, 'queued', ?, NULL, NULL, 0, 0, NULL, NULL)",
-                    (job_id, kind, _now()),
-                )
-        finally:
-            db.close()
+        with self.db.write() as db:  # check and insert cannot interleave
+            running = db.execute(
+                "SELECT id FROM jobs WHERE state IN ('queued', 'running')"
+            ).fetchone()
+            if running:
+                raise JobConflict(running[0], f"job {running[0]} is still running")
+            db.execute(
+                "INSERT INTO jobs VALUES (?, ?, 'queued', ?, NULL, NULL, 0, 0, NULL, NULL)",
+                (job_id, kind, _now()),
+            )
         return job_id
 
     def update(self, job_id: str, **fields: Any) -> None:
@@ -111,26 +106,20 @@ class JobStore:
         if "summary" in fields and fields["summary"] is not None:
             fields["summary"] = json.dumps(fields["summary"])
         assignments = ", ".join(f"{name} = ?" for name in fields)
-        db = self._db()
-        try:
-            with db:
-                db.execute(
-                    f"UPDATE jobs SET {assignments} WHERE id = ?", (*fields.values(), job_id)
-                )
-        finally:
-            db.close()
+        with self.db.write() as db:
+            db.execute(f"UPDATE jobs SET {assignments} WHERE id = ?", (*fields.values(), job_id))
 
     def get(self, job_id: str) -> Job | None:
         """One job, or None."""
-        db = self._db()
-        try:
-            row = db.execute(
+        row = (
+            self.db.connection()
+            .execute(
                 "SELECT id, kind, state, created, finished, phase, done, total, summary, error"
                 " FROM jobs WHERE id = ?",
                 (job_id,),
-            ).fetchone()
-        finally:
-            db.close()
+            )
+            .fetchone()
+        )
         if row is None:
             return None
         return Job(

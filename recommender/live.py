@@ -11,8 +11,6 @@ holds the same content; each publish then drops them (:meth:`LiveStore.forget_re
 from __future__ import annotations
 
 import json
-import sqlite3
-import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -24,6 +22,7 @@ import numpy as np
 from . import layout
 from .articles import Article
 from .duplicates import Shingling, Signatures
+from .sqlite import Database, add_columns, statements
 
 LIVE_FILE = layout.LIVE  # the name callers used before layout.py
 
@@ -82,6 +81,26 @@ class LiveChanges:
         return mine is not None and corpus_time > mine
 
 
+SCHEMA = (
+    statements(
+        """CREATE TABLE IF NOT EXISTS changes (
+            id TEXT PRIMARY KEY,
+            seq INTEGER NOT NULL,
+            deleted INTEGER NOT NULL,
+            article TEXT,
+            vector BLOB,
+            model TEXT,
+            changed_at TEXT NOT NULL
+        )""",
+        "CREATE TABLE IF NOT EXISTS counter (one INTEGER PRIMARY KEY, seq INTEGER NOT NULL)",
+        "INSERT OR IGNORE INTO counter VALUES (1, 0)",
+    ),
+    # Body signatures came later: files written before them lack these columns.
+    add_columns("changes", {"signature": "BLOB", "shingling": "TEXT"}),
+)
+"""The ``live.sqlite`` schema, as :mod:`recommender.sqlite` migration steps."""
+
+
 class LiveStore:
     """SQLite table of upserts and deletes, with a sequence number that only grows.
 
@@ -93,36 +112,11 @@ class LiveStore:
     def __init__(self, path: Path | str, now: Clock = system_clock) -> None:
         self.path = Path(path)
         self._now = now
-        self._local = threading.local()
-
-    def _db(self) -> sqlite3.Connection:
-        db: sqlite3.Connection | None = getattr(self._local, "db", None)
-        if db is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            db = sqlite3.connect(self.path, timeout=30)
-            db.execute("PRAGMA journal_mode=WAL")
-            db.executescript(
-                """
-                CREATE TABLE IF NOT EXISTS changes (
-                    id TEXT PRIMARY KEY,
-                    seq INTEGER NOT NULL,
-                    deleted INTEGER NOT NULL,
-                    article TEXT,
-                    vector BLOB,
-                    model TEXT,
-                    changed_at TEXT NOT NULL
-                );
-                CREATE TABLE IF NOT EXISTS counter (one INTEGER PRIMARY KEY, seq INTEGER NOT NULL);
-                INSERT OR IGNORE INTO counter VALUES (1, 0);
-                """
-            )
-            _add_columns(db, {"signature": "BLOB", "shingling": "TEXT"})
-            self._local.db = db
-        return db
+        self.db = Database(self.path, SCHEMA)
 
     def seq(self) -> int:
         """The sequence number of the latest change (0 when there is none)."""
-        row = self._db().execute("SELECT seq FROM counter WHERE one = 1").fetchone()
+        row = self.db.connection().execute("SELECT seq FROM counter WHERE one = 1").fetchone()
         return int(row[0]) if row else 0
 
     def _write(
@@ -133,8 +127,7 @@ class LiveStore:
         model: str | None,
         signature: tuple[Shingling, Signatures] | None = None,
     ) -> int:
-        db = self._db()
-        with db:
+        with self.db.write() as db:
             db.execute("UPDATE counter SET seq = seq + 1 WHERE one = 1")
             seq = int(db.execute("SELECT seq FROM counter WHERE one = 1").fetchone()[0])
             db.execute(
@@ -178,8 +171,7 @@ class LiveStore:
         table is read again when rows were dropped since (a publish forgets the
         changes it makes moot), which the row count shows.
         """
-        db = self._db()
-        with db:  # one read transaction: the rows, the count and the sequence agree
+        with self.db.read() as db:  # the rows, the count and the sequence agree
             seq = int(db.execute("SELECT seq FROM counter WHERE one = 1").fetchone()[0])
             since = previous.seq if previous is not None and previous.seq <= seq else 0
             rows = db.execute(
@@ -221,8 +213,7 @@ class LiveStore:
             or changes.corpus_wins(article_id, times.get(article_id))
         ] + [article_id for article_id in changes.deleted if article_id not in content_hashes]
         if stale:
-            db = self._db()
-            with db:
+            with self.db.write() as db:
                 db.executemany("DELETE FROM changes WHERE id = ?", [(i,) for i in stale])
                 db.execute("UPDATE counter SET seq = seq + 1 WHERE one = 1")
         return len(stale)
@@ -279,21 +270,6 @@ class _Changes:
             written=self.written,
             seqs=self.seqs,
         )
-
-
-def _add_columns(db: sqlite3.Connection, wanted: dict[str, str]) -> None:
-    """Add the columns a file written by older code lacks. Several workers may open
-    such a file at once: a column another one added in the meantime is no error."""
-    for name, kind in wanted.items():
-        present = {row[1] for row in db.execute("PRAGMA table_info(changes)")}
-        if name in present:
-            continue
-        try:
-            with db:
-                db.execute(f"ALTER TABLE changes ADD COLUMN {name} {kind}")
-        except sqlite3.OperationalError as exc:
-            if "duplicate column" not in str(exc):
-                raise
 
 
 def _encode_signature(

@@ -18,9 +18,7 @@ with who made it and when. The ranker applies the rules at serve time; see
 from __future__ import annotations
 
 import sqlite3
-import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,6 +26,7 @@ from typing import Any
 
 from . import layout
 from .errors import InvalidRule
+from .sqlite import Database, statements
 
 RULES_FILE = layout.RULES  # the name callers used before layout.py
 MAX_PIN_POSITION = 50  # pins lie within the longest list a request may ask for
@@ -132,6 +131,36 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
+SCHEMA = (
+    statements(
+        """CREATE TABLE IF NOT EXISTS pins (
+            article_id TEXT NOT NULL, target_id TEXT NOT NULL, position INTEGER NOT NULL,
+            who TEXT NOT NULL, at TEXT NOT NULL,
+            PRIMARY KEY (article_id, target_id), UNIQUE (article_id, position)
+        )""",
+        """CREATE TABLE IF NOT EXISTS blocks (
+            article_id TEXT NOT NULL, target_id TEXT NOT NULL,
+            who TEXT NOT NULL, at TEXT NOT NULL,
+            PRIMARY KEY (article_id, target_id)
+        )""",
+        """CREATE TABLE IF NOT EXISTS excludes (
+            target_id TEXT PRIMARY KEY, who TEXT NOT NULL, at TEXT NOT NULL
+        )""",
+        """CREATE TABLE IF NOT EXISTS featured (
+            target_id TEXT PRIMARY KEY, value INTEGER NOT NULL,
+            who TEXT NOT NULL, at TEXT NOT NULL
+        )""",
+        """CREATE TABLE IF NOT EXISTS audit (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT NOT NULL, who TEXT NOT NULL,
+            action TEXT NOT NULL, article_id TEXT, target_id TEXT, detail TEXT
+        )""",
+        "CREATE TABLE IF NOT EXISTS counter (one INTEGER PRIMARY KEY, seq INTEGER NOT NULL)",
+        "INSERT OR IGNORE INTO counter VALUES (1, 0)",
+    ),
+)
+"""The ``rules.sqlite`` schema, as :mod:`recommender.sqlite` migration steps."""
+
+
 class RuleStore:
     """The rules in SQLite, with a change counter that only grows and an audit log.
 
@@ -145,56 +174,7 @@ class RuleStore:
     def __init__(self, path: Path | str, exists: Callable[[str], bool] | None = None) -> None:
         self.path = Path(path)
         self.exists = exists
-        self._local = threading.local()
-
-    def _db(self) -> sqlite3.Connection:
-        db: sqlite3.Connection | None = getattr(self._local, "db", None)
-        if db is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            # Autocommit mode: transactions are opened explicitly (BEGIN IMMEDIATE for
-            # writes), so a read-check-write sequence cannot interleave with another process.
-            db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-            db.execute("PRAGMA journal_mode=WAL")
-            db.executescript(
-                """
-                CREATE TABLE IF NOT EXISTS pins (
-                    article_id TEXT NOT NULL, target_id TEXT NOT NULL, position INTEGER NOT NULL,
-                    who TEXT NOT NULL, at TEXT NOT NULL,
-                    PRIMARY KEY (article_id, target_id), UNIQUE (article_id, position)
-                );
-                CREATE TABLE IF NOT EXISTS blocks (
-                    article_id TEXT NOT NULL, target_id TEXT NOT NULL,
-                    who TEXT NOT NULL, at TEXT NOT NULL,
-                    PRIMARY KEY (article_id, target_id)
-                );
-                CREATE TABLE IF NOT EXISTS excludes (
-                    target_id TEXT PRIMARY KEY, who TEXT NOT NULL, at TEXT NOT NULL
-                );
-                CREATE TABLE IF NOT EXISTS featured (
-                    target_id TEXT PRIMARY KEY, value INTEGER NOT NULL,
-                    who TEXT NOT NULL, at TEXT NOT NULL
-                );
-                CREATE TABLE IF NOT EXISTS audit (
-                    seq INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT NOT NULL, who TEXT NOT NULL,
-                    action TEXT NOT NULL, article_id TEXT, target_id TEXT, detail TEXT
-                );
-                CREATE TABLE IF NOT EXISTS counter (one INTEGER PRIMARY KEY, seq INTEGER NOT NULL);
-                INSERT OR IGNORE INTO counter VALUES (1, 0);
-                """
-            )
-            self._local.db = db
-        return db
-
-    @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        db = self._db()
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            yield db
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-        db.execute("COMMIT")
+        self.db = Database(self.path, SCHEMA)
 
     @staticmethod
     def _log(
@@ -216,14 +196,12 @@ class RuleStore:
 
     def version(self) -> int:
         """The change counter (0 before any change); cheap enough to read per request."""
-        row = self._db().execute("SELECT seq FROM counter WHERE one = 1").fetchone()
+        row = self.db.connection().execute("SELECT seq FROM counter WHERE one = 1").fetchone()
         return int(row[0]) if row else 0
 
     def load(self) -> RuleSet:
         """Every rule, as of now."""
-        db = self._db()
-        db.execute("BEGIN")  # one read transaction: the rows and the counter agree
-        try:
+        with self.db.read() as db:  # the rows and the counter agree
             seq = int(db.execute("SELECT seq FROM counter WHERE one = 1").fetchone()[0])
             pin_rows = db.execute(
                 "SELECT article_id, target_id, position FROM pins ORDER BY article_id, position"
@@ -231,8 +209,6 @@ class RuleStore:
             block_rows = db.execute("SELECT article_id, target_id FROM blocks").fetchall()
             exclude_rows = db.execute("SELECT target_id FROM excludes").fetchall()
             featured_rows = db.execute("SELECT target_id, value FROM featured").fetchall()
-        finally:
-            db.execute("COMMIT")
         pins: dict[str, list[Pin]] = {}
         for article_id, target_id, position in pin_rows:
             pins.setdefault(article_id, []).append(Pin(target_id, int(position)))
@@ -250,7 +226,7 @@ class RuleStore:
     def records(self, article_id: str | None = None) -> list[RuleRecord]:
         """The rules in force with who set them and when; only those about
         ``article_id`` (under it, or on it) when given."""
-        db = self._db()
+        db = self.db.connection()
         queries = [
             ("pin", "SELECT article_id, target_id, position, who, at FROM pins"),
             ("block", "SELECT article_id, target_id, NULL, who, at FROM blocks"),
@@ -276,7 +252,7 @@ class RuleStore:
             sql += " WHERE article_id = ? OR target_id = ?"
             params = (article_id, article_id)
         sql += " ORDER BY seq DESC LIMIT ?"
-        rows = self._db().execute(sql, (*params, limit)).fetchall()
+        rows = self.db.connection().execute(sql, (*params, limit)).fetchall()
         return [AuditEntry(*row) for row in rows]
 
     # -- checks ------------------------------------------------------------------------
@@ -338,7 +314,7 @@ class RuleStore:
             InvalidRule: see :meth:`check_article_rules`.
         """
         self.check_article_rules(article_id, pins, blocks)
-        with self._write() as db:
+        with self.db.write() as db:
             old_pins = dict(
                 db.execute(
                     "SELECT target_id, position FROM pins WHERE article_id = ?", (article_id,)
@@ -389,7 +365,7 @@ class RuleStore:
                 raise InvalidRule(f"ids.{i}", f"{target!r} is listed twice")
             seen.add(target)
             self._check_known(f"ids.{i}", target)
-        with self._write() as db:
+        with self.db.write() as db:
             old = {row[0] for row in db.execute("SELECT target_id FROM excludes")}
             for target in sorted(old - seen):
                 db.execute("DELETE FROM excludes WHERE target_id = ?", (target,))
@@ -424,7 +400,7 @@ class RuleStore:
             )
         self._check_known("article_id", article_id)
         self.check_article_rules(article_id, [*others, Pin(target_id, position)], ())
-        with self._write() as db:
+        with self.db.write() as db:
             db.execute(
                 "DELETE FROM pins WHERE article_id = ? AND target_id = ?", (article_id, target_id)
             )
@@ -433,7 +409,7 @@ class RuleStore:
 
     def remove_pin(self, article_id: str, target_id: str, who: str) -> bool:
         """Unpin ``target_id`` under ``article_id``; True if it was pinned."""
-        with self._write() as db:
+        with self.db.write() as db:
             row = db.execute(
                 "SELECT position FROM pins WHERE article_id = ? AND target_id = ?",
                 (article_id, target_id),
@@ -459,7 +435,7 @@ class RuleStore:
             )
         self._check_known("article_id", article_id)
         self._check_known("target_id", target_id)
-        with self._write() as db:
+        with self.db.write() as db:
             if not db.execute(
                 "SELECT 1 FROM blocks WHERE article_id = ? AND target_id = ?",
                 (article_id, target_id),
@@ -469,7 +445,7 @@ class RuleStore:
 
     def remove_block(self, article_id: str, target_id: str, who: str) -> bool:
         """Lift a block; True if there was one."""
-        with self._write() as db:
+        with self.db.write() as db:
             if not db.execute(
                 "SELECT 1 FROM blocks WHERE article_id = ? AND target_id = ?",
                 (article_id, target_id),
@@ -485,7 +461,7 @@ class RuleStore:
             InvalidRule: the id is unknown.
         """
         self._check_known("target_id", target_id)
-        with self._write() as db:
+        with self.db.write() as db:
             if not db.execute(
                 "SELECT 1 FROM excludes WHERE target_id = ?", (target_id,)
             ).fetchone():
@@ -495,7 +471,7 @@ class RuleStore:
 
     def remove_exclude(self, target_id: str, who: str) -> bool:
         """Lift a global exclude; True if there was one."""
-        with self._write() as db:
+        with self.db.write() as db:
             if not db.execute(
                 "SELECT 1 FROM excludes WHERE target_id = ?", (target_id,)
             ).fetchone():
@@ -512,7 +488,7 @@ class RuleStore:
         """
         if value is not None:
             self._check_known("target_id", target_id)
-        with self._write() as db:
+        with self.db.write() as db:
             self._set_featured(db, target_id, value, who)
         return self.version()
 
