@@ -24,7 +24,7 @@ import click
 from .config import Settings, parse_csv_delimiter
 from .errors import IndexLocked, InvalidArgument, InvalidCorpus, RecommenderError
 from .layout import IndexLayout
-from .rules import RuleStore
+from .rules import RuleStore, check_block, check_known, check_pin
 
 if TYPE_CHECKING:
     from .pipeline import Progress
@@ -637,14 +637,25 @@ who_option = click.option(
 )
 
 
-def _rule_store(index_dir: Path | None, validate: bool) -> RuleStore:
-    """The rule store; with ``validate``, through an engine so unknown ids are refused
-    (which needs a published index; removing and listing do not)."""
-    if validate:
-        from .engine import Engine
-
-        return Engine(_settings(index_dir=index_dir)).rules
+def _rule_store(index_dir: Path | None) -> RuleStore:
+    """The rule store of the index directory."""
     return RuleStore(IndexLayout.of(_settings(index_dir=index_dir).index_dir).rules)
+
+
+def _known_ids(index_dir: Path | None) -> set[str]:
+    """The ids a new rule may name: the published snapshot's with the live changes
+    laid over, as an engine would serve them, read without loading any model or
+    index (so adding a rule needs a published index; removing and listing do not).
+
+    Raises:
+        NoSnapshot: nothing is published.
+    """
+    from .live import LiveStore
+    from .snapshot import SnapshotStore
+
+    files = IndexLayout.of(_settings(index_dir=index_dir).index_dir)
+    ids = SnapshotStore(files.root).article_ids()
+    return LiveStore(files.live).load().laid_over(ids)
 
 
 @main.group()
@@ -678,7 +689,8 @@ def add_pin(
     article_id: str, target_id: str, position: int, index_dir: Path | None, who: str | None
 ) -> None:
     """Show TARGET_ID at --position in the related list under ARTICLE_ID."""
-    store = _rule_store(index_dir, validate=True)
+    store = _rule_store(index_dir)
+    check_pin(store.load().for_article(article_id), target_id, position, _known_ids(index_dir))
     version = store.add_pin(article_id, target_id, position, who or _cli_user())
     click.echo(f"pinned {target_id} at {position} under {article_id} (rules version {version})")
 
@@ -691,9 +703,9 @@ def add_pin(
 @_core_errors
 def add_block(article_id: str, target_id: str, index_dir: Path | None, who: str | None) -> None:
     """Never list TARGET_ID under ARTICLE_ID."""
-    version = _rule_store(index_dir, validate=True).add_block(
-        article_id, target_id, who or _cli_user()
-    )
+    store = _rule_store(index_dir)
+    check_block(store.load().for_article(article_id), target_id, _known_ids(index_dir))
+    version = store.add_block(article_id, target_id, who or _cli_user())
     click.echo(f"blocked {target_id} under {article_id} (rules version {version})")
 
 
@@ -704,7 +716,8 @@ def add_block(article_id: str, target_id: str, index_dir: Path | None, who: str 
 @_core_errors
 def add_exclude(target_id: str, index_dir: Path | None, who: str | None) -> None:
     """Never list TARGET_ID anywhere."""
-    version = _rule_store(index_dir, validate=True).add_exclude(target_id, who or _cli_user())
+    check_known("target_id", target_id, _known_ids(index_dir))
+    version = _rule_store(index_dir).add_exclude(target_id, who or _cli_user())
     click.echo(f"excluded {target_id} everywhere (rules version {version})")
 
 
@@ -716,9 +729,8 @@ def add_exclude(target_id: str, index_dir: Path | None, who: str | None) -> None
 @_core_errors
 def add_featured(target_id: str, value: bool, index_dir: Path | None, who: str | None) -> None:
     """Force TARGET_ID's featured flag on or off."""
-    version = _rule_store(index_dir, validate=True).set_featured(
-        target_id, value, who or _cli_user()
-    )
+    check_known("target_id", target_id, _known_ids(index_dir))
+    version = _rule_store(index_dir).set_featured(target_id, value, who or _cli_user())
     state = "on" if value else "off"
     click.echo(f"featured {state} for {target_id} (rules version {version})")
 
@@ -737,9 +749,7 @@ def _removed(done: bool, what: str) -> None:
 @_core_errors
 def remove_pin(article_id: str, target_id: str, index_dir: Path | None, who: str | None) -> None:
     """Unpin TARGET_ID under ARTICLE_ID."""
-    done = _rule_store(index_dir, validate=False).remove_pin(
-        article_id, target_id, who or _cli_user()
-    )
+    done = _rule_store(index_dir).remove_pin(article_id, target_id, who or _cli_user())
     _removed(done, f"pin of {target_id} under {article_id}")
 
 
@@ -751,9 +761,7 @@ def remove_pin(article_id: str, target_id: str, index_dir: Path | None, who: str
 @_core_errors
 def remove_block(article_id: str, target_id: str, index_dir: Path | None, who: str | None) -> None:
     """Lift the block of TARGET_ID under ARTICLE_ID."""
-    done = _rule_store(index_dir, validate=False).remove_block(
-        article_id, target_id, who or _cli_user()
-    )
+    done = _rule_store(index_dir).remove_block(article_id, target_id, who or _cli_user())
     _removed(done, f"block of {target_id} under {article_id}")
 
 
@@ -764,7 +772,7 @@ def remove_block(article_id: str, target_id: str, index_dir: Path | None, who: s
 @_core_errors
 def remove_exclude(target_id: str, index_dir: Path | None, who: str | None) -> None:
     """Lift the global exclude of TARGET_ID."""
-    done = _rule_store(index_dir, validate=False).remove_exclude(target_id, who or _cli_user())
+    done = _rule_store(index_dir).remove_exclude(target_id, who or _cli_user())
     _removed(done, f"exclude of {target_id}")
 
 
@@ -775,7 +783,7 @@ def remove_exclude(target_id: str, index_dir: Path | None, who: str | None) -> N
 @_core_errors
 def remove_featured(target_id: str, index_dir: Path | None, who: str | None) -> None:
     """Drop the featured override of TARGET_ID (the corpus decides again)."""
-    store = _rule_store(index_dir, validate=False)
+    store = _rule_store(index_dir)
     had = target_id in store.load().featured
     if had:
         store.set_featured(target_id, None, who or _cli_user())
@@ -792,7 +800,7 @@ def list_rules(
     article_id: str | None, index_dir: Path | None, as_json: bool, history: bool
 ) -> None:
     """The rules in force (about ARTICLE_ID only, if given), with who set them and when."""
-    store = _rule_store(index_dir, validate=False)
+    store = _rule_store(index_dir)
     if history:
         changes = store.history(article_id)
         if as_json:

@@ -35,7 +35,7 @@ from .ranking import (
     RankingKnobs,
     Recommendation,
 )
-from .rules import ArticleRules, RuleSet, RuleStore
+from .rules import ArticleRules, RuleSet, RuleStore, check_article_rules, check_excludes
 from .shortcodes import strip_shortcodes
 from .snapshot import Snapshot, SnapshotStore
 from .text import dense_text, html_to_text, lexical_fields
@@ -122,7 +122,7 @@ class Engine:
         self.store = SnapshotStore(settings.index_dir)
         self.live = LiveStore(IndexLayout.of(settings.index_dir).live, now=self._clock)
         self.knobs = RankingKnobs.from_settings(settings)
-        self.rules = RuleStore(IndexLayout.of(settings.index_dir).rules, exists=self._exists)
+        self.rules = RuleStore(IndexLayout.of(settings.index_dir).rules)
         self._rules = RuleSet(version=-1)  # loaded on first use: -1 matches no version
         self.embedder: Embedder = embedder or SentenceTransformerEmbedder(
             settings.model, batch_size=settings.batch_size
@@ -401,7 +401,9 @@ class Engine:
             ArticleNotFound: the article is unknown.
             InvalidRule: a pin or block that cannot hold (names the field).
         """
-        self._current().article(rules.article_id)
+        ranker = self._current()
+        ranker.article(rules.article_id)
+        check_article_rules(rules.article_id, rules.pins, rules.blocks, known=ranker.positions)
         self.rules.replace_article(rules.article_id, rules.pins, rules.blocks, rules.featured, who)
         return self.article_rules(rules.article_id)
 
@@ -424,6 +426,7 @@ class Engine:
         Raises:
             InvalidRule: an unknown or repeated id (``ids.<n>``).
         """
+        check_excludes(ids, known=self._current().positions)
         self.rules.replace_excludes(ids, who)
         return self.excludes()
 

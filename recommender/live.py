@@ -11,7 +11,7 @@ holds the same content; each publish then drops them (:meth:`LiveStore.forget_re
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -61,6 +61,11 @@ class LiveChanges:
 
     def __bool__(self) -> bool:
         return bool(self.upserts or self.deleted)
+
+    def laid_over(self, ids: Iterable[str]) -> set[str]:
+        """The ids that exist once these changes are laid over a snapshot holding
+        ``ids``: the upserts join them, the deleted leave."""
+        return (set(ids) | set(self.upserts)) - self.deleted
 
     def upsert_time(self, article_id: str) -> datetime | None:
         """The version time of the upsert of ``article_id``: its ``updated``, else when

@@ -18,7 +18,7 @@ with who made it and when. The ranker applies the rules at serve time; see
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Container, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -127,6 +127,119 @@ class RuleSet:
         return self.excludes | self.blocks.get(article_id, frozenset())
 
 
+# -- validation: plain domain code, shared by every backend ---------------------------------
+#
+# The checks that need only the rules themselves run in the store too (every write
+# goes through them); the ones that need the ids that exist run only where those
+# are known: ``known`` is any container of ids (the engine's catalog, a snapshot's
+# id list), and None skips them.
+
+
+def check_known(field: str, article_id: str, known: Container[str] | None) -> None:
+    """Refuse an id that ``known`` does not hold (no check when ``known`` is None).
+
+    Raises:
+        InvalidRule: ``no article with id ...``, naming ``field``.
+    """
+    if known is not None and article_id not in known:
+        raise InvalidRule(field, f"no article with id {article_id!r}")
+
+
+def check_article_rules(
+    article_id: str,
+    pins: Sequence[Pin],
+    blocks: Sequence[str],
+    known: Container[str] | None = None,
+) -> None:
+    """Refuse a rule set for one article that cannot hold.
+
+    Raises:
+        InvalidRule: a position outside 1-50, a self-pin, an id or a position
+            used twice, an id both pinned and blocked, or an id ``known`` lacks.
+    """
+    ids: set[str] = set()
+    positions: set[int] = set()
+    for i, pin in enumerate(pins):
+        where = f"pins.{i}"
+        if not 1 <= pin.position <= MAX_PIN_POSITION:
+            raise InvalidRule(
+                f"{where}.position", f"must be a whole number from 1 to {MAX_PIN_POSITION}"
+            )
+        if pin.article_id == article_id:
+            raise InvalidRule(f"{where}.article_id", "an article cannot be pinned under itself")
+        if pin.article_id in ids:
+            raise InvalidRule(f"{where}.article_id", f"{pin.article_id!r} is pinned twice")
+        if pin.position in positions:
+            raise InvalidRule(f"{where}.position", f"position {pin.position} is used twice")
+        ids.add(pin.article_id)
+        positions.add(pin.position)
+        check_known(f"{where}.article_id", pin.article_id, known)
+    seen: set[str] = set()
+    for i, blocked in enumerate(blocks):
+        if blocked in ids:
+            raise InvalidRule(f"blocks.{i}", f"{blocked!r} is also pinned")
+        if blocked in seen:
+            raise InvalidRule(f"blocks.{i}", f"{blocked!r} is listed twice")
+        seen.add(blocked)
+        check_known(f"blocks.{i}", blocked, known)
+
+
+def check_excludes(ids: Sequence[str], known: Container[str] | None = None) -> None:
+    """Refuse a list of global excludes that repeats an id or names one ``known`` lacks.
+
+    Raises:
+        InvalidRule: naming ``ids.<n>``.
+    """
+    seen: set[str] = set()
+    for i, target in enumerate(ids):
+        if target in seen:
+            raise InvalidRule(f"ids.{i}", f"{target!r} is listed twice")
+        seen.add(target)
+        check_known(f"ids.{i}", target, known)
+
+
+def check_pin(
+    current: ArticleRules, target_id: str, position: int, known: Container[str] | None = None
+) -> None:
+    """Refuse pinning ``target_id`` at ``position`` under ``current.article_id``, given
+    the rules ``current`` already under it (a pin of the same target moves).
+
+    Raises:
+        InvalidRule: a bad position, a self-pin, a position another article holds,
+            a blocked target, or an id ``known`` lacks.
+    """
+    article_id = current.article_id
+    others = [pin for pin in current.pins if pin.article_id != target_id]
+    taken = next((pin for pin in others if pin.position == position), None)
+    if taken is not None:
+        raise InvalidRule(
+            "position",
+            f"position {position} under {article_id!r} holds {taken.article_id!r}; "
+            "remove that pin first",
+        )
+    if target_id in current.blocks:
+        raise InvalidRule(
+            "article_id", f"{target_id!r} is blocked under {article_id!r}; remove the block"
+        )
+    check_known("article_id", article_id, known)
+    check_article_rules(article_id, [*others, Pin(target_id, position)], (), known)
+
+
+def check_block(current: ArticleRules, target_id: str, known: Container[str] | None = None) -> None:
+    """Refuse blocking ``target_id`` under ``current.article_id``.
+
+    Raises:
+        InvalidRule: the target is pinned there, or an id ``known`` lacks.
+    """
+    if any(pin.article_id == target_id for pin in current.pins):
+        raise InvalidRule(
+            "article_id",
+            f"{target_id!r} is pinned under {current.article_id!r}; remove the pin",
+        )
+    check_known("article_id", current.article_id, known)
+    check_known("target_id", target_id, known)
+
+
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
@@ -164,16 +277,17 @@ SCHEMA = (
 class RuleStore:
     """The rules in SQLite, with a change counter that only grows and an audit log.
 
+    The store refuses rules that cannot hold whatever the corpus holds (the
+    ``check_*`` functions without ``known``); whether the ids they name exist is
+    for the caller to check first (:class:`~recommender.engine.Engine` against
+    what it serves, the CLI against the published snapshot's ids).
+
     Args:
         path: the database file (created on first use).
-        exists: tells whether an article id is known; when given, rules naming an
-            unknown id are refused with :class:`~recommender.errors.InvalidRule`.
-            (Removing a rule never checks: the article may be gone already.)
     """
 
-    def __init__(self, path: Path | str, exists: Callable[[str], bool] | None = None) -> None:
+    def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
-        self.exists = exists
         self.db = Database(self.path, SCHEMA)
 
     @staticmethod
@@ -255,47 +369,6 @@ class RuleStore:
         rows = self.db.connection().execute(sql, (*params, limit)).fetchall()
         return [AuditEntry(*row) for row in rows]
 
-    # -- checks ------------------------------------------------------------------------
-
-    def _check_known(self, field: str, article_id: str) -> None:
-        if self.exists is not None and not self.exists(article_id):
-            raise InvalidRule(field, f"no article with id {article_id!r}")
-
-    def check_article_rules(
-        self, article_id: str, pins: Sequence[Pin], blocks: Sequence[str]
-    ) -> None:
-        """Refuse a rule set for one article that cannot hold.
-
-        Raises:
-            InvalidRule: a position outside 1-50, a self-pin, an id or a position
-                used twice, an id both pinned and blocked, or an unknown id.
-        """
-        ids: set[str] = set()
-        positions: set[int] = set()
-        for i, pin in enumerate(pins):
-            where = f"pins.{i}"
-            if not 1 <= pin.position <= MAX_PIN_POSITION:
-                raise InvalidRule(
-                    f"{where}.position", f"must be a whole number from 1 to {MAX_PIN_POSITION}"
-                )
-            if pin.article_id == article_id:
-                raise InvalidRule(f"{where}.article_id", "an article cannot be pinned under itself")
-            if pin.article_id in ids:
-                raise InvalidRule(f"{where}.article_id", f"{pin.article_id!r} is pinned twice")
-            if pin.position in positions:
-                raise InvalidRule(f"{where}.position", f"position {pin.position} is used twice")
-            ids.add(pin.article_id)
-            positions.add(pin.position)
-            self._check_known(f"{where}.article_id", pin.article_id)
-        seen: set[str] = set()
-        for i, blocked in enumerate(blocks):
-            if blocked in ids:
-                raise InvalidRule(f"blocks.{i}", f"{blocked!r} is also pinned")
-            if blocked in seen:
-                raise InvalidRule(f"blocks.{i}", f"{blocked!r} is listed twice")
-            seen.add(blocked)
-            self._check_known(f"blocks.{i}", blocked)
-
     # -- whole-article and whole-list writes (the API) ----------------------------------
 
     def replace_article(
@@ -311,9 +384,9 @@ class RuleStore:
         Only actual differences are written and audited. Returns the new version.
 
         Raises:
-            InvalidRule: see :meth:`check_article_rules`.
+            InvalidRule: see :func:`check_article_rules`.
         """
-        self.check_article_rules(article_id, pins, blocks)
+        check_article_rules(article_id, pins, blocks)
         with self.db.write() as db:
             old_pins = dict(
                 db.execute(
@@ -357,14 +430,10 @@ class RuleStore:
         """Make ``ids`` the global excludes; returns the new version.
 
         Raises:
-            InvalidRule: an id is unknown or listed twice (``ids.<n>``).
+            InvalidRule: an id listed twice (``ids.<n>``).
         """
-        seen: set[str] = set()
-        for i, target in enumerate(ids):
-            if target in seen:
-                raise InvalidRule(f"ids.{i}", f"{target!r} is listed twice")
-            seen.add(target)
-            self._check_known(f"ids.{i}", target)
+        check_excludes(ids)
+        seen = set(ids)
         with self.db.write() as db:
             old = {row[0] for row in db.execute("SELECT target_id FROM excludes")}
             for target in sorted(old - seen):
@@ -382,24 +451,9 @@ class RuleStore:
         """Pin ``target_id`` at ``position`` under ``article_id`` (moving an existing pin).
 
         Raises:
-            InvalidRule: a bad position, a self-pin, a position another article holds,
-                a blocked target, or an unknown id.
+            InvalidRule: see :func:`check_pin`.
         """
-        current = self.load().for_article(article_id)
-        others = [pin for pin in current.pins if pin.article_id != target_id]
-        taken = next((pin for pin in others if pin.position == position), None)
-        if taken is not None:
-            raise InvalidRule(
-                "position",
-                f"position {position} under {article_id!r} holds {taken.article_id!r}; "
-                "remove that pin first",
-            )
-        if target_id in current.blocks:
-            raise InvalidRule(
-                "article_id", f"{target_id!r} is blocked under {article_id!r}; remove the block"
-            )
-        self._check_known("article_id", article_id)
-        self.check_article_rules(article_id, [*others, Pin(target_id, position)], ())
+        check_pin(self.load().for_article(article_id), target_id, position)
         with self.db.write() as db:
             db.execute(
                 "DELETE FROM pins WHERE article_id = ? AND target_id = ?", (article_id, target_id)
@@ -426,15 +480,9 @@ class RuleStore:
         """Never list ``target_id`` under ``article_id``.
 
         Raises:
-            InvalidRule: the target is pinned there, or an id is unknown.
+            InvalidRule: the target is pinned there.
         """
-        current = self.load().for_article(article_id)
-        if any(pin.article_id == target_id for pin in current.pins):
-            raise InvalidRule(
-                "article_id", f"{target_id!r} is pinned under {article_id!r}; remove the pin"
-            )
-        self._check_known("article_id", article_id)
-        self._check_known("target_id", target_id)
+        check_block(self.load().for_article(article_id), target_id)
         with self.db.write() as db:
             if not db.execute(
                 "SELECT 1 FROM blocks WHERE article_id = ? AND target_id = ?",
@@ -455,12 +503,7 @@ class RuleStore:
         return True
 
     def add_exclude(self, target_id: str, who: str) -> int:
-        """Never list ``target_id`` anywhere.
-
-        Raises:
-            InvalidRule: the id is unknown.
-        """
-        self._check_known("target_id", target_id)
+        """Never list ``target_id`` anywhere."""
         with self.db.write() as db:
             if not db.execute(
                 "SELECT 1 FROM excludes WHERE target_id = ?", (target_id,)
@@ -481,13 +524,7 @@ class RuleStore:
         return True
 
     def set_featured(self, target_id: str, value: bool | None, who: str) -> int:
-        """Force ``target_id``'s featured flag on or off; None removes the override.
-
-        Raises:
-            InvalidRule: setting an override on an unknown id.
-        """
-        if value is not None:
-            self._check_known("target_id", target_id)
+        """Force ``target_id``'s featured flag on or off; None removes the override."""
         with self.db.write() as db:
             self._set_featured(db, target_id, value, who)
         return self.version()

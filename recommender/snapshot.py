@@ -153,6 +153,32 @@ class SnapshotStore:
         """The directory of one version."""
         return self.versions_dir / version
 
+    def resolve(self, version: str | None = None) -> str:
+        """``version``, or the published one when None.
+
+        Raises:
+            NoSnapshot: None was given and nothing is published.
+        """
+        version = version or self.current_version()
+        if version is None:
+            raise NoSnapshot(self.root, "no snapshot published yet: run `recommender index`")
+        return version
+
+    def article_ids(self, version: str | None = None) -> list[str]:
+        """The ids of a version's articles (default: the published one), read without
+        loading its models: what editorial rules are checked against where no
+        engine runs (the CLI).
+
+        Raises:
+            NoSnapshot: nothing is published.
+            SnapshotCorrupt: the article files cannot be read.
+        """
+        base = self.path(self.resolve(version))
+        try:
+            return list(ArticleRecords.load(base).ids)
+        except (OSError, ValueError, KeyError) as exc:
+            raise SnapshotCorrupt(base, f"cannot be read: {exc}") from exc
+
     def versions(self) -> list[str]:
         """Every complete version on disk, oldest first."""
         if not self.versions_dir.exists():
@@ -413,9 +439,7 @@ class Snapshot:
             SnapshotMismatch: built with another model or dimension than expected.
             SnapshotCorrupt: a file is missing, altered or unreadable.
         """
-        version = version or store.current_version()
-        if version is None:
-            raise NoSnapshot(store.root, "no snapshot published yet: run `recommender index`")
+        version = store.resolve(version)
         if verify == "sizes":
             manifest = store.check_sizes(version)
         else:
