@@ -26,6 +26,7 @@ import numpy as np
 from .config import DEFAULT_MODEL
 from .errors import ModelUnavailable
 from .sqlite import Database, statements
+from .stores import EmbeddingCacheStore
 from .text import spans_to_chunks
 
 log = logging.getLogger(__name__)
@@ -309,7 +310,7 @@ def embed_texts(
     embedder: Embedder,
     items: Sequence[tuple[str, str]],
     *,
-    cache: EmbeddingCache | None = None,
+    cache: EmbeddingCacheStore | None = None,
     chunk_tokens: int = 0,
     chunk_overlap: int = 32,
     progress: bool | None = None,

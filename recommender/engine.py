@@ -38,6 +38,7 @@ from .ranking import (
 from .rules import ArticleRules, RuleSet, RuleStore, check_article_rules, check_excludes
 from .shortcodes import strip_shortcodes
 from .snapshot import Snapshot, SnapshotStore
+from .stores import EditorialRuleStore, LiveChangeStore
 from .text import dense_text, html_to_text, lexical_fields
 from .vectors import VectorProblem, check_vector
 
@@ -108,21 +109,37 @@ class Engine:
     article the engine returns without a ``url`` gets one from
     ``settings.url_template`` when it is set.
 
+    The engine receives its state (:mod:`recommender.stores`); each store left out
+    is the SQLite or file default in ``settings.index_dir``. No store calls back
+    into the engine: rules are checked here, against what is served, before the
+    rule store writes them.
+
     Args:
         settings: engine settings (index directory, model, ranking knobs).
         embedder: the model for drafts and upserts; default: the configured model.
         now: the clock (timezone-aware); tests pass a fake one to move time.
+        snapshots: the snapshot versions and the published-version pointer.
+        live: the live changes; the default stamps changes with ``now``.
+        rules: the editorial rules and their audit log.
     """
 
     def __init__(
-        self, settings: Settings, embedder: Embedder | None = None, now: Clock = system_clock
+        self,
+        settings: Settings,
+        embedder: Embedder | None = None,
+        now: Clock = system_clock,
+        *,
+        snapshots: SnapshotStore | None = None,
+        live: LiveChangeStore | None = None,
+        rules: EditorialRuleStore | None = None,
     ) -> None:
         self.settings = settings
         self.now = now
-        self.store = SnapshotStore(settings.index_dir)
-        self.live = LiveStore(IndexLayout.of(settings.index_dir).live, now=self._clock)
+        files = IndexLayout.of(settings.index_dir)
+        self.store = snapshots or SnapshotStore(files.root)
+        self.live: LiveChangeStore = live or LiveStore(files.live, now=self._clock)
         self.knobs = RankingKnobs.from_settings(settings)
-        self.rules = RuleStore(IndexLayout.of(settings.index_dir).rules)
+        self.rules: EditorialRuleStore = rules or RuleStore(files.rules)
         self._rules = RuleSet(version=-1)  # loaded on first use: -1 matches no version
         self.embedder: Embedder = embedder or SentenceTransformerEmbedder(
             settings.model, batch_size=settings.batch_size

@@ -25,6 +25,7 @@ from .errors import JobConflict, RecommenderError
 from .locking import IndexLock
 from .pipeline import IndexReport, build_index
 from .sqlite import Database, statements
+from .stores import JobStateStore
 
 log = logging.getLogger(__name__)
 
@@ -142,12 +143,20 @@ class JobRunner:
     Args:
         settings: engine settings (index directory, default sources).
         embedder: returns the embedding model (the serving engine's, loaded lazily).
+        store: where job state is kept; default: ``jobs.sqlite`` in the index directory.
     """
 
-    def __init__(self, settings: Settings, embedder: Callable[[], Embedder]) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        embedder: Callable[[], Embedder],
+        store: JobStateStore | None = None,
+    ) -> None:
         self.settings = settings
         self.embedder = embedder
-        self.store = JobStore(layout.IndexLayout.of(settings.index_dir).jobs)
+        self.store: JobStateStore = store or JobStore(
+            layout.IndexLayout.of(settings.index_dir).jobs
+        )
         self._threads: dict[str, threading.Thread] = {}
 
     def start_reindex(self, full: bool = False, sources: Sequence[Path] | None = None) -> str:

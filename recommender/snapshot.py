@@ -50,6 +50,7 @@ from .errors import NoSnapshot, SnapshotCorrupt, SnapshotError, SnapshotMismatch
 from .index import VectorIndex
 from .lexical import LexicalModel
 from .records import ArticleRecords
+from .stores import VersionPointer
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
@@ -132,22 +133,61 @@ def corpus_fingerprint(content_hashes: Iterable[tuple[str, str]], build: dict[st
     return digest.hexdigest()
 
 
-class SnapshotStore:
-    """The versions in one index directory, and the pointer to the published one."""
+class PointerFile:
+    """The published-version pointer as a file (``CURRENT``) naming the version.
 
-    def __init__(self, root: Path | str):
-        self.root = Path(root)
-        files = layout.IndexLayout.of(self.root)
-        self.versions_dir = files.versions
-        self.pointer = files.current
+    Publishing writes the name to a temporary file beside it, fsyncs, and renames it
+    over the pointer: one atomic rename, so readers see the old name or the new.
+
+    Args:
+        path: the pointer file.
+    """
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
 
     def current_version(self) -> str | None:
         """The published version, or None if nothing has been published."""
         try:
-            name = self.pointer.read_text(encoding="utf-8").strip()
+            name = self.path.read_text(encoding="utf-8").strip()
         except FileNotFoundError:
             return None
         return name or None
+
+    def point_to(self, version: str) -> None:
+        """Publish ``version``."""
+        temporary = self.path.parent / f".{self.path.name}.{uuid.uuid4().hex}"
+        with temporary.open("w", encoding="utf-8") as handle:
+            handle.write(version + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, self.path)
+        _fsync_dir(self.path.parent)
+
+    def remove_debris(self) -> None:
+        """Delete temporary files left by a publish that died before its rename."""
+        for path in self.path.parent.glob(f".{self.path.name}.*"):
+            path.unlink(missing_ok=True)
+
+
+class SnapshotStore:
+    """The versions in one index directory, and the pointer to the published one.
+
+    Args:
+        root: the index directory.
+        pointer: where the published version is recorded; default: the
+            ``CURRENT`` file in ``root`` (:class:`PointerFile`).
+    """
+
+    def __init__(self, root: Path | str, pointer: VersionPointer | None = None):
+        self.root = Path(root)
+        files = layout.IndexLayout.of(self.root)
+        self.versions_dir = files.versions
+        self.pointer: VersionPointer = pointer or PointerFile(files.current)
+
+    def current_version(self) -> str | None:
+        """The published version, or None if nothing has been published."""
+        return self.pointer.current_version()
 
     def path(self, version: str) -> Path:
         """The directory of one version."""
@@ -248,18 +288,9 @@ class SnapshotStore:
         os.rename(build_dir, final)
         _fsync_dir(self.versions_dir)
         on_step("publish", 1, 2)
-        self._point_to(version)
+        self.pointer.point_to(version)
         on_step("publish", 2, 2)
         return manifest
-
-    def _point_to(self, version: str) -> None:
-        temporary = self.root / f".{POINTER}.{uuid.uuid4().hex}"
-        with temporary.open("w", encoding="utf-8") as handle:
-            handle.write(version + "\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, self.pointer)
-        _fsync_dir(self.root)
 
     def remove_debris(self) -> int:
         """Delete directories left by builds that died; returns how many."""
@@ -269,8 +300,8 @@ class SnapshotStore:
         for path in self.versions_dir.glob(".build-*"):
             shutil.rmtree(path, ignore_errors=True)
             removed += 1
-        for path in self.root.glob(f".{POINTER}.*"):
-            path.unlink(missing_ok=True)
+        if isinstance(self.pointer, PointerFile):
+            self.pointer.remove_debris()
         return removed
 
     def rollback(self, version: str) -> Manifest:
@@ -286,7 +317,7 @@ class SnapshotStore:
             known = ", ".join(self.versions()[-5:]) or "none"
             raise SnapshotError(self.path(version), f"no such snapshot (latest: {known})")
         manifest = self.verify(version)
-        self._point_to(version)
+        self.pointer.point_to(version)
         return manifest
 
     def prune(self, keep: int) -> list[str]:
@@ -589,6 +620,7 @@ __all__ = [
     "DATA_FILES",
     "Manifest",
     "NoSnapshot",
+    "PointerFile",
     "Snapshot",
     "SnapshotError",
     "SnapshotStore",
