@@ -81,7 +81,10 @@ class JobStore:
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
         self.db = Database(self.path, SCHEMA)
-        self.db.connection()  # the file and its table exist from the start
+        # The file and its table exist from the start; nothing stays open in the
+        # thread (perhaps the app factory's) that made the store.
+        self.db.connection()
+        self.db.close()
 
     def create(self, kind: str) -> str:
         """Record a new queued job; returns its id.

@@ -21,6 +21,7 @@ process's, and any exception rolls the whole transaction back.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -86,9 +87,13 @@ class Database:
 
     def connection(self) -> sqlite3.Connection:
         """This thread's connection, opened (and the schema brought up to date) on
-        first use. It is in autocommit mode: transactions are opened explicitly."""
+        first use. It is in autocommit mode: transactions are opened explicitly.
+
+        A process forked after the parent opened one opens its own: SQLite
+        connections must not cross a fork (the inherited one is left alone).
+        """
         db: sqlite3.Connection | None = getattr(self._local, "db", None)
-        if db is None:
+        if db is None or getattr(self._local, "pid", None) != os.getpid():
             self.path.parent.mkdir(parents=True, exist_ok=True)
             db = sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None)
             try:
@@ -98,6 +103,7 @@ class Database:
                 db.close()
                 raise
             self._local.db = db
+            self._local.pid = os.getpid()
         return db
 
     def _migrate(self, db: sqlite3.Connection) -> None:
@@ -132,9 +138,9 @@ class Database:
     def close(self) -> None:
         """Close this thread's connection (the next use opens a new one)."""
         db: sqlite3.Connection | None = getattr(self._local, "db", None)
-        if db is not None:
+        if db is not None and getattr(self._local, "pid", None) == os.getpid():
             db.close()
-            self._local.db = None
+        self._local.db = None
 
 
 def _user_version(db: sqlite3.Connection) -> int:

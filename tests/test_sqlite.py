@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
+import warnings
 from pathlib import Path
 
 import pytest
@@ -132,5 +134,32 @@ def test_each_thread_has_its_own_connection(tmp_path: Path) -> None:
     thread.start()
     thread.join()
     assert theirs and theirs[0] is not mine
+    assert mine.execute("SELECT COUNT(*) FROM t").fetchone()[0] == 1
+    database.close()
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_a_forked_process_opens_its_own_connection(tmp_path: Path) -> None:
+    database = Database(tmp_path / "x.sqlite", [statements("CREATE TABLE t (a)")])
+    mine = database.connection()
+    reader, writer = os.pipe()
+    with warnings.catch_warnings():
+        # Python 3.12+ warns about fork() in a process with threads; the child here
+        # only touches SQLite and leaves with os._exit.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        pid = os.fork()
+    if pid == 0:  # the child: report whether it got a fresh connection, then leave
+        try:
+            fresh = database.connection() is not mine
+            with database.write() as db:
+                db.execute("INSERT INTO t VALUES (1)")
+            os.write(writer, b"1" if fresh else b"0")
+        finally:
+            os._exit(0)
+    os.close(writer)
+    answer = os.read(reader, 1)
+    os.close(reader)
+    os.waitpid(pid, 0)
+    assert answer == b"1"
     assert mine.execute("SELECT COUNT(*) FROM t").fetchone()[0] == 1
     database.close()
