@@ -136,10 +136,13 @@ class Engine:
         self.settings = settings
         self.now = now
         files = IndexLayout.of(settings.index_dir)
-        self.store = snapshots or SnapshotStore(files.root)
-        self.live: LiveChangeStore = live or LiveStore(files.live, now=self._clock)
+        # ``is None``, not ``or``: a store may well be falsy (a __len__ of 0).
+        self.store = SnapshotStore(files.root) if snapshots is None else snapshots
+        self.live: LiveChangeStore = (
+            LiveStore(files.live, now=self._clock) if live is None else live
+        )
         self.knobs = RankingKnobs.from_settings(settings)
-        self.rules: EditorialRuleStore = rules or RuleStore(files.rules)
+        self.rules: EditorialRuleStore = RuleStore(files.rules) if rules is None else rules
         self._rules = RuleSet(version=-1)  # loaded on first use: -1 matches no version
         self.embedder: Embedder = embedder or SentenceTransformerEmbedder(
             settings.model, batch_size=settings.batch_size

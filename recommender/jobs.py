@@ -157,8 +157,8 @@ class JobRunner:
     ) -> None:
         self.settings = settings
         self.embedder = embedder
-        self.store: JobStateStore = store or JobStore(
-            layout.IndexLayout.of(settings.index_dir).jobs
+        self.store: JobStateStore = (
+            JobStore(layout.IndexLayout.of(settings.index_dir).jobs) if store is None else store
         )
         self._threads: dict[str, threading.Thread] = {}
 

@@ -54,7 +54,7 @@ from .stores import VersionPointer
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
-POINTER = layout.CURRENT
+POINTER = layout.CURRENT  # the name callers used before layout.py
 SIGNATURES = "signatures.npy"
 CANDIDATES = "candidates.npy"
 SHINGLE_COUNTS = "shingle_counts.npy"
@@ -183,7 +183,7 @@ class SnapshotStore:
         self.root = Path(root)
         files = layout.IndexLayout.of(self.root)
         self.versions_dir = files.versions
-        self.pointer: VersionPointer = pointer or PointerFile(files.current)
+        self.pointer: VersionPointer = PointerFile(files.current) if pointer is None else pointer
 
     def current_version(self) -> str | None:
         """The published version, or None if nothing has been published."""
