@@ -494,6 +494,7 @@ def _build_locked(
         signatures,
         report_progress,
         candidates,
+        (published.records, changes.reused) if published is not None and changes else None,
     )
     report.version = manifest.version
     report.published = True

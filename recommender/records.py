@@ -28,7 +28,7 @@ import json
 import os
 import weakref
 from collections import OrderedDict
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, overload
@@ -125,6 +125,7 @@ class ArticleRecords(Sequence[Article]):
         categories: Labels,
         read: Any,
         hashes: Any,
+        stored_line: Callable[[int], bytes] | None = None,
     ) -> None:
         self.ids = ids
         self.published = published
@@ -135,7 +136,9 @@ class ArticleRecords(Sequence[Article]):
         self.categories = categories
         self._read = read
         self._hashes = hashes
+        self._stored_line = stored_line
         self._cache: OrderedDict[int, Article] = OrderedDict()
+        self._carried: tuple[ArticleRecords, Sequence[int | None]] | None = None
 
     # -- building ---------------------------------------------------------------------
 
@@ -156,15 +159,34 @@ class ArticleRecords(Sequence[Article]):
             lambda: hashes,
         )
 
+    def carry_over(self, previous: ArticleRecords, reused: Sequence[int | None]) -> None:
+        """Let :meth:`write` copy the stored record of each article that ``previous``
+        holds unchanged (``reused[i]``: its position there, or None) rather than
+        serialise it again: the same id and content hash make the same line."""
+        if len(reused) != len(self):
+            raise ValueError(f"{len(reused)} reuse entries for {len(self)} records")
+        self._carried = (previous, reused)
+
+    def _line(self, position: int, content_hash: str) -> bytes:
+        if self._carried is not None:
+            previous, reused = self._carried
+            old = reused[position]
+            if old is not None and previous._stored_line is not None:
+                line = previous._stored_line(old)
+                # The hash closes every stored line; a line of other content (or of
+                # another layout) is made again.
+                if line.endswith(f'"content_hash": "{content_hash}"}}\n'.encode("ascii")):
+                    return line
+        record = {"article": self[position].to_json(), "content_hash": content_hash}
+        return (json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8")
+
     def write(self, directory: Path) -> None:
         """Write every file of :data:`FILES` into ``directory``."""
         offsets = np.zeros(len(self) + 1, dtype=np.int64)
         hashes = self.content_hashes
         with (directory / ARTICLES).open("wb") as handle:
             for position in range(len(self)):
-                record = {"article": self[position].to_json(), "content_hash": hashes[position]}
-                line = json.dumps(record, ensure_ascii=False) + "\n"
-                handle.write(line.encode("utf-8"))
+                handle.write(self._line(position, hashes[position]))
                 offsets[position + 1] = handle.tell()
         np.save(directory / OFFSETS, offsets)
         (directory / IDS).write_text(json.dumps(self.ids, ensure_ascii=False), "utf-8")
@@ -220,16 +242,20 @@ class ArticleRecords(Sequence[Article]):
         descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
         weakref.finalize(offsets, os.close, descriptor)
 
-        def read(position: int) -> Article:
+        def stored_line(position: int) -> bytes:
             start, end = int(offsets[position]), int(offsets[position + 1])
-            line = os.pread(descriptor, end - start, start)
-            return Article.from_stored(json.loads(line)["article"])
+            return os.pread(descriptor, end - start, start)
+
+        def read(position: int) -> Article:
+            return Article.from_stored(json.loads(stored_line(position))["article"])
 
         def hashes() -> list[str]:
             stored = np.load(directory / HASHES, allow_pickle=False)
             return [value.decode("ascii") for value in stored]
 
-        return cls(ids, published, updated, status, featured, tags, categories, read, hashes)
+        return cls(
+            ids, published, updated, status, featured, tags, categories, read, hashes, stored_line
+        )
 
     @classmethod
     def _read_whole(cls, path: Path) -> ArticleRecords:

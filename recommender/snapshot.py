@@ -531,8 +531,12 @@ def build_snapshot_dir(
     signatures: Signatures | None = None,
     on_step: StepCallback = _no_report,
     candidates: np.ndarray | None = None,
+    carried: tuple[ArticleRecords, Sequence[int | None]] | None = None,
 ) -> Manifest:
     """Write a new version into a private directory and publish it atomically.
+
+    ``carried``: the published records and, per article, its position there when
+    unchanged (else None): their stored lines are copied, not made again.
 
     If anything fails before the final rename the build directory is removed and
     the published version is untouched. Reports ``write`` 0/N once the private
@@ -544,9 +548,12 @@ def build_snapshot_dir(
         on_step("write", 0, write_steps(signatures is not None, candidates is not None))
         dense = VectorIndex().fit(vectors)
         placeholder = Manifest("", "", "", 0, 0, "")
+        records = ArticleRecords.of(articles, content_hashes)
+        if carried is not None:
+            records.carry_over(*carried)
         Snapshot(
             placeholder,
-            ArticleRecords.of(articles, content_hashes),
+            records,
             vectors,
             dense,
             lexical,

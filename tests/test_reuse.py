@@ -74,8 +74,20 @@ def test_a_reindex_reuses_unchanged_parts_and_equals_a_full_build(
         return real_count(self, documents, *args, **kwargs)
 
     monkeypatch.setattr(lexical.LexicalModel, "_count", counting)
+    # Records are serialised only for the new and changed articles.
+    from recommender.articles import Article
+
+    serialised: list[str] = []
+    real_to_json = Article.to_json
+
+    def recording(self: Article) -> dict[str, Any]:
+        serialised.append(self.id)
+        return real_to_json(self)
+
+    monkeypatch.setattr(Article, "to_json", recording)
     report = build_index([write(tmp_path / "after.jsonl", after)], reindexed, embedder)
     monkeypatch.undo()
+    assert sorted(serialised) == sorted(["new-1", "new-2", after[8]["id"], after[51]["id"]])
     assert (report.added, report.updated, report.removed) == (2, 2, 1)
     # Counted: the 4 new or changed documents, then the 3 that left the counts (2
     # old versions and 1 removed) to update the words' surface forms.
@@ -85,6 +97,12 @@ def test_a_reindex_reuses_unchanged_parts_and_equals_a_full_build(
     build_index([tmp_path / "after.jsonl"], full, embedder)
     got, want = snapshot(reindexed), snapshot(full)
     assert got.articles.ids == want.articles.ids
+    # Unchanged records are copied from the published file, byte for byte what a
+    # full build writes.
+    records_file = "articles.jsonl"
+    assert (SnapshotStore(reindexed.index_dir).path(got.version) / records_file).read_bytes() == (
+        SnapshotStore(full.index_dir).path(want.version) / records_file
+    ).read_bytes()
     assert got.lexical.vocabulary_ == want.lexical.vocabulary_
     assert got.lexical.surface_ == want.lexical.surface_
     np.testing.assert_allclose(got.lexical.matrix_.toarray(), want.lexical.matrix_.toarray())
