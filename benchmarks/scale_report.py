@@ -345,22 +345,31 @@ def draft_table(run: dict[str, Any]) -> list[str]:
         "### Drafts",
         "",
         "`Engine.recommend_text` (what `POST /v1/recommendations` runs: embed the draft, "
-        "then search the whole index, related and featured) beside one raw model encode "
-        "of the same text, in one process with the model loaded, medians over 60 drafts "
-        "(20 texts of the corpus, 3 times). Goal: ≤ 1.3× one raw encode.",
+        "then search the whole index, related and featured) beside raw model encodes of "
+        "the same text, in one process with the model loaded, medians over 60 drafts "
+        "(20 texts of the corpus, 3 times). Two baselines: one encode of the text, which "
+        "the model cuts at its 256-token window, and one encode of the windows the "
+        "engine embeds (a longer draft is embedded whole, in overlapping windows, as "
+        "indexed articles are, so its vector is comparable with theirs). Goal: ≤ 1.3× "
+        "one raw encode, judged against the encode of the same windows; the draft's "
+        "own cost is the difference.",
         "",
-        "| articles | draft | raw encode | draft / encode | goal |",
-        "|---:|---:|---:|---:|---|",
+        "| articles | draft | raw encode (cut at 256 tokens) | draft / encode "
+        "| windows per draft | encode of the windows | draft / windows | goal |",
+        "|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for size in run["sizes"]:
         missing = _missing(size.get("draft"))
         if missing:
-            lines.append(f"| {size['size']:,} | {missing} | | | |")
+            lines.append(f"| {size['size']:,} | {missing} | | | | | | |")
             continue
         draft = size["draft"]
+        windows_ratio = draft.get("windows_ratio")
         lines.append(
             f"| {size['size']:,} | {draft['draft_ms']:.1f} ms | {draft['encode_ms']:.1f} ms "
-            f"| {draft['ratio']:.2f}× | {_verdict(draft['ratio'] <= 1.3)} |"
+            f"| {draft['ratio']:.2f}× | {_num(draft.get('windows_per_draft'), 1)} "
+            f"| {_num(draft.get('windows_encode_ms'), 1, ' ms')} | {_num(windows_ratio, 2, '×')} "
+            f"| {_verdict(windows_ratio is not None and windows_ratio <= 1.3)} |"
         )
     return [*lines, ""]
 
