@@ -229,18 +229,39 @@ def step_encode(texts_file: Path) -> dict[str, Any]:
     """One raw model encode of each article a PUT writes (median ms), model loaded first."""
     import statistics
 
-    from recommender.embedding import SentenceTransformerEmbedder
+    from recommender import Article, Settings
+    from recommender.embedding import SentenceTransformerEmbedder, plan_chunks
+    from recommender.text import dense_text
 
     texts = json.loads(texts_file.read_text(encoding="utf-8"))
-    model = SentenceTransformerEmbedder()._loaded()
+    settings = Settings()
+    embedder = SentenceTransformerEmbedder()
+    model = embedder._loaded()
     model.encode(texts[:2])
-    times = []
+    times, window_times = [], []
     for _ in range(3):
         for text in texts:
             started = time.perf_counter()
             model.encode([text])
             times.append(time.perf_counter() - started)
-    return {"encode_ms": statistics.median(times) * 1000, "texts": len(texts)}
+            # The windows a PUT of this article embeds (see step_draft).
+            title, _, body = text.partition("\n\n")
+            article = Article(id="put", title=title or "Article", body=body or text)
+            plan = plan_chunks(
+                embedder,
+                article.title,
+                dense_text(article),
+                settings.chunk_tokens,
+                settings.chunk_overlap,
+            )
+            started = time.perf_counter()
+            model.encode(plan.chunks)
+            window_times.append(time.perf_counter() - started)
+    return {
+        "encode_ms": statistics.median(times) * 1000,
+        "windows_encode_ms": statistics.median(window_times) * 1000,
+        "texts": len(texts),
+    }
 
 
 def step_draft(index: Path, texts_file: Path) -> dict[str, Any]:
@@ -626,11 +647,16 @@ def measure_serving(
             "put_ms": writer.latencies_ms,
             "put_statuses": sorted(set(writer.statuses)),
             "encode_ms": encode.get("encode_ms"),
+            "windows_encode_ms": encode.get("windows_encode_ms"),
         }
+        idle_put_ms: list[float] = []
         result["everywhere_seconds"] = [
-            loadgen.seconds_until_everywhere(server.base, key, article, f"probe {n}")
+            loadgen.seconds_until_everywhere(
+                server.base, key, article, f"probe {n}", put_ms=idle_put_ms
+            )
             for n, article in enumerate(articles[-3:])
         ]
+        result["idle_put_ms"] = idle_put_ms
         result["memory_after_writes"] = memory(server)
         if args.live_upserts:
             result["many_upserts"] = many_upserts(
