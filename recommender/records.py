@@ -10,6 +10,9 @@ keeps, beside ``articles.jsonl`` (one article per line, as written by
   are articles), so one record is read with one seek;
 - ``articles.ids.json``: the ids, in position order;
 - ``articles.hashes.npy``: each article's content hash (64 hex digits, ``S64``);
+- ``articles.digests.npy``: each article's record digest (``S16``, zeros when its
+  record had none; see :class:`recommender.corpus.KnownRecords`), when the build
+  knew them;
 - ``articles.meta.npz``: ``published`` and ``updated`` (float64 seconds since the
   epoch, ``-inf`` when undated), ``status`` (uint8, an index into
   :data:`~recommender.articles.STATUSES`) and ``featured`` (bool);
@@ -41,11 +44,15 @@ ARTICLES = "articles.jsonl"
 OFFSETS = "articles.offsets.npy"
 IDS = "articles.ids.json"
 HASHES = "articles.hashes.npy"
+DIGESTS = "articles.digests.npy"
 META = "articles.meta.npz"
 LABELS = "articles.labels.json"
 LABEL_LISTS = "articles.labels.npz"
 FILES = (ARTICLES, OFFSETS, IDS, HASHES, META, LABELS, LABEL_LISTS)
-"""Every file of a snapshot's articles, in the order they are written."""
+"""Every file of a snapshot's articles, in the order they are written (and
+:data:`DIGESTS` when the build knew them)."""
+NO_DIGEST = bytes(16)
+"""The stored digest of an article whose record had none."""
 
 CACHED_RECORDS = 4096
 """Records kept after they are read, most recently used first."""
@@ -126,6 +133,7 @@ class ArticleRecords(Sequence[Article]):
         read: Any,
         hashes: Any,
         stored_line: Callable[[int], bytes] | None = None,
+        digests: Callable[[], np.ndarray | None] | None = None,
     ) -> None:
         self.ids = ids
         self.published = published
@@ -137,16 +145,28 @@ class ArticleRecords(Sequence[Article]):
         self._read = read
         self._hashes = hashes
         self._stored_line = stored_line
+        self._digests = digests or (lambda: None)
         self._cache: OrderedDict[int, Article] = OrderedDict()
         self._carried: tuple[ArticleRecords, Sequence[int | None]] | None = None
 
     # -- building ---------------------------------------------------------------------
 
     @classmethod
-    def of(cls, articles: Sequence[Article], content_hashes: Sequence[str]) -> ArticleRecords:
-        """Records held in memory (a build, a test, a snapshot of older code)."""
+    def of(
+        cls,
+        articles: Sequence[Article],
+        content_hashes: Sequence[str],
+        digests: Sequence[bytes | None] | None = None,
+    ) -> ArticleRecords:
+        """Records held in memory (a build, a test, a snapshot of older code), with
+        each article's record digest when the build knew them."""
         held = list(articles)
         hashes = list(content_hashes)
+        stored_digests = (
+            None
+            if digests is None
+            else np.array([d or NO_DIGEST for d in digests], dtype="S16").reshape(len(held))
+        )
         return cls(
             [a.id for a in held],
             _seconds([a.published for a in held]),
@@ -157,6 +177,7 @@ class ArticleRecords(Sequence[Article]):
             Labels.of([a.categories for a in held]),
             held.__getitem__,
             lambda: hashes,
+            digests=lambda: stored_digests,
         )
 
     def carry_over(self, previous: ArticleRecords, reused: Sequence[int | None]) -> None:
@@ -191,6 +212,9 @@ class ArticleRecords(Sequence[Article]):
         np.save(directory / OFFSETS, offsets)
         (directory / IDS).write_text(json.dumps(self.ids, ensure_ascii=False), "utf-8")
         np.save(directory / HASHES, np.array(self.content_hashes, dtype="S64"))
+        digests = self.record_digests
+        if digests is not None:
+            np.save(directory / DIGESTS, digests)
         np.savez(
             directory / META,
             published=self.published,
@@ -253,8 +277,24 @@ class ArticleRecords(Sequence[Article]):
             stored = np.load(directory / HASHES, allow_pickle=False)
             return [value.decode("ascii") for value in stored]
 
+        def digests() -> np.ndarray | None:
+            if not (directory / DIGESTS).exists():  # built before digests were kept
+                return None
+            stored: np.ndarray = np.load(directory / DIGESTS, allow_pickle=False)
+            return stored if stored.shape == (len(ids),) else None
+
         return cls(
-            ids, published, updated, status, featured, tags, categories, read, hashes, stored_line
+            ids,
+            published,
+            updated,
+            status,
+            featured,
+            tags,
+            categories,
+            read,
+            hashes,
+            stored_line,
+            digests,
         )
 
     @classmethod
@@ -275,6 +315,14 @@ class ArticleRecords(Sequence[Article]):
         hashes: list[str] = self._hashes()
         self._hashes = lambda: hashes
         return hashes
+
+    @property
+    def record_digests(self) -> np.ndarray | None:
+        """``(n,)`` ``S16``: each article's record digest (:data:`NO_DIGEST` when its
+        record had none); None for records built without them."""
+        digests: np.ndarray | None = self._digests()
+        self._digests = lambda: digests
+        return digests
 
     def __len__(self) -> int:
         return len(self.ids)
