@@ -307,14 +307,18 @@ def seconds_until_everywhere(
     streak: int = 20,
     limit: float = 60.0,
     clock: Callable[[], float] = time.monotonic,
+    put_ms: list[float] | None = None,
 ) -> float | None:
     """Seconds from sending a PUT until reads on fresh connections (which gunicorn
     hands to any worker) return the new title ``streak`` times in a row; None after
     ``limit`` seconds. With 2 workers, 20 fresh reads all landing on one worker has
     odds of 2^-19, so the figure is the time until every worker serves the write
-    (the last stale read plus the length of one read)."""
+    (the last stale read plus the length of one read). The PUT's own latency is
+    appended to ``put_ms`` when given."""
     started = clock()
     status, _ = put_edit(base, key, article, note)
+    if put_ms is not None:
+        put_ms.append((clock() - started) * 1000)
     if status not in (200, 201):
         raise RuntimeError(f"PUT /v1/articles/{article['id']}: {status}")
     wanted = f"{article['title']} ({note})"

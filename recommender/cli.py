@@ -334,7 +334,8 @@ def _answer_command(kind: str) -> Callable[..., None]:
         from .engine import Engine
 
         engine = Engine(_settings(index_dir=index_dir))
-        items = getattr(engine, kind)(article_id, k)
+        # People read this: each item says which words it shares, and where.
+        items = getattr(engine, kind)(article_id, k, explain=True)
         _print_items(article_id, items, as_json)
 
     return command

@@ -24,8 +24,9 @@ at); CSV as :mod:`recommender.csvreader` reads it; Markdown front matter as
 
 from __future__ import annotations
 
+import hashlib
 import json
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, NamedTuple
@@ -116,15 +117,60 @@ class SuppliedVectors:
         return {articles[p].id: self.matrix[i] for i, p in enumerate(self.positions)}
 
 
+READER_VERSION = 1
+"""Part of every record digest: raise it when reading or validating a record changes
+what it gives, so a reindex validates every record again instead of taking the
+articles an older version made (see :class:`KnownRecords`)."""
+
+
+def record_digest(raw: bytes, shortcodes: bool, title_is_text: bool) -> bytes:
+    """16 bytes naming one raw record as read (its bytes in the source, and how it is
+    read): two records with one digest validate to the same article."""
+    salt = f"{READER_VERSION}|{int(shortcodes)}|{int(title_is_text)}|".encode()
+    return hashlib.blake2b(salt + raw, digest_size=16).digest()
+
+
+@dataclass(frozen=True)
+class KnownRecords:
+    """Articles an earlier build validated, by the digest of their raw record
+    (:func:`record_digest`): a reindex takes a record it finds here as that article
+    and its content hash, without validating it again (most of reading a large
+    corpus is validation and reducing HTML to text).
+
+    Attributes:
+        positions: record digest → position in the earlier build.
+        article: the stored article at a position.
+        content_hash: its content hash as stored (covering its supplied vector).
+    """
+
+    positions: Mapping[bytes, int]
+    article: Callable[[int], Article]
+    content_hash: Callable[[int], str]
+
+
 @dataclass
 class CorpusLoad:
     """What reading some sources produced: valid articles, the vectors some of them
-    supplied, rejected records, and notes on how they were read."""
+    supplied, rejected records, and notes on how they were read.
+
+    ``digests`` and ``known_hashes`` run beside ``articles``: each article's record
+    digest (None for records read without one, such as WordPress posts, whose ids
+    are namespaced after validation) and, for an article taken from
+    :class:`KnownRecords`, its stored content hash.
+    """
 
     articles: list[Article] = field(default_factory=list)
     rejections: list[Rejection] = field(default_factory=list)
     notes: list[SourceNote] = field(default_factory=list)
     vectors: SuppliedVectors = field(default_factory=SuppliedVectors)
+    digests: list[bytes | None] = field(default_factory=list)
+    known_hashes: list[str | None] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        # A load made of articles alone (a test, an API) read no record digests.
+        missing = len(self.articles) - len(self.digests)
+        self.digests.extend([None] * missing)
+        self.known_hashes.extend([None] * (len(self.articles) - len(self.known_hashes)))
 
 
 @dataclass(frozen=True)
@@ -141,6 +187,8 @@ class ReadOptions:
             for each CSV file (see :func:`recommender.csvreader.choose_delimiter`).
         model_dim: the length a supplied ``embedding`` must have (the configured
             model's), asked for when the first one is read; by default any length.
+        known: articles an earlier build validated, taken as they are when their
+            raw record is read again unchanged.
     """
 
     strip_shortcodes: ShortcodeScope = "all"
@@ -148,6 +196,7 @@ class ReadOptions:
     id_namespaces: Mapping[Path, str] = field(default_factory=dict)
     csv_delimiter: str | None = None
     model_dim: ModelDimension = field(default_factory=ModelDimension)
+    known: KnownRecords | None = None
 
 
 def load_corpus(sources: Iterable[Path | str], options: ReadOptions | None = None) -> CorpusLoad:
@@ -193,6 +242,8 @@ def load_corpus(sources: Iterable[Path | str], options: ReadOptions | None = Non
         if item.vector is not None:
             supplied.append((len(result.articles), item.vector))
         result.articles.append(article)
+        result.digests.append(item.digest)
+        result.known_hashes.append(item.known_hash)
     if supplied:
         result.vectors = SuppliedVectors(
             np.array([position for position, _ in supplied], dtype=np.int64),
@@ -217,6 +268,8 @@ class _Read(NamedTuple):
     article: Article
     where: _Where
     vector: np.ndarray | None = None
+    digest: bytes | None = None
+    known_hash: str | None = None
 
 
 _Item = _Read | Rejection | SourceNote
@@ -288,17 +341,19 @@ def read_source(path: Path, options: ReadOptions | None = None) -> Iterator[_Ite
         if not files:
             raise InvalidCorpus(path, "directory holds no Markdown (.md) files")
         for file in files:
-            yield from _read_markdown(file, shortcodes, options.model_dim)
+            yield from _read_markdown(file, shortcodes, options.model_dim, options.known)
         return
     suffix = path.suffix.lower()
     if suffix in MARKDOWN_SUFFIXES:
-        yield from _read_markdown(path, shortcodes, options.model_dim)
+        yield from _read_markdown(path, shortcodes, options.model_dim, options.known)
     elif suffix in JSONL_SUFFIXES:
-        yield from _read_jsonl(path, shortcodes, options.model_dim)
+        yield from _read_jsonl(path, shortcodes, options.model_dim, options.known)
     elif suffix in CSV_SUFFIXES:
-        yield from _read_csv(path, options.csv_delimiter, shortcodes, options.model_dim)
+        yield from _read_csv(
+            path, options.csv_delimiter, shortcodes, options.model_dim, options.known
+        )
     elif suffix in PARQUET_SUFFIXES:
-        yield from _read_parquet(path, shortcodes, options.model_dim)
+        yield from _read_parquet(path, shortcodes, options.model_dim, options.known)
     elif suffix in XML_SUFFIXES:
         yield from _read_xml(path, shortcodes)
     else:
@@ -330,10 +385,13 @@ def _validate(
     shortcodes: bool = False,
     title_is_text: bool = False,
     model_dim: ModelDimension | None = None,
+    raw: bytes | None = None,
+    known: KnownRecords | None = None,
 ) -> list[_Item]:
     """The record as an article, or its rejections. A supplied ``embedding`` is
     taken out of the record (it never becomes part of the article) and checked
-    against the model's length; a bad one rejects the record."""
+    against the model's length; a bad one rejects the record. ``raw`` (the record's
+    bytes in its source) names it for :class:`KnownRecords`."""
     vector, problem = None, None
     if EMBEDDING in record:
         record = dict(record)
@@ -345,7 +403,7 @@ def _validate(
                 problem = str(exc)
     line = (line_of or {}).get(EMBEDDING, where.line)
     return _with_vector(
-        _validate_article(record, where, line_of, shortcodes, title_is_text),
+        _known_or_validated(record, where, line_of, shortcodes, title_is_text, raw, known),
         vector,
         problem,
         where.source,
@@ -367,6 +425,28 @@ def _with_vector(
     if vector is None:
         return items
     return [item._replace(vector=vector) if isinstance(item, _Read) else item for item in items]
+
+
+def _known_or_validated(
+    record: dict[str, Any],
+    where: _Where,
+    line_of: dict[str, int] | None,
+    shortcodes: bool,
+    title_is_text: bool,
+    raw: bytes | None,
+    known: KnownRecords | None,
+) -> list[_Item]:
+    """The article of a record read before unchanged (see :class:`KnownRecords`),
+    else the record validated; either way with the record's digest."""
+    if raw is None:
+        return _validate_article(record, where, line_of, shortcodes, title_is_text)
+    digest = record_digest(raw, shortcodes, title_is_text)
+    position = known.positions.get(digest) if known is not None else None
+    if known is not None and position is not None:
+        article = known.article(position)
+        return [_Read(article, where, digest=digest, known_hash=known.content_hash(position))]
+    items = _validate_article(record, where, line_of, shortcodes, title_is_text)
+    return [item._replace(digest=digest) if isinstance(item, _Read) else item for item in items]
 
 
 def _validate_article(
@@ -397,7 +477,9 @@ def _validate_article(
         return rejections
 
 
-def _read_markdown(path: Path, shortcodes: bool, model_dim: ModelDimension) -> Iterator[_Item]:
+def _read_markdown(
+    path: Path, shortcodes: bool, model_dim: ModelDimension, known: KnownRecords | None = None
+) -> Iterator[_Item]:
     text = _read_text(path)
     source = str(path)
     lines = text.split("\n")
@@ -434,11 +516,19 @@ def _read_markdown(path: Path, shortcodes: bool, model_dim: ModelDimension) -> I
     # the Markdown is not decoded twice.
     record["body"] = markdown_to_html("\n".join(lines[end + 1 :]))
     yield from _validate(
-        record, _Where(source, 1), line_of, shortcodes=shortcodes, model_dim=model_dim
+        record,
+        _Where(source, 1),
+        line_of,
+        shortcodes=shortcodes,
+        model_dim=model_dim,
+        raw=text.encode("utf-8"),
+        known=known,
     )
 
 
-def _read_jsonl(path: Path, shortcodes: bool, model_dim: ModelDimension) -> Iterator[_Item]:
+def _read_jsonl(
+    path: Path, shortcodes: bool, model_dim: ModelDimension, known: KnownRecords | None = None
+) -> Iterator[_Item]:
     source = str(path)
     # JSON Lines ends records at "\n" (a "\r" before it is tolerated); JSON strings
     # may hold U+2028, U+2029 and U+0085, where str.splitlines() would also split.
@@ -455,7 +545,12 @@ def _read_jsonl(path: Path, shortcodes: bool, model_dim: ModelDimension) -> Iter
             yield Rejection(source, number, None, "each line must be a JSON object")
             continue
         yield from _validate(
-            record, _Where(source, number), shortcodes=shortcodes, model_dim=model_dim
+            record,
+            _Where(source, number),
+            shortcodes=shortcodes,
+            model_dim=model_dim,
+            raw=raw.encode("utf-8"),
+            known=known,
         )
 
 
@@ -476,7 +571,11 @@ _REQUIRED_FIELDS = tuple(n for n, f in Article.model_fields.items() if f.is_requ
 
 
 def _read_csv(
-    path: Path, named_delimiter: str | None, shortcodes: bool, model_dim: ModelDimension
+    path: Path,
+    named_delimiter: str | None,
+    shortcodes: bool,
+    model_dim: ModelDimension,
+    known: KnownRecords | None = None,
 ) -> Iterator[_Item]:
     source = str(path)
     text = _read_text(path)
@@ -510,7 +609,12 @@ def _read_csv(
         if EMBEDDING in record:
             record[EMBEDDING] = _json_array(record[EMBEDDING])
         yield from _validate(
-            record, _Where(source, row.line), shortcodes=shortcodes, model_dim=model_dim
+            record,
+            _Where(source, row.line),
+            shortcodes=shortcodes,
+            model_dim=model_dim,
+            raw=json.dumps([columns, row.cells], ensure_ascii=False).encode("utf-8"),
+            known=known,
         )
     below = f"{count} row(s)" if count else "no rows"
     yield SourceNote(source, f"{note}; {below} below the header")
@@ -525,11 +629,17 @@ def _json_array(cell: str) -> Any:
         return cell
 
 
-def _read_parquet(path: Path, shortcodes: bool, model_dim: ModelDimension) -> Iterator[_Item]:
+def _read_parquet(
+    path: Path, shortcodes: bool, model_dim: ModelDimension, known: KnownRecords | None = None
+) -> Iterator[_Item]:
     source = str(path)
     for row in read_parquet(path, model_dim):
         where = _Where(source, row.number)
-        items = _validate_article(row.record, where, None, shortcodes, False)
+        # The row's cells (in column order, as Arrow gives them) and its vector.
+        raw = json.dumps(row.record, ensure_ascii=False, default=str).encode("utf-8")
+        if row.vector is not None:
+            raw += row.vector.tobytes()
+        items = _known_or_validated(row.record, where, None, shortcodes, False, raw, known)
         yield from _with_vector(items, row.vector, row.problem, source, row.number)
 
 

@@ -305,16 +305,20 @@ class Engine:
         k: int | None = None,
         filters: Filters | None = None,
         knobs: RankingKnobs | None = None,
+        explain: bool = False,
     ) -> list[Recommendation]:
         """The ``k`` articles most related to an indexed article (never itself or drafts).
 
         Editorial pins under the article take their positions; blocks and global
         excludes never appear. ``knobs`` replace the served ranking knobs for this call.
+        ``explain`` adds each item's shared terms and field split (for people: they
+        read each item's text, a quarter of the cost of an uncached call).
         """
         k = self._check_k(k)
         ranker = self._current()
         query = ranker.query_for_article(article_id)
-        return self._linked_items(ranker.related(query, k, filters, knobs, self._current_rules()))
+        rules = self._current_rules()
+        return self._linked_items(ranker.related(query, k, filters, knobs, rules, explain))
 
     def featured(
         self,
@@ -322,15 +326,18 @@ class Engine:
         k: int | None = None,
         filters: Filters | None = None,
         knobs: RankingKnobs | None = None,
+        explain: bool = False,
     ) -> list[Recommendation]:
         """The ``k`` featured articles most relevant to an indexed article.
 
         Featured overrides decide what is featured; blocks and excludes apply.
+        ``explain`` as for :meth:`related`.
         """
         k = self._check_k(k)
         ranker = self._current()
         query = ranker.query_for_article(article_id)
-        return self._linked_items(ranker.featured(query, k, filters, knobs, self._current_rules()))
+        rules = self._current_rules()
+        return self._linked_items(ranker.featured(query, k, filters, knobs, rules, explain))
 
     def recommendations(
         self,
@@ -338,11 +345,14 @@ class Engine:
         k: int | None = None,
         filters: Filters | None = None,
         knobs: RankingKnobs | None = None,
+        explain: bool = False,
     ) -> Recommendations:
-        """Related and featured picks in one call; featured picks skip the related items."""
+        """Related and featured picks in one call; featured picks skip the related items.
+        ``explain`` as for :meth:`related`."""
         k = self._check_k(k)
         ranker = self._current()
-        return self._both(ranker, ranker.query_for_article(article_id), k, filters, knobs)
+        query = ranker.query_for_article(article_id)
+        return self._both(ranker, query, k, filters, knobs, explain)
 
     def _both(
         self,
@@ -351,8 +361,10 @@ class Engine:
         k: int,
         filters: Filters | None,
         knobs: RankingKnobs | None,
+        explain: bool,
     ) -> Recommendations:
-        related, featured = ranker.recommendations(query, k, filters, knobs, self._current_rules())
+        rules = self._current_rules()
+        related, featured = ranker.recommendations(query, k, filters, knobs, rules, explain)
         version = f"{ranker.snapshot.version}+{ranker.live_seq}"
         return Recommendations(self._linked_items(related), self._linked_items(featured), version)
 
@@ -380,8 +392,10 @@ class Engine:
         tags: Sequence[str] = (),
         filters: Filters | None = None,
         knobs: RankingKnobs | None = None,
+        explain: bool = False,
     ) -> Recommendations:
-        """Related and featured picks for a text that is not indexed (a draft).
+        """Related and featured picks for a text that is not indexed (a draft);
+        ``explain`` as for :meth:`related`.
 
         Raises:
             InvalidArgument: empty title or body, or bad ``k``.
@@ -398,7 +412,7 @@ class Engine:
         query = ranker.query_for_text(
             self._embed(draft), lexical_fields(draft), draft.title, draft.tags
         )
-        return self._both(ranker, query, k, filters, knobs)
+        return self._both(ranker, query, k, filters, knobs, explain)
 
     # -- editorial rules -----------------------------------------------------------------
 

@@ -19,11 +19,13 @@ class VectorIndex:
     Args:
         exact_below: collections smaller than this use exact search (``IndexFlatIP``);
             exact search over 50k × 384 still answers in a few milliseconds.
-        hnsw_m: graph degree of the approximate index.
+        hnsw_m: graph degree of the approximate index. On real vectors at 100k
+            articles, 16 finds 0.998 of the exact 20 nearest (32: 0.999) in half the
+            build time and with half the links to store and read.
         ef_search: search breadth of the approximate index (recall against speed).
     """
 
-    def __init__(self, exact_below: int = EXACT_BELOW, hnsw_m: int = 32, ef_search: int = 128):
+    def __init__(self, exact_below: int = EXACT_BELOW, hnsw_m: int = 16, ef_search: int = 128):
         self.exact_below = exact_below
         self.hnsw_m = hnsw_m
         self.ef_search = ef_search

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, cast
 
@@ -228,10 +228,14 @@ def _signatures(
 def _content_hashes(loaded: CorpusLoad) -> list[str]:
     """Each article's content hash, covering its supplied vector when it has one (so
     a changed vector makes the article count as updated)."""
-    hashes = [article.content_hash() for article in loaded.articles]
+    hashes = [
+        known or article.content_hash()
+        for article, known in zip(loaded.articles, loaded.known_hashes, strict=True)
+    ]
     supplied = loaded.vectors
     for row, position in enumerate(supplied.positions):
-        hashes[position] = with_vector(hashes[position], supplied.matrix[row])
+        if loaded.known_hashes[position] is None:  # a stored hash covers its vector
+            hashes[position] = with_vector(hashes[position], supplied.matrix[row])
     return hashes
 
 
@@ -390,6 +394,12 @@ def _build_locked(
 
     started = time.perf_counter()
     report_progress("read", 0, len(sources))
+    published = Published.read(store)
+    known = published.known_records() if published is not None and not full else None
+    if known is not None:
+        # Records read unchanged since the published build are taken as it stored
+        # them, not validated again (see recommender.corpus.KnownRecords).
+        options = replace(options, known=known)
     loaded = load_corpus(sources, options)
     report.rejected = loaded.rejections
     report.notes = loaded.notes
@@ -410,7 +420,6 @@ def _build_locked(
     hashes = _content_hashes(loaded)
     parameters = build_parameters(settings, embedder.model_id)
     fingerprint = corpus_fingerprint(zip((a.id for a in articles), hashes, strict=True), parameters)
-    published = Published.read(store)
     previous = published.hashes if published is not None else {}
     previous_fingerprint = published.manifest.corpus_fingerprint if published else None
     for article, content in zip(articles, hashes, strict=True):
@@ -494,6 +503,8 @@ def _build_locked(
         signatures,
         report_progress,
         candidates,
+        (published.records, changes.reused) if published is not None and changes else None,
+        loaded.digests,
     )
     report.version = manifest.version
     report.published = True

@@ -63,6 +63,8 @@ class _Request:
     """The recency reference, seconds since the epoch (see ``Ranker._reference_time``)."""
     context: BoostContext
     """What the scorer reads besides positions."""
+    explain: bool | None = None
+    """Whether items carry shared terms and the field split (None: the ranker's choice)."""
 
 
 @dataclass(frozen=True)
@@ -112,8 +114,8 @@ class Ranker:
             (the same after rescaling each signal to [0, 1] over the candidates) or
             ``rrf`` (weighted reciprocal-rank fusion of the candidates' two rankings).
         rrf_k: the rank offset of reciprocal-rank fusion (60 in the original paper).
-        explain: compute each item's shared terms. Evaluation turns it off: over
-            100 items per query it costs more than the ranking itself.
+        explain: compute each item's shared terms and field split unless a call
+            says otherwise (see :class:`~recommender.explain.Explainer`).
         now: the clock deciding which scheduled articles are live, and the recency
             reference of drafts and undated articles (tests pass a fake one).
         clock_skew: seconds before its ``published`` time that a scheduled article
@@ -249,14 +251,16 @@ class Ranker:
         filters: Filters | None = None,
         knobs: RankingKnobs | None = None,
         rules: RuleSet | None = None,
+        explain: bool | None = None,
     ) -> list[Recommendation]:
         """The ``k`` best visible articles for ``query``, never the query itself.
 
         Editorial pins under the query article take their positions (if the pinned
         article is published and not excluded by the caller or an editor); blocked
-        and excluded articles never appear.
+        and excluded articles never appear. ``explain`` overrides the ranker's choice
+        of shared terms and field splits for this call.
         """
-        request = self._request(query, filters, knobs, rules)
+        request = self._request(query, filters, knobs, rules, explain)
         plan = self._plan_related(request, k)
         table = self._table(request, plan.positions())
         return self._fill_related(request, plan, table, k)
@@ -268,13 +272,14 @@ class Ranker:
         filters: Filters | None = None,
         knobs: RankingKnobs | None = None,
         rules: RuleSet | None = None,
+        explain: bool | None = None,
     ) -> list[Recommendation]:
         """The ``k`` featured articles most relevant to ``query`` (those the candidate
         source puts forward are scored).
 
         Featured overrides decide what counts as featured; blocks and excludes apply.
         """
-        request = self._request(query, filters, knobs, rules)
+        request = self._request(query, filters, knobs, rules, explain)
         pool = self._featured_pool(request, request.filters, k)
         table = self._table(request, [pool])
         return self._fill_featured(request, pool, request.filters, table, k)
@@ -286,10 +291,11 @@ class Ranker:
         filters: Filters | None = None,
         knobs: RankingKnobs | None = None,
         rules: RuleSet | None = None,
+        explain: bool | None = None,
     ) -> tuple[list[Recommendation], list[Recommendation]]:
         """:meth:`related` and :meth:`featured` from one score table; the featured
         picks skip the related items (as if the caller excluded them)."""
-        request = self._request(query, filters, knobs, rules)
+        request = self._request(query, filters, knobs, rules, explain)
         # Every featured pick is in this pool: excluding the related items only shrinks
         # it. The related list's fallback draws from it too (less the pinned), so the
         # candidate source shortlists the featured articles once per request.
@@ -311,6 +317,7 @@ class Ranker:
         filters: Filters | None,
         knobs: RankingKnobs | None,
         rules: RuleSet | None,
+        explain: bool | None = None,
     ) -> _Request:
         filters = filters or Filters()
         knobs = knobs or self.knobs
@@ -324,6 +331,7 @@ class Ranker:
             lexical=query.lexical.weighted(self.query_weights),
             reference=reference,
             context=BoostContext(self.catalog, query, knobs, reference),
+            explain=explain,
         )
 
     def _reference_time(self, query: Query) -> float:
@@ -449,7 +457,9 @@ class Ranker:
             fallback=fallback,
         )
         placed, fused = fill(fused, slate, self.duplicates)
-        return self.explainer.items(request.query, request.lexical, fused, placed, request.rules)
+        return self.explainer.items(
+            request.query, request.lexical, fused, placed, request.rules, request.explain
+        )
 
     def _fill_featured(
         self,
@@ -474,7 +484,9 @@ class Ranker:
             fallback=fallback,
         )
         placed, fused = fill(fused, slate, self.duplicates)
-        return self.explainer.items(request.query, request.lexical, fused, placed, request.rules)
+        return self.explainer.items(
+            request.query, request.lexical, fused, placed, request.rules, request.explain
+        )
 
 
 __all__ = [

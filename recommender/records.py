@@ -10,6 +10,9 @@ keeps, beside ``articles.jsonl`` (one article per line, as written by
   are articles), so one record is read with one seek;
 - ``articles.ids.json``: the ids, in position order;
 - ``articles.hashes.npy``: each article's content hash (64 hex digits, ``S64``);
+- ``articles.digests.npy``: each article's record digest (``S16``, zeros when its
+  record had none; see :class:`recommender.corpus.KnownRecords`), when the build
+  knew them;
 - ``articles.meta.npz``: ``published`` and ``updated`` (float64 seconds since the
   epoch, ``-inf`` when undated), ``status`` (uint8, an index into
   :data:`~recommender.articles.STATUSES`) and ``featured`` (bool);
@@ -28,7 +31,7 @@ import json
 import os
 import weakref
 from collections import OrderedDict
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, overload
@@ -41,11 +44,15 @@ ARTICLES = "articles.jsonl"
 OFFSETS = "articles.offsets.npy"
 IDS = "articles.ids.json"
 HASHES = "articles.hashes.npy"
+DIGESTS = "articles.digests.npy"
 META = "articles.meta.npz"
 LABELS = "articles.labels.json"
 LABEL_LISTS = "articles.labels.npz"
 FILES = (ARTICLES, OFFSETS, IDS, HASHES, META, LABELS, LABEL_LISTS)
-"""Every file of a snapshot's articles, in the order they are written."""
+"""Every file of a snapshot's articles, in the order they are written (and
+:data:`DIGESTS` when the build knew them)."""
+NO_DIGEST = bytes(16)
+"""The stored digest of an article whose record had none."""
 
 CACHED_RECORDS = 4096
 """Records kept after they are read, most recently used first."""
@@ -125,6 +132,8 @@ class ArticleRecords(Sequence[Article]):
         categories: Labels,
         read: Any,
         hashes: Any,
+        stored_line: Callable[[int], bytes] | None = None,
+        digests: Callable[[], np.ndarray | None] | None = None,
     ) -> None:
         self.ids = ids
         self.published = published
@@ -135,15 +144,29 @@ class ArticleRecords(Sequence[Article]):
         self.categories = categories
         self._read = read
         self._hashes = hashes
+        self._stored_line = stored_line
+        self._digests = digests or (lambda: None)
         self._cache: OrderedDict[int, Article] = OrderedDict()
+        self._carried: tuple[ArticleRecords, Sequence[int | None]] | None = None
 
     # -- building ---------------------------------------------------------------------
 
     @classmethod
-    def of(cls, articles: Sequence[Article], content_hashes: Sequence[str]) -> ArticleRecords:
-        """Records held in memory (a build, a test, a snapshot of older code)."""
+    def of(
+        cls,
+        articles: Sequence[Article],
+        content_hashes: Sequence[str],
+        digests: Sequence[bytes | None] | None = None,
+    ) -> ArticleRecords:
+        """Records held in memory (a build, a test, a snapshot of older code), with
+        each article's record digest when the build knew them."""
         held = list(articles)
         hashes = list(content_hashes)
+        stored_digests = (
+            None
+            if digests is None
+            else np.array([d or NO_DIGEST for d in digests], dtype="S16").reshape(len(held))
+        )
         return cls(
             [a.id for a in held],
             _seconds([a.published for a in held]),
@@ -154,7 +177,29 @@ class ArticleRecords(Sequence[Article]):
             Labels.of([a.categories for a in held]),
             held.__getitem__,
             lambda: hashes,
+            digests=lambda: stored_digests,
         )
+
+    def carry_over(self, previous: ArticleRecords, reused: Sequence[int | None]) -> None:
+        """Let :meth:`write` copy the stored record of each article that ``previous``
+        holds unchanged (``reused[i]``: its position there, or None) rather than
+        serialise it again: the same id and content hash make the same line."""
+        if len(reused) != len(self):
+            raise ValueError(f"{len(reused)} reuse entries for {len(self)} records")
+        self._carried = (previous, reused)
+
+    def _line(self, position: int, content_hash: str) -> bytes:
+        if self._carried is not None:
+            previous, reused = self._carried
+            old = reused[position]
+            if old is not None and previous._stored_line is not None:
+                line = previous._stored_line(old)
+                # The hash closes every stored line; a line of other content (or of
+                # another layout) is made again.
+                if line.endswith(f'"content_hash": "{content_hash}"}}\n'.encode("ascii")):
+                    return line
+        record = {"article": self[position].to_json(), "content_hash": content_hash}
+        return (json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8")
 
     def write(self, directory: Path) -> None:
         """Write every file of :data:`FILES` into ``directory``."""
@@ -162,13 +207,14 @@ class ArticleRecords(Sequence[Article]):
         hashes = self.content_hashes
         with (directory / ARTICLES).open("wb") as handle:
             for position in range(len(self)):
-                record = {"article": self[position].to_json(), "content_hash": hashes[position]}
-                line = json.dumps(record, ensure_ascii=False) + "\n"
-                handle.write(line.encode("utf-8"))
+                handle.write(self._line(position, hashes[position]))
                 offsets[position + 1] = handle.tell()
         np.save(directory / OFFSETS, offsets)
         (directory / IDS).write_text(json.dumps(self.ids, ensure_ascii=False), "utf-8")
         np.save(directory / HASHES, np.array(self.content_hashes, dtype="S64"))
+        digests = self.record_digests
+        if digests is not None:
+            np.save(directory / DIGESTS, digests)
         np.savez(
             directory / META,
             published=self.published,
@@ -220,16 +266,36 @@ class ArticleRecords(Sequence[Article]):
         descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
         weakref.finalize(offsets, os.close, descriptor)
 
-        def read(position: int) -> Article:
+        def stored_line(position: int) -> bytes:
             start, end = int(offsets[position]), int(offsets[position + 1])
-            line = os.pread(descriptor, end - start, start)
-            return Article.from_stored(json.loads(line)["article"])
+            return os.pread(descriptor, end - start, start)
+
+        def read(position: int) -> Article:
+            return Article.from_stored(json.loads(stored_line(position))["article"])
 
         def hashes() -> list[str]:
             stored = np.load(directory / HASHES, allow_pickle=False)
             return [value.decode("ascii") for value in stored]
 
-        return cls(ids, published, updated, status, featured, tags, categories, read, hashes)
+        def digests() -> np.ndarray | None:
+            if not (directory / DIGESTS).exists():  # built before digests were kept
+                return None
+            stored: np.ndarray = np.load(directory / DIGESTS, allow_pickle=False)
+            return stored if stored.shape == (len(ids),) else None
+
+        return cls(
+            ids,
+            published,
+            updated,
+            status,
+            featured,
+            tags,
+            categories,
+            read,
+            hashes,
+            stored_line,
+            digests,
+        )
 
     @classmethod
     def _read_whole(cls, path: Path) -> ArticleRecords:
@@ -249,6 +315,14 @@ class ArticleRecords(Sequence[Article]):
         hashes: list[str] = self._hashes()
         self._hashes = lambda: hashes
         return hashes
+
+    @property
+    def record_digests(self) -> np.ndarray | None:
+        """``(n,)`` ``S16``: each article's record digest (:data:`NO_DIGEST` when its
+        record had none); None for records built without them."""
+        digests: np.ndarray | None = self._digests()
+        self._digests = lambda: digests
+        return digests
 
     def __len__(self) -> int:
         return len(self.ids)

@@ -7,7 +7,7 @@ the query, the caller's filters, the ranking knobs, and the items it returns.
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -86,13 +86,17 @@ class Recommendation:
     with the query's or with an item listed before it (pins first): how close it came
     to being hidden as the same story (``duplicate_jaccard``); None when its body, or
     every other, is too short to compare, or the snapshot has no signatures.
+    ``shared_terms`` and ``lexical_fields`` (the words both texts weigh most, and the
+    lexical score split over the item's fields) are for people reading the list; they
+    are None unless the call asked for them (``explain``), as they read the item's
+    text and cost more than ranking it.
     """
 
     article: Article
     score: float
     dense: float
     lexical: float
-    shared_terms: tuple[str, ...]
+    shared_terms: tuple[str, ...] | None
     tag: float = 0.0
     recency: float = 1.0
     rule: Rule | None = None
@@ -101,13 +105,36 @@ class Recommendation:
     lexical_part: float = 0.0
     dense_rank: int = 0
     lexical_rank: int = 0
-    lexical_fields: Mapping[str, float] = field(default_factory=dict)
+    lexical_fields: Mapping[str, float] | None = None
     redundancy: float | None = None
     resemblance: float | None = None
 
     def to_json(self) -> dict[str, Any]:
-        """The item as the API and CLI return it."""
+        """The item as the API and CLI return it (``shared_terms`` and
+        ``lexical_fields`` only when they were asked for)."""
         a = self.article
+        explanation: dict[str, Any] = {
+            "dense": round(self.dense, 6),
+            "lexical": round(self.lexical, 6),
+            "fusion": self.fusion,
+            "dense_rank": self.dense_rank,
+            "lexical_rank": self.lexical_rank,
+            "dense_contribution": round(self.dense_part, 6),
+            "lexical_contribution": round(self.lexical_part, 6),
+        }
+        if self.lexical_fields is not None:
+            explanation["lexical_fields"] = {
+                name: round(value, 6) for name, value in self.lexical_fields.items()
+            }
+        explanation |= {
+            "tag": round(self.tag, 6),
+            "recency": round(self.recency, 6),
+            "redundancy": None if self.redundancy is None else round(self.redundancy, 6),
+            "resemblance": None if self.resemblance is None else round(self.resemblance, 6),
+            "rule": self.rule,
+        }
+        if self.shared_terms is not None:
+            explanation["shared_terms"] = list(self.shared_terms)
         return {
             "id": a.id,
             "title": a.title,
@@ -117,24 +144,7 @@ class Recommendation:
             "tags": list(a.tags),
             "featured": a.featured,
             "score": round(self.score, 6),
-            "explanation": {
-                "dense": round(self.dense, 6),
-                "lexical": round(self.lexical, 6),
-                "fusion": self.fusion,
-                "dense_rank": self.dense_rank,
-                "lexical_rank": self.lexical_rank,
-                "dense_contribution": round(self.dense_part, 6),
-                "lexical_contribution": round(self.lexical_part, 6),
-                "lexical_fields": {
-                    name: round(value, 6) for name, value in self.lexical_fields.items()
-                },
-                "tag": round(self.tag, 6),
-                "recency": round(self.recency, 6),
-                "redundancy": None if self.redundancy is None else round(self.redundancy, 6),
-                "resemblance": None if self.resemblance is None else round(self.resemblance, 6),
-                "rule": self.rule,
-                "shared_terms": list(self.shared_terms),
-            },
+            "explanation": explanation,
         }
 
 

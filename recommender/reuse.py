@@ -29,9 +29,10 @@ import numpy as np
 
 from . import neighbours
 from .arrays import mapped
+from .corpus import KnownRecords
 from .errors import SnapshotError
 from .lexical import LexicalModel
-from .records import ArticleRecords
+from .records import NO_DIGEST, ArticleRecords
 from .snapshot import CANDIDATES, Manifest, SnapshotStore
 from .text import lexical_fields
 
@@ -68,6 +69,23 @@ class Published:
     def hashes(self) -> dict[str, str]:
         """Id → content hash of every published article."""
         return dict(zip(self.records.ids, self.records.content_hashes, strict=True))
+
+    def known_records(self) -> KnownRecords | None:
+        """The published articles by the digest of the record each was read from, for
+        a reindex to take unchanged records as they are; None for a snapshot built
+        before digests were kept."""
+        stored = self.records.record_digests
+        if stored is None:
+            return None
+        # The raw 16 bytes of each digest: numpy strips trailing NULs from S16 items.
+        raw = stored.tobytes()
+        positions = {
+            raw[16 * i : 16 * i + 16]: i
+            for i in range(len(stored))
+            if raw[16 * i : 16 * i + 16] != NO_DIGEST
+        }
+        hashes = self.records.content_hashes
+        return KnownRecords(positions, self.records.__getitem__, hashes.__getitem__)
 
     def lexical(self) -> LexicalModel | None:
         """The published lexical model with its word counts; None if unreadable."""

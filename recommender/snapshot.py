@@ -588,8 +588,14 @@ def build_snapshot_dir(
     signatures: Signatures | None = None,
     on_step: StepCallback = _no_report,
     candidates: np.ndarray | None = None,
+    carried: tuple[ArticleRecords, Sequence[int | None]] | None = None,
+    record_digests: Sequence[bytes | None] | None = None,
 ) -> Manifest:
     """Write a new version into a private directory and publish it atomically.
+
+    ``carried``: the published records and, per article, its position there when
+    unchanged (else None): their stored lines are copied, not made again.
+    ``record_digests``: each article's record digest, stored for the next reindex.
 
     If anything fails before the final rename the build directory is removed and
     the published version is untouched. Reports ``write`` 0/N once the private
@@ -601,9 +607,12 @@ def build_snapshot_dir(
         on_step("write", 0, write_steps(signatures is not None, candidates is not None))
         dense = VectorIndex().fit(vectors)
         placeholder = Manifest("", "", "", 0, 0, "")
+        records = ArticleRecords.of(articles, content_hashes, record_digests)
+        if carried is not None:
+            records.carry_over(*carried)
         Snapshot(
             placeholder,
-            ArticleRecords.of(articles, content_hashes),
+            records,
             vectors,
             dense,
             lexical,

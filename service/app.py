@@ -177,11 +177,12 @@ def _cached(make_payload: Callable[[], Any]) -> Response:
     return response
 
 
-def _answer_args(query: ListQuery) -> tuple[int | None, Filters, RankingKnobs | None]:
-    """``k``, filters and knobs of an answer route, for :meth:`Engine.related` and kin
-    (``k`` None: the engine's RECOMMENDER_DEFAULT_K)."""
+def _answer_args(query: ListQuery) -> tuple[int | None, Filters, RankingKnobs | None, bool]:
+    """``k``, filters, knobs and ``explain`` of an answer route, for
+    :meth:`Engine.related` and kin (``k`` None: the engine's RECOMMENDER_DEFAULT_K)."""
     current = engine()
-    return query.k, query.filters(current.has_article), query.knobs(current.knobs)
+    filters = query.filters(current.has_article)
+    return query.k, filters, query.knobs(current.knobs), query.explain
 
 
 def _check_key() -> None:
@@ -323,7 +324,9 @@ def _register_routes(app: OpenAPI) -> None:
         summary="Related and featured blocks for a draft that is not in the corpus",
     )
     def draft_recommendations(body: DraftBody) -> Any:
-        both = engine().recommend_text(body.title, body.body, body.k, body.tags)
+        both = engine().recommend_text(
+            body.title, body.body, body.k, body.tags, explain=body.explain
+        )
         return jsonify(
             {
                 "article_id": None,

@@ -88,6 +88,12 @@ class ListQuery(QueryModel):
         None, description="Only articles published on or after this ISO 8601 date or time."
     )
     min_score: float = _limited("min_score", 0.0, "Drop items scoring below this.")
+    explain: bool = Field(
+        False,
+        description="Add each item's `shared_terms` and `lexical_fields` to its "
+        "explanation (for people: they read every item's text, about a quarter of the "
+        "cost of an uncached answer). The other explanation fields are always there.",
+    )
     # Ranking knobs: preview other values than the served settings for this request
     # only. Each is the setting of the same name (RECOMMENDER_<NAME>): its limits and
     # help come from its declaration.
@@ -174,10 +180,11 @@ class Explanation(BaseModel):
         description="What the lexical signal adds: (1 − RECOMMENDER_DENSE_WEIGHT) × the "
         "lexical score (weighted fusion) or × the scaled reciprocal rank (rrf)."
     )
-    lexical_fields: dict[str, float] = Field(
+    lexical_fields: dict[str, float] | None = Field(
+        None,
         description="The lexical score split over the item's fields (title, summary, tags, "
         "body) by where its shared terms occur, each weighted by RECOMMENDER_<FIELD>_WEIGHT; "
-        "the parts add up to `lexical`."
+        "the parts add up to `lexical`. Only with `explain=true`.",
     )
     tag: float = Field(
         description="Points added for shared tags and categories (RECOMMENDER_TAG_BOOST × Jaccard)."
@@ -199,7 +206,9 @@ class Explanation(BaseModel):
     rule: Literal["pinned", "fallback"] | None = Field(
         description="Set when an editor's pin or the fallback placed the item, not its score."
     )
-    shared_terms: list[str] = Field(description="Words that weigh most in both texts.")
+    shared_terms: list[str] | None = Field(
+        None, description="Words that weigh most in both texts. Only with `explain=true`."
+    )
 
 
 class Item(BaseModel):
@@ -244,6 +253,12 @@ class DraftBody(BaseModel):
     body: str = Field(min_length=1)
     tags: list[str] = Field(default_factory=list, max_length=100)
     k: int | None = _limited("default_k", None, K_DESCRIPTION)
+    explain: bool = Field(
+        False,
+        description="Add each item's `shared_terms` and `lexical_fields` to its "
+        "explanation (for people: they read every item's text, about a quarter of the "
+        "cost of an uncached answer). The other explanation fields are always there.",
+    )
 
 
 class ArticleBody(BaseModel):

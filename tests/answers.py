@@ -200,17 +200,19 @@ def _ask(
     out: dict[str, dict[str, list[list[Any]]]] = {}
     for article_id in queries:
         if case.lists == "both":
-            both = engine.recommendations(article_id, case.k, filters, knobs)
+            both = engine.recommendations(article_id, case.k, filters, knobs, explain=True)
             related, featured = both.related, both.featured
         else:
-            related = engine.related(article_id, case.k, filters, knobs)
-            featured = engine.featured(article_id, case.k, filters, knobs)
+            related = engine.related(article_id, case.k, filters, knobs, explain=True)
+            featured = engine.featured(article_id, case.k, filters, knobs, explain=True)
         out[article_id] = {
             "related": [_row(r) for r in related],
             "featured": [_row(r) for r in featured],
         }
     for title, body in drafts:
-        both = engine.recommend_text(title, body, case.k, filters=filters, knobs=knobs)
+        both = engine.recommend_text(
+            title, body, case.k, filters=filters, knobs=knobs, explain=True
+        )
         out[f"draft: {title}"] = {
             "related": [_row(r) for r in both.related],
             "featured": [_row(r) for r in both.featured],

@@ -116,6 +116,34 @@ def test_draft_recommendations(client: FlaskClient) -> None:
 
 
 @pytest.mark.parametrize(
+    "route",
+    ["/v1/articles/swallow-0/recommendations", "/v1/articles/swallow-0/related"],
+)
+def test_shared_terms_and_field_split_come_on_request(client: FlaskClient, route: str) -> None:
+    def first(body: dict[str, Any]) -> dict[str, Any]:
+        items = body["related"] if "related" in body else body["items"]
+        explanation: dict[str, Any] = items[0]["explanation"]
+        return explanation
+
+    plain = first(client.get(f"{route}?k=3").get_json())
+    assert {"dense", "lexical", "dense_rank", "rule"} <= set(plain)
+    assert "shared_terms" not in plain and "lexical_fields" not in plain
+    # A cached plain answer is never served for an explained request, nor the reverse.
+    explained = first(client.get(f"{route}?k=3&explain=true").get_json())
+    assert explained["shared_terms"] and set(explained["lexical_fields"]) >= {"title", "body"}
+    assert sum(explained["lexical_fields"].values()) == pytest.approx(
+        explained["lexical"], abs=1e-5
+    )
+    assert "shared_terms" not in first(client.get(f"{route}?k=3").get_json())
+
+    draft = {"title": "Choking risk", "body": "dysphagia swallowing throat choking", "k": 2}
+    plain_draft = client.post("/v1/recommendations", json=draft).get_json()
+    assert "shared_terms" not in first(plain_draft)
+    explained_draft = client.post("/v1/recommendations", json={**draft, "explain": True})
+    assert first(explained_draft.get_json())["shared_terms"]
+
+
+@pytest.mark.parametrize(
     ("query", "check"),
     [
         ("exclude=sleep-1,sleep-2", lambda ids: not {"sleep-1", "sleep-2"} & set(ids)),

@@ -333,6 +333,7 @@ def test_small_scale_run_end_to_end(tmp_path: Path) -> None:
         assert serving[name]["requests"] > 0 and serving[name]["non_2xx"] == 0, name
     assert set(serving["live"]["put_statuses"]) == {200}
     assert all(s is not None for s in serving["everywhere_seconds"])
+    assert len(serving["idle_put_ms"]) == 3 and all(ms > 0 for ms in serving["idle_put_ms"])
     assert serving["memory_reads"]["total_pss_mib"] > 0
     many = serving["many_upserts"]
     assert many["count"] == 20 and many["put_statuses"] == [201]

@@ -22,7 +22,7 @@ def engine(bundled_index: Settings, real_embedder: SentenceTransformerEmbedder) 
 
 
 def test_uchiyama_related_lists_the_review_in_top_3(engine: Engine) -> None:
-    items = engine.related(UCHIYAMA, k=3)
+    items = engine.related(UCHIYAMA, k=3, explain=True)
     assert REVIEW in [i.article.id for i in items]
     first = items[0]
     assert "spasticity" in first.article.tags or "botulinum-toxin" in first.article.tags

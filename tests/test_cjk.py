@@ -157,7 +157,7 @@ def test_same_subject_articles_share_terms(
     tmp_path: Path, language: str, query: str, other: str, shared: list[str]
 ) -> None:
     engine = _engine(tmp_path, FIXTURES / f"{language}.jsonl")
-    first = engine.related(query, k=3)[0]
+    first = engine.related(query, k=3, explain=True)[0]
     assert first.article.id == other
     assert first.lexical > 0.1 and first.lexical_rank == 1
     assert list(first.shared_terms) == shared
@@ -177,13 +177,15 @@ def test_different_subjects_share_nothing(
     tmp_path: Path, language: str, query: str, other: str
 ) -> None:
     engine = _engine(tmp_path, FIXTURES / f"{language}.jsonl")
-    item = next(i for i in engine.related(query, k=10) if i.article.id == other)
+    item = next(i for i in engine.related(query, k=10, explain=True) if i.article.id == other)
     assert (item.lexical, item.shared_terms) == (0.0, ())
 
 
 def test_a_chinese_draft_finds_its_subject(tmp_path: Path) -> None:
     engine = _engine(tmp_path, FIXTURES / "zh.jsonl")
-    draft = engine.recommend_text("高铁新车站", "这条高铁线路的列车每天都坐满了乘客。", k=2)
+    draft = engine.recommend_text(
+        "高铁新车站", "这条高铁线路的列车每天都坐满了乘客。", k=2, explain=True
+    )
     first = draft.related[0]
     assert first.article.id == "zh-rail-new-line"
     assert list(first.shared_terms) == ["高铁线路", "列车", "车站", "乘客", "每天"]

@@ -130,14 +130,14 @@ def test_changing_stemming_republishes_without_embedding_again(
     plain = settings.replace(stemming="none")
     engine = make_engine(plain, tmp_path / "c.jsonl", [article("x", "Strokes", "strokes")])
     before = engine.snapshot.version
-    assert not engine.recommend_text("Draft", "a stroke", k=3).related[0].shared_terms
+    assert not engine.recommend_text("Draft", "a stroke", k=3, explain=True).related[0].shared_terms
     stemmed = settings.replace(stemming="english")
     embedder = FakeEmbedder()
     report = build_index([tmp_path / "c.jsonl"], stemmed, embedder)
     assert report.published and report.embedded == 0 and report.version != before
     engine.reload()
     assert engine.snapshot.lexical.stemming == "english"
-    items = engine.recommend_text("Draft", "a stroke", k=3).related
+    items = engine.recommend_text("Draft", "a stroke", k=3, explain=True).related
     best = items[0]
     assert best.article.id == "x" and best.shared_terms == ("strokes",)
 

@@ -33,7 +33,7 @@ def test_related_lists_other_topics_only_after_own_topic(engine: Engine) -> None
 
 
 def test_explanation_names_shared_terms(engine: Engine) -> None:
-    item = engine.related("swallow-0", k=1)[0]
+    item = engine.related("swallow-0", k=1, explain=True)[0]
     data = item.to_json()
     assert set(data) >= {"id", "title", "url", "summary", "published", "tags", "featured", "score"}
     words = set(TOPICS["swallow"].split())

@@ -47,7 +47,7 @@ def settings(tmp_path: Path) -> Settings:
 
 
 def test_explanation_has_every_part_and_defaults_change_nothing(engine: Engine) -> None:
-    items = engine.related("sleep-0", k=4)
+    items = engine.related("sleep-0", k=4, explain=True)
     explanation = items[0].to_json()["explanation"]
     assert list(explanation) == [
         "dense",
@@ -86,7 +86,9 @@ def test_lexical_score_is_split_over_the_fields_the_terms_occur_in(
         article("in-body", "Monthly letters", "aphasia club", tags=["x"]),
     ]
     engine = make_engine(settings, tmp_path / "c.jsonl", extra)
-    items = {i.article.id: i for i in engine.recommend_text("Q", "aphasia", k=25).related}
+    items = {
+        i.article.id: i for i in engine.recommend_text("Q", "aphasia", k=25, explain=True).related
+    }
     title, body = items["in-title"], items["in-body"]
     assert title.lexical_fields["title"] == pytest.approx(title.lexical)
     assert body.lexical_fields["body"] == pytest.approx(body.lexical)

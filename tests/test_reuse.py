@@ -41,6 +41,14 @@ def snapshot(settings: Settings) -> Snapshot:
     return Snapshot.load(SnapshotStore(settings.index_dir))
 
 
+def indexed(tmp_path: Path, rows: list[dict[str, Any]], name: str) -> tuple[Settings, FakeEmbedder]:
+    """``rows`` built into ``tmp_path / name`` (10 candidates a signal), and the embedder."""
+    embedder = FakeEmbedder()
+    settings = Settings(index_dir=tmp_path / name, candidates=10)
+    build_index([write(tmp_path / f"{name}-before.jsonl", rows)], settings, embedder)
+    return settings, embedder
+
+
 @pytest.fixture
 def changed(tmp_path: Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     before = records(120, seed=1)
@@ -59,9 +67,7 @@ def test_a_reindex_reuses_unchanged_parts_and_equals_a_full_build(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     before, after = changed
-    embedder = FakeEmbedder()
-    reindexed = Settings(index_dir=tmp_path / "reindexed", candidates=10)
-    build_index([write(tmp_path / "before.jsonl", before)], reindexed, embedder)
+    reindexed, embedder = indexed(tmp_path, before, "reindexed")
 
     # The lexical fit tokenises only the new and changed articles' fields.
     from recommender import lexical
@@ -74,8 +80,20 @@ def test_a_reindex_reuses_unchanged_parts_and_equals_a_full_build(
         return real_count(self, documents, *args, **kwargs)
 
     monkeypatch.setattr(lexical.LexicalModel, "_count", counting)
+    # Records are serialised only for the new and changed articles.
+    from recommender.articles import Article
+
+    serialised: list[str] = []
+    real_to_json = Article.to_json
+
+    def recording(self: Article) -> dict[str, Any]:
+        serialised.append(self.id)
+        return real_to_json(self)
+
+    monkeypatch.setattr(Article, "to_json", recording)
     report = build_index([write(tmp_path / "after.jsonl", after)], reindexed, embedder)
     monkeypatch.undo()
+    assert sorted(serialised) == sorted(["new-1", "new-2", after[8]["id"], after[51]["id"]])
     assert (report.added, report.updated, report.removed) == (2, 2, 1)
     # Counted: the 4 new or changed documents, then the 3 that left the counts (2
     # old versions and 1 removed) to update the words' surface forms.
@@ -85,6 +103,12 @@ def test_a_reindex_reuses_unchanged_parts_and_equals_a_full_build(
     build_index([tmp_path / "after.jsonl"], full, embedder)
     got, want = snapshot(reindexed), snapshot(full)
     assert got.articles.ids == want.articles.ids
+    # Unchanged records are copied from the published file, byte for byte what a
+    # full build writes.
+    records_file = "articles.jsonl"
+    assert (SnapshotStore(reindexed.index_dir).path(got.version) / records_file).read_bytes() == (
+        SnapshotStore(full.index_dir).path(want.version) / records_file
+    ).read_bytes()
     assert got.lexical.vocabulary_ == want.lexical.vocabulary_
     assert got.lexical.surface_ == want.lexical.surface_
     np.testing.assert_allclose(got.lexical.matrix_.toarray(), want.lexical.matrix_.toarray())
@@ -105,9 +129,7 @@ def test_a_full_build_or_new_candidate_parameters_reuse_nothing(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     before, after = changed
-    embedder = FakeEmbedder()
-    settings = Settings(index_dir=tmp_path / "index", candidates=10)
-    build_index([write(tmp_path / "before.jsonl", before)], settings, embedder)
+    settings, embedder = indexed(tmp_path, before, "index")
     from recommender import reuse
 
     refreshed: list[int] = []
@@ -124,3 +146,39 @@ def test_a_full_build_or_new_candidate_parameters_reuse_nothing(
     assert got.candidates is not None and got.candidates.shape == (len(before), 24)
     build_index([tmp_path / "after.jsonl"], wider, embedder)
     assert refreshed == [1]
+
+
+def test_a_reindex_validates_only_the_records_that_changed(
+    tmp_path: Path,
+    changed: tuple[list[dict[str, Any]], list[dict[str, Any]]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from recommender import corpus
+    from recommender.articles import Article
+
+    before, after = changed
+    settings, embedder = indexed(tmp_path, before, "index")
+    validated: list[str] = []
+    real_from_record = Article.from_record
+
+    def recording(record: dict[str, Any], **options: Any) -> Article:
+        validated.append(record["id"])
+        return real_from_record(record, **options)
+
+    monkeypatch.setattr(Article, "from_record", recording)
+    source = write(tmp_path / "after.jsonl", after)
+    report = build_index([source], settings, embedder)
+    assert (report.added, report.updated, report.removed) == (2, 2, 1)
+    assert validated == ["new-2", after[8]["id"], after[51]["id"], "new-1"]
+    # Taken as stored, the unchanged records give what validating them gives.
+    full = Settings(index_dir=tmp_path / "full", candidates=10)
+    build_index([source], full, embedder)
+    assert [a.to_json() for a in snapshot(settings).articles] == [
+        a.to_json() for a in snapshot(full).articles
+    ]
+
+    # Another version of the readers validates every record again.
+    validated.clear()
+    monkeypatch.setattr(corpus, "READER_VERSION", corpus.READER_VERSION + 1)
+    again = build_index([source], settings, embedder)
+    assert len(validated) == len(after) and again.unchanged == len(after)

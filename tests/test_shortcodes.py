@@ -304,7 +304,7 @@ def test_a_draft_loses_its_shortcodes_too(
     settings = settings.replace(strip_shortcodes=scope)
     build_index([source], settings, FakeEmbedder(), progress=False)
     engine = Engine(settings, embedder=FakeEmbedder())
-    draft = engine.recommend_text("Garlic", 'Garlic cloves. [gallery ids="1,2"]', k=2)
+    draft = engine.recommend_text("Garlic", 'Garlic cloves. [gallery ids="1,2"]', k=2, explain=True)
     terms = {term for item in draft.related for term in item.shared_terms}
     assert terms & {"gallery", "ids"} == shared
     if scope == "all":

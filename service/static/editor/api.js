@@ -61,11 +61,14 @@ export const api = {
   status: () => request("/v1/status"),
   search: (q, limit = 10) => request(`/v1/articles?${new URLSearchParams({ q, limit })}`),
   article: (id) => request(article(id)),
+  // The editor shows why each item is listed, so it asks for the shared terms and the
+  // field split that the API leaves out unless asked (explain).
   recommendations: (id, params = {}) => {
-    const query = new URLSearchParams(params).toString();
-    return request(`${article(id)}/recommendations${query ? `?${query}` : ""}`);
+    const query = new URLSearchParams({ ...params, explain: "true" }).toString();
+    return request(`${article(id)}/recommendations?${query}`);
   },
-  draft: (draft) => request("/v1/recommendations", { method: "POST", body: draft }),
+  draft: (draft) =>
+    request("/v1/recommendations", { method: "POST", body: { ...draft, explain: true } }),
   getRules: (id) => request(`${article(id)}/rules`, { auth: true }),
   putRules: (id, rules) => request(`${article(id)}/rules`, { method: "PUT", body: rules, auth: true }),
   deleteRules: (id) => request(`${article(id)}/rules`, { method: "DELETE", auth: true }),
