@@ -24,6 +24,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -97,7 +98,7 @@ class Database:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             db = sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None)
             try:
-                db.execute("PRAGMA journal_mode=WAL")
+                use_wal(db, self.timeout)
                 self._migrate(db)
             except BaseException:
                 db.close()
@@ -143,6 +144,35 @@ class Database:
         self._local.db = None
 
 
+def use_wal(
+    db: sqlite3.Connection, timeout: float, sleep: Callable[[float], None] = time.sleep
+) -> None:
+    """Put the file in WAL mode, waiting up to ``timeout`` seconds for other
+    connections to let go of it.
+
+    Switching the journal mode needs the file to itself, and SQLite answers "database
+    is locked" at once rather than calling the busy handler: two server workers
+    opening a new rules file together made one fail its first request. The mode is
+    kept in the file, so only the first opener switches it; the others see it set.
+
+    Raises:
+        sqlite3.OperationalError: still locked after ``timeout``, or another error.
+    """
+    deadline = time.monotonic() + timeout
+    pause = 0.005
+    while True:
+        try:
+            (mode,) = db.execute("PRAGMA journal_mode").fetchone()
+            if str(mode).lower() != "wal":
+                db.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() >= deadline:
+                raise
+        sleep(pause)
+        pause = min(pause * 2, 0.1)
+
+
 def _user_version(db: sqlite3.Connection) -> int:
     return int(db.execute("PRAGMA user_version").fetchone()[0])
 
@@ -158,4 +188,4 @@ def _immediate(db: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
     db.execute("COMMIT")
 
 
-__all__ = ["BUSY_TIMEOUT", "Database", "Step", "add_columns", "statements"]
+__all__ = ["BUSY_TIMEOUT", "Database", "Step", "add_columns", "statements", "use_wal"]

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from recommender.sqlite import Database, Step, add_columns, statements
+from recommender.sqlite import Database, Step, add_columns, statements, use_wal
 
 
 def _steps(ran: list[int]) -> list[Step]:
@@ -163,3 +163,35 @@ def test_a_forked_process_opens_its_own_connection(tmp_path: Path) -> None:
     assert answer == b"1"
     assert mine.execute("SELECT COUNT(*) FROM t").fetchone()[0] == 1
     database.close()
+
+
+def test_wal_waits_for_another_connection_holding_a_new_file(tmp_path: Path) -> None:
+    # Two workers opening a new file together: the second finds it locked while
+    # the first holds it. Switching to WAL waits for it (SQLite itself would not).
+    path = tmp_path / "new.sqlite"
+    first = sqlite3.connect(path, isolation_level=None)
+    first.execute("BEGIN EXCLUSIVE")
+    second = sqlite3.connect(path, timeout=0.001, isolation_level=None)
+    pauses: list[float] = []
+
+    def first_lets_go(seconds: float) -> None:
+        pauses.append(seconds)
+        first.execute("COMMIT")
+
+    use_wal(second, timeout=30, sleep=first_lets_go)
+    assert len(pauses) == 1
+    assert second.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+    first.close()
+    second.close()
+
+
+def test_wal_gives_up_after_its_timeout(tmp_path: Path) -> None:
+    path = tmp_path / "held.sqlite"
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    other = sqlite3.connect(path, timeout=0.001, isolation_level=None)
+    with pytest.raises(sqlite3.OperationalError, match="locked"):
+        use_wal(other, timeout=0.0, sleep=lambda _: None)
+    holder.execute("COMMIT")
+    holder.close()
+    other.close()
