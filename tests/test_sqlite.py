@@ -165,13 +165,17 @@ def test_a_forked_process_opens_its_own_connection(tmp_path: Path) -> None:
     database.close()
 
 
+def held_and_waiting(path: Path) -> tuple[sqlite3.Connection, sqlite3.Connection]:
+    """A connection holding ``path`` exclusively, and one that finds it locked."""
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    return holder, sqlite3.connect(path, timeout=0.001, isolation_level=None)
+
+
 def test_wal_waits_for_another_connection_holding_a_new_file(tmp_path: Path) -> None:
     # Two workers opening a new file together: the second finds it locked while
     # the first holds it. Switching to WAL waits for it (SQLite itself would not).
-    path = tmp_path / "new.sqlite"
-    first = sqlite3.connect(path, isolation_level=None)
-    first.execute("BEGIN EXCLUSIVE")
-    second = sqlite3.connect(path, timeout=0.001, isolation_level=None)
+    first, second = held_and_waiting(tmp_path / "new.sqlite")
     pauses: list[float] = []
 
     def first_lets_go(seconds: float) -> None:
@@ -186,10 +190,7 @@ def test_wal_waits_for_another_connection_holding_a_new_file(tmp_path: Path) -> 
 
 
 def test_wal_gives_up_after_its_timeout(tmp_path: Path) -> None:
-    path = tmp_path / "held.sqlite"
-    holder = sqlite3.connect(path, isolation_level=None)
-    holder.execute("BEGIN EXCLUSIVE")
-    other = sqlite3.connect(path, timeout=0.001, isolation_level=None)
+    holder, other = held_and_waiting(tmp_path / "held.sqlite")
     with pytest.raises(sqlite3.OperationalError, match="locked"):
         use_wal(other, timeout=0.0, sleep=lambda _: None)
     holder.execute("COMMIT")
