@@ -208,7 +208,8 @@ def test_search_open_an_article_and_see_both_blocks(tab: Tab, api: str) -> None:
     expect(current.locator(".block").nth(0).locator(".item").first).to_be_visible()
     related = item_ids(page, "#column-current .block:nth-of-type(1)")
     featured = item_ids(page, "#column-current .block:nth-of-type(2)")
-    answer = call(f"{api}/v1/articles/{UCHIYAMA}/recommendations")[2]
+    # The editor asks for the whole explanation, shared terms and field split included.
+    answer = call(f"{api}/v1/articles/{UCHIYAMA}/recommendations?explain=true")[2]
     assert related == [i["id"] for i in answer["related"]]
     assert featured == [i["id"] for i in answer["featured"]] and featured
     first = current.locator(".item").first
