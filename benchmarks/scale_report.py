@@ -104,7 +104,9 @@ def serving_table(run: dict[str, Any]) -> list[str]:
         "### Serving: `GET /v1/articles/<id>/recommendations`",
         "",
         "2 gunicorn workers on loopback; wrk, 4 connections, ids drawn uniformly from the "
-        "whole corpus (uncached), then from a hot set of 100 ids. Baseline: a bare Flask "
+        "whole corpus with the response cache off (every answer computed), then from a "
+        "hot set of 100 ids on a server with the cache on (4,096 answers per worker, the "
+        "default). Baseline: a bare Flask "
         "app under the same gunicorn with the same workers, returning one response "
         "captured from the server. The uniform figures are a second pass of the same "
         "length; the first pass after the workers start, when each first touches most "
