@@ -505,10 +505,12 @@ def limits(run: dict[str, Any]) -> list[str]:
             lines.append(
                 f"- **Reindex after one change.** At {last['size']:,}: "
                 f"{_phases(last['reindex'])} ({_seconds(last['reindex']['seconds'])} in all). "
-                "Unchanged articles' BM25 counts, candidate sets, vectors and signatures are "
-                "taken over; reading and validating every source record, grouping "
-                "near-duplicates and writing every file of the new version still grow with "
-                "the corpus."
+                "Unchanged articles' records (not validated again), BM25 counts, candidate "
+                "sets, vectors and signatures are taken over; reading every source record "
+                "and the stored articles taken over, rebuilding the HNSW graph, grouping "
+                "near-duplicates and writing every array of the new version still grow with "
+                "the corpus (docs/architecture.md says what would make it cost what the "
+                "change costs)."
             )
     loaded = [s for s in run["sizes"] if _get(s, "inspect", "load_seconds")]
     if loaded:
