@@ -226,13 +226,27 @@ def step_reindex(corpus: Path, index: Path, work: Path) -> dict[str, Any]:
     }
 
 
+def _embedded_windows(embedder: Any, settings: Any, title: str, body: str) -> list[str]:
+    """The windows the engine embeds for an article or draft: a text longer than the
+    model's window is embedded whole, in overlapping windows, as indexed articles
+    are (the baseline a PUT's and a draft's latency are judged against)."""
+    from recommender import Article
+    from recommender.embedding import plan_chunks
+    from recommender.text import dense_text
+
+    article = Article(id="window", title=title, body=body)
+    plan = plan_chunks(
+        embedder, title, dense_text(article), settings.chunk_tokens, settings.chunk_overlap
+    )
+    return plan.chunks
+
+
 def step_encode(texts_file: Path) -> dict[str, Any]:
     """One raw model encode of each article a PUT writes (median ms), model loaded first."""
     import statistics
 
-    from recommender import Article, Settings
-    from recommender.embedding import SentenceTransformerEmbedder, plan_chunks
-    from recommender.text import dense_text
+    from recommender import Settings
+    from recommender.embedding import SentenceTransformerEmbedder
 
     texts = json.loads(texts_file.read_text(encoding="utf-8"))
     settings = Settings()
@@ -245,18 +259,10 @@ def step_encode(texts_file: Path) -> dict[str, Any]:
             started = time.perf_counter()
             model.encode([text])
             times.append(time.perf_counter() - started)
-            # The windows a PUT of this article embeds (see step_draft).
             title, _, body = text.partition("\n\n")
-            article = Article(id="put", title=title or "Article", body=body or text)
-            plan = plan_chunks(
-                embedder,
-                article.title,
-                dense_text(article),
-                settings.chunk_tokens,
-                settings.chunk_overlap,
-            )
+            chunks = _embedded_windows(embedder, settings, title or "Article", body or text)
             started = time.perf_counter()
-            model.encode(plan.chunks)
+            model.encode(chunks)
             window_times.append(time.perf_counter() - started)
     return {
         "encode_ms": statistics.median(times) * 1000,
@@ -271,9 +277,7 @@ def step_draft(index: Path, texts_file: Path) -> dict[str, Any]:
     process, the model loaded first (medians, ms)."""
     import statistics
 
-    from recommender import Article, Engine
-    from recommender.embedding import plan_chunks
-    from recommender.text import dense_text
+    from recommender import Engine
 
     texts = json.loads(texts_file.read_text(encoding="utf-8"))
     settings = _settings(index)
@@ -288,19 +292,10 @@ def step_draft(index: Path, texts_file: Path) -> dict[str, Any]:
             started = time.perf_counter()
             model.encode([text])
             encodes.append(time.perf_counter() - started)
-            # The windows the engine embeds for this draft (a text longer than the
-            # model's window is embedded whole, in windows, as indexed articles are).
-            draft = Article(id="draft", title=title, body=body)
-            plan = plan_chunks(
-                engine.embedder,
-                title,
-                dense_text(draft),
-                settings.chunk_tokens,
-                settings.chunk_overlap,
-            )
-            windows.append(len(plan.chunks))
+            chunks = _embedded_windows(engine.embedder, settings, title, body)
+            windows.append(len(chunks))
             started = time.perf_counter()
-            model.encode(plan.chunks)
+            model.encode(chunks)
             window_encodes.append(time.perf_counter() - started)
             started = time.perf_counter()
             engine.recommend_text(title, body)
