@@ -12,7 +12,7 @@ PORT ?= 8000
 # torch is installed first and pinned: any other torch request pulls a multi-GB CUDA build.
 TORCH := torch==2.13.0
 
-.PHONY: help install browser wrk run index serve test lint format bench bench-quality bench-scale clean
+.PHONY: help install browser wrk postgres run index serve test lint format bench bench-quality bench-scale clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -48,13 +48,18 @@ browser: ## Install Chromium with apt-get for the browser tests (only if /usr/bi
 wrk: ## Install wrk with apt-get for the scale benchmark (only if it is missing)
 	$(call apt_install,wrk,wrk,make bench-scale cannot run (its test skips),command -v wrk >/dev/null 2>&1)
 
+# Debian's PostgreSQL, for the tests of the PostgreSQL storage: they start a throwaway
+# cluster of their own (tests/postgres.py), whatever the package itself sets up.
+postgres: ## Install PostgreSQL with apt-get for the PostgreSQL tests (only if no initdb is found)
+	$(call apt_install,postgresql,postgres,the PostgreSQL tests will skip,ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null 2>&1)
+
 index: $(STAMP) ## Index corpus/ into $(INDEX_DIR) (embeds only new or changed articles)
 	$(BIN)/recommender index corpus --index-dir $(INDEX_DIR)
 
 run: index ## Index corpus/ and serve the API on http://$(HOST):$(PORT)
 	$(BIN)/recommender serve --index-dir $(INDEX_DIR) --host $(HOST) --port $(PORT)
 
-test: $(STAMP) lint browser wrk ## Lint, type-check and run the whole test suite (real model, server and browser included)
+test: $(STAMP) lint browser wrk postgres ## Lint, type-check and run the whole test suite (real model, server and browser included)
 	$(BIN)/python -m pytest
 
 lint: $(STAMP) ## ruff (lint + format check) and mypy

@@ -1,9 +1,12 @@
 """Shared fixtures: settings in a temporary directory, corpus writers, the fake
-embedder, and (once per session) the real model and an index of the bundled corpus."""
+embedder, (once per session) the real model and an index of the bundled corpus,
+and a throwaway PostgreSQL server with a fresh database per test."""
 
 from __future__ import annotations
 
 import json
+import re
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -15,6 +18,7 @@ from recommender.embedding import SentenceTransformerEmbedder
 from recommender.pipeline import build_index
 
 from .fakes import FakeEmbedder
+from .postgres import PostgresUnavailable, ThrowawayPostgres
 
 ROOT = Path(__file__).resolve().parent.parent
 BUNDLED_CORPUS = ROOT / "corpus"
@@ -113,3 +117,34 @@ def bundled_index(
     settings = Settings(index_dir=tmp_path_factory.mktemp("bundled") / "index")
     build_index([BUNDLED_CORPUS], settings, real_embedder, progress=False)
     yield settings
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[ThrowawayPostgres]:
+    """A throwaway PostgreSQL cluster, started once per session and removed at its end;
+    skips (saying why) where PostgreSQL is not installed."""
+    server = ThrowawayPostgres()
+    try:
+        server.start()
+    except PostgresUnavailable as reason:
+        pytest.skip(str(reason))
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def postgres_url(
+    postgres_server: ThrowawayPostgres, request: pytest.FixtureRequest
+) -> Iterator[str]:
+    """The URL of an empty database of this test's own, dropped after it (open
+    connections and all)."""
+    # Named after the test, for the server log; the suffix makes it unique.
+    stem = re.sub(r"[^a-z0-9]+", "_", request.node.name.lower())[:40]
+    name = f"test_{stem}_{uuid.uuid4().hex[:8]}"
+    url = postgres_server.create_database(name)
+    try:
+        yield url
+    finally:
+        postgres_server.drop_database(name)
