@@ -25,7 +25,8 @@ import numpy as np
 
 from .config import DEFAULT_MODEL
 from .errors import ModelUnavailable
-from .sqlite import Database, statements
+from .sql import SqlDatabase
+from .sqlite import Database, database_at, statements
 from .stores import EmbeddingCacheStore
 from .text import spans_to_chunks
 
@@ -245,10 +246,10 @@ class EmbeddingCache:
     ``hits`` and ``misses`` count lookups since the object was made.
     """
 
-    def __init__(self, path: Path | str):
-        self.path = Path(path)
-        self.db = Database(self.path, CACHE_SCHEMA)
-        self.db.connection()  # the file and its table exist from the start
+    def __init__(self, source: Path | str | SqlDatabase):
+        self.db = database_at(source, CACHE_SCHEMA)
+        if isinstance(self.db, Database):
+            self.db.connection()  # the file and its table exist from the start
         self.hits = 0
         self.misses = 0
 
@@ -264,7 +265,7 @@ class EmbeddingCache:
         for start in range(0, len(unique), 500):
             batch = unique[start : start + 500]
             marks = ",".join("?" * len(batch))
-            for key, dim, blob in self.db.connection().execute(
+            for key, dim, blob in self.db.query(
                 f"SELECT key, dim, vector FROM embeddings WHERE key IN ({marks})", batch
             ):
                 found[key] = np.frombuffer(blob, dtype=np.float32, count=dim).copy()
@@ -279,10 +280,14 @@ class EmbeddingCache:
             for key, v in items.items()
         ]
         with self.db.write() as db:
-            db.executemany("INSERT OR REPLACE INTO embeddings VALUES (?, ?, ?, ?)", rows)
+            db.executemany(
+                "INSERT INTO embeddings VALUES (?, ?, ?, ?) ON CONFLICT (key) DO UPDATE "
+                "SET model = excluded.model, dim = excluded.dim, vector = excluded.vector",
+                rows,
+            )
 
     def __len__(self) -> int:
-        return int(self.db.connection().execute("SELECT COUNT(*) FROM embeddings").fetchone()[0])
+        return int(self.db.query("SELECT COUNT(*) FROM embeddings")[0][0])
 
     def close(self) -> None:
         """Close this thread's database connection."""

@@ -22,7 +22,8 @@ import numpy as np
 from . import layout
 from .articles import Article
 from .duplicates import Shingling, Signatures
-from .sqlite import Database, add_columns, statements
+from .sql import SqlDatabase
+from .sqlite import add_columns, database_at, statements
 
 LIVE_FILE = layout.LIVE  # the name callers used before layout.py
 
@@ -102,6 +103,8 @@ SCHEMA = (
     ),
     # Body signatures came later: files written before them lack these columns.
     add_columns("changes", {"signature": "BLOB", "shingling": "TEXT"}),
+    # Named apart from the other store's counter, so PostgreSQL can hold both in one schema.
+    statements("ALTER TABLE counter RENAME TO live_counter"),
 )
 """The ``live.sqlite`` schema, as :mod:`recommender.sqlite` migration steps."""
 
@@ -114,15 +117,14 @@ class LiveStore:
         now: the clock that stamps each change (the time of the PUT or DELETE).
     """
 
-    def __init__(self, path: Path | str, now: Clock = system_clock) -> None:
-        self.path = Path(path)
+    def __init__(self, source: Path | str | SqlDatabase, now: Clock = system_clock) -> None:
         self._now = now
-        self.db = Database(self.path, SCHEMA)
+        self.db = database_at(source, SCHEMA)
 
     def seq(self) -> int:
         """The sequence number of the latest change (0 when there is none)."""
-        row = self.db.connection().execute("SELECT seq FROM counter WHERE one = 1").fetchone()
-        return int(row[0]) if row else 0
+        rows = self.db.query("SELECT seq FROM live_counter WHERE one = 1")
+        return int(rows[0][0]) if rows else 0
 
     def _write(
         self,
@@ -133,11 +135,15 @@ class LiveStore:
         signature: tuple[Shingling, Signatures] | None = None,
     ) -> int:
         with self.db.write() as db:
-            db.execute("UPDATE counter SET seq = seq + 1 WHERE one = 1")
-            seq = int(db.execute("SELECT seq FROM counter WHERE one = 1").fetchone()[0])
+            db.execute("UPDATE live_counter SET seq = seq + 1 WHERE one = 1")
+            seq = int(db.execute("SELECT seq FROM live_counter WHERE one = 1").fetchone()[0])
             db.execute(
-                "INSERT OR REPLACE INTO changes (id, seq, deleted, article, vector, model, "
-                "changed_at, signature, shingling) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO changes (id, seq, deleted, article, vector, model, "
+                "changed_at, signature, shingling) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, deleted = excluded.deleted, "
+                "article = excluded.article, vector = excluded.vector, model = excluded.model, "
+                "changed_at = excluded.changed_at, signature = excluded.signature, "
+                "shingling = excluded.shingling",
                 (
                     article_id,
                     seq,
@@ -177,7 +183,7 @@ class LiveStore:
         changes it makes moot), which the row count shows.
         """
         with self.db.read() as db:  # the rows, the count and the sequence agree
-            seq = int(db.execute("SELECT seq FROM counter WHERE one = 1").fetchone()[0])
+            seq = int(db.execute("SELECT seq FROM live_counter WHERE one = 1").fetchone()[0])
             since = previous.seq if previous is not None and previous.seq <= seq else 0
             rows = db.execute(
                 "SELECT id, deleted, article, vector, model, changed_at, signature, shingling, "
@@ -220,7 +226,7 @@ class LiveStore:
         if stale:
             with self.db.write() as db:
                 db.executemany("DELETE FROM changes WHERE id = ?", [(i,) for i in stale])
-                db.execute("UPDATE counter SET seq = seq + 1 WHERE one = 1")
+                db.execute("UPDATE live_counter SET seq = seq + 1 WHERE one = 1")
         return len(stale)
 
 

@@ -17,7 +17,6 @@ with who made it and when. The ranker applies the rules at serve time; see
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Container, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -26,7 +25,8 @@ from typing import Any
 
 from . import layout
 from .errors import InvalidRule
-from .sqlite import Database, statements
+from .sql import SqlConnection, SqlDatabase
+from .sqlite import database_at, statements
 
 RULES_FILE = layout.RULES  # the name callers used before layout.py
 MAX_PIN_POSITION = 50  # pins lie within the longest list a request may ask for
@@ -270,6 +270,8 @@ SCHEMA = (
         "CREATE TABLE IF NOT EXISTS counter (one INTEGER PRIMARY KEY, seq INTEGER NOT NULL)",
         "INSERT OR IGNORE INTO counter VALUES (1, 0)",
     ),
+    # Named apart from the other store's counter, so PostgreSQL can hold both in one schema.
+    statements("ALTER TABLE counter RENAME TO rules_counter"),
 )
 """The ``rules.sqlite`` schema, as :mod:`recommender.sqlite` migration steps."""
 
@@ -286,13 +288,12 @@ class RuleStore:
         path: the database file (created on first use).
     """
 
-    def __init__(self, path: Path | str) -> None:
-        self.path = Path(path)
-        self.db = Database(self.path, SCHEMA)
+    def __init__(self, source: Path | str | SqlDatabase) -> None:
+        self.db = database_at(source, SCHEMA)
 
     @staticmethod
     def _log(
-        db: sqlite3.Connection,
+        db: SqlConnection,
         who: str,
         action: str,
         article_id: str | None,
@@ -304,19 +305,19 @@ class RuleStore:
             "VALUES (?, ?, ?, ?, ?, ?)",
             (_now(), who, action, article_id, target_id, detail),
         )
-        db.execute("UPDATE counter SET seq = seq + 1 WHERE one = 1")
+        db.execute("UPDATE rules_counter SET seq = seq + 1 WHERE one = 1")
 
     # -- reads -----------------------------------------------------------------------
 
     def version(self) -> int:
         """The change counter (0 before any change); cheap enough to read per request."""
-        row = self.db.connection().execute("SELECT seq FROM counter WHERE one = 1").fetchone()
-        return int(row[0]) if row else 0
+        rows = self.db.query("SELECT seq FROM rules_counter WHERE one = 1")
+        return int(rows[0][0]) if rows else 0
 
     def load(self) -> RuleSet:
         """Every rule, as of now."""
         with self.db.read() as db:  # the rows and the counter agree
-            seq = int(db.execute("SELECT seq FROM counter WHERE one = 1").fetchone()[0])
+            seq = int(db.execute("SELECT seq FROM rules_counter WHERE one = 1").fetchone()[0])
             pin_rows = db.execute(
                 "SELECT article_id, target_id, position FROM pins ORDER BY article_id, position"
             ).fetchall()
@@ -340,7 +341,6 @@ class RuleStore:
     def records(self, article_id: str | None = None) -> list[RuleRecord]:
         """The rules in force with who set them and when; only those about
         ``article_id`` (under it, or on it) when given."""
-        db = self.db.connection()
         queries = [
             ("pin", "SELECT article_id, target_id, position, who, at FROM pins"),
             ("block", "SELECT article_id, target_id, NULL, who, at FROM blocks"),
@@ -348,8 +348,10 @@ class RuleStore:
             ("featured", "SELECT NULL, target_id, value, who, at FROM featured"),
         ]
         out = []
-        for kind, sql in queries:
-            for under, target, value, who, at in db.execute(sql).fetchall():
+        with self.db.read() as db:  # every kind as of one moment
+            fetched = [(kind, db.execute(sql).fetchall()) for kind, sql in queries]
+        for kind, rows in fetched:
+            for under, target, value, who, at in rows:
                 if article_id is not None and article_id not in (under, target):
                     continue
                 if kind == "featured":
@@ -366,7 +368,7 @@ class RuleStore:
             sql += " WHERE article_id = ? OR target_id = ?"
             params = (article_id, article_id)
         sql += " ORDER BY seq DESC LIMIT ?"
-        rows = self.db.connection().execute(sql, (*params, limit)).fetchall()
+        rows = self.db.query(sql, (*params, limit))
         return [AuditEntry(*row) for row in rows]
 
     # -- whole-article and whole-list writes (the API) ----------------------------------
@@ -532,7 +534,7 @@ class RuleStore:
     # -- row helpers (inside a write transaction) -----------------------------------------
 
     def _insert_pin(
-        self, db: sqlite3.Connection, article_id: str, target_id: str, position: int, who: str
+        self, db: SqlConnection, article_id: str, target_id: str, position: int, who: str
     ) -> None:
         db.execute(
             "INSERT INTO pins VALUES (?, ?, ?, ?, ?)",
@@ -540,22 +542,18 @@ class RuleStore:
         )
         self._log(db, who, "pin", article_id, target_id, str(position))
 
-    def _insert_block(
-        self, db: sqlite3.Connection, article_id: str, target_id: str, who: str
-    ) -> None:
+    def _insert_block(self, db: SqlConnection, article_id: str, target_id: str, who: str) -> None:
         db.execute("INSERT INTO blocks VALUES (?, ?, ?, ?)", (article_id, target_id, who, _now()))
         self._log(db, who, "block", article_id, target_id)
 
-    def _delete_block(
-        self, db: sqlite3.Connection, article_id: str, target_id: str, who: str
-    ) -> None:
+    def _delete_block(self, db: SqlConnection, article_id: str, target_id: str, who: str) -> None:
         db.execute(
             "DELETE FROM blocks WHERE article_id = ? AND target_id = ?", (article_id, target_id)
         )
         self._log(db, who, "unblock", article_id, target_id)
 
     def _set_featured(
-        self, db: sqlite3.Connection, target_id: str, value: bool | None, who: str
+        self, db: SqlConnection, target_id: str, value: bool | None, who: str
     ) -> None:
         row = db.execute("SELECT value FROM featured WHERE target_id = ?", (target_id,)).fetchone()
         old = None if row is None else bool(row[0])
@@ -566,7 +564,8 @@ class RuleStore:
             self._log(db, who, "featured", None, target_id, "cleared")
         else:
             db.execute(
-                "INSERT OR REPLACE INTO featured VALUES (?, ?, ?, ?)",
+                "INSERT INTO featured VALUES (?, ?, ?, ?) ON CONFLICT (target_id) "
+                "DO UPDATE SET value = excluded.value, who = excluded.who, at = excluded.at",
                 (target_id, int(value), who, _now()),
             )
             self._log(db, who, "featured", None, target_id, "on" if value else "off")

@@ -28,6 +28,9 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
+
+from .sql import SqlDatabase
 
 Step = Callable[[sqlite3.Connection], None]
 """One migration step: runs inside the migration's write transaction."""
@@ -136,12 +139,24 @@ class Database:
         finally:
             db.execute("COMMIT")
 
+    def query(self, sql: str, parameters: Sequence[Any] = ()) -> list[Any]:
+        """The rows of one read statement (autocommit: no transaction to open)."""
+        return self.connection().execute(sql, parameters).fetchall()
+
     def close(self) -> None:
         """Close this thread's connection (the next use opens a new one)."""
         db: sqlite3.Connection | None = getattr(self._local, "db", None)
         if db is not None and getattr(self._local, "pid", None) == os.getpid():
             db.close()
         self._local.db = None
+
+
+def database_at(source: Path | str | SqlDatabase, migrations: Sequence[Step]) -> SqlDatabase:
+    """The database a store was given: a file path opens a :class:`Database` with the
+    store's SQLite ``migrations``; anything else (PostgreSQL) is used as it is."""
+    if isinstance(source, (str, os.PathLike)):
+        return Database(source, migrations)
+    return source
 
 
 def use_wal(
@@ -188,4 +203,12 @@ def _immediate(db: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
     db.execute("COMMIT")
 
 
-__all__ = ["BUSY_TIMEOUT", "Database", "Step", "add_columns", "statements", "use_wal"]
+__all__ = [
+    "BUSY_TIMEOUT",
+    "Database",
+    "Step",
+    "add_columns",
+    "database_at",
+    "statements",
+    "use_wal",
+]
