@@ -23,11 +23,12 @@ import click
 
 from .config import Settings, parse_csv_delimiter
 from .errors import IndexLocked, InvalidArgument, InvalidCorpus, RecommenderError
-from .layout import IndexLayout
-from .rules import RuleStore, check_block, check_known, check_pin
+from .rules import check_block, check_known, check_pin
 
 if TYPE_CHECKING:
     from .pipeline import Progress
+    from .state import State
+    from .stores import EditorialRuleStore
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -67,6 +68,13 @@ def _settings(**overrides: Any) -> Settings:
         return Settings.from_env(**overrides)
     except InvalidArgument as exc:
         raise BadInput(str(exc)) from exc
+
+
+def _state(index_dir: Path | None) -> State:
+    """The stores the settings name (SQLite files in the index directory, or PostgreSQL)."""
+    from .state import open_state
+
+    return open_state(_settings(index_dir=index_dir))
 
 
 index_dir_option = click.option(
@@ -388,9 +396,8 @@ def serve(
 @_core_errors
 def snapshots(index_dir: Path | None, as_json: bool) -> None:
     """List the snapshot versions on disk, oldest first; * marks the published one."""
-    from .snapshot import SnapshotStore
 
-    store = SnapshotStore(_settings(index_dir=index_dir).index_dir)
+    store = _state(index_dir).snapshots
     current = store.current_version()
     rows = [store.read_manifest(version) for version in store.versions()]
     if as_json:
@@ -424,9 +431,8 @@ def verify(version: str | None, index_dir: Path | None) -> None:
     Exits 1 with the damaged file's name if one differs.
     """
     from .errors import NoSnapshot
-    from .snapshot import SnapshotStore
 
-    store = SnapshotStore(_settings(index_dir=index_dir).index_dir)
+    store = _state(index_dir).snapshots
     version = version or store.current_version()
     if version is None:
         raise NoSnapshot(store.root, "no snapshot published yet: run `recommender index`")
@@ -441,14 +447,11 @@ def verify(version: str | None, index_dir: Path | None) -> None:
 @_core_errors
 def rollback(version: str, index_dir: Path | None, wait: bool) -> None:
     """Publish VERSION again (see `recommender snapshots`); servers switch within seconds."""
-    from .locking import IndexLock
-    from .snapshot import SnapshotStore
-
-    settings = _settings(index_dir=index_dir)
-    lock = IndexLock(settings.index_dir, purpose=f"rollback to {version}")
+    state = _state(index_dir)
+    lock = state.lock(f"rollback to {version}")
     lock.acquire(wait=wait, on_wait=_say_waiting)
     try:
-        manifest = SnapshotStore(settings.index_dir).rollback(version)
+        manifest = state.snapshots.rollback(version)
     finally:
         lock.release()
     click.echo(f"published {manifest.version} ({manifest.article_count} articles)")
@@ -638,9 +641,9 @@ who_option = click.option(
 )
 
 
-def _rule_store(index_dir: Path | None) -> RuleStore:
-    """The rule store of the index directory."""
-    return RuleStore(IndexLayout.of(_settings(index_dir=index_dir).index_dir).rules)
+def _rule_store(index_dir: Path | None) -> EditorialRuleStore:
+    """The rule store of the settings (the index directory's file, or PostgreSQL)."""
+    return _state(index_dir).rules
 
 
 def _known_ids(index_dir: Path | None) -> set[str]:
@@ -651,12 +654,8 @@ def _known_ids(index_dir: Path | None) -> set[str]:
     Raises:
         NoSnapshot: nothing is published.
     """
-    from .live import LiveStore
-    from .snapshot import SnapshotStore
-
-    files = IndexLayout.of(_settings(index_dir=index_dir).index_dir)
-    ids = SnapshotStore(files.root).article_ids()
-    return LiveStore(files.live).load().laid_over(ids)
+    state = _state(index_dir)
+    return state.live.load().laid_over(state.snapshots.article_ids())
 
 
 @main.group()
@@ -830,6 +829,93 @@ def list_rules(
         else:
             text = f"featured {r.target_id} {'on' if r.value else 'off'}"
         click.echo(f"{text}  ({r.who}, {r.at})")
+
+
+@main.group()
+def db() -> None:
+    """The database of the shared state: its schema, and moving state into it.
+
+    With RECOMMENDER_DATABASE_URL empty the state is SQLite files in the index
+    directory, which bring themselves up to date when opened; with a
+    postgresql:// URL, run `recommender db upgrade` before starting new servers.
+    """
+
+
+def _database_url(settings: Settings) -> str:
+    if not settings.database_url:
+        raise BadInput(
+            "RECOMMENDER_DATABASE_URL is empty: the state is SQLite files in the index "
+            "directory; set it to a postgresql:// URL"
+        )
+    return settings.database_url
+
+
+@db.command()
+@index_dir_option
+@_core_errors
+def upgrade(index_dir: Path | None) -> None:
+    """Bring the database's schema up to this version (safe to run twice, or from two hosts)."""
+    settings = _settings(index_dir=index_dir)
+    if not settings.database_url:
+        from .state import open_state
+
+        state = open_state(settings)
+        state.live.seq(), state.rules.version()  # opening a file runs its steps
+        click.echo(f"SQLite files in {settings.index_dir} are up to date")
+        return
+    from .postgres import Migrations
+
+    applied = Migrations(settings.database_url).upgrade()
+    if applied:
+        click.echo(f"applied {len(applied)} schema step(s): {', '.join(applied)}")
+    else:
+        click.echo("the schema is up to date")
+
+
+@db.command()
+@index_dir_option
+@_core_errors
+def status(index_dir: Path | None) -> None:
+    """Say whether the database's schema matches this version; exits 1 if not."""
+    from .postgres import Migrations
+
+    url = _database_url(_settings(index_dir=index_dir))
+    Migrations(url).check()
+    click.echo("the schema is up to date")
+
+
+@db.command("migrate-from-sqlite")
+@click.option(
+    "--from",
+    "source",
+    type=click.Path(file_okay=False, exists=True, path_type=Path),
+    default=None,
+    help="Index directory whose SQLite files to copy. Default: the index directory.",
+)
+@index_dir_option
+@_core_errors
+def migrate_from_sqlite(source: Path | None, index_dir: Path | None) -> None:
+    """Copy an index directory's SQLite state (live changes, rules and audit log,
+    jobs, embedding cache, published version) into an empty PostgreSQL database.
+
+    Upgrades the schema first. All or nothing: one transaction. The SQLite files
+    are only read; the snapshot files stay where they are (point every host's
+    RECOMMENDER_INDEX_DIR at them).
+    """
+    from .layout import IndexLayout
+    from .postgres import Connections, Migrations, copy_from_sqlite
+
+    settings = _settings(index_dir=index_dir)
+    url = _database_url(settings)
+    Migrations(url).upgrade()
+    files = IndexLayout.of(source or settings.index_dir)
+    connections = Connections(url, settings.database_timeout, settings.database_pool_size)
+    try:
+        copied = copy_from_sqlite(files, connections)
+    finally:
+        connections.close()
+    summary = ", ".join(f"{table} {count}" for table, count in copied.items()) or "nothing"
+    click.echo(f"copied from {files.root}: {summary}")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -294,7 +294,25 @@ class Settings:
     port: int = _setting(8000, "Port the HTTP server listens on.", at_least=0, at_most=65535)
     workers: int = _setting(2, "Gunicorn worker processes for `recommender serve`.", at_least=1)
     reload_interval: float = _setting(
-        2.0, "Seconds between checks for a newly published snapshot while serving.", at_least=0
+        1.0, "Seconds between checks for a newly published snapshot while serving.", at_least=0
+    )
+    database_url: str = _setting(
+        "",
+        "Where the mutable state lives (live changes, rules, jobs, embedding cache, the "
+        "published version, the build lock). Empty: SQLite files in the index directory, "
+        "for one host. `postgresql://user:password@host:port/name`: one PostgreSQL database "
+        "that every server shares (the index directory must then be a volume every host "
+        "mounts; run `recommender db upgrade` first).",
+        secret=True,
+    )
+    database_timeout: float = _setting(
+        5.0,
+        "Seconds to connect to PostgreSQL, or to wait for a pooled connection, before a "
+        "write answers 503.",
+        above=0,
+    )
+    database_pool_size: int = _setting(
+        4, "Most PostgreSQL connections a server process opens for transactions.", at_least=1
     )
     keep_snapshots: int = _setting(
         5,
@@ -363,6 +381,11 @@ class Settings:
         problem = url_template_problem(self.url_template)
         if problem:
             raise InvalidArgument(ENV_PREFIX + "URL_TEMPLATE", problem)
+        if self.database_url and not self.database_url.startswith(("postgresql://", "postgres://")):
+            raise InvalidArgument(
+                ENV_PREFIX + "DATABASE_URL",
+                "must be empty (SQLite in the index directory) or a postgresql:// URL",
+            )
         object.__setattr__(self, "index_dir", Path(self.index_dir))
 
     def replace(self, **changes: Any) -> Settings:

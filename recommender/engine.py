@@ -22,10 +22,15 @@ from .articles import Article
 from .config import MAX_K, Settings
 from .duplicates import Shingling, Signer
 from .embedding import Embedder, SentenceTransformerEmbedder, embed_texts
-from .errors import InvalidArgument, SnapshotError, SnapshotMismatch, StaleVersion
-from .layout import IndexLayout
+from .errors import (
+    InvalidArgument,
+    SnapshotError,
+    SnapshotMismatch,
+    StaleVersion,
+    StateUnavailable,
+)
 from .links import with_url
-from .live import Clock, LiveStore, system_clock
+from .live import Clock, system_clock
 from .ranking import (
     Filters,
     Fusion,
@@ -35,9 +40,10 @@ from .ranking import (
     RankingKnobs,
     Recommendation,
 )
-from .rules import ArticleRules, RuleSet, RuleStore, check_article_rules, check_excludes
+from .rules import ArticleRules, RuleSet, check_article_rules, check_excludes
 from .shortcodes import strip_shortcodes
 from .snapshot import Snapshot, SnapshotStore
+from .state import State, open_state
 from .stores import EditorialRuleStore, LiveChangeStore
 from .text import dense_text, html_to_text, lexical_fields
 from .vectors import VectorProblem, check_vector
@@ -110,7 +116,8 @@ class Engine:
     ``settings.url_template`` when it is set.
 
     The engine receives its state (:mod:`recommender.stores`); each store left out
-    is the SQLite or file default in ``settings.index_dir``. No store calls back
+    comes from ``state``, or from :func:`~recommender.state.open_state` of the
+    settings (SQLite files in ``settings.index_dir``, or PostgreSQL). No store calls back
     into the engine: rules are checked here, against what is served, before the
     rule store writes them.
 
@@ -121,6 +128,7 @@ class Engine:
         snapshots: the snapshot versions and the published-version pointer.
         live: the live changes; the default stamps changes with ``now``.
         rules: the editorial rules and their audit log.
+        state: the deployment's stores, for whichever of the three are left out.
     """
 
     def __init__(
@@ -132,22 +140,23 @@ class Engine:
         snapshots: SnapshotStore | None = None,
         live: LiveChangeStore | None = None,
         rules: EditorialRuleStore | None = None,
+        state: State | None = None,
     ) -> None:
         self.settings = settings
         self.now = now
-        files = IndexLayout.of(settings.index_dir)
+        if state is None and (snapshots is None or live is None or rules is None):
+            state = open_state(settings, now=self._clock)
         # ``is None``, not ``or``: a store may well be falsy (a __len__ of 0).
-        self.store = SnapshotStore(files.root) if snapshots is None else snapshots
-        self.live: LiveChangeStore = (
-            LiveStore(files.live, now=self._clock) if live is None else live
-        )
+        self.store = snapshots if snapshots is not None else cast(State, state).snapshots
+        self.live: LiveChangeStore = live if live is not None else cast(State, state).live
         self.knobs = RankingKnobs.from_settings(settings)
-        self.rules: EditorialRuleStore = RuleStore(files.rules) if rules is None else rules
+        self.rules: EditorialRuleStore = rules if rules is not None else cast(State, state).rules
         self._rules = RuleSet(version=-1)  # loaded on first use: -1 matches no version
         self.embedder: Embedder = embedder or SentenceTransformerEmbedder(
             settings.model, batch_size=settings.batch_size
         )
         self._lock = threading.Lock()
+        self._state_down = False
         snapshot = self._load_snapshot(None)
         self._ranker = self._make_ranker(snapshot)
         self._checked_at = time.monotonic()
@@ -251,19 +260,37 @@ class Engine:
     def _current(self) -> Ranker:
         """The ranker to answer with, after picking up changes that are due."""
         due = time.monotonic() - self._checked_at >= self.settings.reload_interval
-        if due or self.live.seq() != self._ranker.live_seq:
-            try:
+        try:
+            if due or self.live.seq() != self._ranker.live_seq:
                 self.reload()
-            except SnapshotError as exc:
-                log.error("keeping snapshot %s: %s", self._ranker.snapshot.version, exc)
+        except SnapshotError as exc:
+            log.error("keeping snapshot %s: %s", self._ranker.snapshot.version, exc)
+        except StateUnavailable as exc:
+            self._state_unavailable(exc)
+        else:
+            self._state_available()
         return self._ranker
 
     def _current_rules(self) -> RuleSet:
         """The editorial rules, reloaded when another call or process changed them."""
         rules = self._rules
-        if self.rules.version() != rules.version:
-            rules = self._rules = self.rules.load()  # one assignment: readers see old or new
+        try:
+            if self.rules.version() != rules.version:
+                rules = self._rules = self.rules.load()  # one assignment: old or new
+        except StateUnavailable as exc:
+            self._state_unavailable(exc)
         return rules
+
+    def _state_unavailable(self, exc: StateUnavailable) -> None:
+        # Reads go on with what is loaded; the log says so once, not per request.
+        if not self._state_down:
+            self._state_down = True
+            log.warning("serving the loaded snapshot, live changes and rules: %s", exc)
+
+    def _state_available(self) -> None:
+        if self._state_down:
+            self._state_down = False
+            log.info("the shared state answers again")
 
     def _exists(self, article_id: str) -> bool:
         return article_id in self._current().positions

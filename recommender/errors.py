@@ -147,6 +147,21 @@ class IndexLocked(RecommenderError, RuntimeError):
         self.holder = holder
 
 
+class StateUnavailable(RecommenderError, RuntimeError):
+    """The database holding the shared state (PostgreSQL) cannot be reached.
+
+    Reads keep answering from what the server loaded last; writes fail with this
+    error until the database answers again.
+    """
+
+
+class SchemaBehind(StateUnavailable):
+    """The database's schema is older (or newer) than this code's.
+
+    Run ``recommender db upgrade`` with the new code before starting its servers.
+    """
+
+
 class JobConflict(RecommenderError, RuntimeError):
     """A background job is already running; only one runs at a time."""
 

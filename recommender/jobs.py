@@ -1,7 +1,8 @@
 """Background reindex jobs for the admin API.
 
-Job state lives in SQLite beside the snapshots, so any server process can report
-on a job another one started. One job runs at a time: starting one while a job
+Job state lives with the rest of the shared state (SQLite beside the snapshots,
+or PostgreSQL), so any server process, on any host sharing it, can report on a
+job another one started. One job runs at a time: starting one while a job
 is running, or while any reindex holds the index lock, is a :class:`JobConflict`.
 A job whose process died is reported as failed (its lock is gone with it).
 """
@@ -22,10 +23,11 @@ from . import layout
 from .config import Settings
 from .embedding import Embedder
 from .errors import JobConflict, RecommenderError
-from .locking import IndexLock
 from .pipeline import IndexReport, build_index
-from .sqlite import Database, statements
-from .stores import JobStateStore
+from .sql import SqlDatabase
+from .sqlite import Database, database_at, statements
+from .state import State, open_state
+from .stores import BuildLock, JobStateStore
 
 log = logging.getLogger(__name__)
 
@@ -78,13 +80,13 @@ SCHEMA = (
 class JobStore:
     """Jobs in one SQLite file; safe to use from several processes and threads."""
 
-    def __init__(self, path: Path | str) -> None:
-        self.path = Path(path)
-        self.db = Database(self.path, SCHEMA)
-        # The file and its table exist from the start; nothing stays open in the
-        # thread (perhaps the app factory's) that made the store.
-        self.db.connection()
-        self.db.close()
+    def __init__(self, source: Path | str | SqlDatabase) -> None:
+        self.db = database_at(source, SCHEMA)
+        if isinstance(self.db, Database):
+            # The file and its table exist from the start; nothing stays open in
+            # the thread (perhaps the app factory's) that made the store.
+            self.db.connection()
+            self.db.close()
 
     def create(self, kind: str) -> str:
         """Record a new queued job; returns its id.
@@ -115,17 +117,14 @@ class JobStore:
 
     def get(self, job_id: str) -> Job | None:
         """One job, or None."""
-        row = (
-            self.db.connection()
-            .execute(
-                "SELECT id, kind, state, created, finished, phase, done, total, summary, error"
-                " FROM jobs WHERE id = ?",
-                (job_id,),
-            )
-            .fetchone()
+        rows = self.db.query(
+            "SELECT id, kind, state, created, finished, phase, done, total, summary, error"
+            " FROM jobs WHERE id = ?",
+            (job_id,),
         )
-        if row is None:
+        if not rows:
             return None
+        row = rows[0]
         return Job(
             id=row[0],
             kind=row[1],
@@ -146,7 +145,9 @@ class JobRunner:
     Args:
         settings: engine settings (index directory, default sources).
         embedder: returns the embedding model (the serving engine's, loaded lazily).
-        store: where job state is kept; default: ``jobs.sqlite`` in the index directory.
+        store: where job state is kept; default: the jobs store of ``state``.
+        state: the stores the jobs build with; default:
+            :func:`~recommender.state.open_state` of ``settings``.
     """
 
     def __init__(
@@ -154,12 +155,12 @@ class JobRunner:
         settings: Settings,
         embedder: Callable[[], Embedder],
         store: JobStateStore | None = None,
+        state: State | None = None,
     ) -> None:
         self.settings = settings
         self.embedder = embedder
-        self.store: JobStateStore = (
-            JobStore(layout.IndexLayout.of(settings.index_dir).jobs) if store is None else store
-        )
+        self.state = open_state(settings) if state is None else state
+        self.store: JobStateStore = self.state.jobs if store is None else store
         self._threads: dict[str, threading.Thread] = {}
 
     def start_reindex(self, full: bool = False, sources: Sequence[Path] | None = None) -> str:
@@ -168,7 +169,7 @@ class JobRunner:
         Raises:
             JobConflict: a job or another reindex is running.
         """
-        lock = IndexLock(self.settings.index_dir)
+        lock = self.state.lock()
         if lock.is_held_elsewhere():
             raise JobConflict("", f"another reindex is running: {lock.holder()}")
         job_id = self.store.create("reindex")
@@ -194,6 +195,22 @@ class JobRunner:
         return self.store.get(job_id)
 
     def _run(self, job_id: str, sources: list[Path], full: bool) -> None:
+        # The job holds the build lock until its final state is written: another
+        # server that finds the job running without the lock held rightly calls it
+        # dead (see :meth:`get`), so no moment between the build's end and the
+        # job's last update may go without the lock.
+        lock = self.state.lock("reindex job")
+        try:
+            lock.acquire()
+        except RecommenderError as exc:
+            self.store.update(job_id, state="failed", error=str(exc), finished=_now())
+            return
+        try:
+            self._build(job_id, sources, full, lock)
+        finally:
+            lock.release()
+
+    def _build(self, job_id: str, sources: list[Path], full: bool, lock: BuildLock) -> None:
         self.store.update(job_id, state="running")
 
         def progress(phase: str, done: int, total: int) -> None:
@@ -209,6 +226,8 @@ class JobRunner:
                 full=full,
                 on_progress=progress,
                 report=report,
+                state=self.state,
+                held_lock=lock,
             )
         except RecommenderError as exc:
             log.error("job %s failed: %s", job_id, exc)
@@ -238,7 +257,7 @@ class JobRunner:
         # A fresh job may not hold the lock yet; only an older one without it is dead.
         if (
             age > 10
-            and not IndexLock(self.settings.index_dir).is_held_elsewhere()
+            and not self.state.lock().is_held_elsewhere()
             and not any(t.name == f"job-{job_id}" for t in threading.enumerate())
         ):
             self.store.update(

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
-from typing import IO
+from typing import IO, Any, Self
 
 from . import layout
 from .errors import IndexLocked
@@ -25,7 +25,49 @@ from .errors import IndexLocked
 LOCK_FILE = layout.LOCK  # the name callers used before layout.py
 
 
-class IndexLock:
+def holder_info(purpose: str) -> dict[str, Any]:
+    """Who takes a lock now: pid, host, since when (UTC), and what for."""
+    return {
+        "pid": os.getpid(),
+        "host": socket.gethostname(),
+        "since": datetime.now(UTC).isoformat(timespec="seconds"),
+        "purpose": purpose,
+    }
+
+
+def describe_holder(info: dict[str, Any]) -> str:
+    """:func:`holder_info` as a sentence for the person who finds the lock taken."""
+    if not info:
+        return "unknown holder"
+    return (
+        f"{info.get('purpose', 'reindex')} by pid {info.get('pid')} on {info.get('host')} "
+        f"since {info.get('since')}"
+    )
+
+
+class HeldWhileInside:
+    """``with lock:`` takes the lock (without waiting) and gives it back at the end."""
+
+    def acquire(self, wait: bool = False, on_wait: Callable[[str], None] | None = None) -> None:
+        raise NotImplementedError
+
+    def release(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        self.acquire()
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        self.release()
+
+
+class IndexLock(HeldWhileInside):
     """Exclusive lock over an index directory.
 
     Args:
@@ -44,12 +86,7 @@ class IndexLock:
             info = json.loads(self.path.read_text(encoding="utf-8") or "{}")
         except (OSError, ValueError):
             return "unknown holder"
-        if not info:
-            return "unknown holder"
-        return (
-            f"{info.get('purpose', 'reindex')} by pid {info.get('pid')} on {info.get('host')} "
-            f"since {info.get('since')}"
-        )
+        return describe_holder(info)
 
     def acquire(self, wait: bool = False, on_wait: Callable[[str], None] | None = None) -> None:
         """Take the lock.
@@ -81,16 +118,7 @@ class IndexLock:
                 raise
         handle.seek(0)
         handle.truncate()
-        handle.write(
-            json.dumps(
-                {
-                    "pid": os.getpid(),
-                    "host": socket.gethostname(),
-                    "since": datetime.now(UTC).isoformat(timespec="seconds"),
-                    "purpose": self.purpose,
-                }
-            )
-        )
+        handle.write(json.dumps(holder_info(self.purpose)))
         handle.flush()
         self._handle = handle
 
@@ -112,15 +140,3 @@ class IndexLock:
             fcntl.flock(self._handle.fileno(), fcntl.LOCK_UN)
             self._handle.close()
             self._handle = None
-
-    def __enter__(self) -> IndexLock:
-        self.acquire()
-        return self
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        trace: TracebackType | None,
-    ) -> None:
-        self.release()

@@ -17,13 +17,14 @@ from .articles import Article
 from .config import Settings
 from .corpus import CorpusLoad, ReadOptions, Rejection, SourceNote, load_corpus
 from .duplicates import Shingling, Signatures, Signer, near_duplicate_groups
-from .embedding import Embedder, EmbeddingCache, EmbedStats, embed_texts
+from .embedding import Embedder, EmbedStats, embed_texts
 from .errors import InvalidCorpus, SnapshotError
 from .lexical import CjkTerms, LexicalModel, Stemming
-from .live import LiveStore, version_time
-from .locking import IndexLock
+from .live import version_time
 from .reuse import Changes, Published, fit_lexical, refresh_candidates
-from .snapshot import SnapshotStore, build_snapshot_dir, corpus_fingerprint, stored_signatures
+from .snapshot import build_snapshot_dir, corpus_fingerprint, stored_signatures
+from .state import State, open_state
+from .stores import BuildLock
 from .text import dense_text, lexical_fields
 from .vectors import ModelDimension, with_vector
 
@@ -262,14 +263,14 @@ def _embed_articles(
     articles: list[Article],
     settings: Settings,
     embedder: Embedder,
-    store: SnapshotStore,
+    state: State,
     progress: bool | None,
     full: bool,
     stats: EmbedStats,
     on_progress: Callable[[int, int], None],
 ) -> np.ndarray:
     """The model's vectors of ``articles``, through the embedding cache."""
-    cache = EmbeddingCache(layout.IndexLayout.of(store.root).embeddings)
+    cache = state.embedding_cache()
     try:
         return embed_texts(
             embedder,
@@ -320,6 +321,8 @@ def build_index(
     report: IndexReport | None = None,
     id_namespaces: Mapping[Path, str] | None = None,
     on_wait: Callable[[str], None] | None = None,
+    state: State | None = None,
+    held_lock: BuildLock | None = None,
 ) -> IndexReport:
     """Index ``sources`` into ``settings.index_dir`` and publish a snapshot.
 
@@ -345,6 +348,10 @@ def build_index(
             (see :mod:`recommender.namespaces`).
         on_wait: with ``wait``, called once with the holder's description when
             another build holds the lock, before waiting for it.
+        state: the stores (lock, pointer, embedding cache, live changes); default:
+            :func:`~recommender.state.open_state` of ``settings``.
+        held_lock: the build lock, already taken by the caller (who releases it);
+            default: the build takes and releases one of ``state``.
 
     Raises:
         InvalidCorpus: a source cannot be read, or no record in them is valid.
@@ -353,10 +360,12 @@ def build_index(
     """
     # The model's length is asked for only if a record supplies a vector.
     options = read_options(settings, id_namespaces, ModelDimension(lambda: embedder.dim))
-    lock = IndexLock(settings.index_dir, purpose="reindex")
-    lock.acquire(wait=wait, on_wait=on_wait)
+    state = open_state(settings) if state is None else state
+    lock = state.lock("reindex") if held_lock is None else held_lock
+    if held_lock is None:
+        lock.acquire(wait=wait, on_wait=on_wait)
     try:
-        store = SnapshotStore(settings.index_dir)
+        store = state.snapshots
         removed = store.remove_debris()
         if removed:
             log.warning("removed %d unfinished build(s) left by an interrupted run", removed)
@@ -364,7 +373,7 @@ def build_index(
             sources,
             settings,
             embedder,
-            store,
+            state,
             progress,
             full,
             strict,
@@ -373,14 +382,15 @@ def build_index(
             IndexReport() if report is None else report,
         )
     finally:
-        lock.release()
+        if held_lock is None:
+            lock.release()
 
 
 def _build_locked(
     sources: Sequence[Path | str],
     settings: Settings,
     embedder: Embedder,
-    store: SnapshotStore,
+    state: State,
     progress: bool | None,
     full: bool,
     strict: bool,
@@ -393,6 +403,7 @@ def _build_locked(
             on_progress(phase, done, total)
 
     started = time.perf_counter()
+    store = state.snapshots
     report_progress("read", 0, len(sources))
     published = Published.read(store)
     known = published.known_records() if published is not None and not full else None
@@ -445,7 +456,7 @@ def _build_locked(
             [articles[i] for i in todo],
             settings,
             embedder,
-            store,
+            state,
             progress,
             full,
             stats,
@@ -510,16 +521,14 @@ def _build_locked(
     report.published = True
     report_progress("cleanup", 0, 1)
     report.pruned = store.prune(settings.keep_snapshots)
-    live_file = layout.IndexLayout.of(settings.index_dir).live
-    if live_file.exists():
-        # API changes the new corpus now holds, or holds a newer version of (newest
-        # wins), and deletes of ids it no longer has, are moot.
-        dropped = LiveStore(live_file).forget_redundant(
-            dict(zip((a.id for a in articles), hashes, strict=True)),
-            {a.id: version_time(a) for a in articles},
-        )
-        if dropped:
-            log.info("dropped %d live change(s) the corpus now holds", dropped)
+    # API changes the new corpus now holds, or holds a newer version of (newest
+    # wins), and deletes of ids it no longer has, are moot.
+    dropped = state.live.forget_redundant(
+        dict(zip((a.id for a in articles), hashes, strict=True)),
+        {a.id: version_time(a) for a in articles},
+    )
+    if dropped:
+        log.info("dropped %d live change(s) the corpus now holds", dropped)
     report.seconds = time.perf_counter() - started
     report_progress("cleanup", 1, 1)
     log.info(

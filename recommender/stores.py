@@ -17,11 +17,15 @@ protocol                     default implementation                          fil
 :class:`BuildLock`           :class:`recommender.locking.IndexLock`          ``.lock``
 ===========================  ==============================================  ====================
 
-A second backend (PostgreSQL, so several hosts share one state) implements the
-same methods with the same meaning: counters that only grow (the live sequence,
-the rules version) so readers can poll them cheaply, every write atomic, and
-rules validated by the caller with the domain functions of
-:mod:`recommender.rules` (a store never asks the engine which ids exist).
+The PostgreSQL backend (:mod:`recommender.postgres`, so several hosts share one
+state) uses the same four SQL stores on a shared schema, and its own pointer
+(:class:`~recommender.postgres.PublishedRow`) and lock
+(:class:`~recommender.postgres.AdvisoryLock`); :func:`recommender.state.open_state`
+picks the backend from the settings. Every implementation keeps the same
+meaning: counters that only grow (the live sequence, the rules version) so
+readers can poll them cheaply, every write atomic, and rules validated by the
+caller with the domain functions of :mod:`recommender.rules` (a store never asks
+the engine which ids exist).
 
 The protocols are ``runtime_checkable`` (``isinstance`` checks that the methods
 are there); mypy checks the signatures, see the end of this module.

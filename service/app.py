@@ -29,6 +29,7 @@ from recommender.engine import Engine
 from recommender.errors import InvalidArgument, RecommenderError
 from recommender.jobs import JobRunner
 from recommender.ranking import Filters, RankingKnobs, Recommendation
+from recommender.state import State, open_state
 
 from .cache import ResponseCache
 from .errors import (
@@ -83,8 +84,11 @@ class EngineHolder:
     """Creates the engine on first use, so the app starts even before an index exists
     (requests then get 503 until a snapshot is published)."""
 
-    def __init__(self, settings: Settings, engine: Engine | None = None) -> None:
+    def __init__(
+        self, settings: Settings, engine: Engine | None = None, state: State | None = None
+    ) -> None:
         self.settings = settings
+        self.state = state
         self._engine = engine
         self._lock = threading.Lock()
 
@@ -93,7 +97,7 @@ class EngineHolder:
         if self._engine is None:
             with self._lock:
                 if self._engine is None:
-                    self._engine = Engine(self.settings)
+                    self._engine = Engine(self.settings, state=self.state)
         return self._engine
 
     def loaded(self) -> Engine | None:
@@ -571,14 +575,20 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     )
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
-    holder = EngineHolder(settings, engine)
+    # One set of stores per app: PostgreSQL's connections are shared by the engine
+    # and the jobs (and its schema is checked here, so a server that is behind
+    # fails at start, naming the command to run).
+    state = open_state(settings) if engine is None else None
+    holder = EngineHolder(settings, engine, state)
     app.extensions["recommender"] = holder
     app.extensions["recommender.answers"] = ResponseCache(settings.response_cache)
     register_error_handlers(app)
     metrics = Metrics(holder.loaded)
     metrics.install(app)
     app.extensions["recommender.metrics"] = metrics
-    app.extensions["recommender.jobs"] = JobRunner(settings, lambda: holder.get().embedder)
+    app.extensions["recommender.jobs"] = JobRunner(
+        settings, lambda: holder.get().embedder, state=state
+    )
     _register_routes(app)
     _register_rule_routes(app)
     app.register_blueprint(ui)  # /editor and /widget.js: HTML and JS, not in the spec

@@ -25,8 +25,10 @@ from recommender.errors import (
     ModelUnavailable,
     NoSnapshot,
     RecommenderError,
+    SchemaBehind,
     SnapshotError,
     StaleVersion,
+    StateUnavailable,
 )
 
 log = logging.getLogger(__name__)
@@ -45,6 +47,8 @@ STATUS_OF: list[tuple[type[RecommenderError], int, str]] = [
     (NoSnapshot, 503, "not-ready"),
     (SnapshotError, 503, "snapshot-unavailable"),
     (ModelUnavailable, 503, "model-unavailable"),
+    (SchemaBehind, 503, "schema-behind"),
+    (StateUnavailable, 503, "state-unavailable"),
     (RecommenderError, 500, "internal-error"),
 ]
 

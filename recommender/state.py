@@ -1,0 +1,128 @@
+"""Every store of one deployment, built in one place from the settings.
+
+``settings.database_url`` picks the backend:
+
+* empty (the default): SQLite files and plain files in the index directory
+  (:mod:`recommender.layout`), for one host; nothing to install or run;
+* ``postgresql://…``: one PostgreSQL database that every server on every host
+  shares (:mod:`recommender.postgres`); the index directory holds only the
+  snapshot files, on a volume every host mounts.
+
+The engine, the build pipeline, the job runner and the CLI take their stores from
+a :class:`State`; none of them opens a store file itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from .config import Settings
+from .embedding import EmbeddingCache
+from .layout import IndexLayout
+from .live import Clock, LiveStore, system_clock
+from .locking import IndexLock
+from .rules import RuleStore
+from .snapshot import PointerFile, SnapshotStore
+from .stores import (
+    BuildLock,
+    EditorialRuleStore,
+    EmbeddingCacheStore,
+    JobStateStore,
+    LiveChangeStore,
+    VersionPointer,
+)
+
+
+@dataclass
+class State:
+    """The stores of one deployment (build it with :func:`open_state`).
+
+    Attributes:
+        backend: ``"sqlite"`` or ``"postgresql"``.
+        live: the article changes made through the API.
+        rules: the editorial rules and their audit log.
+        jobs: the background jobs.
+        snapshots: the snapshot versions, with the published-version pointer.
+    """
+
+    backend: str
+    live: LiveChangeStore
+    rules: EditorialRuleStore
+    jobs: JobStateStore
+    snapshots: SnapshotStore
+    make_lock: Callable[[str], BuildLock] = field(repr=False)
+    make_cache: Callable[[], EmbeddingCacheStore] = field(repr=False)
+    closers: list[Callable[[], None]] = field(default_factory=list, repr=False)
+
+    @property
+    def pointer(self) -> VersionPointer:
+        """The published-version pointer."""
+        return self.snapshots.pointer
+
+    def lock(self, purpose: str = "reindex") -> BuildLock:
+        """A (not yet taken) build lock, whose holder says it is doing ``purpose``."""
+        return self.make_lock(purpose)
+
+    def embedding_cache(self) -> EmbeddingCacheStore:
+        """The embedding cache (the caller closes it)."""
+        return self.make_cache()
+
+    def close(self) -> None:
+        """Release the connections this process holds (PostgreSQL); the next use reopens."""
+        for close in self.closers:
+            close()
+
+
+def open_state(settings: Settings, now: Clock = system_clock) -> State:
+    """The stores ``settings`` name.
+
+    Args:
+        settings: ``database_url`` (the backend), ``index_dir`` (the snapshots, and
+            with SQLite every store's file), the PostgreSQL timeout and pool size.
+        now: the clock that stamps live changes.
+
+    Raises:
+        SchemaBehind: PostgreSQL's schema is not this code's (run ``recommender db upgrade``).
+        StateUnavailable: PostgreSQL cannot be reached.
+        InvalidArgument: a PostgreSQL URL without the ``postgresql`` extra installed.
+    """
+    files = IndexLayout.of(settings.index_dir)
+    if not settings.database_url:
+        return State(
+            backend="sqlite",
+            live=LiveStore(files.live, now=now),
+            rules=RuleStore(files.rules),
+            jobs=_sqlite_jobs(files),
+            snapshots=SnapshotStore(files.root, PointerFile(files.current)),
+            make_lock=lambda purpose: IndexLock(files.root, purpose=purpose),
+            make_cache=lambda: EmbeddingCache(files.embeddings),
+        )
+    from .postgres import AdvisoryLock, Connections, PostgresDatabase, PublishedRow, checked
+
+    connections = Connections(
+        settings.database_url, settings.database_timeout, settings.database_pool_size
+    )
+    checked(connections.url)
+    from .jobs import JobStore
+
+    return State(
+        backend="postgresql",
+        live=LiveStore(PostgresDatabase(connections, "live"), now=now),
+        rules=RuleStore(PostgresDatabase(connections, "rules")),
+        jobs=JobStore(PostgresDatabase(connections, "jobs")),
+        snapshots=SnapshotStore(files.root, PublishedRow(connections)),
+        make_lock=lambda purpose: AdvisoryLock(connections, purpose=purpose),
+        make_cache=lambda: EmbeddingCache(PostgresDatabase(connections, "embeddings")),
+        closers=[connections.close],
+    )
+
+
+def _sqlite_jobs(files: IndexLayout) -> JobStateStore:
+    # jobs.py imports the pipeline, which takes a State: imported here, not at the top.
+    from .jobs import JobStore
+
+    return JobStore(files.jobs)
+
+
+__all__ = ["State", "open_state"]
