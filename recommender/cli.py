@@ -387,6 +387,12 @@ def serve(
     for name in ("recommender", "service"):
         logging.getLogger(name).setLevel(logging.INFO)
     settings = _settings(host=host, port=port, workers=workers, index_dir=index_dir)
+    if settings.database_url:
+        from .postgres import checked
+
+        # Once here, before any worker starts: a schema that is behind is one
+        # clear line (run `recommender db upgrade`), not a worker failing to boot.
+        checked(settings.database_url)
     run(settings, debug=debug)
 
 

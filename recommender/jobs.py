@@ -22,7 +22,7 @@ from typing import Any
 from . import layout
 from .config import Settings
 from .embedding import Embedder
-from .errors import JobConflict, RecommenderError
+from .errors import IndexLocked, JobConflict, RecommenderError
 from .pipeline import IndexReport, build_index
 from .sql import SqlDatabase
 from .sqlite import Database, database_at, statements
@@ -169,13 +169,27 @@ class JobRunner:
         Raises:
             JobConflict: a job or another reindex is running.
         """
-        lock = self.state.lock()
-        if lock.is_held_elsewhere():
-            raise JobConflict("", f"another reindex is running: {lock.holder()}")
-        job_id = self.store.create("reindex")
+        # The job holds the build lock from before it exists until its final state
+        # is written: another server that finds a job running without the lock
+        # held rightly calls it dead (see :meth:`get`), so no moment of a job's
+        # life may go without it. Taken here, so a refusal is immediate and says
+        # who holds it.
+        lock = self.state.lock("reindex job")
+        try:
+            lock.acquire()
+        except IndexLocked as exc:
+            raise JobConflict("", f"another reindex is running: {exc.holder}") from None
+        try:
+            job_id = self.store.create("reindex")
+        except BaseException:
+            lock.release()
+            raise
         sources = list(sources or self.settings.source_list)
         thread = threading.Thread(
-            target=self._run, args=(job_id, sources, full), name=f"job-{job_id}", daemon=True
+            target=self._run,
+            args=(job_id, sources, full, lock),
+            name=f"job-{job_id}",
+            daemon=True,
         )
         # Forget finished jobs' threads: only running ones can be joined usefully.
         self._threads = {k: t for k, t in self._threads.items() if t.is_alive()}
@@ -194,17 +208,7 @@ class JobRunner:
             thread.join()
         return self.store.get(job_id)
 
-    def _run(self, job_id: str, sources: list[Path], full: bool) -> None:
-        # The job holds the build lock until its final state is written: another
-        # server that finds the job running without the lock held rightly calls it
-        # dead (see :meth:`get`), so no moment between the build's end and the
-        # job's last update may go without the lock.
-        lock = self.state.lock("reindex job")
-        try:
-            lock.acquire()
-        except RecommenderError as exc:
-            self.store.update(job_id, state="failed", error=str(exc), finished=_now())
-            return
+    def _run(self, job_id: str, sources: list[Path], full: bool, lock: BuildLock) -> None:
         try:
             self._build(job_id, sources, full, lock)
         finally:

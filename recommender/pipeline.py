@@ -522,10 +522,17 @@ def _build_locked(
     report_progress("cleanup", 0, 1)
     report.pruned = store.prune(settings.keep_snapshots)
     # API changes the new corpus now holds, or holds a newer version of (newest
-    # wins), and deletes of ids it no longer has, are moot.
-    dropped = state.live.forget_redundant(
-        dict(zip((a.id for a in articles), hashes, strict=True)),
-        {a.id: version_time(a) for a in articles},
+    # wins), and deletes of ids it no longer has, are moot. (With SQLite, an index
+    # that never had a live change has no live file, and none is made for this.)
+    files = layout.IndexLayout.of(settings.index_dir)
+    no_changes = state.backend == "sqlite" and not files.live.exists()
+    dropped = (
+        0
+        if no_changes
+        else state.live.forget_redundant(
+            dict(zip((a.id for a in articles), hashes, strict=True)),
+            {a.id: version_time(a) for a in articles},
+        )
     )
     if dropped:
         log.info("dropped %d live change(s) the corpus now holds", dropped)
