@@ -148,3 +148,25 @@ def postgres_url(
         yield url
     finally:
         postgres_server.drop_database(name)
+
+
+BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+"""The state backends: SQLite files in the index directory, and a PostgreSQL database."""
+
+
+@pytest.fixture(params=BACKENDS)
+def backend_settings(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Settings]:
+    """Settings of a fresh index on each backend in turn; with PostgreSQL, a
+    database of this test's own with the schema upgraded."""
+    settings = Settings(index_dir=tmp_path / "index", reload_interval=0.0)
+    if request.param == "sqlite":
+        yield settings
+        return
+    from recommender.postgres import Migrations, close_all
+
+    url = request.getfixturevalue("postgres_url")
+    Migrations(url).upgrade()
+    try:
+        yield settings.replace(database_url=url)
+    finally:
+        close_all()  # before the database is dropped

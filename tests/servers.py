@@ -7,6 +7,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -88,7 +89,11 @@ def copy_index(source: Path, target_parent: Path) -> Path:
 
 @contextmanager
 def running_server(
-    index_dir: Path, workers: int = 2, secret: str | None = None, **settings: str
+    index_dir: Path,
+    workers: int = 2,
+    secret: str | None = None,
+    cwd: Path | None = None,
+    **settings: str,
 ) -> Iterator[str]:
     """`recommender serve` on a port of its own until the block ends; yields the base URL.
 
@@ -97,9 +102,43 @@ def running_server(
     handed over could be, by another test run on the machine). We read the port
     from the line the server logs once it is bound, then wait for ``/readyz``.
 
-    ``settings`` become ``RECOMMENDER_<NAME>`` variables. On exit the server log
-    must hold no traceback and, if given, never the ``secret``.
+    ``settings`` become ``RECOMMENDER_<NAME>`` variables; ``cwd`` is the server's
+    working directory. On exit the server log must hold no traceback and, if
+    given, never the ``secret``.
     """
+    with served(index_dir, workers, cwd, **settings) as server:
+        yield server.base
+    server.check_log(secret)
+
+
+class Server:
+    """A running `recommender serve` (gunicorn: a master and its workers, in a
+    process group of their own)."""
+
+    def __init__(self, process: subprocess.Popen[bytes], base: str, log_path: Path) -> None:
+        self.process = process
+        self.base = base
+        self.log_path = log_path
+
+    def kill(self) -> None:
+        """``kill -9`` the master and every worker at once, as a lost host would die."""
+        os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait()
+
+    def check_log(self, secret: str | None = None) -> None:
+        """The server log holds no traceback and never ``secret``."""
+        output = self.log_path.read_text()
+        assert "Traceback" not in output, output
+        if secret:
+            assert secret not in output  # keys are never logged
+
+
+@contextmanager
+def served(
+    index_dir: Path, workers: int = 2, cwd: Path | None = None, **settings: str
+) -> Iterator[Server]:
+    """Like :func:`running_server`, yielding the :class:`Server` (to kill it) and
+    leaving the log to the caller."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("RECOMMENDER_")}
     env["RECOMMENDER_INDEX_DIR"] = str(index_dir)
     env.update({f"RECOMMENDER_{name.upper()}": value for name, value in settings.items()})
@@ -109,8 +148,10 @@ def running_server(
         process = subprocess.Popen(
             [*COMMAND, "serve", "--port", "0", "--workers", str(workers)],
             env=env,
+            cwd=cwd,
             stdout=log,
             stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group, so kill() reaches the workers
         )
         base = f"http://127.0.0.1:{_bound_port(process, log_path)}"
         # A guard, not a timing assumption: a connection made before a worker is
@@ -121,14 +162,11 @@ def running_server(
                 _fail(process, "server did not become ready", log_path)
             time.sleep(0.2)
         try:
-            yield base
+            yield Server(process, base, log_path)
         finally:
-            process.terminate()
-            process.wait(timeout=30)
-    output = log_path.read_text()
-    assert "Traceback" not in output, output
-    if secret:
-        assert secret not in output  # keys are never logged
+            if process.poll() is None:
+                process.terminate()
+                process.wait(timeout=30)
 
 
 def _bound_port(process: subprocess.Popen[bytes], log_path: Path) -> int:

@@ -51,6 +51,12 @@ def make_app(settings: Settings, source: Path, **overrides: Any) -> Flask:
 
 
 @pytest.fixture
+def settings(backend_settings: Settings) -> Settings:
+    """Every test of this module runs on SQLite files and on PostgreSQL."""
+    return backend_settings
+
+
+@pytest.fixture
 def app(settings: Settings, write_jsonl: Callable[..., Path]) -> Flask:
     return make_app(settings, write_jsonl(topic_records()))
 

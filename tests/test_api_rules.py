@@ -22,6 +22,12 @@ RELATED = "/v1/articles/sleep-0/related?k=5"
 
 
 @pytest.fixture
+def settings(backend_settings: Settings) -> Settings:
+    """Every test of this module runs on SQLite files and on PostgreSQL."""
+    return backend_settings
+
+
+@pytest.fixture
 def client(settings: Settings, write_jsonl: Callable[..., Path]) -> FlaskClient:
     return make_app(settings, write_jsonl(topic_records())).test_client()
 
