@@ -62,15 +62,6 @@ MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 LOCK_KEY = zlib.crc32(b"recommender build lock")
 """The advisory lock key of the build lock (a fixed number every host agrees on)."""
 
-SCHEMES = ("postgresql://", "postgres://")
-"""The URL schemes that select this backend."""
-
-
-def is_postgres_url(url: str) -> bool:
-    """Whether ``url`` names a PostgreSQL database."""
-    return url.startswith(SCHEMES)
-
-
 def _drivers() -> tuple[Any, Any]:
     """psycopg and psycopg_pool, or a clear error naming the extra to install."""
     try:
@@ -91,10 +82,11 @@ def _unreachable(url: str, exc: BaseException) -> StateUnavailable:
 
 
 def _redacted(url: str) -> str:
-    scheme, sep, rest = url.partition("://")
+    """``url`` without its password and query (which may hold one too)."""
+    scheme, sep, rest = url.split("?", 1)[0].partition("://")
     credentials, at, host = rest.rpartition("@")
     if not at:
-        return url
+        return f"{scheme}{sep}{rest}"
     user = credentials.split(":", 1)[0]
     return f"{scheme}{sep}{user}@{host}"
 
@@ -512,7 +504,6 @@ __all__ = [
     "checked",
     "close_all",
     "copy_from_sqlite",
-    "is_postgres_url",
 ]
 
 

@@ -22,6 +22,7 @@ from recommender.state import open_state
 from service import create_app
 
 from .conftest import make_engine
+from .servers import refused_port
 
 pytestmark = pytest.mark.postgres
 
@@ -150,3 +151,12 @@ def test_serve_refuses_to_start_on_a_database_that_is_behind(
     assert code == 1
     assert "lacks schema steps 0001.shared-state: run `recommender db upgrade`" in output
     assert "Traceback" not in output
+
+
+def test_an_unreachable_database_is_named_without_its_password(tmp_path: Path) -> None:
+    with refused_port() as port:
+        url = f"postgresql://editor:hunter2@127.0.0.1:{port}/site?password=hunter2"
+        code, output = run("db", "status", url=url, index_dir=tmp_path)
+    assert code == 1
+    assert f"PostgreSQL at postgresql://editor@127.0.0.1:{port}/site is unreachable" in output
+    assert "hunter2" not in output
