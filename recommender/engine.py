@@ -11,10 +11,11 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import cast
+from typing import Any, cast
 
 import numpy as np
 
@@ -43,8 +44,8 @@ from .ranking import (
 from .rules import ArticleRules, RuleSet, check_article_rules, check_excludes
 from .shortcodes import strip_shortcodes
 from .snapshot import Snapshot, SnapshotStore
-from .state import State, open_state
-from .stores import EditorialRuleStore, LiveChangeStore
+from .state import SeparateCounters, State, open_state
+from .stores import ChangeCounters, EditorialRuleStore, LiveChangeStore
 from .text import dense_text, html_to_text, lexical_fields
 from .vectors import VectorProblem, check_vector
 
@@ -151,11 +152,19 @@ class Engine:
         self.live: LiveChangeStore = live if live is not None else cast(State, state).live
         self.knobs = RankingKnobs.from_settings(settings)
         self.rules: EditorialRuleStore = rules if rules is not None else cast(State, state).rules
+        # Both counters in one read where the state can (PostgreSQL: one round trip),
+        # unless a store was given on its own.
+        self.counters: ChangeCounters = (
+            cast(State, state).counters
+            if live is None and rules is None
+            else SeparateCounters(self.live, self.rules)
+        )
         self._rules = RuleSet(version=-1)  # loaded on first use: -1 matches no version
         self.embedder: Embedder = embedder or SentenceTransformerEmbedder(
             settings.model, batch_size=settings.batch_size
         )
         self._lock = threading.Lock()
+        self._views = threading.local()
         self._state_down = False
         snapshot = self._load_snapshot(None)
         self._ranker = self._make_ranker(snapshot)
@@ -255,30 +264,96 @@ class Engine:
             elif self.live.seq() == ranker.live_seq:
                 return False
             self._ranker = self._make_ranker(snapshot)
+            self._forget_seen()
             return True
+
+    @contextmanager
+    def view(self) -> Iterator[None]:
+        """Within the block, this thread's calls share one check of the shared state.
+
+        Every read checks the change counters (the live sequence, the rules
+        version) so that it answers with the latest state; a request makes several
+        reads (its cache key, its filters, its answer), and in a view they check
+        once and see the same state throughout. With PostgreSQL that is one round
+        trip per request instead of one per read. A write in the view is seen by
+        the view's later reads. Views nest: the outermost one counts.
+        """
+        if getattr(self._views, "seen", None) is not None:
+            yield
+            return
+        self._views.seen = {}
+        try:
+            yield
+        finally:
+            self._views.seen = None
+
+    def _seen(self) -> dict[str, Any] | None:
+        """What this thread's view has checked and loaded so far (None: no view)."""
+        seen: dict[str, Any] | None = getattr(self._views, "seen", None)
+        return seen
+
+    def _forget_seen(self) -> None:
+        # After a write: the view's later reads check again and see it.
+        seen = self._seen()
+        if seen is not None:
+            seen.clear()
+
+    def _counters(self) -> tuple[int, int] | None:
+        """(live sequence, rules version), read once per view; None when the state
+        cannot be reached (the reads then keep what is loaded)."""
+        seen = self._seen()
+        if seen is not None and "counters" in seen:
+            counters: tuple[int, int] | None = seen["counters"]
+            return counters
+        try:
+            counters = self.counters.read()
+        except StateUnavailable as exc:
+            self._state_unavailable(exc)
+            counters = None
+        if seen is not None:
+            seen["counters"] = counters
+        return counters
 
     def _current(self) -> Ranker:
         """The ranker to answer with, after picking up changes that are due."""
+        seen = self._seen()
+        if seen is not None and "ranker" in seen:
+            ranker: Ranker = seen["ranker"]
+            return ranker
+        counters = self._counters()
         due = time.monotonic() - self._checked_at >= self.settings.reload_interval
-        try:
-            if due or self.live.seq() != self._ranker.live_seq:
+        changed = counters is not None and counters[0] != self._ranker.live_seq
+        if counters is not None and (due or changed):
+            try:
                 self.reload()
-        except SnapshotError as exc:
-            log.error("keeping snapshot %s: %s", self._ranker.snapshot.version, exc)
-        except StateUnavailable as exc:
-            self._state_unavailable(exc)
-        else:
+            except SnapshotError as exc:
+                log.error("keeping snapshot %s: %s", self._ranker.snapshot.version, exc)
+            except StateUnavailable as exc:
+                self._state_unavailable(exc)
+            else:
+                self._state_available()
+        elif counters is not None:
             self._state_available()
+        if seen is not None:
+            seen["counters"] = counters  # still what this view read (a reload forgot it)
+            seen["ranker"] = self._ranker
         return self._ranker
 
     def _current_rules(self) -> RuleSet:
         """The editorial rules, reloaded when another call or process changed them."""
+        seen = self._seen()
+        if seen is not None and "rules" in seen:
+            cached: RuleSet = seen["rules"]
+            return cached
         rules = self._rules
-        try:
-            if self.rules.version() != rules.version:
+        counters = self._counters()
+        if counters is not None and counters[1] != rules.version:
+            try:
                 rules = self._rules = self.rules.load()  # one assignment: old or new
-        except StateUnavailable as exc:
-            self._state_unavailable(exc)
+            except StateUnavailable as exc:
+                self._state_unavailable(exc)
+        if seen is not None:
+            seen["rules"] = rules
         return rules
 
     def _state_unavailable(self, exc: StateUnavailable) -> None:
@@ -466,6 +541,7 @@ class Engine:
         ranker.article(rules.article_id)
         check_article_rules(rules.article_id, rules.pins, rules.blocks, known=ranker.positions)
         self.rules.replace_article(rules.article_id, rules.pins, rules.blocks, rules.featured, who)
+        self._forget_seen()
         return self.article_rules(rules.article_id)
 
     def clear_article_rules(self, article_id: str, who: str) -> None:
@@ -476,6 +552,7 @@ class Engine:
         """
         self.article_rules(article_id)
         self.rules.clear_article(article_id, who)
+        self._forget_seen()
 
     def excludes(self) -> list[str]:
         """The globally excluded ids, sorted."""
@@ -489,6 +566,7 @@ class Engine:
         """
         check_excludes(ids, known=self._current().positions)
         self.rules.replace_excludes(ids, who)
+        self._forget_seen()
         return self.excludes()
 
     # -- listing and writes ------------------------------------------------------------

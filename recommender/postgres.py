@@ -62,6 +62,7 @@ MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 LOCK_KEY = zlib.crc32(b"recommender build lock")
 """The advisory lock key of the build lock (a fixed number every host agrees on)."""
 
+
 def _drivers() -> tuple[Any, Any]:
     """psycopg and psycopg_pool, or a clear error naming the extra to install."""
     try:
@@ -302,6 +303,26 @@ class PublishedRow:
             )
 
 
+class CounterRow:
+    """Both change counters in one round trip (a :class:`~recommender.stores.ChangeCounters`):
+    what every request reads."""
+
+    def __init__(self, connections: Connections) -> None:
+        self.connections = connections
+
+    def read(self) -> tuple[int, int]:
+        """(live sequence, rules version).
+
+        Raises:
+            StateUnavailable: the database cannot be reached.
+        """
+        ((live, rules),) = self.connections.query(
+            "SELECT (SELECT seq FROM live_counter WHERE one = 1), "
+            "(SELECT seq FROM rules_counter WHERE one = 1)"
+        )
+        return int(live), int(rules)
+
+
 class AdvisoryLock(HeldWhileInside):
     """The build lock as a PostgreSQL session advisory lock (a
     :class:`~recommender.stores.BuildLock`).
@@ -498,6 +519,7 @@ __all__ = [
     "SCHEMA",
     "AdvisoryLock",
     "Connections",
+    "CounterRow",
     "Migrations",
     "PostgresDatabase",
     "PublishedRow",

@@ -26,12 +26,26 @@ from .rules import RuleStore
 from .snapshot import PointerFile, SnapshotStore
 from .stores import (
     BuildLock,
+    ChangeCounters,
     EditorialRuleStore,
     EmbeddingCacheStore,
     JobStateStore,
     LiveChangeStore,
     VersionPointer,
 )
+
+
+class SeparateCounters:
+    """The change counters read from each store in turn (a
+    :class:`~recommender.stores.ChangeCounters`): SQLite keeps them in two files."""
+
+    def __init__(self, live: LiveChangeStore, rules: EditorialRuleStore) -> None:
+        self.live = live
+        self.rules = rules
+
+    def read(self) -> tuple[int, int]:
+        """(live sequence, rules version)."""
+        return self.live.seq(), self.rules.version()
 
 
 @dataclass
@@ -44,6 +58,7 @@ class State:
         rules: the editorial rules and their audit log.
         jobs: the background jobs.
         snapshots: the snapshot versions, with the published-version pointer.
+        counters: the live sequence and rules version in one read.
     """
 
     backend: str
@@ -51,6 +66,7 @@ class State:
     rules: EditorialRuleStore
     jobs: JobStateStore
     snapshots: SnapshotStore
+    counters: ChangeCounters
     make_lock: Callable[[str], BuildLock] = field(repr=False)
     make_cache: Callable[[], EmbeddingCacheStore] = field(repr=False)
     closers: list[Callable[[], None]] = field(default_factory=list, repr=False)
@@ -89,16 +105,25 @@ def open_state(settings: Settings, now: Clock = system_clock) -> State:
     """
     files = IndexLayout.of(settings.index_dir)
     if not settings.database_url:
+        live, rules = LiveStore(files.live, now=now), RuleStore(files.rules)
         return State(
             backend="sqlite",
-            live=LiveStore(files.live, now=now),
-            rules=RuleStore(files.rules),
+            live=live,
+            rules=rules,
             jobs=_sqlite_jobs(files),
             snapshots=SnapshotStore(files.root, PointerFile(files.current)),
+            counters=SeparateCounters(live, rules),
             make_lock=lambda purpose: IndexLock(files.root, purpose=purpose),
             make_cache=lambda: EmbeddingCache(files.embeddings),
         )
-    from .postgres import AdvisoryLock, Connections, PostgresDatabase, PublishedRow, checked
+    from .postgres import (
+        AdvisoryLock,
+        Connections,
+        CounterRow,
+        PostgresDatabase,
+        PublishedRow,
+        checked,
+    )
 
     connections = Connections(
         settings.database_url, settings.database_timeout, settings.database_pool_size
@@ -112,6 +137,7 @@ def open_state(settings: Settings, now: Clock = system_clock) -> State:
         rules=RuleStore(PostgresDatabase(connections, "rules")),
         jobs=JobStore(PostgresDatabase(connections, "jobs")),
         snapshots=SnapshotStore(files.root, PublishedRow(connections)),
+        counters=CounterRow(connections),
         make_lock=lambda purpose: AdvisoryLock(connections, purpose=purpose),
         make_cache=lambda: EmbeddingCache(PostgresDatabase(connections, "embeddings")),
         closers=[connections.close],
@@ -125,4 +151,4 @@ def _sqlite_jobs(files: IndexLayout) -> JobStateStore:
     return JobStore(files.jobs)
 
 
-__all__ = ["State", "open_state"]
+__all__ = ["SeparateCounters", "State", "open_state"]

@@ -234,6 +234,16 @@ class BuildLock(Protocol):
     ) -> None: ...
 
 
+@runtime_checkable
+class ChangeCounters(Protocol):
+    """The live sequence and the rules version in one read: what a serving process
+    checks on every request to learn whether it must load anything."""
+
+    def read(self) -> tuple[int, int]:
+        """(:meth:`LiveChangeStore.seq`, :meth:`EditorialRuleStore.version`) as of now."""
+        ...
+
+
 class SignalEventStore(Protocol):
     """Reserved: reader signal events (views, clicks on recommendations) of a later
     issue. No methods yet, and no implementation; it names the place so the events
@@ -247,6 +257,7 @@ if TYPE_CHECKING:
     from .locking import IndexLock
     from .rules import RuleStore
     from .snapshot import PointerFile
+    from .state import SeparateCounters
 
     def _conforms(
         live: LiveStore,
@@ -255,6 +266,7 @@ if TYPE_CHECKING:
         cache: EmbeddingCache,
         pointer: PointerFile,
         lock: IndexLock,
+        counters: SeparateCounters,
     ) -> tuple[
         LiveChangeStore,
         EditorialRuleStore,
@@ -262,13 +274,15 @@ if TYPE_CHECKING:
         EmbeddingCacheStore,
         VersionPointer,
         BuildLock,
+        ChangeCounters,
     ]:
         """Never called: mypy checks that each default implements its protocol."""
-        return live, rules, jobs, cache, pointer, lock
+        return live, rules, jobs, cache, pointer, lock, counters
 
 
 __all__ = [
     "BuildLock",
+    "ChangeCounters",
     "EditorialRuleStore",
     "EmbeddingCacheStore",
     "JobStateStore",

@@ -225,6 +225,25 @@ def _check_json_body() -> None:
         raise ApiProblem(400, "invalid-json", "the body is not valid JSON") from None
 
 
+def _one_view_per_request(app: OpenAPI, holder: EngineHolder) -> None:
+    """Each request checks the shared state once (:meth:`Engine.view`): its cache key,
+    its filters and its answer see the same versions, in one round trip with
+    PostgreSQL."""
+
+    @app.before_request
+    def _open_view() -> None:
+        loaded = holder.loaded()  # the very first request loads it, and checks per read
+        if loaded is not None:
+            g.engine_view = loaded.view()
+            g.engine_view.__enter__()
+
+    @app.teardown_request
+    def _close_view(_error: BaseException | None) -> None:
+        view = g.pop("engine_view", None)
+        if view is not None:
+            view.__exit__(None, None, None)
+
+
 def _register_routes(app: OpenAPI) -> None:
     @app.before_request
     def _guard() -> None:
@@ -583,6 +602,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.extensions["recommender"] = holder
     app.extensions["recommender.answers"] = ResponseCache(settings.response_cache)
     register_error_handlers(app)
+    _one_view_per_request(app, holder)
     metrics = Metrics(holder.loaded)
     metrics.install(app)
     app.extensions["recommender.metrics"] = metrics
