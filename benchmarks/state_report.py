@@ -213,6 +213,7 @@ def check(run: dict[str, Any]) -> list[str]:
         )
         for kind in ("uniform", "hot")
     }
+    extra = {kind: _extra_cpu(run, kind) for kind in ("uniform", "hot")}
     return [
         "### The change check",
         "",
@@ -242,11 +243,44 @@ def check(run: dict[str, Any]) -> list[str]:
         f"{statements['hot']:.2f} with the hot set, that is {statements['uniform'] / 2:.1f} "
         f"and {statements['hot'] / 2:.1f} change checks (median over the rounds; commits in "
         "`pg_stat_database` over the server's whole life, start-up included, over the "
-        "requests in its access log). The micro-measure runs in a process of its own on "
-        "an otherwise idle server; under load, each round trip also waits for a PostgreSQL "
-        "backend to get one of the two cores.",
+        "requests in its access log). The micro-measure runs in a process of its own with no "
+        "server running; under load, each round trip also waits for a PostgreSQL "
+        "backend to get one of the two cores. Under load, the CPU a PostgreSQL-backed "
+        "request costs beyond a SQLite-backed one (its workers' plus PostgreSQL's, less "
+        "SQLite's workers', per round, median over the rounds in the medians above) is "
+        f"{_signed(extra['uniform'])} uncached and {_signed(extra['hot'])} with the hot set: "
+        f"{_per_check(extra['uniform'], statements['uniform'])} and "
+        f"{_per_check(extra['hot'], statements['hot'])} per change check.",
         "",
     ]
+
+
+def _extra_cpu(run: dict[str, Any], kind: str) -> float | None:
+    """Median over the rounds used of PostgreSQL's CPU per request (workers' plus
+    PostgreSQL's) less SQLite's (workers'), in ms."""
+    used = run["summary"][kind].get("rounds", [r["round"] for r in run["rounds"]])
+    extras = []
+    for r in run["rounds"]:
+        if r["round"] not in used:
+            continue
+        pg, sqlite = r["postgresql"][kind]["measured"], r["sqlite"][kind]["measured"]
+        if pg.get("postgres_cpu_ms_per_request") is None:
+            continue
+        extras.append(
+            pg["workers_cpu_ms_per_request"]
+            + pg["postgres_cpu_ms_per_request"]
+            - sqlite["workers_cpu_ms_per_request"]
+        )
+    return statistics.median(extras) if extras else None
+
+
+def _signed(ms: float | None) -> str:
+    return "–" if ms is None else f"{ms:+.2f} ms"
+
+
+def _per_check(ms: float | None, statements: float) -> str:
+    checks = statements / 2
+    return "–" if ms is None or checks <= 0 else f"{ms / checks:.2f} ms"
 
 
 def profile(run: dict[str, Any]) -> list[str]:
