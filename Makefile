@@ -12,7 +12,7 @@ PORT ?= 8000
 # torch is installed first and pinned: any other torch request pulls a multi-GB CUDA build.
 TORCH := torch==2.13.0
 
-.PHONY: help install browser wrk postgres run index serve test lint format bench bench-quality bench-scale clean
+.PHONY: help install browser wrk postgres run index serve test lint format bench bench-quality bench-scale bench-state clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -79,6 +79,12 @@ bench: $(STAMP) ## Measure indexing and query speed; writes docs/benchmarks.md
 SIZES ?= 1k,10k,100k,1m
 bench-scale: $(STAMP) wrk ## Measure 1k-1M synthetic articles (SIZES=...); writes its section of docs/benchmarks.md
 	$(BIN)/python -m benchmarks.scale --sizes $(SIZES) --out docs/benchmarks.md
+
+# Corpus size of bench-state: the scale benchmark's index of that size is reused when
+# it loads, else one is generated and built under var/bench/state/.
+SIZE ?= 100k
+bench-state: $(STAMP) wrk postgres ## Reads with the state in PostgreSQL beside SQLite (SIZE=100k); writes its section of docs/benchmarks.md
+	$(BIN)/python -m benchmarks.state --size $(SIZE) --out docs/benchmarks.md
 
 bench-quality: $(STAMP) ## Measure ranking quality on NFCorpus and SciFact; writes docs/quality.md
 	$(BIN)/python -m benchmarks.quality --out docs/quality.md
