@@ -375,6 +375,13 @@ def serve(
     debug: bool,
 ) -> None:
     """Serve the HTTP API (gunicorn; Flask's dev server with --debug)."""
+    settings = _settings(host=host, port=port, workers=workers, index_dir=index_dir)
+    if settings.database_url:
+        from .postgres import checked
+
+        # Once here, before any worker starts: a schema that is behind is one
+        # clear line (run `recommender db upgrade`), not a worker failing to boot.
+        checked(settings.database_url)
     if not debug:
         # gunicorn workers add their metrics up through files; prometheus_client reads
         # this variable when it is first imported, so set it before the service loads.
@@ -386,13 +393,6 @@ def serve(
     # A server should say what it serves even without --verbose.
     for name in ("recommender", "service"):
         logging.getLogger(name).setLevel(logging.INFO)
-    settings = _settings(host=host, port=port, workers=workers, index_dir=index_dir)
-    if settings.database_url:
-        from .postgres import checked
-
-        # Once here, before any worker starts: a schema that is behind is one
-        # clear line (run `recommender db upgrade`), not a worker failing to boot.
-        checked(settings.database_url)
     run(settings, debug=debug)
 
 

@@ -139,7 +139,13 @@ def served(
 ) -> Iterator[Server]:
     """Like :func:`running_server`, yielding the :class:`Server` (to kill it) and
     leaving the log to the caller."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RECOMMENDER_")}
+    # Each server makes (and at exit removes) a metrics directory of its own: one
+    # inherited from this process would be shared, and removed under the others.
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("RECOMMENDER_") and k != "PROMETHEUS_MULTIPROC_DIR"
+    }
     env["RECOMMENDER_INDEX_DIR"] = str(index_dir)
     env.update({f"RECOMMENDER_{name.upper()}": value for name, value in settings.items()})
     handle, name = tempfile.mkstemp(prefix="server-", suffix=".log", dir=index_dir.parent)

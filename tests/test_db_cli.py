@@ -3,7 +3,9 @@ and moving an index directory's SQLite state into PostgreSQL."""
 
 from __future__ import annotations
 
+import os
 import sqlite3
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +24,7 @@ from recommender.state import open_state
 from service import create_app
 
 from .conftest import make_engine
-from .servers import refused_port
+from .servers import COMMAND, refused_port
 
 pytestmark = pytest.mark.postgres
 
@@ -147,10 +149,15 @@ def test_migrate_from_sqlite_copies_everything_once(
 def test_serve_refuses_to_start_on_a_database_that_is_behind(
     postgres_url: str, tmp_path: Path
 ) -> None:
-    code, output = run("serve", "--port", "0", url=postgres_url, index_dir=tmp_path)
-    assert code == 1
-    assert "lacks schema steps 0001.shared-state: run `recommender db upgrade`" in output
-    assert "Traceback" not in output
+    # A process of its own: `serve` sets the metrics directory in its environment.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RECOMMENDER_")}
+    env |= {"RECOMMENDER_DATABASE_URL": postgres_url, "RECOMMENDER_INDEX_DIR": str(tmp_path)}
+    done = subprocess.run(
+        [*COMMAND, "serve", "--port", "0"], capture_output=True, text=True, env=env, check=False
+    )
+    assert done.returncode == 1
+    assert "lacks schema steps 0001.shared-state: run `recommender db upgrade`" in done.stderr
+    assert "Traceback" not in done.stderr
 
 
 def test_an_unreachable_database_is_named_without_its_password(tmp_path: Path) -> None:

@@ -608,9 +608,7 @@ def test_excel_semicolon_csv_through_real_cli(tmp_path: Path) -> None:
 def test_failed_reindex_job_keeps_the_rejections(tmp_path: Path) -> None:
     source = all_bad_csv(tmp_path)
     runner = JobRunner(Settings(index_dir=tmp_path / "index"), FakeEmbedder)
-    job_id = runner.store.create("reindex")
-    runner._run(job_id, [source], full=False)  # the body of the job thread, run here
-    job = runner.get(job_id)
+    job = runner.join(runner.start_reindex(sources=[source]))
     assert job is not None and job.state == "failed"
     assert job.error is not None and "no valid article (4 rejected)" in job.error
     assert job.summary is not None
