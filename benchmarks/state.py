@@ -5,8 +5,9 @@ SQLite files, on one snapshot, in one run; writes its section of docs/benchmarks
 
 The goal (the PostgreSQL issue's acceptance): PostgreSQL's read throughput at
 least 0.9× SQLite's at 100k articles. A request reads the shared state only to
-check two change counters (``live.seq()`` and ``rules.version()``); with
-PostgreSQL that is two single-row SELECTs on a per-thread connection.
+check its two change counters (the live sequence and the rules version), once per
+request (``Engine.view()``); with PostgreSQL that is one single-row SELECT on a
+per-thread connection (``postgres.CounterRow``).
 
 1. The index: the scale benchmark's (``var/bench/scale/<size>/index``) when it
    loads with this code, else one generated and built with ``benchmarks/scale.py``'s
