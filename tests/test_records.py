@@ -609,7 +609,9 @@ def test_failed_reindex_job_keeps_the_rejections(tmp_path: Path) -> None:
     source = all_bad_csv(tmp_path)
     runner = JobRunner(Settings(index_dir=tmp_path / "index"), FakeEmbedder)
     job_id = runner.store.create("reindex")
-    runner._run(job_id, [source], full=False)  # the body of the job thread, run here
+    lock = runner.state.lock("reindex job")  # as start_reindex takes it for the thread
+    lock.acquire()
+    runner._run(job_id, [source], full=False, lock=lock)  # the body of the job thread, run here
     job = runner.get(job_id)
     assert job is not None and job.state == "failed"
     assert job.error is not None and "no valid article (4 rejected)" in job.error
