@@ -26,8 +26,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal, NamedTuple
 
@@ -233,6 +234,10 @@ class Shard:
     source: str
     files: tuple[str, ...] = ()
     span: tuple[int, int, int] | None = None
+    base: str | None = None
+    """The directory a relative ``source`` is found in (where the shards were
+    planned), so a worker in another directory reads the same files; records
+    and rejections still name the source as given."""
 
 
 SHARD_RECORDS = 2_000
@@ -262,16 +267,18 @@ def plan_shards(
     _chosen_namespaces((options or ReadOptions()).id_namespaces, paths)
     shards: list[Shard] = []
     for path in paths:
+        base = None if path.is_absolute() else os.getcwd()
         if path.is_dir():
             files = [str(file) for file in _markdown_files(path)]
             shards.extend(
-                Shard(str(path), files=tuple(files[start : start + records]))
+                Shard(str(path), files=tuple(files[start : start + records]), base=base)
                 for start in range(0, len(files), records)
             )
         elif path.suffix.lower() in JSONL_SUFFIXES and path.is_file():
-            shards.extend(Shard(str(path), span=span) for span in _line_spans(path, records))
+            spans = _line_spans(path, records)
+            shards.extend(Shard(str(path), span=span, base=base) for span in spans)
         else:
-            shards.append(Shard(str(path)))
+            shards.append(Shard(str(path), base=base))
     return shards
 
 
@@ -305,6 +312,34 @@ def read_shard(shard: Shard, options: ReadOptions | None = None) -> list[_Item]:
         InvalidCorpus: the source cannot be read at all.
     """
     options = options or ReadOptions()
+    if shard.base is None:
+        return _read_located(shard, options)
+    base = Path(shard.base)
+    located = replace(
+        shard,
+        source=str(base / shard.source),
+        files=tuple(str(base / file) for file in shard.files),
+        base=None,
+    )
+    prefix = str(base / "_")[:-1]  # the base and its separator
+    return [_named(item, prefix) for item in _read_located(located, options)]
+
+
+def _named(item: _Item, prefix: str) -> _Item:
+    """``item`` with its source named as given: without the ``prefix`` it was read under."""
+
+    def given(source: str) -> str:
+        return source.removeprefix(prefix)
+
+    if isinstance(item, _Read):
+        return item._replace(where=replace(item.where, source=given(item.where.source)))
+    if item.source is None:
+        return item
+    return replace(item, source=given(item.source))
+
+
+def _read_located(shard: Shard, options: ReadOptions) -> list[_Item]:
+    """The records of a shard whose paths can be opened from here as they are."""
     shortcodes = options.strip_shortcodes == "all"
     if shard.files:
         return [

@@ -325,10 +325,15 @@ def cache_keys(model: str, items: Sequence[tuple[str, str]]) -> list[str]:
 
 @dataclass(frozen=True)
 class EmbeddedBatch:
-    """The vectors of one batch of texts, and how many chunks the model read for them."""
+    """The vectors of one batch of texts, and how many chunks the model read for each.
+
+    Attributes:
+        vectors: ``(texts, dim)`` float32, L2-normalised.
+        chunks: ``(texts,)`` int64, the windows each text was cut into.
+    """
 
     vectors: np.ndarray
-    chunks: int
+    chunks: np.ndarray
 
 
 def embed_batch(
@@ -347,10 +352,12 @@ def embed_batch(
     holds the model (:mod:`recommender.raybuild`).
 
     Returns:
-        ``(len(items), dim)`` float32 vectors, and the number of chunks encoded.
+        ``(len(items), dim)`` float32 vectors, and the chunks of each text.
     """
     if not items:
-        return EmbeddedBatch(np.zeros((0, embedder.dim), dtype=np.float32), 0)
+        return EmbeddedBatch(
+            np.zeros((0, embedder.dim), dtype=np.float32), np.zeros(0, dtype=np.int64)
+        )
     plans = [plan_chunks(embedder, *item, chunk_tokens, chunk_overlap) for item in items]
     flat = [chunk for plan in plans for chunk in plan.chunks]
     chunk_vectors = embedder.encode(flat)
@@ -361,7 +368,8 @@ def embed_batch(
         offset += len(plan.chunks)
         weights = np.asarray(plan.weights, dtype=np.float32)[:, None]
         rows.append(normalise_rows((block * weights).sum(axis=0, keepdims=True))[0])
-    return EmbeddedBatch(np.vstack(rows), len(flat))
+    chunks = np.array([len(plan.chunks) for plan in plans], dtype=np.int64)
+    return EmbeddedBatch(np.vstack(rows), chunks)
 
 
 EmbedSteps = Callable[[Sequence[tuple[str, str]]], Iterator[tuple[np.ndarray, EmbeddedBatch]]]
@@ -445,7 +453,7 @@ def embed_texts(
             step_vectors = {
                 todo_keys[i]: vector for i, vector in zip(indexes, batch.vectors, strict=True)
             }
-            stats.chunks += batch.chunks
+            stats.chunks += int(batch.chunks.sum())
             if cache is not None:
                 cache.put_many(model, step_vectors)
             fresh.update(step_vectors)
