@@ -140,6 +140,21 @@ def main(verbose: bool) -> None:
     help="Name the posts of the WordPress export FILE NAME:<post id> (repeatable); "
     "see RECOMMENDER_WXR_ID_NAMESPACE.",
 )
+@click.option(
+    "--engine",
+    type=click.Choice(["local", "ray"]),
+    default="local",
+    show_default=True,
+    help="Where the build runs: this process, or a Ray cluster (pip install "
+    "'recommender[ray]'; see docs/operations.md).",
+)
+@click.option(
+    "--ray-address",
+    default=None,
+    metavar="ADDRESS",
+    help="With --engine ray: the cluster to join (ray://HOST:10001, HOST:6379 or auto). "
+    "Default: $RAY_ADDRESS, else Ray started on this machine.",
+)
 @_core_errors
 def reindex(
     sources: Sequence[Path],
@@ -152,6 +167,8 @@ def reindex(
     progress: bool | None,
     csv_delimiter: str | None,
     id_namespaces: Sequence[str],
+    engine: str,
+    ray_address: str | None,
 ) -> None:
     """Index SOURCES and publish a new snapshot (`index` is the same command).
 
@@ -165,6 +182,10 @@ def reindex(
     Invalid records are reported with file, line and field, and skipped.
     --report FILE is written on failure too, with the error and the rejections.
 
+    --engine ray reads, embeds and computes candidate sets on a Ray cluster; this
+    process still holds the lock, keeps the embedding cache and publishes the
+    same snapshot a local build would.
+
     \b
     Exit codes: 0 done; 1 failed (nothing was published); 2 bad input (an
     unreadable source, or rejected records with --strict); 3 another reindex
@@ -174,10 +195,19 @@ def reindex(
     from .pipeline import IndexReport, build_index
 
     report = IndexReport()
+    runner = None
     try:
+        if ray_address is not None and engine != "ray":
+            raise BadInput("--ray-address: only with --engine ray")
         settings = _settings(index_dir=index_dir, csv_delimiter=csv_delimiter)
         chosen = _parse_id_namespaces(id_namespaces)
         stop = _stop_at(os.environ.get(STOP_AT_VARIABLE, ""))
+        if engine == "ray":
+            # Imported here: `make run`, the server and local builds never import Ray.
+            from .raybuild import RayOptions, RayRunner, import_ray
+
+            import_ray()  # a missing extra is said before anything else happens
+            runner = RayRunner(RayOptions(address=ray_address))
         embedder = SentenceTransformerEmbedder(settings.model, batch_size=settings.batch_size)
         show_bars = sys.stderr.isatty() if progress is None else progress
         build_index(
@@ -192,6 +222,7 @@ def reindex(
             report=report,
             id_namespaces=chosen,
             on_wait=_say_waiting,
+            runner=runner,
         )
     except (RecommenderError, click.ClickException) as exc:
         # Cron reads the report file: it must say why a run failed, and which
@@ -200,6 +231,9 @@ def reindex(
         if report_file is not None:
             _write_report(report_file, report.to_json())
         raise
+    finally:
+        if runner is not None:
+            runner.close()
     if report_file is not None:
         _write_report(report_file, report.to_json())
     if as_json:
