@@ -91,9 +91,10 @@ class RayOptions:
     """How a build uses the cluster.
 
     Attributes:
-        address: the cluster to join (``ray://HOST:10001``, ``HOST:6379`` or
-            ``auto``); None joins the one ``RAY_ADDRESS`` names (as inside a
-            ``ray job submit``), else starts Ray on this machine.
+        address: the cluster to join (``HOST:6379`` or ``auto``, from a node of
+            the cluster; ``ray://HOST:10001`` through Ray Client); None joins the
+            one ``RAY_ADDRESS`` names (as inside a ``ray job submit``), else
+            starts Ray on this machine.
         shard_records: records per read shard.
         embed_actors: actors holding the model; None: one per GPU when the
             cluster has GPUs, else one per CPU.
@@ -214,9 +215,11 @@ class RayRunner:
                     "text": [text for _, text in items],
                 }
             )
-            # A block per batch, or Ray Data keeps a small input in one block and
-            # one actor does all the work.
-            blocks = max(1, -(-len(items) // options.embed_batch))
+            # Every actor gets work, and every block holds at least a batch: the
+            # pool gathers smaller blocks until they make one, and a block is what
+            # comes back to be stored in the cache at once.
+            batch_size = max(1, min(options.embed_batch, len(items) // actors))
+            blocks = max(1, len(items) // batch_size)
             dataset = (
                 ray.data.from_arrow(table)
                 .repartition(blocks)
@@ -227,7 +230,7 @@ class RayRunner:
                         settings.chunk_tokens,
                         settings.chunk_overlap,
                     ),
-                    batch_size=options.embed_batch,
+                    batch_size=batch_size,
                     batch_format="numpy",
                     # A fixed pool (what ``concurrency=actors`` said before Ray 2.51).
                     compute=ray.data.ActorPoolStrategy(size=actors),
@@ -268,8 +271,8 @@ class RayRunner:
             (start, ray.put(vectors[start:end]))
             for start, end in _ranges(n, self.options.vector_shard_rows)
         ]
-        queries = neighbours.strongest_terms(lexical.matrix_, neighbours.QUERY_TERMS)
-        postings = ray.put(neighbours.lexical_postings(lexical.matrix_, neighbours.MAX_POSTINGS))
+        queries, postings_matrix = lexical.more_like_this_search()
+        postings = ray.put(postings_matrix)
         dense_task = ray.remote(num_cpus=1)(_dense_task)
         lexical_task = ray.remote(num_cpus=1)(_lexical_task)
         pending: dict[Any, tuple[str, int, int]] = {}

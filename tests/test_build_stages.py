@@ -36,8 +36,6 @@ from recommender.embedding import (
 )
 from recommender.lexical import LexicalModel
 from recommender.neighbours import (
-    MAX_POSTINGS,
-    QUERY_TERMS,
     dense_against_shards,
     dense_neighbours,
     joined,
@@ -270,8 +268,7 @@ class ShardedRunner:
     ) -> np.ndarray:
         n, width = len(vectors), settings.candidates
         shards = [(a, vectors[a:b]) for a, b in cuts(n, [7] * n)]
-        queries = strongest_terms(lexical.matrix_, QUERY_TERMS)
-        postings = lexical_postings(lexical.matrix_, MAX_POSTINGS)
+        queries, postings = lexical.more_like_this_search()
         dense, lexical_half = [], []
         for start, end in cuts(n, [4] * n):
             rows = np.arange(start, end)
