@@ -152,8 +152,9 @@ def main(verbose: bool) -> None:
     "--ray-address",
     default=None,
     metavar="ADDRESS",
-    help="With --engine ray: the cluster to join (ray://HOST:10001, HOST:6379 or auto). "
-    "Default: $RAY_ADDRESS, else Ray started on this machine.",
+    help="With --engine ray: the cluster to join (HOST:6379 or auto from a node of it, "
+    "ray://HOST:10001 through Ray Client). Default: $RAY_ADDRESS (set inside `ray job "
+    "submit`), else Ray started on this machine.",
 )
 @_core_errors
 def reindex(
@@ -296,7 +297,9 @@ STOP_AT_VARIABLE = "RECOMMENDER_TEST_STOP_AT"
 
 def _stop_at(spec: str) -> Progress | None:
     """With ``PHASE:DONE`` (e.g. ``write:2``), a reindex stops itself right after
-    reporting that step, so a test can ``kill -9`` it at exactly that point.
+    reporting that step, so a test can ``kill -9`` it at exactly that point. With
+    ``PHASE:DONE+`` it stops at the first step of PHASE with at least DONE done
+    (a cluster's embedding batches arrive in sizes and orders no test can name).
 
     The process announces the stop on stderr, then sends itself SIGSTOP: it stays
     frozen, holding the lock, until SIGKILL (a crash there) or SIGCONT (carry on).
@@ -310,14 +313,20 @@ def _stop_at(spec: str) -> Progress | None:
     if not spec:
         return None
     phase, _, count = spec.partition(":")
+    at_least = count.endswith("+")
+    count = count.removesuffix("+")
     if phase not in PHASES or not count.isdigit():
         raise BadInput(
-            f"{STOP_AT_VARIABLE}={spec!r}: expected PHASE:DONE with PHASE one of "
-            f"{', '.join(PHASES)} (e.g. write:2)"
+            f"{STOP_AT_VARIABLE}={spec!r}: expected PHASE:DONE or PHASE:DONE+ with PHASE "
+            f"one of {', '.join(PHASES)} (e.g. write:2)"
         )
+    stopped = False
 
     def stop(reported: str, done: int, total: int) -> None:
-        if (reported, done) == (phase, int(count)):
+        nonlocal stopped
+        reached = done >= int(count) if at_least else done == int(count)
+        if reported == phase and reached and not stopped:
+            stopped = True
             click.echo(f"stopping at {reported}: {done}/{total} ({STOP_AT_VARIABLE})", err=True)
             os.kill(os.getpid(), signal.SIGSTOP)
 

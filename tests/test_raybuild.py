@@ -6,6 +6,8 @@ CPUs, serves the whole test session (``ray_cluster``)."""
 from __future__ import annotations
 
 import json
+import os
+import re
 import subprocess
 import sys
 import time
@@ -23,10 +25,13 @@ from recommender.embedding import EmbeddingCache, SentenceTransformerEmbedder
 from recommender.layout import IndexLayout
 from recommender.pipeline import IndexReport, build_index
 from recommender.raybuild import RayOptions, RayRunner
+from recommender.snapshot import SnapshotStore
 
 from .conftest import BUNDLED_CORPUS, ROOT
 from .fakes import FakeEmbedder
+from .servers import COMMAND
 from .test_build_stages import assert_same_snapshot
+from .test_crash_and_reload import reindex_env
 
 # Small shards, batches and blocks, so that a few hundred articles make many of each.
 SMALL = RayOptions(
@@ -142,3 +147,59 @@ def test_a_ray_build_with_the_real_model_answers_as_the_local_build(
     for article_id, items in wanted.items():
         assert [i for i, _ in answers[article_id]] == [i for i, _ in items], article_id
         assert np.allclose([s for _, s in answers[article_id]], [s for _, s in items], atol=1e-5)
+
+
+@pytest.mark.ray
+@pytest.mark.real_model
+def test_a_killed_ray_build_publishes_nothing_and_the_next_one_resumes(
+    ray_cluster: Any, real_embedder: SentenceTransformerEmbedder, tmp_path: Path
+) -> None:
+    """``kill -9`` of the driver half way through embedding (the crash tests' seam:
+    it stops itself after a step, then is killed): the old snapshot stays
+    published and serving, and the next build embeds only what the killed one did
+    not store in the cache."""
+    records = mixed_records(300)
+    before = write_jsonl(records[:100], tmp_path / "before.jsonl")
+    after = write_jsonl(records, tmp_path / "after.jsonl")
+    settings = Settings(index_dir=tmp_path / "index")
+    old = build_index([before], settings, real_embedder)
+    address = ray_cluster.get_runtime_context().gcs_address
+    command = [
+        *COMMAND,
+        "reindex",
+        str(after),
+        "--index-dir",
+        str(settings.index_dir),
+        "--no-progress",
+        "--engine",
+        "ray",
+        "--ray-address",
+        address,
+    ]
+    log = tmp_path / "reindex.log"
+    with log.open("w") as stderr:
+        process = subprocess.Popen(
+            command,
+            env=reindex_env(test_stop_at="embed:1+"),
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+        )
+    _, status = os.waitpid(process.pid, os.WUNTRACED)  # until it stops itself
+    assert os.WIFSTOPPED(status), log.read_text()
+    process.kill()
+    process.wait()
+    stopped = re.search(r"stopping at embed: (\d+)/200 ", log.read_text())
+    assert stopped is not None, log.read_text()
+    embedded = int(stopped.group(1))
+    assert 0 < embedded < 200
+    cache = EmbeddingCache(IndexLayout.of(settings.index_dir).embeddings)
+    assert len(cache) == 100 + embedded  # each batch is in the cache before it is reported
+    store = SnapshotStore(settings.index_dir)
+    assert store.current_version() == old.version and store.versions() == [old.version]
+    serving = Engine(settings, embedder=real_embedder)
+    assert len(serving.list_articles(limit=1_000).articles) == 100
+
+    with RayRunner(RayOptions(embed_actors=2)) as runner:
+        report = build_index([after], settings, SentenceTransformerEmbedder(), runner=runner)
+    assert report.published and report.added == 200 and report.embedded == 200 - embedded
+    assert len(Engine(settings, embedder=real_embedder).list_articles(limit=1_000).articles) == 300
