@@ -12,7 +12,7 @@ PORT ?= 8000
 # torch is installed first and pinned: any other torch request pulls a multi-GB CUDA build.
 TORCH := torch==2.13.0
 
-.PHONY: help install browser wrk postgres run index serve test lint format bench bench-quality bench-scale bench-state clean
+.PHONY: help install browser wrk postgres run index serve test lint format bench bench-quality bench-scale bench-state bench-ray clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -85,6 +85,13 @@ bench-scale: $(STAMP) wrk ## Measure 1k-1M synthetic articles (SIZES=...); write
 SIZE ?= 100k
 bench-state: $(STAMP) wrk postgres ## Reads with the state in PostgreSQL beside SQLite (SIZE=100k); writes its section of docs/benchmarks.md
 	$(BIN)/python -m benchmarks.state --size $(SIZE) --out docs/benchmarks.md
+
+# Articles in the corpus both builds index (about 45 s each per 1,000 on two cores);
+# GPU_RATE: the articles/s one GPU worker is assumed to embed in the projection.
+RAY_SIZE ?= 2000
+GPU_RATE ?= 2000
+bench-ray: $(STAMP) ## Single-machine build against the Ray build, per-worker rates, 1M/10M projection; writes its section of docs/benchmarks.md
+	$(BIN)/python -m benchmarks.raybench --size $(RAY_SIZE) --gpu-rate $(GPU_RATE) --out docs/benchmarks.md
 
 bench-quality: $(STAMP) ## Measure ranking quality on NFCorpus and SciFact; writes docs/quality.md
 	$(BIN)/python -m benchmarks.quality --out docs/quality.md

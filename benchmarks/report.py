@@ -1,6 +1,6 @@
 """docs/benchmarks.md holds several reports: `make bench` writes the page, and
-`make bench-scale` and `make bench-state` each write only their own section,
-between two markers, so no run erases another's figures."""
+`make bench-scale`, `make bench-state` and `make bench-ray` each write only
+their own section, between two markers, so no run erases another's figures."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ from pathlib import Path
 
 SCALE = "bench-scale"
 STATE = "bench-state"
-KEPT = (SCALE, STATE)
+RAY = "bench-ray"
+KEPT = (SCALE, STATE, RAY)
 """The marked sections a `make bench` run keeps, in page order."""
 
 SCALE_START = "<!-- bench-scale:start -->"

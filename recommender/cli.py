@@ -140,6 +140,22 @@ def main(verbose: bool) -> None:
     help="Name the posts of the WordPress export FILE NAME:<post id> (repeatable); "
     "see RECOMMENDER_WXR_ID_NAMESPACE.",
 )
+@click.option(
+    "--engine",
+    type=click.Choice(["local", "ray"]),
+    default="local",
+    show_default=True,
+    help="Where the build runs: this process, or a Ray cluster (pip install "
+    "'recommender[ray]'; see docs/operations.md).",
+)
+@click.option(
+    "--ray-address",
+    default=None,
+    metavar="ADDRESS",
+    help="With --engine ray: the cluster to join (HOST:6379 or auto from a node of it, "
+    "ray://HOST:10001 through Ray Client). Default: $RAY_ADDRESS (set inside `ray job "
+    "submit`), else Ray started on this machine.",
+)
 @_core_errors
 def reindex(
     sources: Sequence[Path],
@@ -152,6 +168,8 @@ def reindex(
     progress: bool | None,
     csv_delimiter: str | None,
     id_namespaces: Sequence[str],
+    engine: str,
+    ray_address: str | None,
 ) -> None:
     """Index SOURCES and publish a new snapshot (`index` is the same command).
 
@@ -165,6 +183,10 @@ def reindex(
     Invalid records are reported with file, line and field, and skipped.
     --report FILE is written on failure too, with the error and the rejections.
 
+    --engine ray reads, embeds and computes candidate sets on a Ray cluster; this
+    process still holds the lock, keeps the embedding cache and publishes the
+    same snapshot a local build would.
+
     \b
     Exit codes: 0 done; 1 failed (nothing was published); 2 bad input (an
     unreadable source, or rejected records with --strict); 3 another reindex
@@ -174,10 +196,19 @@ def reindex(
     from .pipeline import IndexReport, build_index
 
     report = IndexReport()
+    runner = None
     try:
+        if ray_address is not None and engine != "ray":
+            raise BadInput("--ray-address: only with --engine ray")
         settings = _settings(index_dir=index_dir, csv_delimiter=csv_delimiter)
         chosen = _parse_id_namespaces(id_namespaces)
         stop = _stop_at(os.environ.get(STOP_AT_VARIABLE, ""))
+        if engine == "ray":
+            # Imported here: `make run`, the server and local builds never import Ray.
+            from .raybuild import RayOptions, RayRunner, import_ray
+
+            import_ray()  # a missing extra is said before anything else happens
+            runner = RayRunner(RayOptions(address=ray_address))
         embedder = SentenceTransformerEmbedder(settings.model, batch_size=settings.batch_size)
         show_bars = sys.stderr.isatty() if progress is None else progress
         build_index(
@@ -192,6 +223,7 @@ def reindex(
             report=report,
             id_namespaces=chosen,
             on_wait=_say_waiting,
+            runner=runner,
         )
     except (RecommenderError, click.ClickException) as exc:
         # Cron reads the report file: it must say why a run failed, and which
@@ -200,6 +232,9 @@ def reindex(
         if report_file is not None:
             _write_report(report_file, report.to_json())
         raise
+    finally:
+        if runner is not None:
+            runner.close()
     if report_file is not None:
         _write_report(report_file, report.to_json())
     if as_json:
@@ -262,7 +297,9 @@ STOP_AT_VARIABLE = "RECOMMENDER_TEST_STOP_AT"
 
 def _stop_at(spec: str) -> Progress | None:
     """With ``PHASE:DONE`` (e.g. ``write:2``), a reindex stops itself right after
-    reporting that step, so a test can ``kill -9`` it at exactly that point.
+    reporting that step, so a test can ``kill -9`` it at exactly that point. With
+    ``PHASE:DONE+`` it stops at the first step of PHASE with at least DONE done
+    (a cluster's embedding batches arrive in sizes and orders no test can name).
 
     The process announces the stop on stderr, then sends itself SIGSTOP: it stays
     frozen, holding the lock, until SIGKILL (a crash there) or SIGCONT (carry on).
@@ -276,14 +313,20 @@ def _stop_at(spec: str) -> Progress | None:
     if not spec:
         return None
     phase, _, count = spec.partition(":")
+    at_least = count.endswith("+")
+    count = count.removesuffix("+")
     if phase not in PHASES or not count.isdigit():
         raise BadInput(
-            f"{STOP_AT_VARIABLE}={spec!r}: expected PHASE:DONE with PHASE one of "
-            f"{', '.join(PHASES)} (e.g. write:2)"
+            f"{STOP_AT_VARIABLE}={spec!r}: expected PHASE:DONE or PHASE:DONE+ with PHASE "
+            f"one of {', '.join(PHASES)} (e.g. write:2)"
         )
+    stopped = False
 
     def stop(reported: str, done: int, total: int) -> None:
-        if (reported, done) == (phase, int(count)):
+        nonlocal stopped
+        reached = done >= int(count) if at_least else done == int(count)
+        if reported == phase and reached and not stopped:
+            stopped = True
             click.echo(f"stopping at {reported}: {done}/{total} ({STOP_AT_VARIABLE})", err=True)
             os.kill(os.getpid(), signal.SIGSTOP)
 

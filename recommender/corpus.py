@@ -26,8 +26,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+import os
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal, NamedTuple
 
@@ -211,10 +212,167 @@ def load_corpus(sources: Iterable[Path | str], options: ReadOptions | None = Non
     options = options or ReadOptions()
     paths = [Path(source) for source in sources]
     names = _chosen_namespaces(options.id_namespaces, paths)
-    result = CorpusLoad()
     # Every source is read before any id is final: whether WordPress post ids need
     # a site namespace depends on how many sites the whole load holds.
     items = [item for path in paths for item in read_source(path, options)]
+    return _combined(items, options, names)
+
+
+@dataclass(frozen=True)
+class Shard:
+    """A part of the sources that can be read on its own (:func:`read_shard`), on
+    any machine that sees the source at the same path.
+
+    Attributes:
+        source: the source as given: a file, or a directory of Markdown files.
+        files: for a Markdown directory, the files of this part, as
+            :func:`read_source` names them; empty for a file.
+        span: for a JSON Lines file, (first byte, end byte, number of the first
+            line) of this part, whole lines; None for a whole file.
+    """
+
+    source: str
+    files: tuple[str, ...] = ()
+    span: tuple[int, int, int] | None = None
+    base: str | None = None
+    """The directory a relative ``source`` is found in (where the shards were
+    planned), so a worker in another directory reads the same files; records
+    and rejections still name the source as given."""
+
+
+SHARD_RECORDS = 2_000
+"""Records per shard: Markdown files of a directory, or lines of a JSON Lines file."""
+
+
+def plan_shards(
+    sources: Iterable[Path | str],
+    options: ReadOptions | None = None,
+    records: int = SHARD_RECORDS,
+) -> list[Shard]:
+    """Cut ``sources`` into shards of about ``records`` records, in reading order.
+
+    A Markdown directory is cut into groups of files and a JSON Lines file into
+    runs of whole lines (found by scanning its bytes once for line ends); every
+    other source (CSV, Parquet, XML) is one shard, as its records are not
+    self-contained (a CSV header, a feed's sites). Reading the shards in order
+    and combining them (:func:`combine_shards`) gives what :func:`load_corpus`
+    gives.
+
+    Raises:
+        InvalidCorpus: a directory holds no Markdown files.
+        InvalidArgument: ``options.id_namespaces`` names a file that is not one of
+            ``sources`` (checked here, before anything is read).
+    """
+    paths = [Path(source) for source in sources]
+    _chosen_namespaces((options or ReadOptions()).id_namespaces, paths)
+    shards: list[Shard] = []
+    for path in paths:
+        base = None if path.is_absolute() else os.getcwd()
+        if path.is_dir():
+            files = [str(file) for file in _markdown_files(path)]
+            shards.extend(
+                Shard(str(path), files=tuple(files[start : start + records]), base=base)
+                for start in range(0, len(files), records)
+            )
+        elif path.suffix.lower() in JSONL_SUFFIXES and path.is_file():
+            spans = _line_spans(path, records)
+            shards.extend(Shard(str(path), span=span, base=base) for span in spans)
+        else:
+            shards.append(Shard(str(path), base=base))
+    return shards
+
+
+def _line_spans(path: Path, lines: int) -> list[tuple[int, int, int]]:
+    """(first byte, end byte, first line number) of each run of ``lines`` lines."""
+    spans: list[tuple[int, int, int]] = []
+    start, line, offset, seen = 0, 1, 0, 0
+    try:
+        with path.open("rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                at = block.find(b"\n")
+                while at >= 0:
+                    seen += 1
+                    if seen == lines:
+                        spans.append((start, offset + at + 1, line))
+                        start, line, seen = offset + at + 1, line + lines, 0
+                    at = block.find(b"\n", at + 1)
+                offset += len(block)
+    except OSError as exc:
+        raise InvalidCorpus(path, exc.strerror or str(exc)) from None
+    if offset > start or not spans:
+        spans.append((start, offset, line))
+    return spans
+
+
+def read_shard(shard: Shard, options: ReadOptions | None = None) -> list[_Item]:
+    """The records of one shard, each an article (with where it was read), a
+    rejection or a note: a stage of the build that any worker can run.
+
+    Raises:
+        InvalidCorpus: the source cannot be read at all.
+    """
+    options = options or ReadOptions()
+    if shard.base is None:
+        return _read_located(shard, options)
+    base = Path(shard.base)
+    located = replace(
+        shard,
+        source=str(base / shard.source),
+        files=tuple(str(base / file) for file in shard.files),
+        base=None,
+    )
+    prefix = str(base / "_")[:-1]  # the base and its separator
+    return [_named(item, prefix) for item in _read_located(located, options)]
+
+
+def _named(item: _Item, prefix: str) -> _Item:
+    """``item`` with its source named as given: without the ``prefix`` it was read under."""
+
+    def given(source: str) -> str:
+        return source.removeprefix(prefix)
+
+    if isinstance(item, _Read):
+        return item._replace(where=replace(item.where, source=given(item.where.source)))
+    if item.source is None:
+        return item
+    return replace(item, source=given(item.source))
+
+
+def _read_located(shard: Shard, options: ReadOptions) -> list[_Item]:
+    """The records of a shard whose paths can be opened from here as they are."""
+    shortcodes = options.strip_shortcodes == "all"
+    if shard.files:
+        return [
+            item
+            for file in shard.files
+            for item in _read_markdown(Path(file), shortcodes, options.model_dim, options.known)
+        ]
+    if shard.span is not None:
+        return list(
+            _read_jsonl(
+                Path(shard.source), shortcodes, options.model_dim, options.known, shard.span
+            )
+        )
+    return list(read_source(Path(shard.source), options))
+
+
+def combine_shards(
+    sources: Iterable[Path | str],
+    reads: Iterable[Sequence[_Item]],
+    options: ReadOptions | None = None,
+) -> CorpusLoad:
+    """What :func:`load_corpus` gives, from the :func:`read_shard` results of
+    :func:`plan_shards` of ``sources`` (in the shards' order): ids namespaced
+    across the whole load, the first of two equal ids kept, supplied vectors
+    gathered into one array."""
+    options = options or ReadOptions()
+    names = _chosen_namespaces(options.id_namespaces, [Path(source) for source in sources])
+    return _combined([item for read in reads for item in read], options, names)
+
+
+def _combined(items: list[_Item], options: ReadOptions, names: dict[str, str]) -> CorpusLoad:
+    """The load made of every source's items, in reading order."""
+    result = CorpusLoad()
     namespaces = _plan_namespaces(items, options, names, result)
     first_seen: dict[str, str] = {}
     supplied: list[tuple[int, np.ndarray]] = []
@@ -337,10 +495,7 @@ def read_source(path: Path, options: ReadOptions | None = None) -> Iterator[_Ite
     if not path.exists():
         raise InvalidCorpus(path, "no such file or directory")
     if path.is_dir():
-        files = sorted(p for p in path.rglob("*") if p.suffix.lower() in MARKDOWN_SUFFIXES)
-        if not files:
-            raise InvalidCorpus(path, "directory holds no Markdown (.md) files")
-        for file in files:
+        for file in _markdown_files(path):
             yield from _read_markdown(file, shortcodes, options.model_dim, options.known)
         return
     suffix = path.suffix.lower()
@@ -362,6 +517,34 @@ def read_source(path: Path, options: ReadOptions | None = None) -> Iterator[_Ite
             f"unknown source format {suffix!r}: expected a directory of .md, .jsonl, .csv, "
             ".parquet, or a WordPress export or RSS/Atom feed (.xml, .rss, .atom)",
         )
+
+
+def _markdown_files(directory: Path) -> list[Path]:
+    """The Markdown files under ``directory``, in reading order.
+
+    Raises:
+        InvalidCorpus: there is none.
+    """
+    files = sorted(p for p in directory.rglob("*") if p.suffix.lower() in MARKDOWN_SUFFIXES)
+    if not files:
+        raise InvalidCorpus(directory, "directory holds no Markdown (.md) files")
+    return files
+
+
+def _read_span(path: Path, span: tuple[int, int, int]) -> str:
+    """The text of bytes ``span[0]:span[1]`` of a file, cut at line ends (a
+    byte-order mark is dropped at the start of the file only)."""
+    start, end, _ = span
+    try:
+        with path.open("rb") as handle:
+            handle.seek(start)
+            data = handle.read(end - start)
+    except OSError as exc:
+        raise InvalidCorpus(path, exc.strerror or str(exc)) from None
+    try:
+        return data.decode("utf-8-sig" if start == 0 else "utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidCorpus(path, f"not UTF-8 text (byte {start + exc.start})") from None
 
 
 def _read_text(path: Path, newline: str | None = None) -> str:
@@ -527,12 +710,18 @@ def _read_markdown(
 
 
 def _read_jsonl(
-    path: Path, shortcodes: bool, model_dim: ModelDimension, known: KnownRecords | None = None
+    path: Path,
+    shortcodes: bool,
+    model_dim: ModelDimension,
+    known: KnownRecords | None = None,
+    span: tuple[int, int, int] | None = None,
 ) -> Iterator[_Item]:
     source = str(path)
+    text = _read_text(path, newline="") if span is None else _read_span(path, span)
     # JSON Lines ends records at "\n" (a "\r" before it is tolerated); JSON strings
     # may hold U+2028, U+2029 and U+0085, where str.splitlines() would also split.
-    for number, raw in enumerate(_read_text(path, newline="").split("\n"), start=1):
+    first = 1 if span is None else span[2]
+    for number, raw in enumerate(text.split("\n"), start=first):
         raw = raw.removesuffix("\r")
         if not raw.strip():
             continue

@@ -16,7 +16,7 @@ import logging
 import os
 import sys
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
@@ -311,6 +311,90 @@ ProgressCallback = Callable[[int, int], None]
 EMBED_STEP = 32
 
 
+def cache_model(model_id: str, chunk_tokens: int = 0, chunk_overlap: int = 32) -> str:
+    """The model part of a cache key: the model and how long texts are chunked (both
+    change the vectors, so both must miss the cache when they change)."""
+    return f"{model_id}|chunk={chunk_tokens or 'model'}/{chunk_overlap}"
+
+
+def cache_keys(model: str, items: Sequence[tuple[str, str]]) -> list[str]:
+    """The cache key of each (title, prepared text) pair under ``model`` (see
+    :func:`cache_model`)."""
+    return [EmbeddingCache.key(model, f"{title}\x00{text}") for title, text in items]
+
+
+@dataclass(frozen=True)
+class EmbeddedBatch:
+    """The vectors of one batch of texts, and how many chunks the model read for each.
+
+    Attributes:
+        vectors: ``(texts, dim)`` float32, L2-normalised.
+        chunks: ``(texts,)`` int64, the windows each text was cut into.
+    """
+
+    vectors: np.ndarray
+    chunks: np.ndarray
+
+
+def embed_batch(
+    embedder: Embedder,
+    items: Sequence[tuple[str, str]],
+    chunk_tokens: int = 0,
+    chunk_overlap: int = 32,
+) -> EmbeddedBatch:
+    """One vector per (title, prepared text) pair: each text is chunked to fit the
+    model (:func:`plan_chunks`), every chunk of the batch goes through the model in
+    one :meth:`Embedder.encode` call, and each text's vector is the token-weighted
+    mean of its chunks', re-normalised.
+
+    A stage of the build that needs no cache and no engine: the single-machine build
+    calls it step by step (:func:`embed_texts`), the Ray runner in an actor that
+    holds the model (:mod:`recommender.raybuild`).
+
+    Returns:
+        ``(len(items), dim)`` float32 vectors, and the chunks of each text.
+    """
+    if not items:
+        return EmbeddedBatch(
+            np.zeros((0, embedder.dim), dtype=np.float32), np.zeros(0, dtype=np.int64)
+        )
+    plans = [plan_chunks(embedder, *item, chunk_tokens, chunk_overlap) for item in items]
+    flat = [chunk for plan in plans for chunk in plan.chunks]
+    chunk_vectors = embedder.encode(flat)
+    rows = []
+    offset = 0
+    for plan in plans:
+        block = chunk_vectors[offset : offset + len(plan.chunks)]
+        offset += len(plan.chunks)
+        weights = np.asarray(plan.weights, dtype=np.float32)[:, None]
+        rows.append(normalise_rows((block * weights).sum(axis=0, keepdims=True))[0])
+    chunks = np.array([len(plan.chunks) for plan in plans], dtype=np.int64)
+    return EmbeddedBatch(np.vstack(rows), chunks)
+
+
+EmbedSteps = Callable[[Sequence[tuple[str, str]]], Iterator[tuple[np.ndarray, EmbeddedBatch]]]
+"""How the texts a cache did not know are embedded: called with those (title, text)
+pairs, yields (indexes into them, their :class:`EmbeddedBatch`) step by step, in any
+order, until every text has its vector. :func:`embed_texts` stores each step in the
+cache as it comes."""
+
+
+def local_steps(
+    embedder: Embedder, chunk_tokens: int = 0, chunk_overlap: int = 32, step: int = EMBED_STEP
+) -> EmbedSteps:
+    """:data:`EmbedSteps` in this process: :func:`embed_batch` on ``step`` texts at a time."""
+
+    def steps(items: Sequence[tuple[str, str]]) -> Iterator[tuple[np.ndarray, EmbeddedBatch]]:
+        for start in range(0, len(items), step):
+            end = min(start + step, len(items))
+            yield (
+                np.arange(start, end),
+                embed_batch(embedder, items[start:end], chunk_tokens, chunk_overlap),
+            )
+
+    return steps
+
+
 def embed_texts(
     embedder: Embedder,
     items: Sequence[tuple[str, str]],
@@ -322,6 +406,7 @@ def embed_texts(
     stats: EmbedStats | None = None,
     read_cache: bool = True,
     on_progress: ProgressCallback | None = None,
+    steps: EmbedSteps | None = None,
 ) -> np.ndarray:
     """Vectors for (title, prepared text) pairs, one row each, using and filling the cache.
 
@@ -339,6 +424,8 @@ def embed_texts(
         read_cache: False re-embeds everything (a full rebuild) yet still fills the cache.
         on_progress: called with (0, to embed) before the first step, then after each
             step with (embedded so far, to embed).
+        steps: how the texts the cache lacks are embedded (each distinct text once);
+            default: :func:`local_steps` of ``embedder`` in this process.
     """
     from tqdm import tqdm
 
@@ -346,8 +433,8 @@ def embed_texts(
     stats.texts += len(items)
     if not items:
         return np.zeros((0, embedder.dim), dtype=np.float32)
-    cache_model = f"{embedder.model_id}|chunk={chunk_tokens or 'model'}/{chunk_overlap}"
-    keys = [EmbeddingCache.key(cache_model, f"{title}\x00{text}") for title, text in items]
+    model = cache_model(embedder.model_id, chunk_tokens, chunk_overlap)
+    keys = cache_keys(model, items)
     found = cache.get_many(keys) if cache is not None and read_cache else {}
     todo_keys = list(dict.fromkeys(key for key in keys if key not in found))
     first_index: dict[str, int] = {}
@@ -359,28 +446,22 @@ def embed_texts(
     show = sys.stderr.isatty() if progress is None else progress
     if on_progress is not None:
         on_progress(0, len(todo_keys))
+    run = steps if steps is not None else local_steps(embedder, chunk_tokens, chunk_overlap)
+    todo = [items[first_index[key]] for key in todo_keys]
     with tqdm(total=len(todo_keys), desc="embedding", unit="article", disable=not show) as bar:
-        for start in range(0, len(todo_keys), EMBED_STEP):
-            step_keys = todo_keys[start : start + EMBED_STEP]
-            plans = [
-                plan_chunks(embedder, *items[first_index[k]], chunk_tokens, chunk_overlap)
-                for k in step_keys
-            ]
-            flat = [chunk for plan in plans for chunk in plan.chunks]
-            stats.chunks += len(flat)
-            chunk_vectors = embedder.encode(flat)
-            step_vectors: dict[str, np.ndarray] = {}
-            offset = 0
-            for key, plan in zip(step_keys, plans, strict=True):
-                block = chunk_vectors[offset : offset + len(plan.chunks)]
-                offset += len(plan.chunks)
-                weights = np.asarray(plan.weights, dtype=np.float32)[:, None]
-                step_vectors[key] = normalise_rows((block * weights).sum(axis=0, keepdims=True))[0]
+        for indexes, batch in run(todo) if todo else ():
+            step_vectors = {
+                todo_keys[i]: vector for i, vector in zip(indexes, batch.vectors, strict=True)
+            }
+            stats.chunks += int(batch.chunks.sum())
             if cache is not None:
-                cache.put_many(cache_model, step_vectors)
+                cache.put_many(model, step_vectors)
             fresh.update(step_vectors)
-            bar.update(len(step_keys))
+            bar.update(len(step_vectors))
             if on_progress is not None:
                 on_progress(len(fresh), len(todo_keys))
+    missing = [key for key in todo_keys if key not in fresh]
+    if missing:
+        raise RuntimeError(f"{len(missing)} text(s) were never embedded by the steps given")
     vectors = {**found, **fresh}
     return np.vstack([vectors[key] for key in keys]).astype(np.float32)

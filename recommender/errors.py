@@ -15,6 +15,7 @@ either::
     │   ├── SnapshotMismatch                built with another model or dimension
     │   └── SnapshotCorrupt                 missing file or checksum mismatch
     ├── ModelUnavailable(RuntimeError)      the embedding model cannot be loaded
+    ├── BuildFailed(RuntimeError)           a task of a cluster build failed for good
     ├── IndexLocked(RuntimeError)           another reindex holds the index lock
     └── JobConflict(RuntimeError)           a background job is already running
 
@@ -145,6 +146,15 @@ class IndexLocked(RecommenderError, RuntimeError):
         super().__init__(f"another reindex holds the lock on {path}: {holder}")
         self.path = str(path)
         self.holder = holder
+
+
+class BuildFailed(RecommenderError, RuntimeError):
+    """A batch build on a cluster failed: a task failed after its retries, or the
+    cluster could not be reached. Nothing was published."""
+
+    def __init__(self, stage: str, message: str) -> None:
+        super().__init__(f"the {stage} stage of the cluster build failed: {message}")
+        self.stage = stage
 
 
 class StateUnavailable(RecommenderError, RuntimeError):

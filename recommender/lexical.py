@@ -584,6 +584,14 @@ class LexicalModel:
             on_progress=on_progress,
         )
 
+    def more_like_this_search(self) -> tuple[sparse.csr_matrix, sparse.csr_matrix]:
+        """What :meth:`more_like_this` searches with, for a search in blocks of
+        documents (:func:`recommender.neighbours.lexical_step`; the Ray runner's):
+        every indexed document's query of its strongest terms, shape (N, V), and
+        the posting lists those are looked up in, shape (V, N)."""
+        queries = neighbours.strongest_terms(self.matrix_, neighbours.QUERY_TERMS)
+        return queries, neighbours.lexical_postings(self.matrix_, neighbours.MAX_POSTINGS)
+
     def more_like_this_for(self, weights: sparse.csr_matrix, k: int) -> np.ndarray:
         """The ``k`` indexed documents best matching each row of ``weights`` (BM25
         weights of documents outside the index, as :meth:`weigh` gives) for a query

@@ -18,7 +18,8 @@ computed exactly at request time, with all of the article's terms.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from typing import NamedTuple
 
 import numpy as np
 from scipy import sparse
@@ -61,9 +62,13 @@ def _blocks(n: int, size: int) -> Iterator[tuple[int, int]]:
 
 
 def _top(scores: np.ndarray, k: int, exclude: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
-    """Row-wise top ``k`` columns of a dense block (ties: the lower column first),
-    without column ``exclude[i]`` in row ``i``; -1 pads rows with fewer than ``k``
-    positive scores."""
+    """Row-wise top ``k`` columns of a dense block, without column ``exclude[i]`` in
+    row ``i``; -1 pads rows with fewer than ``k`` finite scores.
+
+    The order is total: by score, then the lower column first, also where equal
+    scores straddle the k-th place (identical articles do). So the top ``k`` of a
+    block is the top ``k`` of the tops of any split of its columns, which is what
+    lets :func:`dense_step` search the vectors shard by shard."""
     rows = scores.shape[0]
     if exclude is not None:
         scores[np.arange(rows), exclude] = -np.inf
@@ -72,6 +77,11 @@ def _top(scores: np.ndarray, k: int, exclude: np.ndarray | None) -> tuple[np.nda
         return np.full((rows, 0), -1, np.int32), np.zeros((rows, 0), np.float32)
     part = np.argpartition(-scores, k - 1, axis=1)[:, :k]
     top = np.take_along_axis(scores, part, axis=1)
+    # argpartition picks any of the columns tied at the k-th place: take the lowest.
+    tied = np.flatnonzero((scores >= top.min(axis=1, keepdims=True)).sum(axis=1) > k)
+    for row in tied:
+        part[row] = np.lexsort((np.arange(scores.shape[1]), -scores[row]))[:k]
+        top[row] = scores[row, part[row]]
     order = np.lexsort((part, -top), axis=1)
     part = np.take_along_axis(part, order, axis=1).astype(np.int32)
     top = np.take_along_axis(top, order, axis=1).astype(np.float32)
@@ -111,12 +121,107 @@ def dense_neighbours(
         return out
     if n < exact_below or rows is not None:
         for start, end in _blocks(wanted.size, block):
-            scores = vectors[wanted[start:end]] @ vectors.T
-            out[start:end], _ = _top(scores, out.shape[1], wanted[start:end])
+            found = dense_step(
+                vectors[wanted[start:end]], wanted[start:end], 0, vectors, out.shape[1]
+            )
+            out[start:end] = found.positions
             if on_progress is not None:
                 on_progress(end, wanted.size)
         return out
     return _by_cells(vectors, out.shape[1], on_progress)
+
+
+class TopK(NamedTuple):
+    """Each query's best ``k`` columns so far: positions (int32, -1 padded) and their
+    scores (float32, -inf where padded), best first (ties: the lower position)."""
+
+    positions: np.ndarray
+    scores: np.ndarray
+
+
+def dense_step(
+    queries: np.ndarray,
+    query_positions: np.ndarray,
+    shard_start: int,
+    shard: np.ndarray,
+    k: int,
+    running: TopK | None = None,
+) -> TopK:
+    """Merge one shard of the article vectors into the running top ``k`` of a block
+    of query articles: exact cosine search, shard by shard, with memory bounded by
+    one shard (``len(queries) × len(shard)`` scores).
+
+    A stage of the build (see :mod:`recommender.raybuild`): the single-machine build
+    calls it with the whole matrix as one shard, the Ray runner for every shard in
+    turn. The result does not depend on how the vectors are cut into shards: the
+    best ``k`` by (score, then lower position) of every shard's best ``k``.
+
+    Args:
+        queries: the block's vectors, ``(b, dim)`` float32, L2-normalised.
+        query_positions: their positions in the corpus, ``(b,)``: a query never
+            finds itself.
+        shard_start: the corpus position of the shard's first row.
+        shard: ``(s, dim)`` float32 rows of the corpus, from ``shard_start`` on.
+        k: neighbours per query.
+        running: the block's best so far (None before the first shard).
+
+    Returns:
+        The block's best ``k`` after this shard (fewer columns while fewer than
+        ``k`` articles have been seen).
+    """
+    scores = queries @ shard.T
+    own = np.asarray(query_positions, dtype=np.int64) - shard_start
+    inside = (own >= 0) & (own < shard.shape[0])
+    exclude = own if inside.all() else None
+    if exclude is None and inside.any():
+        scores[np.flatnonzero(inside), own[inside]] = -np.inf
+    positions, top = _top(scores, k, exclude)
+    positions = np.where(positions >= 0, positions + shard_start, -1).astype(np.int32)
+    top = np.where(positions >= 0, top, -np.inf).astype(np.float32)
+    if running is None:
+        return TopK(positions, top)
+    both = np.concatenate([running.positions, positions], axis=1)
+    both_scores = np.concatenate([running.scores, top], axis=1)
+    # Padding (-1, -inf) sorts after every article: by score, then by position.
+    order = np.lexsort((np.where(both >= 0, both, np.iinfo(np.int32).max), -both_scores), axis=1)
+    order = order[:, : min(k, both.shape[1])]
+    return TopK(
+        np.take_along_axis(both, order, axis=1),
+        np.take_along_axis(both_scores, order, axis=1),
+    )
+
+
+def dense_against_shards(
+    queries: np.ndarray,
+    query_positions: np.ndarray,
+    shards: Iterable[tuple[int, np.ndarray]],
+    k: int,
+    block: int = 512,
+) -> np.ndarray:
+    """The exact ``k`` nearest articles of a block of query articles, against every
+    shard of the corpus's vectors in turn (:func:`dense_step`): the dense half of
+    one block's candidate sets, with memory bounded by one shard and the running
+    top ``k`` of the block. ``shards`` yields (first position, rows) and may fetch
+    each shard only when it is reached (the Ray runner reads them from its object
+    store); their union must be the whole corpus.
+
+    Returns:
+        ``(len(queries), k)`` int32 positions, most similar first, -1 padded when the
+        corpus holds ``k`` articles or fewer.
+    """
+    count = queries.shape[0]
+    running: list[TopK | None] = [None] * len(range(0, count, block))
+    for shard_start, shard in shards:
+        for i, (start, end) in enumerate(_blocks(count, block)):
+            running[i] = dense_step(
+                queries[start:end], query_positions[start:end], shard_start, shard, k, running[i]
+            )
+    out = np.full((count, k), -1, dtype=np.int32)
+    for (start, end), found in zip(_blocks(count, block), running, strict=True):
+        if found is not None:
+            width = min(k, found.positions.shape[1])
+            out[start:end, :width] = found.positions[:, :width]
+    return out
 
 
 def _by_cells(vectors: np.ndarray, k: int, on_progress: Progress | None) -> np.ndarray:
@@ -171,6 +276,12 @@ def padded(positions: np.ndarray, width: int) -> np.ndarray:
     take = min(width, positions.shape[1])
     out[:, :take] = positions[:, :take]
     return out
+
+
+def joined(dense: np.ndarray, lexical: np.ndarray, width: int) -> np.ndarray:
+    """Candidate sets from their two halves: each row's dense neighbours, then its
+    lexical ones, each half :func:`padded` to ``width``; shape (N, 2 × width), int32."""
+    return np.concatenate([padded(dense, width), padded(lexical, width)], axis=1)
 
 
 def strongest_terms(weights: sparse.csr_matrix, max_terms: int) -> sparse.csr_matrix:
@@ -236,23 +347,56 @@ def lexical_neighbours(
     out = np.full((wanted.size, width), -1, dtype=np.int32)
     if n <= 1 or width == 0:
         return out
+    postings = lexical_postings(documents, max_postings)
+    for start, end in _blocks(wanted.size, block):
+        rows_here = wanted[start:end]
+        out[start:end] = lexical_step(queries[rows_here], rows_here, postings, width)
+        if on_progress is not None:
+            on_progress(end, wanted.size)
+    return out
+
+
+def lexical_postings(documents: sparse.csr_matrix, max_postings: int | None) -> sparse.csr_matrix:
+    """The posting lists :func:`lexical_step` searches: ``documents`` (shape (N, V))
+    by term, shape (V, N) float32, each term's list cut to its ``max_postings``
+    largest weights (None: kept whole)."""
     transposed = sparse.csr_matrix(documents.T, dtype=np.float32)
     if max_postings is not None:
         transposed = _truncated(transposed, max_postings)
-    for start, end in _blocks(wanted.size, block):
-        scores = sparse.csr_matrix(queries[wanted[start:end]] @ transposed)
-        for row in range(end - start):
-            lo, hi = scores.indptr[row], scores.indptr[row + 1]
-            columns, values = scores.indices[lo:hi], scores.data[lo:hi]
-            keep = (columns != wanted[start + row]) & (values > 0)
-            columns, values = columns[keep], values[keep]
-            if columns.size > width:
-                best = np.argpartition(-values, width - 1)[:width]
-                columns, values = columns[best], values[best]
-            order = np.lexsort((columns, -values))
-            out[start + row, : order.size] = columns[order]
-        if on_progress is not None:
-            on_progress(end, wanted.size)
+    return transposed
+
+
+def lexical_step(
+    queries: sparse.csr_matrix,
+    query_positions: np.ndarray,
+    postings: sparse.csr_matrix,
+    width: int,
+) -> np.ndarray:
+    """The best ``width`` articles for each query of a block: the lexical half of a
+    block's candidate sets (a stage of the build, like :func:`dense_step`).
+
+    Args:
+        queries: the block's query rows (term weights), shape (b, V).
+        query_positions: the block's articles, ``(b,)``: a query never finds itself.
+        postings: every article by term, from :func:`lexical_postings`.
+        width: articles per query.
+
+    Returns:
+        ``(b, width)`` int32 positions, best first (ties: the lower position), -1
+        padded where fewer articles share a term with the query.
+    """
+    out = np.full((queries.shape[0], width), -1, dtype=np.int32)
+    scores = sparse.csr_matrix(queries @ postings)
+    for row in range(queries.shape[0]):
+        lo, hi = scores.indptr[row], scores.indptr[row + 1]
+        columns, values = scores.indices[lo:hi], scores.data[lo:hi]
+        keep = (columns != query_positions[row]) & (values > 0)
+        columns, values = columns[keep], values[keep]
+        if columns.size > width:
+            best = np.argpartition(-values, width - 1)[:width]
+            columns, values = columns[best], values[best]
+        order = np.lexsort((columns, -values))
+        out[row, : order.size] = columns[order]
     return out
 
 

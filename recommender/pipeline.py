@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 import numpy as np
 
@@ -17,7 +17,7 @@ from .articles import Article
 from .config import Settings
 from .corpus import CorpusLoad, ReadOptions, Rejection, SourceNote, load_corpus
 from .duplicates import Shingling, Signatures, Signer, near_duplicate_groups
-from .embedding import Embedder, EmbedStats, embed_texts
+from .embedding import Embedder, EmbedStats, EmbedSteps, embed_texts, local_steps
 from .errors import InvalidCorpus, SnapshotError
 from .lexical import CjkTerms, LexicalModel, Stemming
 from .live import version_time
@@ -167,13 +167,70 @@ def candidate_sets(
 
     dense = neighbours.dense_neighbours(vectors, settings.candidates, on_progress=report("dense"))
     lexical_positions = lexical.more_like_this(settings.candidates, on_progress=report("lexical"))
-    return np.concatenate(
-        [
-            neighbours.padded(dense, settings.candidates),
-            neighbours.padded(lexical_positions, settings.candidates),
-        ],
-        axis=1,
-    )
+    return neighbours.joined(dense, lexical_positions, settings.candidates)
+
+
+class BuildRunner(Protocol):
+    """Where the build's heavy stages run. The driver (:func:`build_index`) does
+    everything else the same way whichever runner it is given: the lock, the
+    comparison with the published snapshot, the embedding cache, the lexical fit,
+    the reuse of unchanged parts, the report, writing and publishing.
+
+    :class:`LocalRunner` runs the stages in this process;
+    :class:`recommender.raybuild.RayRunner` maps the same stage functions over a
+    Ray cluster. Both give the same snapshot.
+    """
+
+    def load(self, sources: Sequence[Path | str], options: ReadOptions) -> CorpusLoad:
+        """Read and validate every source (:func:`~recommender.corpus.read_shard`
+        on each shard, combined by :func:`~recommender.corpus.combine_shards`)."""
+        ...
+
+    def embed_steps(self, embedder: Embedder, settings: Settings) -> EmbedSteps:
+        """How the texts the cache lacks are embedded
+        (:func:`~recommender.embedding.embed_batch` on batches of them)."""
+        ...
+
+    def candidate_sets(
+        self,
+        settings: Settings,
+        vectors: np.ndarray,
+        lexical: LexicalModel,
+        on_progress: Callable[[int, int], None] | None = None,
+    ) -> np.ndarray:
+        """Every article's candidate set, as :func:`candidate_sets` gives it."""
+        ...
+
+    def sign(self, bodies: Sequence[str], shingling: Shingling) -> Signatures:
+        """The bodies' MinHash signatures (:meth:`~recommender.duplicates.Signer.sign`)."""
+        ...
+
+
+class LocalRunner:
+    """The build's stages in this process, one after the other."""
+
+    def load(self, sources: Sequence[Path | str], options: ReadOptions) -> CorpusLoad:
+        """See :meth:`BuildRunner.load` (every source read whole, in turn)."""
+        return load_corpus(sources, options)
+
+    def embed_steps(self, embedder: Embedder, settings: Settings) -> EmbedSteps:
+        """See :meth:`BuildRunner.embed_steps` (:data:`~recommender.embedding.EMBED_STEP`
+        texts per step)."""
+        return local_steps(embedder, settings.chunk_tokens, settings.chunk_overlap)
+
+    def candidate_sets(
+        self,
+        settings: Settings,
+        vectors: np.ndarray,
+        lexical: LexicalModel,
+        on_progress: Callable[[int, int], None] | None = None,
+    ) -> np.ndarray:
+        """See :meth:`BuildRunner.candidate_sets`."""
+        return candidate_sets(settings, vectors, lexical, on_progress)
+
+    def sign(self, bodies: Sequence[str], shingling: Shingling) -> Signatures:
+        """See :meth:`BuildRunner.sign`."""
+        return Signer(shingling).sign(bodies)
 
 
 PHASES = ("read", "embed", "candidates", "write", "seal", "publish", "cleanup")
@@ -195,7 +252,10 @@ def _no_article_message(loaded: CorpusLoad) -> str:
 
 
 def _signatures(
-    published: Published | None, articles: Sequence[Article], content_hashes: Sequence[str]
+    published: Published | None,
+    articles: Sequence[Article],
+    content_hashes: Sequence[str],
+    sign: Callable[[Sequence[str], Shingling], Signatures],
 ) -> Signatures:
     """Every article's MinHash signature, reusing the published snapshot's for
     unchanged content made with the same shingling (signing costs about a
@@ -215,7 +275,7 @@ def _signatures(
             previous = stored[1]
             reusable = {content: row for row, content in enumerate(stored[0])}
     missing = [i for i, content in enumerate(content_hashes) if content not in reusable]
-    signed = Signer(shingling).sign(articles[i].body for i in missing)
+    signed = sign([articles[i].body for i in missing], shingling)
     hashes = np.empty((len(articles), shingling.num_perm), dtype=np.uint32)
     counts = np.empty(len(articles), dtype=np.uint32)
     hashes[missing], counts[missing] = signed.hashes, signed.counts
@@ -268,6 +328,7 @@ def _embed_articles(
     full: bool,
     stats: EmbedStats,
     on_progress: Callable[[int, int], None],
+    steps: EmbedSteps,
 ) -> np.ndarray:
     """The model's vectors of ``articles``, through the embedding cache."""
     cache = state.embedding_cache()
@@ -282,6 +343,7 @@ def _embed_articles(
             stats=stats,
             read_cache=not full,
             on_progress=on_progress,
+            steps=steps,
         )
     finally:
         cache.close()
@@ -323,6 +385,7 @@ def build_index(
     on_wait: Callable[[str], None] | None = None,
     state: State | None = None,
     held_lock: BuildLock | None = None,
+    runner: BuildRunner | None = None,
 ) -> IndexReport:
     """Index ``sources`` into ``settings.index_dir`` and publish a snapshot.
 
@@ -352,6 +415,8 @@ def build_index(
             :func:`~recommender.state.open_state` of ``settings``.
         held_lock: the build lock, already taken by the caller (who releases it);
             default: the build takes and releases one of ``state``.
+        runner: where reading, embedding, candidate sets and signing run; default:
+            :class:`LocalRunner`, in this process.
 
     Raises:
         InvalidCorpus: a source cannot be read, or no record in them is valid.
@@ -380,6 +445,7 @@ def build_index(
             on_progress,
             options,
             IndexReport() if report is None else report,
+            LocalRunner() if runner is None else runner,
         )
     finally:
         if held_lock is None:
@@ -397,6 +463,7 @@ def _build_locked(
     on_progress: Progress | None,
     options: ReadOptions,
     report: IndexReport,
+    runner: BuildRunner,
 ) -> IndexReport:
     def report_progress(phase: str, done: int, total: int) -> None:
         if on_progress is not None:
@@ -411,7 +478,7 @@ def _build_locked(
         # Records read unchanged since the published build are taken as it stored
         # them, not validated again (see recommender.corpus.KnownRecords).
         options = replace(options, known=known)
-    loaded = load_corpus(sources, options)
+    loaded = runner.load(sources, options)
     report.rejected = loaded.rejections
     report.notes = loaded.notes
     for note in loaded.notes:
@@ -461,6 +528,7 @@ def _build_locked(
             full,
             stats,
             lambda done, total: report_progress("embed", done, total),
+            runner.embed_steps(embedder, settings),
         ),
     )
     report.embedded = stats.embedded
@@ -487,13 +555,13 @@ def _build_locked(
         candidates = refresh_candidates(stored, changes, vectors, lexical, settings.candidates)
         report_progress("candidates", 2 * len(articles), 2 * len(articles))
     else:
-        candidates = candidate_sets(
+        candidates = runner.candidate_sets(
             settings,
             vectors,
             lexical,
             lambda done, total: report_progress("candidates", done, total),
         )
-    signatures = _signatures(published, articles, hashes)
+    signatures = _signatures(published, articles, hashes, runner.sign)
     report.duplicate_groups = near_duplicate_groups(
         [a.id for a in articles], signatures, settings.duplicate_jaccard, Shingling()
     )

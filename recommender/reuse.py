@@ -201,6 +201,4 @@ def refresh_candidates(
     lexical_half = lexical.refreshed_more_like_this(
         np.ascontiguousarray(previous[:, width:]), changes.moved, changes.fresh
     )
-    return np.concatenate(
-        [neighbours.padded(dense, width), neighbours.padded(lexical_half, width)], axis=1
-    )
+    return neighbours.joined(dense, lexical_half, width)

@@ -120,6 +120,20 @@ def bundled_index(
 
 
 @pytest.fixture(scope="session")
+def ray_cluster() -> Iterator[Any]:
+    """Ray on this machine with two CPUs, started once per session (starting it
+    costs seconds) and shut down at its end; skips where the ray extra is missing."""
+    ray = pytest.importorskip("ray", reason="the ray extra is not installed")
+    import logging
+
+    ray.init(num_cpus=2, include_dashboard=False, logging_level=logging.WARNING)
+    try:
+        yield ray
+    finally:
+        ray.shutdown()
+
+
+@pytest.fixture(scope="session")
 def postgres_server() -> Iterator[ThrowawayPostgres]:
     """A throwaway PostgreSQL cluster, started once per session and removed at its end;
     skips (saying why) where PostgreSQL is not installed."""

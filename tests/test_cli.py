@@ -184,7 +184,10 @@ def test_jsonl_corpus_through_real_cli(tmp_path: Path) -> None:
     assert report["embedded"] == 0 and report["published"] is False
 
 
-@pytest.mark.parametrize("spec", ["writ:1", "write", "write:", "write:x", "write:-1", ":2", "all"])
+@pytest.mark.parametrize(
+    "spec",
+    ["writ:1", "write", "write:", "write:x", "write:-1", ":2", "all", "write:+", "write:2++"],
+)
 def test_a_bad_stop_point_is_refused_before_anything_runs(
     runner: CliRunner,
     indexed: Settings,
@@ -200,7 +203,7 @@ def test_a_bad_stop_point_is_refused_before_anything_runs(
     )
     assert result.exit_code == 2
     assert result.output.strip().splitlines() == [
-        f"Error: RECOMMENDER_TEST_STOP_AT={spec!r}: expected PHASE:DONE with PHASE one of "
-        "read, embed, candidates, write, seal, publish, cleanup (e.g. write:2)"
+        f"Error: RECOMMENDER_TEST_STOP_AT={spec!r}: expected PHASE:DONE or PHASE:DONE+ with "
+        "PHASE one of read, embed, candidates, write, seal, publish, cleanup (e.g. write:2)"
     ]
     assert SnapshotStore(indexed.index_dir).current_version() == published

@@ -1,0 +1,326 @@
+"""`make bench-ray`: the single-machine build against the Ray build of the same
+corpus, per-worker throughput of each stage, and what 1M and 10M articles would
+take on a cluster.
+
+    python -m benchmarks.raybench --size 2000 --out docs/benchmarks.md
+
+Both builds start from an empty index and an empty embedding cache, with the
+real model, on a corpus of short articles mixed from the bundled corpus
+(:mod:`benchmarks.mixed`). Ray runs on this machine with every CPU. Per-worker
+throughput is measured inside Ray tasks that claim one CPU (one BLAS and torch
+thread): embedding (the model's steady rate, after loading it), the dense
+candidate search (query-vector pairs scored), the lexical candidate search and
+reading. The projection multiplies those rates by a cluster's workers; its
+assumptions are printed with it. Only the "Ray" section of the page is
+rewritten. Corpora and indexes go to ``var/bench/ray/``; CI never runs it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import logging
+import os
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from benchmarks.mixed import mixed_records, write_jsonl
+from benchmarks.report import RAY, write_marked_section
+
+ROOT = Path(__file__).resolve().parent.parent
+WORK = ROOT / "var" / "bench" / "ray"
+PHASES = ("read", "embed", "candidates", "write", "seal", "publish", "cleanup")
+
+
+def timed_build(sources: list[Path], index: Path, runner: Any = None) -> dict[str, Any]:
+    """Build ``sources`` into an empty ``index`` (its own empty cache); seconds per phase."""
+    from recommender import Settings
+    from recommender.embedding import SentenceTransformerEmbedder
+    from recommender.pipeline import build_index
+
+    shutil.rmtree(index, ignore_errors=True)
+    first: dict[str, float] = {}
+
+    def progress(phase: str, done: int, total: int) -> None:
+        first.setdefault(phase, time.perf_counter())
+
+    started = time.perf_counter()
+    report = build_index(
+        sources,
+        Settings(index_dir=index),
+        SentenceTransformerEmbedder(),
+        runner=runner,
+        on_progress=progress,
+        progress=False,
+    )
+    ended = time.perf_counter()
+    marks = [(phase, first[phase]) for phase in PHASES if phase in first] + [("end", ended)]
+    phases = {phase: round(b - a, 2) for (phase, a), (_, b) in itertools.pairwise(marks)}
+    return {
+        "seconds": round(ended - started, 2),
+        "articles": report.indexed,
+        "embedded": report.embedded,
+        "articles_per_second": round(report.indexed / (ended - started), 1),
+        "phases": phases,
+    }
+
+
+def _embed_rate(texts: list[tuple[str, str]]) -> dict[str, float]:
+    """A Ray task: the model's steady rate in one CPU thread (after loading it)."""
+    from recommender.embedding import SentenceTransformerEmbedder, embed_batch
+
+    started = time.perf_counter()
+    embedder = SentenceTransformerEmbedder()
+    embed_batch(embedder, texts[:16])
+    loaded = time.perf_counter()
+    for start in range(0, len(texts), 128):
+        embed_batch(embedder, texts[start : start + 128])
+    return {
+        "load_seconds": round(loaded - started, 2),
+        "articles_per_second": round(len(texts) / (time.perf_counter() - loaded), 1),
+    }
+
+
+def _dense_rate(vectors: np.ndarray, rows: int) -> float:
+    """A Ray task: dense candidate search, query-vector pairs per second, one thread."""
+    from recommender.neighbours import dense_against_shards
+
+    queries = vectors[:rows]
+    started = time.perf_counter()
+    dense_against_shards(queries, np.arange(rows), [(0, vectors)], 100)
+    return rows * len(vectors) / (time.perf_counter() - started)
+
+
+def _lexical_rate(index: str) -> float:
+    """A Ray task: lexical candidate search, articles per second, one thread."""
+    from recommender.lexical import LexicalModel
+    from recommender.neighbours import lexical_step
+
+    queries, postings = LexicalModel.load(Path(index) / "lexical").more_like_this_search()
+    n = queries.shape[0]
+    started = time.perf_counter()
+    lexical_step(queries, np.arange(n), postings, 100)
+    return n / (time.perf_counter() - started)
+
+
+def _read_rate(source: str) -> float:
+    """A Ray task: records read and validated per second, one thread."""
+    from recommender.corpus import load_corpus
+
+    started = time.perf_counter()
+    count = len(load_corpus([source]).articles)
+    return count / (time.perf_counter() - started)
+
+
+def worker_rates(ray: Any, source: Path, index: Path) -> dict[str, Any]:
+    """Each stage's throughput in a task that claims one CPU."""
+    from recommender.corpus import load_corpus
+    from recommender.snapshot import Snapshot, SnapshotStore
+    from recommender.text import dense_text
+
+    articles = load_corpus([source]).articles
+    texts = [(a.title, dense_text(a)) for a in articles[:512]]
+    store = SnapshotStore(index)
+    snapshot = Snapshot.load(store)
+    version_dir = store.path(snapshot.version)
+    vectors = np.ascontiguousarray(snapshot.vectors, dtype=np.float32)
+    one_cpu = {"num_cpus": 1}
+    embed = ray.get(ray.remote(**one_cpu)(_embed_rate).remote(texts))
+    dense = ray.get(ray.remote(**one_cpu)(_dense_rate).remote(vectors, min(1024, len(vectors))))
+    lexical = ray.get(ray.remote(**one_cpu)(_lexical_rate).remote(str(version_dir)))
+    read = ray.get(ray.remote(**one_cpu)(_read_rate).remote(str(source)))
+    return {
+        "embed_articles_per_second": embed["articles_per_second"],
+        "model_load_seconds": embed["load_seconds"],
+        "dense_pairs_per_second": round(dense),
+        "lexical_articles_per_second": round(lexical, 1),
+        "read_articles_per_second": round(read, 1),
+    }
+
+
+def project(
+    run: dict[str, Any], size: int, workers: int, cpus: int, gpu_rate: float
+) -> dict[str, Any]:
+    """Seconds per stage for ``size`` articles on ``workers`` nodes of one GPU and
+    ``cpus`` CPUs each (see :func:`render` for the assumptions)."""
+    rates = run["worker"]
+    local = run["local"]
+    writing = sum(local["phases"].get(p, 0.0) for p in ("write", "seal", "publish"))
+    driver_per_article = writing / local["articles"]
+    all_cpus = workers * cpus
+    return {
+        "read": size / (all_cpus * rates["read_articles_per_second"]),
+        "embed_gpu": size / (workers * gpu_rate),
+        "embed_cpu_only": size / (all_cpus * rates["embed_articles_per_second"]),
+        "dense_exact": size * size / (all_cpus * rates["dense_pairs_per_second"]),
+        "lexical": size / (all_cpus * rates["lexical_articles_per_second"]),
+        "driver": size * driver_per_article,
+    }
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 2 * 3600:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 3 * 86400:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:.1f} days"
+
+
+def render(run: dict[str, Any]) -> str:
+    """The "Ray" section of docs/benchmarks.md."""
+    local, on_ray, worker = run["local"], run["ray"], run["worker"]
+    options = run["options"]
+    phases = [p for p in PHASES if p in local["phases"] or p in on_ray["phases"]]
+    lines = [
+        "## Batch builds on Ray (`make bench-ray`)",
+        "",
+        f"Run on {run['date']}; machine: {run['machine']}. Corpus: {local['articles']:,} short "
+        "articles mixed from the bundled corpus's sentences (`benchmarks/mixed.py`, about 70 "
+        "words each, one model window), real all-MiniLM-L6-v2, empty index and cache for each "
+        f"build. Ray on this machine with {run['cpus']} CPUs: {run['actors']} embedding actors of "
+        f"0.5 CPU each (one torch thread), candidate and signing tasks of one CPU. The machine "
+        f"is shared (load average {run['load']} at the start): compare ratios.",
+        "",
+        "| build | seconds | articles/s | " + " | ".join(phases) + " |",
+        "|---|---|---|" + "---|" * len(phases),
+    ]
+    for name, build in (("single machine", local), ("Ray, local mode", on_ray)):
+        cells = [f"{build['phases'].get(p, 0.0):.1f}" for p in phases]
+        lines.append(
+            f"| {name} | {build['seconds']:.1f} | {build['articles_per_second']:.1f} | "
+            + " | ".join(cells)
+            + " |"
+        )
+    lines += [
+        "",
+        f"Ray / single machine: {local['seconds'] / on_ray['seconds']:.2f}× the throughput on "
+        "the same two cores. Ray's own costs (starting the actors, which each load torch and "
+        "the model, moving batches through its object store) are paid once per build; it pays "
+        "off where there is more than one machine.",
+        "",
+        "Per worker (a Ray task or actor claiming one CPU, one thread):",
+        "",
+        "| stage | throughput |",
+        "|---|---|",
+        f"| embedding (model loaded; loading took {worker['model_load_seconds']:.1f} s) | "
+        f"{worker['embed_articles_per_second']:.1f} articles/s |",
+        f"| dense candidate search (exact) | {worker['dense_pairs_per_second'] / 1e6:.0f} M "
+        "article pairs/s |",
+        f"| lexical candidate search | {worker['lexical_articles_per_second']:,.0f} articles/s |",
+        f"| reading and validating | {worker['read_articles_per_second']:,.0f} articles/s |",
+        "",
+        f"Projection for {options['workers']} workers of one GPU and {options['cpus']} CPUs each:",
+        "",
+        "| articles | read | embed (GPUs) | embed (CPUs only) | dense sets, exact | lexical sets "
+        "| driver: write, seal, publish |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for size, projected in sorted(run["projection"].items(), key=lambda kv: int(kv[0])):
+        lines.append(
+            f"| {int(size):,} | "
+            + " | ".join(_duration(projected[key]) for key in PROJECTED)
+            + " |"
+        )
+    lines += [
+        "",
+        "Assumptions: every stage scales linearly with workers (they share nothing but the "
+        "object store); the articles are as long as these (one window: longer articles cost "
+        "one model pass per window); exact dense candidate sets cost N² pairs; "
+        f"**one GPU embeds {options['gpu_rate']:,.0f} articles/s** (not measured: this machine "
+        "has no GPU; run `make bench-ray` on a GPU node, where the per-worker figure is the "
+        "GPU's, and pass `GPU_RATE=`); the driver's writing grows linearly from this run "
+        "(`make bench-scale` measures writing at 1M). Not included: the lexical fit and "
+        "near-duplicate grouping, which run on the driver alone (`make bench-scale` measures "
+        "them at 1M too), and the driver's scan of JSON Lines sources for line ends when it "
+        "plans their shards.",
+        "",
+    ]
+    for size, projected in sorted(run["projection"].items(), key=lambda kv: int(kv[0])):
+        stages = {k: v for k, v in projected.items() if k != "embed_cpu_only"}
+        slowest = max(stages, key=lambda key: stages[key])
+        lines.append(
+            f"- {int(size):,} articles: the slowest stage is {STAGE_NAMES[slowest]} "
+            f"({_duration(stages[slowest])})."
+        )
+    lines += [
+        "",
+        "Exact candidate sets cost N²: where they dominate, a cluster build needs the "
+        "approximate search the single-machine build uses above 20,000 articles, sharded "
+        '(left to do; docs/operations.md, "Batch builds on a Ray cluster").',
+    ]
+    return "\n".join(lines)
+
+
+PROJECTED = ("read", "embed_gpu", "embed_cpu_only", "dense_exact", "lexical", "driver")
+STAGE_NAMES = {
+    "read": "reading",
+    "embed_gpu": "embedding on the GPUs",
+    "dense_exact": "the exact dense candidate sets",
+    "lexical": "the lexical candidate sets",
+    "driver": "the driver's writing",
+}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--size", type=int, default=2_000, help="Articles in the corpus.")
+    parser.add_argument("--out", type=Path, default=None, help="Page to write its section into.")
+    parser.add_argument("--workers", type=int, default=8, help="Projected GPU workers.")
+    parser.add_argument("--cpus", type=int, default=8, help="Projected CPUs per worker.")
+    parser.add_argument(
+        "--gpu-rate", type=float, default=2_000.0, help="Assumed articles/s of one GPU."
+    )
+    args = parser.parse_args()
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    logging.basicConfig(level=logging.WARNING)
+    import ray
+
+    from recommender.raybuild import RayOptions, RayRunner
+
+    WORK.mkdir(parents=True, exist_ok=True)
+    source = write_jsonl(mixed_records(args.size), WORK / f"mixed-{args.size}.jsonl")
+    load = os.getloadavg()[0]
+    cpus = os.cpu_count() or 1
+    print(f"single-machine build of {args.size} articles ...", flush=True)
+    local = timed_build([source], WORK / "local")
+    ray.init(num_cpus=cpus, include_dashboard=False, logging_level=logging.WARNING)
+    try:
+        print("Ray build ...", flush=True)
+        actors = cpus
+        with RayRunner(RayOptions(embed_actors=actors)) as runner:
+            on_ray = timed_build([source], WORK / "ray", runner)
+        print("per-worker rates ...", flush=True)
+        worker = worker_rates(ray, source, WORK / "local")
+    finally:
+        ray.shutdown()
+    run: dict[str, Any] = {
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "machine": f"{cpus} cores, Python {'.'.join(map(str, __import__('sys').version_info[:3]))}",
+        "cpus": cpus,
+        "actors": actors,
+        "load": f"{load:.1f}",
+        "local": local,
+        "ray": on_ray,
+        "worker": worker,
+        "options": {"workers": args.workers, "cpus": args.cpus, "gpu_rate": args.gpu_rate},
+    }
+    run["projection"] = {
+        str(size): project(run, size, args.workers, args.cpus, args.gpu_rate)
+        for size in (1_000_000, 10_000_000)
+    }
+    (WORK / "run.json").write_text(json.dumps(run, indent=2), encoding="utf-8")
+    text = render(run)
+    print(text)
+    if args.out is not None:
+        write_marked_section(args.out, RAY, text)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,405 @@
+"""Batch builds on a Ray cluster: the single-machine build's stages, mapped over
+many workers, publishing the same snapshot.
+
+``recommender reindex --engine ray [--ray-address ADDRESS]`` runs
+:func:`recommender.pipeline.build_index` with a :class:`RayRunner`. The driver
+(the process running the command) does what it does for a local build: it takes
+the build lock, compares the corpus with the published snapshot, keeps the
+embedding cache, fits the lexical model, writes the report and publishes
+atomically. The runner maps the heavy stages, the same functions the local
+build calls, over the cluster:
+
+- **read**: Ray Data reads the shards of :func:`~recommender.corpus.plan_shards`
+  (:func:`~recommender.corpus.read_shard` in a task each); the driver combines
+  them (:func:`~recommender.corpus.combine_shards`). Every record is validated:
+  a worker cannot reach the published snapshot's records, so the reuse of
+  records read unchanged (:class:`~recommender.corpus.KnownRecords`) is a local
+  build's only.
+- **embed**: only the texts the embedding cache lacks go to the cluster, as a
+  Ray Data dataset mapped by a pool of actors that each hold the model
+  (:func:`~recommender.embedding.embed_batch`): one GPU each when the cluster
+  has GPUs, else a fraction of a CPU each, so the pool never claims every CPU
+  (a pool that does starves the other tasks and the dataset hangs). The vectors
+  stream back to the driver, which stores each batch in the cache as it comes:
+  a build killed half way keeps what it embedded, and the next run resumes.
+- **candidate sets**: shard and merge. The vectors go to the object store in
+  shards; a task per block of query articles keeps the block's running top C
+  against every shard in turn (:func:`~recommender.neighbours.dense_against_shards`),
+  so it is exact at every size and a task holds one shard at a time. The
+  lexical half is :func:`~recommender.neighbours.lexical_step` per block.
+- **signatures**: MinHash signing in tasks of :data:`SIGN_BATCH` bodies.
+
+Ray is imported only here, and only when a runner is used: ``make run``, the
+server and the default build never import it. It comes with the optional extra
+``pip install 'recommender[ray]'``.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import logging
+import pickle
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from types import ModuleType, TracebackType
+from typing import Any
+
+import numpy as np
+
+from . import neighbours
+from .config import Settings
+from .corpus import CorpusLoad, ReadOptions, Shard, combine_shards, plan_shards, read_shard
+from .duplicates import Shingling, Signatures, Signer
+from .embedding import (
+    EmbeddedBatch,
+    Embedder,
+    EmbedSteps,
+    SentenceTransformerEmbedder,
+    embed_batch,
+)
+from .errors import BuildFailed, InvalidArgument, InvalidCorpus, RecommenderError
+from .lexical import LexicalModel
+from .vectors import ModelDimension
+
+log = logging.getLogger(__name__)
+
+INSTALL = "pip install 'recommender[ray]'"
+SIGN_BATCH = 5_000
+"""Bodies signed per task."""
+
+
+def import_ray() -> ModuleType:
+    """The ``ray`` module, or an error naming the extra to install.
+
+    Raises:
+        InvalidArgument: Ray (with Ray Data) is not installed.
+    """
+    try:
+        import ray
+        import ray.data  # the extra must bring Ray Data too
+    except ImportError as exc:
+        raise InvalidArgument(
+            "engine", f"the Ray engine needs Ray Data: {INSTALL} ({exc})"
+        ) from None
+    return ray
+
+
+@dataclass(frozen=True)
+class RayOptions:
+    """How a build uses the cluster.
+
+    Attributes:
+        address: the cluster to join (``HOST:6379`` or ``auto``, from a node of
+            the cluster; ``ray://HOST:10001`` through Ray Client); None joins the
+            one ``RAY_ADDRESS`` names (as inside a ``ray job submit``), else
+            starts Ray on this machine.
+        shard_records: records per read shard.
+        embed_actors: actors holding the model; None: one per GPU when the
+            cluster has GPUs, else one per CPU.
+        actor_cpus: CPUs each actor claims without GPUs (fractional: the pool then
+            claims half the cluster's CPUs, and each actor's torch runs one thread).
+        embed_batch: texts per actor call (and per write to the cache).
+        vector_shard_rows: vectors per object-store shard (memory of a candidate
+            task: one shard, plus a block of queries and its scores).
+        query_rows: query articles per candidate-set task.
+    """
+
+    address: str | None = None
+    shard_records: int = 2_000
+    embed_actors: int | None = None
+    actor_cpus: float = 0.5
+    embed_batch: int = 128
+    vector_shard_rows: int = 50_000
+    query_rows: int = 10_000
+
+
+class RayRunner:
+    """The :class:`~recommender.pipeline.BuildRunner` that maps a build's stages over
+    a Ray cluster (see the module's documentation).
+
+    Use it as a context manager: entering joins (or starts) Ray unless the process
+    is already connected, leaving disconnects only what it connected.
+
+    Args:
+        options: how the cluster is used.
+    """
+
+    def __init__(self, options: RayOptions | None = None) -> None:
+        self.options = options or RayOptions()
+        self._ray: ModuleType | None = None
+        self._started = False
+
+    def __enter__(self) -> RayRunner:
+        self.connect()
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def connect(self) -> ModuleType:
+        """Join the cluster (once); returns the ``ray`` module.
+
+        Raises:
+            InvalidArgument: Ray is not installed.
+            BuildFailed: the cluster cannot be reached.
+        """
+        if self._ray is not None:
+            return self._ray
+        ray = import_ray()
+        if not ray.is_initialized():
+            try:
+                ray.init(
+                    address=self.options.address,
+                    include_dashboard=False,
+                    logging_level=logging.WARNING,
+                )
+            except (ConnectionError, RuntimeError, ValueError) as exc:
+                raise BuildFailed("connect", _first_line(exc)) from exc
+            self._started = True
+        context = ray.data.DataContext.get_current()
+        context.enable_progress_bars = False
+        logging.getLogger("ray.data").setLevel(logging.WARNING)
+        self._ray = ray
+        return ray
+
+    def close(self) -> None:
+        """Leave the cluster if :meth:`connect` joined it."""
+        if self._ray is not None and self._started:
+            self._ray.shutdown()
+        self._ray, self._started = None, False
+
+    def resources(self) -> tuple[float, float]:
+        """The cluster's (CPUs, GPUs)."""
+        total = self.connect().cluster_resources()
+        return float(total.get("CPU", 0.0)), float(total.get("GPU", 0.0))
+
+    def load(self, sources: Sequence[Path | str], options: ReadOptions) -> CorpusLoad:
+        """See :meth:`~recommender.pipeline.BuildRunner.load`: a Ray Data task per shard."""
+        ray = self.connect()
+        portable = _portable(options)
+        shards = plan_shards(sources, portable, self.options.shard_records)
+        tasks = [{"index": i, "task": pickle.dumps((s, portable))} for i, s in enumerate(shards)]
+        dataset = ray.data.from_items(tasks, override_num_blocks=max(1, len(tasks)))
+        rows = _stage("read", lambda: dataset.map(_read_row).take_all())
+        reads: list[Any] = [None] * len(shards)
+        for row in rows:
+            if row["error"]:
+                path, reason, line, column = pickle.loads(row["error"])
+                raise InvalidCorpus(path, reason, line, column)
+            reads[row["index"]] = pickle.loads(row["items"])
+        return combine_shards(sources, reads, portable)
+
+    def embed_steps(self, embedder: Embedder, settings: Settings) -> EmbedSteps:
+        """See :meth:`~recommender.pipeline.BuildRunner.embed_steps`: an actor pool
+        of replicas of ``embedder``, fed by a Ray Data dataset of the texts."""
+        options = self.options
+
+        def steps(items: Sequence[tuple[str, str]]) -> Iterator[tuple[np.ndarray, EmbeddedBatch]]:
+            ray = self.connect()
+            cpus, gpus = self.resources()
+            use_gpus = gpus >= 1
+            actors = options.embed_actors or (int(gpus) if use_gpus else max(1, int(cpus)))
+            import pyarrow as pa
+
+            table = pa.table(
+                {
+                    "index": np.arange(len(items), dtype=np.int64),
+                    "title": [title for title, _ in items],
+                    "text": [text for _, text in items],
+                }
+            )
+            # Every actor gets work, and every block holds at least a batch: the
+            # pool gathers smaller blocks until they make one, and a block is what
+            # comes back to be stored in the cache at once.
+            batch_size = max(1, min(options.embed_batch, len(items) // actors))
+            blocks = max(1, len(items) // batch_size)
+            dataset = (
+                ray.data.from_arrow(table)
+                .repartition(blocks)
+                .map_batches(
+                    _EmbedActor,
+                    fn_constructor_args=(
+                        _replica(embedder, use_gpus),
+                        settings.chunk_tokens,
+                        settings.chunk_overlap,
+                    ),
+                    batch_size=batch_size,
+                    batch_format="numpy",
+                    # A fixed pool (what ``concurrency=actors`` said before Ray 2.51).
+                    compute=ray.data.ActorPoolStrategy(size=actors),
+                    num_cpus=1 if use_gpus else options.actor_cpus,
+                    num_gpus=1 if use_gpus else 0,
+                )
+            )
+            log.info("embedding %d texts with %d actor(s)", len(items), actors)
+            batches = iter(dataset.iter_batches(batch_size=None, batch_format="numpy"))
+            while True:
+                batch = _stage("embed", lambda: next(batches, None))
+                if batch is None:
+                    return
+                yield (
+                    np.asarray(batch["index"], dtype=np.int64),
+                    EmbeddedBatch(
+                        np.asarray(batch["vector"], dtype=np.float32),
+                        np.asarray(batch["chunks"], dtype=np.int64),
+                    ),
+                )
+
+        return steps
+
+    def candidate_sets(
+        self,
+        settings: Settings,
+        vectors: np.ndarray,
+        lexical: LexicalModel,
+        on_progress: Callable[[int, int], None] | None = None,
+    ) -> np.ndarray:
+        """See :meth:`~recommender.pipeline.BuildRunner.candidate_sets`: shard and
+        merge, a task per block of query articles and signal."""
+        ray = self.connect()
+        n, width = vectors.shape[0], settings.candidates
+        k = min(width, max(n - 1, 0))
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        shards = [
+            (start, ray.put(vectors[start:end]))
+            for start, end in _ranges(n, self.options.vector_shard_rows)
+        ]
+        queries, postings_matrix = lexical.more_like_this_search()
+        postings = ray.put(postings_matrix)
+        dense_task = ray.remote(num_cpus=1)(_dense_task)
+        lexical_task = ray.remote(num_cpus=1)(_lexical_task)
+        pending: dict[Any, tuple[str, int, int]] = {}
+        for start, end in _ranges(n, self.options.query_rows):
+            ref = dense_task.remote(vectors[start:end], start, shards, k)
+            pending[ref] = ("dense", start, end)
+            ref = lexical_task.remote(queries[start:end], start, postings, k)
+            pending[ref] = ("lexical", start, end)
+        halves = {
+            "dense": np.full((n, k), -1, dtype=np.int32),
+            "lexical": np.full((n, k), -1, dtype=np.int32),
+        }
+        done = 0
+        while pending:
+            ready, _ = _stage("candidates", lambda: ray.wait(list(pending), num_returns=1))
+            for ref in ready:
+                half, start, end = pending.pop(ref)
+                halves[half][start:end] = _stage("candidates", functools.partial(ray.get, ref))
+                done += end - start
+                if on_progress is not None:
+                    on_progress(done, 2 * n)
+        return neighbours.joined(halves["dense"], halves["lexical"], width)
+
+    def sign(self, bodies: Sequence[str], shingling: Shingling) -> Signatures:
+        """See :meth:`~recommender.pipeline.BuildRunner.sign`: a task per
+        :data:`SIGN_BATCH` bodies."""
+        if not bodies:
+            return Signer(shingling).sign([])
+        ray = self.connect()
+        sign_task = ray.remote(num_cpus=1)(_sign_task)
+        refs = [
+            sign_task.remote(list(bodies[start:end]), shingling)
+            for start, end in _ranges(len(bodies), SIGN_BATCH)
+        ]
+        parts: list[Signatures] = _stage("signatures", lambda: ray.get(refs))
+        return Signatures(
+            np.vstack([part.hashes for part in parts]),
+            np.concatenate([part.counts for part in parts]),
+        )
+
+
+def _stage(name: str, call: Callable[[], Any]) -> Any:
+    """``call()``, with a failure Ray gave up on (after its retries) as :class:`BuildFailed`."""
+    try:
+        return call()
+    except RecommenderError:
+        raise
+    except Exception as exc:  # any Ray or task failure means the same to the build
+        raise BuildFailed(name, _first_line(exc)) from exc
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = [line for line in str(exc).splitlines() if line.strip()]
+    return lines[-1] if lines else type(exc).__name__
+
+
+def _ranges(count: int, size: int) -> list[tuple[int, int]]:
+    return [(start, min(count, start + size)) for start in range(0, count, max(1, size))]
+
+
+def _portable(options: ReadOptions) -> ReadOptions:
+    """``options`` as a worker can receive them: the model's length asked now (a
+    worker has no model to ask), and no known records (they read the published
+    snapshot, which workers need not see)."""
+    dim = options.model_dim.get()
+    fixed = ModelDimension() if dim is None else ModelDimension(functools.partial(int, dim))
+    return replace(options, model_dim=fixed, known=None)
+
+
+def _read_row(row: dict[str, Any]) -> dict[str, Any]:
+    """Ray Data: read one shard; its items (or the error that stops the build) pickled."""
+    shard: Shard
+    shard, options = pickle.loads(row["task"])
+    try:
+        items = read_shard(shard, options)
+    except InvalidCorpus as exc:
+        error = pickle.dumps((exc.path, exc.reason, exc.line, exc.column))
+        return {"index": row["index"], "items": b"", "error": error}
+    return {"index": row["index"], "items": pickle.dumps(items), "error": b""}
+
+
+def _replica(embedder: Embedder, gpu: bool) -> Callable[[], Embedder]:
+    """How an actor makes its own copy of ``embedder``: a sentence-transformers model
+    is loaded again by name (on the actor's GPU when it has one); any other
+    embedder (a test's) is copied."""
+    if isinstance(embedder, SentenceTransformerEmbedder):
+        device = "cuda" if gpu else embedder.device
+        return functools.partial(
+            SentenceTransformerEmbedder, embedder.model, embedder.batch_size, device
+        )
+    return functools.partial(copy.deepcopy, embedder)
+
+
+class _EmbedActor:
+    """Ray Data: an actor holding one replica of the model, embedding batches."""
+
+    def __init__(self, make: Callable[[], Embedder], chunk_tokens: int, overlap: int) -> None:
+        self.embedder = make()
+        self.chunk_tokens = chunk_tokens
+        self.overlap = overlap
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        items = list(zip(batch["title"].tolist(), batch["text"].tolist(), strict=True))
+        done = embed_batch(self.embedder, items, self.chunk_tokens, self.overlap)
+        return {"index": batch["index"], "vector": done.vectors, "chunks": done.chunks}
+
+
+def _dense_task(
+    queries: np.ndarray, start: int, shards: list[tuple[int, Any]], k: int
+) -> np.ndarray:
+    """A task: one block's dense neighbours against every shard, fetched one by one."""
+    import ray
+
+    positions = np.arange(start, start + queries.shape[0])
+    fetched = ((first, ray.get(ref)) for first, ref in shards)
+    return neighbours.dense_against_shards(queries, positions, fetched, k)
+
+
+def _lexical_task(queries: Any, start: int, postings: Any, width: int) -> np.ndarray:
+    """A task: one block's lexical neighbours."""
+    positions = np.arange(start, start + queries.shape[0])
+    return neighbours.lexical_step(queries, positions, postings, width)
+
+
+def _sign_task(bodies: list[str], shingling: Shingling) -> Signatures:
+    """A task: the MinHash signatures of some bodies."""
+    return Signer(shingling).sign(bodies)
+
+
+__all__ = ["INSTALL", "RayOptions", "RayRunner", "import_ray"]

@@ -1,0 +1,205 @@
+"""The Ray runner (issue 13): Ray Data reads the shards, an actor pool embeds what
+the cache lacks, tasks compute the candidate sets shard by shard, and the driver
+publishes the snapshot the single-machine build publishes. One Ray, with two
+CPUs, serves the whole test session (``ray_cluster``)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from benchmarks.mixed import mixed_records, write_jsonl
+from recommender import Engine, Settings
+from recommender.cli import main
+from recommender.embedding import EmbeddingCache, SentenceTransformerEmbedder
+from recommender.layout import IndexLayout
+from recommender.pipeline import IndexReport, build_index
+from recommender.raybuild import RayOptions, RayRunner
+from recommender.snapshot import SnapshotStore
+
+from .conftest import BUNDLED_CORPUS, ROOT
+from .fakes import FakeEmbedder
+from .servers import COMMAND
+from .test_build_stages import assert_same_snapshot
+from .test_crash_and_reload import reindex_env
+
+# Small shards, batches and blocks, so that a few hundred articles make many of each.
+SMALL = RayOptions(
+    shard_records=70, embed_actors=2, embed_batch=32, vector_shard_rows=128, query_rows=100
+)
+
+
+def counts(report: IndexReport) -> dict[str, Any]:
+    """What a report says, without what differs between two runs (version, time)."""
+    summary = report.to_json()
+    return {k: v for k, v in summary.items() if k not in {"version", "seconds"}}
+
+
+@pytest.mark.ray
+def test_the_ray_runner_publishes_what_the_local_build_does(
+    ray_cluster: Any, tmp_path: Path
+) -> None:
+    source = write_jsonl(mixed_records(400), tmp_path / "mixed.jsonl")
+    sources = [source, BUNDLED_CORPUS]
+    local = Settings(index_dir=tmp_path / "local", candidates=20)
+    on_ray = Settings(index_dir=tmp_path / "ray", candidates=20)
+    expected = build_index(sources, local, FakeEmbedder())
+    with RayRunner(SMALL) as runner:
+        report = build_index(sources, on_ray, FakeEmbedder(), runner=runner)
+        assert counts(report) == counts(expected) and report.embedded == 463
+        assert_same_snapshot(on_ray, local)
+        again = build_index(sources, on_ray, FakeEmbedder(), runner=runner)
+    assert again.embedded == 0 and not again.published
+    assert ray_cluster.is_initialized()  # the runner left the session's Ray running
+
+
+@pytest.mark.ray
+def test_a_source_that_cannot_be_read_fails_the_ray_build(ray_cluster: Any, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.jsonl"
+    bad.write_bytes(json.dumps({"id": "a", "title": "A", "body": "B"}).encode() + b"\n\xff\n")
+    settings = Settings(index_dir=tmp_path / "index")
+    with RayRunner(SMALL) as runner, pytest.raises(Exception, match="not UTF-8 text") as caught:
+        build_index([bad], settings, FakeEmbedder(), runner=runner)
+    assert type(caught.value).__name__ == "InvalidCorpus"
+    assert not (settings.index_dir / "CURRENT").exists()
+
+
+def test_without_ray_the_engine_names_the_extra(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` now fails
+    result = CliRunner().invoke(
+        main, ["reindex", str(BUNDLED_CORPUS), "--index-dir", str(tmp_path), "--engine", "ray"]
+    )
+    assert result.exit_code == 2, result.output
+    assert "pip install 'recommender[ray]'" in result.output
+    again = CliRunner().invoke(main, ["reindex", "--ray-address", "auto", "--index-dir", "x"])
+    assert again.exit_code == 2 and "only with --engine ray" in again.output
+
+
+def test_the_server_the_cli_and_a_local_build_never_import_ray(tmp_path: Path) -> None:
+    script = f"""
+import sys
+from recommender import Settings, cli, Engine
+from recommender.pipeline import build_index
+from service import create_app
+from tests.fakes import FakeEmbedder
+settings = Settings(index_dir={str(tmp_path / "index")!r})
+build_index([{str(BUNDLED_CORPUS)!r}], settings, FakeEmbedder())
+create_app(settings, engine=Engine(settings, embedder=FakeEmbedder()))
+print(sorted(name for name in sys.modules if name == "ray" or name.startswith("ray.")))
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    assert done.stdout.strip() == "[]"
+
+
+def related_lists(settings: Settings, embedder: Any) -> dict[str, list[tuple[str, float]]]:
+    engine = Engine(settings, embedder=embedder)
+    ids = [a.id for a in engine.list_articles(limit=10**6).articles]
+    return {
+        article_id: [(item.article.id, item.score) for item in engine.related(article_id, k=8)]
+        for article_id in ids
+    }
+
+
+@pytest.mark.ray
+@pytest.mark.real_model
+def test_a_ray_build_with_the_real_model_answers_as_the_local_build(
+    ray_cluster: Any, real_embedder: SentenceTransformerEmbedder, tmp_path: Path
+) -> None:
+    """The acceptance test: 1,500 articles embedded by the actor pool (the driver's
+    model is never loaded), the same related lists as a single-machine build's with
+    scores equal to 1e-5, and a second run embeds nothing."""
+    source = write_jsonl(mixed_records(1_500), tmp_path / "mixed.jsonl")
+    on_ray = Settings(index_dir=tmp_path / "ray")
+    local = Settings(index_dir=tmp_path / "local")
+    driver_model = SentenceTransformerEmbedder()
+    options = RayOptions(shard_records=400, embed_actors=2, vector_shard_rows=512, query_rows=400)
+    started = time.perf_counter()
+    with RayRunner(options) as runner:
+        report = build_index([source], on_ray, driver_model, runner=runner)
+        ray_seconds = time.perf_counter() - started
+        assert report.published and report.embedded == 1_500
+        assert driver_model._model is None  # every vector came from the actors
+        assert len(EmbeddingCache(IndexLayout.of(on_ray.index_dir).embeddings)) == 1_500
+        again = build_index([source], on_ray, driver_model, runner=runner)
+        assert again.embedded == 0 and not again.published
+    started = time.perf_counter()
+    expected = build_index([source], local, real_embedder)
+    local_seconds = time.perf_counter() - started
+    assert counts(report) == counts(expected)
+    print(f"ray build {ray_seconds:.1f} s, local build {local_seconds:.1f} s")
+    assert_same_snapshot(on_ray, local, vectors_atol=1e-5)
+    answers, wanted = related_lists(on_ray, real_embedder), related_lists(local, real_embedder)
+    assert answers.keys() == wanted.keys() and len(answers) == 1_500
+    for article_id, items in wanted.items():
+        assert [i for i, _ in answers[article_id]] == [i for i, _ in items], article_id
+        assert np.allclose([s for _, s in answers[article_id]], [s for _, s in items], atol=1e-5)
+
+
+@pytest.mark.ray
+@pytest.mark.real_model
+def test_a_killed_ray_build_publishes_nothing_and_the_next_one_resumes(
+    ray_cluster: Any, real_embedder: SentenceTransformerEmbedder, tmp_path: Path
+) -> None:
+    """``kill -9`` of the driver half way through embedding (the crash tests' seam:
+    it stops itself after a step, then is killed): the old snapshot stays
+    published and serving, and the next build embeds only what the killed one did
+    not store in the cache."""
+    records = mixed_records(300)
+    before = write_jsonl(records[:100], tmp_path / "before.jsonl")
+    after = write_jsonl(records, tmp_path / "after.jsonl")
+    settings = Settings(index_dir=tmp_path / "index")
+    old = build_index([before], settings, real_embedder)
+    address = ray_cluster.get_runtime_context().gcs_address
+    command = [
+        *COMMAND,
+        "reindex",
+        str(after),
+        "--index-dir",
+        str(settings.index_dir),
+        "--no-progress",
+        "--engine",
+        "ray",
+        "--ray-address",
+        address,
+    ]
+    log = tmp_path / "reindex.log"
+    with log.open("w") as stderr:
+        process = subprocess.Popen(
+            command,
+            env=reindex_env(test_stop_at="embed:1+"),
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+        )
+    _, status = os.waitpid(process.pid, os.WUNTRACED)  # until it stops itself
+    assert os.WIFSTOPPED(status), log.read_text()
+    process.kill()
+    process.wait()
+    stopped = re.search(r"stopping at embed: (\d+)/200 ", log.read_text())
+    assert stopped is not None, log.read_text()
+    embedded = int(stopped.group(1))
+    assert 0 < embedded < 200
+    cache = EmbeddingCache(IndexLayout.of(settings.index_dir).embeddings)
+    assert len(cache) == 100 + embedded  # each batch is in the cache before it is reported
+    store = SnapshotStore(settings.index_dir)
+    assert store.current_version() == old.version and store.versions() == [old.version]
+    serving = Engine(settings, embedder=real_embedder)
+    assert len(serving.list_articles(limit=1_000).articles) == 100
+
+    with RayRunner(RayOptions(embed_actors=2)) as runner:
+        report = build_index([after], settings, SentenceTransformerEmbedder(), runner=runner)
+    assert report.published and report.added == 200 and report.embedded == 200 - embedded
+    assert len(Engine(settings, embedder=real_embedder).list_articles(limit=1_000).articles) == 300
