@@ -62,7 +62,7 @@ def test_every_run_keeps_the_other_runs_sections(tmp_path: Path) -> None:
     report.write_speed_page(page, SPEED_PAGE)
     text = page.read_text()
     assert text.startswith(SPEED_PAGE.rstrip())
-    assert report.section(text, "bench-ray") == (
+    assert report.marked_section(text, "bench-ray") == (
         "<!-- bench-ray:start -->\n## Ray\n\nfigures\n<!-- bench-ray:end -->"
     )
     assert "## Scale\n\nfigures" in report.scale_section(text)
