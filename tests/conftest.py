@@ -18,7 +18,7 @@ from recommender.embedding import SentenceTransformerEmbedder
 from recommender.pipeline import build_index
 
 from .fakes import FakeEmbedder
-from .postgres import PostgresUnavailable, ThrowawayPostgres
+from .postgres import ThrowawayPostgres, started_or_skip
 
 ROOT = Path(__file__).resolve().parent.parent
 BUNDLED_CORPUS = ROOT / "corpus"
@@ -137,11 +137,7 @@ def ray_cluster() -> Iterator[Any]:
 def postgres_server() -> Iterator[ThrowawayPostgres]:
     """A throwaway PostgreSQL cluster, started once per session and removed at its end;
     skips (saying why) where PostgreSQL is not installed."""
-    server = ThrowawayPostgres()
-    try:
-        server.start()
-    except PostgresUnavailable as reason:
-        pytest.skip(str(reason))
+    server = started_or_skip()
     try:
         yield server
     finally:

@@ -244,3 +244,14 @@ class ThrowawayPostgres:
         except OSError:
             return "(no server log)"
         return "\n".join(lines[-LOG_TAIL_LINES:])
+
+
+def started_or_skip() -> ThrowawayPostgres:
+    """A started cluster of the caller's own (it stops it); skips the test, saying
+    why, where PostgreSQL is not installed."""
+    import pytest
+
+    try:
+        return ThrowawayPostgres().start()
+    except PostgresUnavailable as reason:
+        pytest.skip(str(reason))

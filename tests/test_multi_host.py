@@ -19,7 +19,7 @@ from recommender import Settings
 from recommender.postgres import AdvisoryLock, Connections, close_all
 
 from .conftest import BUNDLED_CORPUS
-from .postgres import ThrowawayPostgres
+from .postgres import started_or_skip
 from .servers import COMMAND, call, served
 
 pytestmark = [pytest.mark.real_model, pytest.mark.server, pytest.mark.postgres]
@@ -188,7 +188,7 @@ def test_kill_9_during_writes_loses_no_acknowledged_write(
 def test_reads_go_on_while_postgresql_is_down_and_writes_return_after(
     bundled_index: Settings, tmp_path: Path
 ) -> None:
-    database = ThrowawayPostgres().start()  # its own cluster: this test stops it
+    database = started_or_skip()  # its own cluster: this test stops it
     try:
         url = database.create_database("outage")
         shared = shared_state(bundled_index.index_dir, url, tmp_path)

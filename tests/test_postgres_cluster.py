@@ -7,7 +7,7 @@ from __future__ import annotations
 import psycopg
 import pytest
 
-from .postgres import PostgresUnavailable, ThrowawayPostgres
+from .postgres import ThrowawayPostgres, started_or_skip
 from .servers import refused_port
 
 pytestmark = pytest.mark.postgres
@@ -52,11 +52,7 @@ def test_drop_database_with_connections_open(postgres_server: ThrowawayPostgres)
 
 def test_stop_and_start_the_server_under_the_same_url() -> None:
     # A cluster of its own, so a failure here never leaves the session's server down.
-    server = ThrowawayPostgres()
-    try:
-        server.start()
-    except PostgresUnavailable as reason:
-        pytest.skip(str(reason))
+    server = started_or_skip()
     base_dir = server.data_dir.parent
     try:
         url = server.create_database("kept")
@@ -75,11 +71,7 @@ def test_stop_and_start_the_server_under_the_same_url() -> None:
 
 
 def test_a_server_that_cannot_start_says_why() -> None:
-    server = ThrowawayPostgres()
-    try:
-        server.start()
-    except PostgresUnavailable as reason:
-        pytest.skip(str(reason))
+    server = started_or_skip()
     try:
         server.stop_server()
         with refused_port() as taken:
