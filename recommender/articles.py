@@ -13,6 +13,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    HttpUrl,
     TypeAdapter,
     ValidationError,
     ValidationInfo,
@@ -37,6 +38,7 @@ KNOWN_FIELDS = (
     "author",
     "status",
     "featured",
+    "image",
 )
 
 ID_PATTERN = r"^[^\s/?#]+$"
@@ -71,6 +73,56 @@ ArticleId = Annotated[
 ]
 """An article id, as every source, the API and the snapshot accept it."""
 _ID: TypeAdapter[str] = TypeAdapter(ArticleId)
+
+IMAGE_MAX_LENGTH = 2048
+"""The longest image URL accepted: browsers and CDNs handle longer ones poorly."""
+_HTTP_URL: TypeAdapter[HttpUrl] = TypeAdapter(HttpUrl)
+_HTTP_PREFIXES = ("http://", "https://")
+
+
+def check_image(value: str) -> str:
+    """Accept an absolute ``http``/``https`` URL, kept as written.
+
+    pydantic's URL parser (the WHATWG rules browsers follow) decides whether it is
+    a URL with a host; it is not normalised, so the widget loads what the source
+    said. The parser forgives ``http:example.org`` and spaces; an image address
+    given as data should not need that, so both are refused.
+
+    Raises:
+        ValueError: not an absolute http(s) URL (relative, another scheme such as
+            ``javascript:`` or ``data:``, no host, whitespace, too long).
+    """
+    if len(value) > IMAGE_MAX_LENGTH:
+        raise ValueError(f"longer than {IMAGE_MAX_LENGTH} characters")
+    problem = None
+    if not value.lower().startswith(_HTTP_PREFIXES):
+        problem = "it does not start with http:// or https://"
+    elif any(character.isspace() for character in value):
+        problem = "it holds whitespace (write spaces as %20)"
+    else:
+        try:
+            _HTTP_URL.validate_python(value)
+        except ValidationError as exc:
+            problem = str(exc.errors()[0]["msg"])
+    if problem is not None:
+        raise ValueError(f"{value!r} is not an absolute http(s) URL: {problem}")
+    return value
+
+
+def image_url(value: Any) -> str | None:
+    """``value`` if it is an image URL :func:`check_image` accepts, else ``None``: for
+    sources whose images are optional extras (feeds, WordPress), where a bad one is
+    left out rather than costing the article."""
+    if not isinstance(value, str):
+        return None
+    try:
+        return check_image(value.strip())
+    except ValueError:
+        return None
+
+
+ImageUrl = Annotated[str, AfterValidator(check_image)]
+"""An article's image (thumbnail): an absolute http(s) URL."""
 
 # Validation context keys (see Article.from_record and Article.from_stored).
 _STORED = "stored"
@@ -163,6 +215,8 @@ class Article(BaseModel):
 
     ``body`` is plain text: HTML in a source body is reduced to text on the way in.
     Fields a source carries beyond the known ones are kept in ``extra``.
+    ``image`` is the URL of a thumbnail (absolute http(s)); articles stored
+    before it existed load without one.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=True)
@@ -179,6 +233,7 @@ class Article(BaseModel):
     author: str | None = None
     status: Status = "published"
     featured: Annotated[bool, BeforeValidator(parse_flag)] = False
+    image: ImageUrl | None = None
     extra: dict[str, Any] = Field(default_factory=dict)
 
     @model_validator(mode="before")
@@ -299,8 +354,12 @@ class Article(BaseModel):
         return self.is_published
 
     def content_hash(self) -> str:
-        """A digest of everything that affects how the article is indexed or shown."""
-        payload = self.model_dump(mode="json")
+        """A digest of everything that affects how the article is indexed or shown.
+
+        An absent ``image`` is left out, so articles without one keep the hash
+        they had before articles had images (a reindex finds them unchanged).
+        """
+        payload = self.model_dump(mode="json", exclude={"image"} if self.image is None else None)
         return hashlib.sha256(
             json.dumps(payload, sort_keys=True, ensure_ascii=False).encode()
         ).hexdigest()

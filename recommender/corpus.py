@@ -118,10 +118,11 @@ class SuppliedVectors:
         return {articles[p].id: self.matrix[i] for i, p in enumerate(self.positions)}
 
 
-READER_VERSION = 1
+READER_VERSION = 2
 """Part of every record digest: raise it when reading or validating a record changes
 what it gives, so a reindex validates every record again instead of taking the
-articles an older version made (see :class:`KnownRecords`)."""
+articles an older version made (see :class:`KnownRecords`). 2: ``image`` became an
+article field (version 1 kept it in ``extra``)."""
 
 
 def record_digest(raw: bytes, shortcodes: bool, title_is_text: bool) -> bytes:

@@ -16,7 +16,7 @@ from typing import Any
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-TEXT_FIELDS = frozenset({"id", "title", "summary", "author", "url"})
+TEXT_FIELDS = frozenset({"id", "title", "summary", "author", "url", "image"})
 """Fields whose value is the scalar's text exactly as written (quotes keep
 their YAML meaning: ``'1917'`` is ``1917``, ``"a\\tb"`` holds a tab)."""
 
