@@ -328,7 +328,7 @@ class ArticleOut(BaseModel):
     author: str | None
     status: Status
     featured: bool
-    image: str | None = Field(None, description=IMAGE_DESCRIPTION)
+    image: str | None = Field(description=IMAGE_DESCRIPTION)
     extra: dict[str, Any]
 
 
@@ -343,7 +343,7 @@ class ArticleSummary(BaseModel):
     published: str | None
     status: Status
     featured: bool
-    image: str | None = Field(None, description=IMAGE_DESCRIPTION)
+    image: str | None = Field(description=IMAGE_DESCRIPTION)
 
 
 class ArticleList(BaseModel):
