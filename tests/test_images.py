@@ -12,12 +12,14 @@ from typing import Any
 import pytest
 from flask.testing import FlaskClient
 
-from recommender import Settings
+from recommender import Engine, Settings
 from recommender.articles import Article
 from recommender.corpus import Rejection, load_corpus
+from recommender.pipeline import build_index
 from service.schemas import IMAGE_DESCRIPTION
 
 from .conftest import article, topic_records
+from .fakes import FakeEmbedder
 from .test_api import AUTH, assert_problem, make_app
 from .test_feeds import WXR_HEAD, WXR_TAIL, item_line, write, wxr_item
 
@@ -77,6 +79,18 @@ def test_an_article_stored_before_images_loads_without_one_and_keeps_its_hash() 
     assert loaded.content_hash() == old_hash
     with_image = loaded.model_copy(update={"image": PICTURE})
     assert with_image.content_hash() != old_hash
+
+
+def test_a_reindex_sees_an_image_as_a_change_of_that_article_alone(
+    settings: Settings, write_jsonl: Callable[..., Path]
+) -> None:
+    records = topic_records()
+    build_index([write_jsonl(records)], settings, FakeEmbedder())
+    records[0] = {**records[0], "image": PICTURE}
+    report = build_index([write_jsonl(records)], settings, FakeEmbedder())
+    assert (report.added, report.updated, report.removed, report.unchanged) == (0, 1, 0, 19)
+    stored = Engine(settings, embedder=FakeEmbedder()).article(records[0]["id"])
+    assert stored.image == PICTURE
 
 
 # -- sources with a column or front matter field: a bad image rejects the record ------------
