@@ -14,7 +14,8 @@ in a stream, so it never treats them as a URL or a file name.
 
 An article's ``image`` comes from the featured image of a WordPress post and the
 media elements of a feed item (see :func:`_wxr_attachments` and :func:`_feed_image`);
-an image that is not an absolute http(s) URL is left out, never the article.
+an image that is not an absolute http(s) URL (a feed item's relative one resolved
+against its link first) is left out, never the article.
 
 These functions return raw records; :mod:`recommender.corpus` validates them
 into articles, so every format reports problems the same way.
@@ -474,16 +475,18 @@ def _feed_record(entry: Any, is_atom: bool) -> dict[str, Any]:
         "updated": _feed_date(entry, "updated"),
         "author": author,
         "tags": [tag for tag in tags if tag],
-        "image": _feed_image(entry),
+        "image": _feed_image(entry, url.strip() if isinstance(url, str) else None),
         "extra": extra,
     }
     return {key: value for key, value in record.items() if value not in (None, "")}
 
 
-def _feed_image(entry: Any) -> str | None:
-    """The first absolute http(s) image of a feed entry: a ``media:thumbnail``, else a
-    ``media:content`` whose ``medium`` is ``image`` or whose ``type`` is ``image/*``,
-    else an ``enclosure`` (RSS element or Atom link) whose ``type`` is ``image/*``.
+def _feed_image(entry: Any, url: str | None) -> str | None:
+    """The first image of a feed entry that is, or resolves against the entry's
+    ``url`` to, an absolute http(s) URL (see :func:`~recommender.articles.resolve_image`):
+    a ``media:thumbnail``, else a ``media:content`` whose ``medium`` is ``image`` or
+    whose ``type`` is ``image/*``, else an ``enclosure`` (RSS element or Atom link)
+    whose ``type`` is ``image/*``.
 
     A ``media:content`` with neither attribute is left out: it may as well be a
     video. feedparser flattens ``media:group``, so grouped elements count too.
@@ -497,7 +500,8 @@ def _feed_image(entry: Any) -> str | None:
         # feedparser turns RSS <enclosure> elements into links of rel "enclosure".
         if _get(link, "rel") == "enclosure" and str(_get(link, "type") or "").startswith("image/"):
             candidates.append(_get(link, "href"))
-    return next((url for url in map(image_url, candidates) if url is not None), None)
+    images = (image_url(candidate, url) for candidate in candidates)
+    return next((image for image in images if image is not None), None)
 
 
 def _feed_date(entry: Any, name: str) -> datetime | str | None:

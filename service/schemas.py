@@ -293,8 +293,9 @@ class ArticleBody(BaseModel):
     featured: bool = False
     image: str | None = Field(
         None,
-        description="A thumbnail: an absolute http or https URL (anything else is a "
-        "422 naming `image`), at most 2048 characters.",
+        description="A thumbnail: an absolute http or https URL, or a relative one "
+        "resolved against `url` (anything else is a 422 naming `image`), at most 2048 "
+        "characters.",
     )
     embedding: list[float] | None = Field(
         None,

@@ -3,18 +3,21 @@ snapshot and the live layer, and returned by the API."""
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import json
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 from flask.testing import FlaskClient
 
-from recommender import Engine, Settings
+from recommender import Engine, Settings, cli
 from recommender.articles import Article
-from recommender.corpus import Rejection, load_corpus
+from recommender.corpus import CorpusLoad, Rejection, SourceNote, load_corpus
 from recommender.pipeline import build_index
 from service.schemas import IMAGE_DESCRIPTION
 
@@ -25,21 +28,38 @@ from .test_feeds import WXR_HEAD, WXR_TAIL, item_line, write, wxr_item
 
 PICTURE = "https://cdn.example.org/uploads/2025/03/walking.jpg"
 
-# An image that is not an absolute http(s) URL, and why validation says so.
-BAD_IMAGES = [
-    ("ftp://cdn.example.org/a.jpg", "it does not start with http:// or https://"),
-    ("/uploads/a.jpg", "it does not start with http:// or https://"),
-    ("javascript:alert(1)", "it does not start with http:// or https://"),
-    ("data:image/png;base64,iVBORw0KGgo=", "it does not start with http:// or https://"),
-    ("https:/cdn.example.org/a.jpg", "it does not start with http:// or https://"),
-    ("http://", "Input should be a valid URL, empty host"),
-    ("https://cdn.example.org/a b.jpg", "it holds whitespace (write spaces as %20)"),
-]
+NOT_HTTP = "it does not start with http:// or https://"
 
 
 def bad_reason(value: str, why: str) -> str:
     return f"{value!r} is not an absolute http(s) URL: {why}"
 
+
+def no_base(value: str) -> str:
+    return (
+        f"{value!r} is relative, and the article has no absolute http(s) url to resolve it against"
+    )
+
+
+# An image that is no image URL for an article without a url, and why validation says so.
+BAD_IMAGES = [
+    ("ftp://cdn.example.org/a.jpg", bad_reason("ftp://cdn.example.org/a.jpg", NOT_HTTP)),
+    ("/uploads/a.jpg", no_base("/uploads/a.jpg")),
+    ("uploads/a.jpg", no_base("uploads/a.jpg")),
+    ("//cdn.example.org/a.jpg", no_base("//cdn.example.org/a.jpg")),
+    ("javascript:alert(1)", bad_reason("javascript:alert(1)", NOT_HTTP)),
+    (
+        "data:image/png;base64,iVBORw0KGgo=",
+        bad_reason("data:image/png;base64,iVBORw0KGgo=", NOT_HTTP),
+    ),
+    ("https:/cdn.example.org/a.jpg", bad_reason("https:/cdn.example.org/a.jpg", NOT_HTTP)),
+    ("http://", bad_reason("http://", "Input should be a valid URL, empty host")),
+    (
+        "https://cdn.example.org/a b.jpg",
+        bad_reason("https://cdn.example.org/a b.jpg", "it holds whitespace (write spaces as %20)"),
+    ),
+    ("https://example.org/" + "a" * 2029, "longer than 2048 characters"),
+]
 
 # -- the field -----------------------------------------------------------------------------
 
@@ -57,14 +77,6 @@ def test_an_http_image_is_kept_as_written(given: str, kept: str) -> None:
     found = Article.from_record(article("a", "Title", "Body.", image=given))
     assert found.image == kept
     assert found.to_json()["image"] == kept
-
-
-def test_an_image_longer_than_2048_characters_is_refused(tmp_path: Path) -> None:
-    long = "https://example.org/" + "a" * 2029
-    path = write(tmp_path / "long.jsonl", json.dumps(article("a", "T", "B.", image=long)) + "\n")
-    assert load_corpus([path]).rejections == [
-        Rejection(str(path), 1, "image", "longer than 2048 characters")
-    ]
 
 
 def test_an_article_stored_before_images_loads_without_one_and_keeps_its_hash() -> None:
@@ -93,85 +105,245 @@ def test_a_reindex_sees_an_image_as_a_change_of_that_article_alone(
     assert stored.image == PICTURE
 
 
-# -- sources with a column or front matter field: a bad image rejects the record ------------
+# -- files: a bad image is left out with a note, the article kept ---------------------------
+
+FORMATS = ["jsonl", "csv", "markdown", "parquet"]
+INDEXED_WITHOUT = "left out, the article is indexed without it: "
 
 
-@pytest.mark.parametrize(("value", "why"), BAD_IMAGES)
-def test_jsonl_rows_name_line_and_field_of_a_bad_image(
-    tmp_path: Path, value: str, why: str
+def write_records(
+    tmp_path: Path, form: str, records: list[dict[str, Any]]
+) -> tuple[Path, list[SourceNote]]:
+    """``records`` (id, title, body, url, image; None or absent: not given) written as
+    one source of ``form``: the source to load, and for each record where a note on
+    its image points (source, line, field; the note's text left empty)."""
+    columns = ["id", "title", "body", "url", "image"]
+    if form == "markdown":
+        directory, notes = tmp_path / "site", []
+        directory.mkdir()
+        for number, record in enumerate(records):
+            front = [
+                f"{name}: {json.dumps(record[name])}"
+                for name in ("id", "title", "url", "image")
+                if record.get(name) is not None
+            ]
+            text = "\n".join(["---", *front, "---", record["body"], ""])
+            path = write(directory / f"{number:02d}.md", text)
+            line = next((i + 2 for i, field in enumerate(front) if field.startswith("image:")), 1)
+            notes.append(SourceNote(str(path), "", line, "image"))
+        return directory, notes
+    path = tmp_path / f"c.{form}"
+    rows = [[record.get(name) for name in columns] for record in records]
+    first = 1
+    if form == "jsonl":
+        given = [{k: v for k, v in zip(columns, row, strict=True) if v is not None} for row in rows]
+        write(path, "".join(json.dumps(record) + "\n" for record in given))
+    elif form == "csv":
+        with path.open("w", newline="", encoding="utf-8") as handle:
+            csv.writer(handle).writerows([columns, *([cell or "" for cell in row] for row in rows)])
+        first = 2  # below the header
+    else:
+        pa = pytest.importorskip("pyarrow")
+        pq = pytest.importorskip("pyarrow.parquet")
+        table = {
+            name: pa.array([row[i] for row in rows], pa.string()) for i, name in enumerate(columns)
+        }
+        pq.write_table(pa.table(table), path)
+    return path, [SourceNote(str(path), "", first + i, "image") for i in range(len(rows))]
+
+
+def image_notes(loaded: CorpusLoad) -> list[SourceNote]:
+    """The notes of a load on images left out (not how a CSV file was read)."""
+    return [note for note in loaded.notes if note.field is not None]
+
+
+def left_out(where: SourceNote, reason: str) -> SourceNote:
+    return replace(where, note=INDEXED_WITHOUT + reason)
+
+
+@pytest.mark.parametrize("form", FORMATS)
+@pytest.mark.parametrize(("value", "reason"), BAD_IMAGES)
+def test_a_bad_image_is_left_out_with_a_note_and_the_article_kept(
+    tmp_path: Path, form: str, value: str, reason: str
 ) -> None:
-    rows = [
+    records = [
         article("good", "Good", "Body.", image=PICTURE),
         article("none", "None", "Body."),
-        article("null", "Null", "Body.", image=None),
         article("bad", "Bad", "Body.", image=value),
     ]
-    path = write(tmp_path / "c.jsonl", "".join(json.dumps(row) + "\n" for row in rows))
-    loaded = load_corpus([path])
+    source, where = write_records(tmp_path, form, records)
+    loaded = load_corpus([source])
     assert [(a.id, a.image) for a in loaded.articles] == [
         ("good", PICTURE),
         ("none", None),
-        ("null", None),
+        ("bad", None),
     ]
-    assert loaded.rejections == [Rejection(str(path), 4, "image", bad_reason(value, why))]
-
-
-@pytest.mark.parametrize(("value", "why"), BAD_IMAGES)
-def test_csv_rows_name_line_and_field_of_a_bad_image(tmp_path: Path, value: str, why: str) -> None:
-    text = (
-        "id,title,body,image\n"
-        f"good,Good,Body.,{PICTURE}\n"
-        "empty,Empty,Body.,\n"  # an empty cell: no image
-        f'bad,Bad,Body.,"{value}"\n'
+    assert loaded.rejections == []
+    assert image_notes(loaded) == [left_out(where[2], reason)]
+    assert str(image_notes(loaded)[0]) == (
+        f"{where[2].source}:{where[2].line}: image: {INDEXED_WITHOUT}{reason}"
     )
-    path = write(tmp_path / "c.csv", text)
-    loaded = load_corpus([path])
-    assert [(a.id, a.image) for a in loaded.articles] == [("good", PICTURE), ("empty", None)]
-    assert loaded.rejections == [Rejection(str(path), 4, "image", bad_reason(value, why))]
+
+
+PAGE = "https://example.org/posts/walking/"
+
+
+@pytest.mark.parametrize("form", FORMATS)
+@pytest.mark.parametrize(
+    ("url", "image", "resolved"),
+    [
+        (PAGE, "/img/x.jpg", "https://example.org/img/x.jpg"),  # path-absolute
+        (PAGE, "img/x.jpg", "https://example.org/posts/walking/img/x.jpg"),  # relative
+        ("https://example.org/posts/walking", "img/x.jpg", "https://example.org/posts/img/x.jpg"),
+        (PAGE, "../x.png?w=320", "https://example.org/posts/x.png?w=320"),
+        (PAGE, "//cdn.example.org/x.jpg", "https://cdn.example.org/x.jpg"),  # protocol-relative
+        ("http://example.org/p/", "//cdn.example.org/x.jpg", "http://cdn.example.org/x.jpg"),
+        (PAGE, PICTURE, PICTURE),  # an absolute image is kept as written
+    ],
+)
+def test_a_relative_image_resolves_against_the_article_url(
+    tmp_path: Path, form: str, url: str, image: str, resolved: str
+) -> None:
+    source, _ = write_records(tmp_path, form, [article("a", "A", "Body.", url=url, image=image)])
+    loaded = load_corpus([source])
+    assert [(a.id, a.url, a.image) for a in loaded.articles] == [("a", url, resolved)]
+    assert (loaded.rejections, image_notes(loaded)) == ([], [])
+
+
+@pytest.mark.parametrize("form", FORMATS)
+@pytest.mark.parametrize(
+    ("url", "image", "reason"),
+    [
+        (None, "/img/x.jpg", no_base("/img/x.jpg")),
+        ("/posts/walking/", "/img/x.jpg", no_base("/img/x.jpg")),  # the url is relative too
+        ("ftp://example.org/p/", "img/x.jpg", no_base("img/x.jpg")),
+        ("https://", "//cdn.example.org/x.jpg", no_base("//cdn.example.org/x.jpg")),
+        (
+            PAGE,
+            "a b.jpg",
+            "'a b.jpg' resolved against the url is 'https://example.org/posts/walking/a b.jpg': "
+            "it holds whitespace (write spaces as %20)",
+        ),
+        (PAGE, "javascript:alert(1)", bad_reason("javascript:alert(1)", NOT_HTTP)),
+        (
+            PAGE,
+            "data:image/gif;base64,R0lGOD==",
+            bad_reason("data:image/gif;base64,R0lGOD==", NOT_HTTP),
+        ),
+        (PAGE, "x" * 2049, "longer than 2048 characters"),
+        (PAGE, "x" * 2040, "longer than 2048 characters once resolved against the url"),
+    ],
+)
+def test_an_image_that_does_not_resolve_is_left_out(
+    tmp_path: Path, form: str, url: str | None, image: str, reason: str
+) -> None:
+    source, where = write_records(
+        tmp_path, form, [article("a", "A", "Body.", url=url, image=image)]
+    )
+    loaded = load_corpus([source])
+    assert [(a.id, a.url, a.image) for a in loaded.articles] == [("a", url, None)]
+    assert loaded.rejections == []
+    assert image_notes(loaded) == [left_out(where[0], reason)]
 
 
 @pytest.mark.parametrize(
-    ("front", "image", "rejection"),
+    ("value", "reason"),
+    [
+        (42, "expected text, found a number"),
+        (True, "expected text, found true or false"),
+        ([PICTURE], "expected text, found a list"),
+        ({"src": PICTURE}, "expected text, found a mapping"),
+        ("", None),  # blank text: no image, nothing to say
+        ("  ", None),
+    ],
+)
+def test_jsonl_image_that_is_no_text(tmp_path: Path, value: Any, reason: str | None) -> None:
+    path = write(tmp_path / "c.jsonl", json.dumps(article("a", "A", "Body.", image=value)) + "\n")
+    loaded = load_corpus([path])
+    assert [(a.id, a.image) for a in loaded.articles] == [("a", None)]
+    expected = (
+        [] if reason is None else [SourceNote(str(path), INDEXED_WITHOUT + reason, 1, "image")]
+    )
+    assert (loaded.rejections, loaded.notes) == ([], expected)
+
+
+def test_a_record_rejected_for_another_field_says_nothing_of_its_image(tmp_path: Path) -> None:
+    path = write(
+        tmp_path / "c.jsonl", json.dumps({"id": "a", "body": "B.", "image": "/a.jpg"}) + "\n"
+    )
+    loaded = load_corpus([path])
+    assert loaded.rejections == [Rejection(str(path), 1, "title", "required field is missing")]
+    assert loaded.notes == []
+
+
+@pytest.mark.parametrize(
+    ("front", "image", "note"),
     [
         (f"image: {PICTURE}\n", PICTURE, None),
         (f"image: '{PICTURE}'\n", PICTURE, None),
         ("image:\n", None, None),  # an empty value: not given
         ("", None, None),
-        ("image: /uploads/a.jpg\n", None, (4, bad_reason("/uploads/a.jpg", BAD_IMAGES[1][1]))),
-        ("image: 2024\n", None, (4, bad_reason("2024", BAD_IMAGES[1][1]))),  # text as written
+        ("url: https://example.org/a/\nimage: 2024\n", "https://example.org/a/2024", None),
+        ("image: /uploads/a.jpg\n", None, (4, no_base("/uploads/a.jpg"))),
+        ("image: 2024\n", None, (4, no_base("2024"))),  # text as written
         (f"image: [{PICTURE}]\n", None, (4, "expected text, found a list")),
+        (f"image:\n  src: {PICTURE}\n", None, (4, "expected text, found a mapping")),
     ],
 )
 def test_markdown_front_matter_image(
-    tmp_path: Path, front: str, image: str | None, rejection: tuple[int, str] | None
+    tmp_path: Path, front: str, image: str | None, note: tuple[int, str] | None
 ) -> None:
     path = write(tmp_path / "a.md", f"---\nid: a\ntitle: Walking\n{front}---\nBody text.\n")
     loaded = load_corpus([path])
-    if rejection is None:
-        assert [(a.id, a.image) for a in loaded.articles] == [("a", image)]
-        assert loaded.rejections == []
+    assert [(a.id, a.image) for a in loaded.articles] == [("a", image)]
+    assert loaded.rejections == []
+    if note is None:
+        assert loaded.notes == []
     else:
-        assert loaded.articles == []
-        assert loaded.rejections == [Rejection(str(path), rejection[0], "image", rejection[1])]
+        assert loaded.notes == [SourceNote(str(path), INDEXED_WITHOUT + note[1], note[0], "image")]
 
 
-def test_parquet_image_column(tmp_path: Path) -> None:
-    pa = pytest.importorskip("pyarrow")
-    pq = pytest.importorskip("pyarrow.parquet")
-    table = pa.table(
+def test_a_reindex_still_notes_the_image_it_left_out(
+    settings: Settings, write_jsonl: Callable[..., Path]
+) -> None:
+    records = [*topic_records(), article("extra", "Extra", "sleep", image="/a.jpg")]
+    source = write_jsonl(records)
+    expected = [SourceNote(str(source), INDEXED_WITHOUT + no_base("/a.jpg"), 21, "image")]
+    first = build_index([source], settings, FakeEmbedder())
+    assert (first.indexed, first.rejected, first.notes) == (21, [], expected)
+    # The record is unchanged, so the reindex takes its article as stored: still noted.
+    again = build_index([source], settings, FakeEmbedder())
+    assert (again.unchanged, again.rejected, again.notes) == (21, [], expected)
+    assert again.to_json()["notes"] == [
         {
-            "id": ["good", "null", "bad"],
-            "title": ["Good", "Null", "Bad"],
-            "body": ["Body.", "Body.", "Body."],
-            "image": [PICTURE, None, "ftp://cdn.example.org/a.jpg"],
+            "source": str(source),
+            "line": 21,
+            "field": "image",
+            "note": INDEXED_WITHOUT + no_base("/a.jpg"),
         }
+    ]
+
+
+def test_the_cli_prints_the_note_and_its_json_report_carries_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(
+        "recommender.embedding.SentenceTransformerEmbedder",
+        lambda model, batch_size: FakeEmbedder(),
     )
-    path = tmp_path / "c.parquet"
-    pq.write_table(table, path)
-    loaded = load_corpus([path])
-    assert [(a.id, a.image) for a in loaded.articles] == [("good", PICTURE), ("null", None)]
-    reason = bad_reason("ftp://cdn.example.org/a.jpg", BAD_IMAGES[0][1])
-    assert loaded.rejections == [Rejection(str(path), 3, "image", reason)]
+    monkeypatch.setenv("RECOMMENDER_MODEL", "fake-bow")
+    rows = [article("a", "A", "sleep"), article("b", "B", "sleep", image="javascript:alert(1)")]
+    source = write(tmp_path / "c.jsonl", "".join(json.dumps(row) + "\n" for row in rows))
+    reason = INDEXED_WITHOUT + bad_reason("javascript:alert(1)", NOT_HTTP)
+    command = ["index", str(source), "--index-dir", str(tmp_path / "index"), "--no-progress"]
+    result = CliRunner().invoke(cli.main, command)
+    assert result.exit_code == 0, result.output
+    assert f"note: {source}:2: image: {reason}\n" in result.output
+    assert "indexed 2 articles" in result.output
+    report = CliRunner().invoke(cli.main, [*command, "--json"])
+    assert report.exit_code == 0, report.output
+    notes = json.loads(report.stdout)["notes"]
+    assert notes == [{"source": str(source), "line": 2, "field": "image", "note": reason}]
 
 
 # -- WordPress: the featured image is the post's _thumbnail_id attachment -----------------
@@ -301,6 +473,16 @@ def test_rss_feed_images(tmp_path: Path) -> None:
             '    <media:thumbnail url="javascript:alert(1)"/>\n'
             '    <media:content url="/img/relative.jpg" medium="image"/>\n',
         ),
+        rss_item(
+            "relative-to-link",  # resolved against the item's link, as the files' are
+            "    <link>https://news.example.org/2025/walk/</link>\n"
+            '    <media:thumbnail url="/img/w.jpg"/>\n',
+        ),
+        rss_item(
+            "relative-to-page",
+            "    <link>https://news.example.org/2025/walk/</link>\n"
+            '    <enclosure url="w.jpg" type="image/jpeg" length="1"/>\n',
+        ),
         rss_item("none", ""),
     ]
     path = write(tmp_path / "feed.rss", RSS_HEAD + "".join(items) + "</channel>\n</rss>\n")
@@ -315,6 +497,8 @@ def test_rss_feed_images(tmp_path: Path) -> None:
         ("group", IMG + "g.jpg"),
         ("bad-then-good", IMG + "fallback.jpg"),
         ("only-bad", None),
+        ("relative-to-link", IMG + "w.jpg"),
+        ("relative-to-page", "https://news.example.org/2025/walk/w.jpg"),
         ("none", None),
     ]
 
@@ -334,6 +518,11 @@ def test_atom_feed_images(tmp_path: Path) -> None:
         ("audio-enclosure", f'    <link rel="enclosure" type="audio/mpeg" href="{IMG}a.mp3"/>\n'),
         ("thumbnail", f'    <media:thumbnail url="{IMG}t.png"/>\n'),
         ("relative", '    <link rel="enclosure" type="image/png" href="/img/r.png"/>\n'),
+        (
+            "protocol-relative",
+            '    <link rel="alternate" href="https://news.example.org/2025/a/"/>\n'
+            '    <link rel="enclosure" type="image/png" href="//cdn.example.org/a.png"/>\n',
+        ),
     ]
     text = (
         '<?xml version="1.0" encoding="utf-8"?>\n'
@@ -349,7 +538,8 @@ def test_atom_feed_images(tmp_path: Path) -> None:
         ("link-enclosure", IMG + "a.png"),
         ("audio-enclosure", None),
         ("thumbnail", IMG + "t.png"),
-        ("relative", None),
+        ("relative", None),  # no link to resolve it against
+        ("protocol-relative", "https://cdn.example.org/a.png"),
     ]
 
 
@@ -401,14 +591,54 @@ def test_a_put_image_is_served_and_replaced(client: FlaskClient) -> None:
     assert client.get("/v1/articles/new").get_json()["image"] is None
 
 
-@pytest.mark.parametrize(("value", "why"), BAD_IMAGES)
+@pytest.mark.parametrize(("value", "reason"), BAD_IMAGES)
 def test_a_put_with_a_bad_image_is_a_422_naming_it(
-    client: FlaskClient, value: str, why: str
+    client: FlaskClient, value: str, reason: str
 ) -> None:
     body = {"title": "Naming practice", "body": "aphasia naming words", "image": value}
     problem = assert_problem(client.put("/v1/articles/new", json=body, headers=AUTH), 422)
     assert problem["field"] == "image"
-    assert problem["detail"] == f"image: {bad_reason(value, why)}"
+    assert problem["detail"] == f"image: {reason}"
+    assert client.get("/v1/articles/new").status_code == 404
+
+
+NAMING = "https://example.org/posts/naming/"
+
+
+@pytest.mark.parametrize(
+    ("image", "resolved"),
+    [
+        ("/img/n.jpg", "https://example.org/img/n.jpg"),
+        ("img/n.jpg", "https://example.org/posts/naming/img/n.jpg"),
+        ("//cdn.example.org/n.jpg", "https://cdn.example.org/n.jpg"),
+    ],
+)
+def test_a_put_resolves_a_relative_image_against_its_url(
+    client: FlaskClient, image: str, resolved: str
+) -> None:
+    body = {"title": "Naming", "body": "aphasia naming words", "url": NAMING, "image": image}
+    assert client.put("/v1/articles/new", json=body, headers=AUTH).status_code == 201
+    assert client.get("/v1/articles/new").get_json()["image"] == resolved
+
+
+@pytest.mark.parametrize(
+    ("url", "image", "reason"),
+    [
+        ("/posts/naming/", "/img/n.jpg", no_base("/img/n.jpg")),
+        (
+            NAMING,
+            "a b.jpg",
+            "'a b.jpg' resolved against the url is 'https://example.org/posts/naming/a b.jpg': "
+            "it holds whitespace (write spaces as %20)",
+        ),
+    ],
+)
+def test_a_put_whose_relative_image_does_not_resolve_is_a_422(
+    client: FlaskClient, url: str, image: str, reason: str
+) -> None:
+    body = {"title": "Naming", "body": "aphasia naming words", "url": url, "image": image}
+    problem = assert_problem(client.put("/v1/articles/new", json=body, headers=AUTH), 422)
+    assert (problem["field"], problem["detail"]) == ("image", f"image: {reason}")
     assert client.get("/v1/articles/new").status_code == 404
 
 
