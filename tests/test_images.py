@@ -602,6 +602,14 @@ def test_a_put_with_a_bad_image_is_a_422_naming_it(
     assert client.get("/v1/articles/new").status_code == 404
 
 
+@pytest.mark.parametrize("value", ["", "   "])
+def test_a_put_with_a_blank_image_has_none(client: FlaskClient, value: str) -> None:
+    # As in the files, where an empty value is no image.
+    body = {"title": "Naming", "body": "aphasia naming words", "image": value}
+    assert client.put("/v1/articles/new", json=body, headers=AUTH).status_code == 201
+    assert client.get("/v1/articles/new").get_json()["image"] is None
+
+
 NAMING = "https://example.org/posts/naming/"
 
 
