@@ -48,6 +48,7 @@ from .schemas import (
     ArticleRulesBody,
     ArticleRulesOut,
     ArticlesQuery,
+    ArticleSummary,
     DraftBody,
     ExcludesBody,
     ExcludesOut,
@@ -375,7 +376,8 @@ def _register_routes(app: OpenAPI) -> None:
                 status=query.status,
                 title_contains=query.q,
             )
-            keys = ("id", "title", "summary", "url", "tags", "published", "status", "featured")
+            # The listing's keys are the schema's, so the two cannot drift apart.
+            keys = ArticleSummary.model_fields
             return {
                 "items": [{k: a.to_json()[k] for k in keys} for a in page.articles],
                 "total": page.total,

@@ -211,6 +211,9 @@ class Explanation(BaseModel):
     )
 
 
+IMAGE_DESCRIPTION = "The article's thumbnail: an absolute http(s) URL; null when it has none."
+
+
 class Item(BaseModel):
     """One recommended article."""
 
@@ -221,6 +224,7 @@ class Item(BaseModel):
     published: str | None = Field(description="ISO 8601 publication time.")
     tags: list[str]
     featured: bool
+    image: str | None = Field(description=IMAGE_DESCRIPTION)
     score: float = Field(
         description="Final score: (dense_contribution + lexical_contribution + tag) × "
         "recency, where the two contributions add up to at most 1; higher is more related."
@@ -287,6 +291,12 @@ class ArticleBody(BaseModel):
         "without it, the time of the request counts.",
     )
     featured: bool = False
+    image: str | None = Field(
+        None,
+        description="A thumbnail: an absolute http or https URL, or a relative one "
+        "resolved against `url` (anything else is a 422 naming `image`), at most 2048 "
+        "characters.",
+    )
     embedding: list[float] | None = Field(
         None,
         max_length=8192,
@@ -319,6 +329,7 @@ class ArticleOut(BaseModel):
     author: str | None
     status: Status
     featured: bool
+    image: str | None = Field(description=IMAGE_DESCRIPTION)
     extra: dict[str, Any]
 
 
@@ -333,6 +344,7 @@ class ArticleSummary(BaseModel):
     published: str | None
     status: Status
     featured: bool
+    image: str | None = Field(description=IMAGE_DESCRIPTION)
 
 
 class ArticleList(BaseModel):

@@ -22,13 +22,15 @@ STATIC = Path(__file__).with_name("static")
 # Sites cache the widget for an hour; the ETag makes the revalidation after that cheap.
 WIDGET_MAX_AGE = 3600
 # The editor page loads only its own files and calls only its own origin: even a
-# rendering bug could not run injected script or send data elsewhere.
+# rendering bug could not run injected script or send data elsewhere. Images are the
+# exception: thumbnails live on the site's own hosts or CDN, unknown here, and an image
+# can neither run script nor read the page.
 EDITOR_CSP = "; ".join(
     [
         "default-src 'self'",
         "script-src 'self'",
         "style-src 'self'",
-        "img-src 'self' data:",
+        "img-src 'self' data: https: http:",
         "connect-src 'self'",
         "base-uri 'none'",
         "form-action 'self'",

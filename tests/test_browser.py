@@ -525,6 +525,84 @@ def test_widget_warns_about_an_article_without_url_from_the_api(
         assert call(f"{api}/v1/articles/no-url-probe", "DELETE", headers=auth)[0] == 204
 
 
+def write_picture(site: tuple[str, Path], name: str) -> str:
+    """A 320×180 PNG on the site's origin, where a site keeps its thumbnails."""
+    from PIL import Image
+
+    Image.new("RGB", (320, 180), (40, 110, 170)).save(site[1] / name)
+    return f"{site[0]}/{name}"
+
+
+# Whether an <img> has loaded a picture (not merely been given a source).
+LOADED = "image => image.complete && image.naturalWidth > 0"
+
+
+def test_thumbnails_render_with_their_size_and_title(
+    tab: Tab, api: str, site: tuple[str, Path]
+) -> None:
+    auth = {"Authorization": f"Bearer {KEY}"}
+    picture = write_picture(site, "calf.png")
+    probe = {
+        "title": "Calf stretching after botulinum toxin: a picture story",
+        "body": "Botulinum toxin injections into the calf eased spasticity after stroke, "
+        "and daily stretching kept the ankle supple.",
+        "url": "https://news.example.org/articles/thumbnail-probe",
+        "tags": ["spasticity", "botulinum-toxin"],
+        "published": "2025-01-05",
+        "image": picture,
+    }
+    status, _, body, _ = call(f"{api}/v1/articles/thumbnail-probe", "PUT", probe, auth)
+    assert status in (200, 201), body
+    try:
+        answer = call(f"{api}/v1/articles/{UCHIYAMA}/recommendations?k=50")[2]
+        shown = answer["related"] + answer["featured"]
+        assert [i["id"] for i in shown if i["image"]] == ["thumbnail-probe"]
+        url = write_site_page(
+            site,
+            "thumbnails.html",
+            f'<div id="default" data-related-article="{UCHIYAMA}" data-k="50"></div>'
+            f'<div id="sized" data-related-article="{UCHIYAMA}" data-k="50" '
+            'data-image-width="120" data-image-height="80"></div>'
+            f'<script src="{api}/widget.js" async></script>',
+        )
+        page = tab.page
+        page.goto(url)
+        for host, (width, height) in (("#default", (160, 90)), ("#sized", (120, 80))):
+            expect(page.locator(host)).to_have_attribute("data-rc-state", "ready")
+            images = page.locator(f"{host} .rc-item img")
+            expect(images).to_have_count(1)  # the articles without an image show none
+            image = page.locator(f"{host} .rc-item", has_text=probe["title"]).locator("img")
+            expect(image).to_have_attribute("src", picture)
+            expect(image).to_have_attribute("alt", probe["title"])
+            expect(image).to_have_attribute("loading", "lazy")
+            expect(image).to_have_attribute("width", str(width))
+            expect(image).to_have_attribute("height", str(height))
+            # The space is reserved at that size, loaded or not: the page does not jump.
+            box = image.bounding_box()
+            assert box is not None and (box["width"], box["height"]) == (width, height)
+            image.scroll_into_view_if_needed()
+            page.wait_for_function(LOADED, arg=image.element_handle())
+        expect(page.locator("#default .rc-link")).to_have_count(len(shown))
+        page.locator("#default .rc-item-image").scroll_into_view_if_needed()
+        tab.screenshot("widget-thumbnails.png")
+        assert not tab.network_errors  # every picture the widget asked for was there
+
+        # The editor shows a small one beside the item (its page allows images elsewhere).
+        page.goto(f"{api}/editor#article={UCHIYAMA}")
+        page.fill("#knob-k", "50")
+        page.get_by_role("button", name="Compare").click()
+        item = page.locator("#column-knobs .item[data-id='thumbnail-probe']")
+        thumb = item.locator("img.thumb")
+        expect(thumb).to_have_attribute("src", picture)
+        expect(page.locator("#column-knobs .item img")).to_have_count(1)
+        item.scroll_into_view_if_needed()
+        page.wait_for_function(LOADED, arg=thumb.element_handle())
+        tab.screenshot("editor-thumbnail.png")
+        tab.assert_quiet()
+    finally:
+        assert call(f"{api}/v1/articles/thumbnail-probe", "DELETE", headers=auth)[0] == 204
+
+
 # -- escaping ---------------------------------------------------------------------------------
 
 

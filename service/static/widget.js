@@ -3,7 +3,8 @@
  *   <script src="https://api.example/widget.js" async></script>
  * Options (on the div): data-api (API base; default: where this script came from),
  * data-k (1-50), data-heading-level (2-6), data-related-heading, data-featured-heading,
- * data-featured-label. No dependencies. If the API is down or answers an error,
+ * data-featured-label, data-image-width and data-image-height (thumbnail size in CSS
+ * pixels, 16-1024; default 160x90). No dependencies. If the API is down or answers an error,
  * nothing is rendered and nothing is logged. Items it cannot link (no url, or not
  * http(s)) are left out with one console warning saying how many and why.
  * See docs/widget.md. */
@@ -14,6 +15,7 @@
   var scriptBase = script && script.src ? script.src.replace(/\/widget\.js(?:[?#].*)?$/, "") : "";
   var STYLE_ID = "rc-widget-style";
   var TIMEOUT_MS = 10000;
+  var IMAGE_SIZE = { width: 160, height: 90 }; // 16:9, the usual shape of featured images
   // Zero-specificity defaults (:where), inserted first in <head>: any site rule wins.
   var CSS =
     ":where(.rc-widget){display:grid;gap:1.5rem;margin:2rem 0;font:inherit;color:inherit}" +
@@ -23,7 +25,11 @@
     ":where(.rc-link){font-weight:600;color:inherit}" +
     ":where(.rc-teaser){margin:.25em 0 0;font-size:.92em;opacity:.85}" +
     ":where(.rc-label){display:block;width:max-content;font-size:.72em;font-weight:700;letter-spacing:.05em;" +
-    "text-transform:uppercase;margin:0 0 .3em;padding:.1em .45em;border:1px solid currentColor;border-radius:3px}";
+    "text-transform:uppercase;margin:0 0 .3em;padding:.1em .45em;border:1px solid currentColor;border-radius:3px}" +
+    // With a thumbnail: image on the left, the item's text beside it.
+    ":where(.rc-item-image){display:grid;grid-template-columns:auto minmax(0,1fr);column-gap:.8em;align-items:start}" +
+    ":where(.rc-item-image>:not(.rc-thumb)){grid-column:2}" +
+    ":where(.rc-thumb){grid-row:1/span 3;display:block;max-width:40vw;object-fit:cover;border-radius:3px}";
   var counter = 0;
 
   function el(tag, className, text) {
@@ -60,7 +66,28 @@
     return safeUrl(item.url) ? null : "scheme";
   }
 
-  function section(kind, heading, level, items, label, dropped) {
+  // A size attribute: the container's option when it is a whole number in range.
+  function imageSize(host, name) {
+    var value = parseInt(host.getAttribute("data-image-" + name), 10);
+    return value >= 16 && value <= 1024 ? value : IMAGE_SIZE[name];
+  }
+
+  // Fixed width and height reserve the space before the image arrives, so the page
+  // does not jump; lazy loading fetches it only when it nears the viewport.
+  function thumbnail(item, size) {
+    var src = safeUrl(item.image);
+    if (!src) return null;
+    var image = el("img", "rc-thumb");
+    image.setAttribute("loading", "lazy");
+    image.setAttribute("decoding", "async");
+    image.setAttribute("width", String(size.width));
+    image.setAttribute("height", String(size.height));
+    image.setAttribute("alt", item.title);
+    image.src = src;
+    return image;
+  }
+
+  function section(kind, heading, level, items, label, dropped, size) {
     var linked = [];
     for (var i = 0; i < items.length; i++) {
       var reason = unusable(items[i]);
@@ -75,7 +102,9 @@
     title.id = id;
     var list = el("ul", "rc-list");
     for (var j = 0; j < linked.length; j++) {
-      var entry = el("li", "rc-item" + (label ? " rc-item-featured" : ""));
+      var image = thumbnail(linked[j][0], size);
+      var entry = el("li", "rc-item" + (label ? " rc-item-featured" : "") + (image ? " rc-item-image" : ""));
+      if (image) entry.appendChild(image);
       if (label) entry.appendChild(el("span", "rc-label", label));
       var link = el("a", "rc-link", linked[j][0].title);
       link.href = linked[j][1];
@@ -108,13 +137,15 @@
     var level = parseInt(host.getAttribute("data-heading-level"), 10);
     if (!(level >= 2 && level <= 6)) level = 2;
     var dropped = { url: 0, scheme: 0, title: 0 };
+    var size = { width: imageSize(host, "width"), height: imageSize(host, "height") };
     var related = section(
       "related",
       host.getAttribute("data-related-heading") || "Related articles",
       level,
       Array.isArray(data && data.related) ? data.related : [],
       "",
-      dropped
+      dropped,
+      size
     );
     var featured = section(
       "featured",
@@ -122,7 +153,8 @@
       level,
       Array.isArray(data && data.featured) ? data.featured : [],
       host.getAttribute("data-featured-label") || "Featured article",
-      dropped
+      dropped,
+      size
     );
     warnDropped(host.getAttribute("data-related-article"), dropped);
     if (!related && !featured) return "empty";
