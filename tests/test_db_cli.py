@@ -17,6 +17,7 @@ from recommender import cli
 from recommender.articles import Article
 from recommender.config import Settings
 from recommender.errors import SchemaBehind
+from recommender.events import EventCounts, parse_batch
 from recommender.layout import IndexLayout
 from recommender.postgres import Migrations, close_all
 from recommender.rules import Pin
@@ -103,6 +104,9 @@ def test_migrate_from_sqlite_copies_everything_once(
     job = sqlite.jobs.create("reindex")
     sqlite.jobs.update(job, state="done")
     published = sqlite.pointer.current_version()
+    batch = {"events": [{"type": "click", "source": "sleep-0", "block": "related",
+                         "shown": "sleep-2", "position": 1}]}  # fmt: skip
+    sqlite.events.add(EventCounts.of(parse_batch(batch, 1)))
 
     code, output = run(
         "db", "migrate-from-sqlite", "--from", str(settings.index_dir),
@@ -134,6 +138,8 @@ def test_migrate_from_sqlite_copies_everything_once(
             keys = [row[0] for row in db.execute("SELECT key FROM embeddings")]
         assert keys and f"embeddings {len(keys)}" in output
         assert set(shared.embedding_cache().get_many(keys)) == set(keys)
+        assert "event_shown 1" in output and "event_positions 1" in output
+        assert shared.events.pairs("sleep-0")["sleep-2"].clicks == pytest.approx(1.0, abs=1e-6)
 
         # A second run would mix two states: refused, and nothing changes.
         code, output = run(
