@@ -20,10 +20,11 @@ agent, no cookie, no event time. Each event only adds to three kinds of counters
 per shown article, block and variant; per (source, shown) pair; per (block,
 position). Each counter row holds ``(impressions, clicks, as_of)`` as
 **time-decayed counts**: an event adds 1 at its time, and every count halves each
-``half_life`` (``RECOMMENDER_EVENTS_HALF_LIFE_DAYS``). An update is one upsert
-per row, ``value * 2^(-(now - as_of) / half_life) + n`` computed in SQL, so a
-row costs O(1) per batch however many events it has seen, and several servers
-sharing PostgreSQL add to the same rows without reading them first. Reads decay
+``half_life`` (``RECOMMENDER_EVENTS_HALF_LIFE_DAYS``). A batch updates each
+table with one upsert statement, each row becoming
+``value * 2^(-(now - as_of) / half_life) + n`` computed in SQL: a row costs O(1)
+however many events it has seen, and several servers sharing PostgreSQL add to
+the same rows without reading them first. Reads decay
 each row to "now" (an injected clock).
 """
 
@@ -53,6 +54,10 @@ MAX_ID_LENGTH = 200  # as recommender.articles.ID_MAX_LENGTH: longer ids are nev
 DECAY_HORIZON = 1000.0
 """Half-lives after which a count is taken as 0: 2^-1000 is still a normal double,
 and PostgreSQL's ``power`` raises on underflow rather than answering 0."""
+
+ROWS_PER_STATEMENT = 500
+"""Rows one upsert statement carries: a batch is one statement per table unless it
+is huge, and 500 rows of 6 values stay far below SQLite's 32,766 parameters."""
 
 _EVENT_FIELDS = {
     "impression": {"type", "source", "block", "variant", "items"},
@@ -334,9 +339,10 @@ class _Table:
             f"clicks {real} NOT NULL, as_of {real} NOT NULL, PRIMARY KEY ({', '.join(self.keys)}))"
         )
 
-    def upsert(self) -> str:
-        """One row's upsert; parameters: the keys, impressions, clicks, as_of, then
-        (horizon, half-life) for each of the two counts."""
+    def upsert(self, rows: int) -> str:
+        """One statement upserting ``rows`` rows; parameters: each row's keys,
+        impressions, clicks and as_of, then (horizon, half-life) for each of the
+        two counts. A key must not repeat within one statement."""
         old, new = self.name, "excluded"
         elapsed = f"({new}.as_of - {old}.as_of)"
 
@@ -348,10 +354,10 @@ class _Table:
                 f"ELSE {old}.{column} * power(0.5, {elapsed} / ?) + {new}.{column} END"
             )
 
-        marks = ", ".join("?" * (len(self.keys) + 3))
+        row = f"({', '.join('?' * (len(self.keys) + 3))})"
         return (
             f"INSERT INTO {old} ({', '.join(self.keys)}, impressions, clicks, as_of) "
-            f"VALUES ({marks}) ON CONFLICT ({', '.join(self.keys)}) DO UPDATE SET "
+            f"VALUES {', '.join([row] * rows)} ON CONFLICT ({', '.join(self.keys)}) DO UPDATE SET "
             f"impressions = {decayed_plus('impressions')}, clicks = {decayed_plus('clicks')}, "
             f"as_of = CASE WHEN {new}.as_of > {old}.as_of THEN {new}.as_of ELSE {old}.as_of END"
         )
@@ -410,13 +416,15 @@ class EventAggregates:
         with self.db.write() as db:
             for table_counts, table in rows:
                 # Sorted: two hosts' batches take their row locks in one order.
-                db.executemany(
-                    table.upsert(),
-                    [
-                        (*key, value.impressions, value.clicks, now, *decay)
-                        for key, value in sorted(table_counts.items())
-                    ],
-                )
+                ordered = sorted(table_counts.items())
+                for start in range(0, len(ordered), ROWS_PER_STATEMENT):
+                    chunk = ordered[start : start + ROWS_PER_STATEMENT]
+                    values = [
+                        value
+                        for key, counts in chunk
+                        for value in (*key, counts.impressions, counts.clicks, now)
+                    ]
+                    db.execute(table.upsert(len(chunk)), (*values, *decay))
 
     def _read(self, table: _Table, where: str, parameters: tuple[Any, ...]) -> list[Any]:
         now = self._seconds()

@@ -350,3 +350,16 @@ def test_the_half_life_comes_from_the_settings(
     events.add(counts_of({"events": [impression()]}))
     clock.advance(days=2)
     assert events.shown("b") == {("related", "default"): Counts(0.25, 0.0)}
+
+
+def test_a_batch_larger_than_one_statement_is_counted_whole(store: EventStore) -> None:
+    """600 shown ids: the shown and pair tables take two statements each."""
+    views = [
+        impression(items=[{"shown": f"s{view}-{n}", "position": n} for n in range(1, 101)])
+        for view in range(6)
+    ]
+    store.add(counts_of({"events": views}))
+    pairs = store.pairs("a")
+    assert len(pairs) == 600 and set(pairs.values()) == {Counts(1.0, 0.0)}
+    assert store.shown("s5-100") == {("related", "default"): Counts(1.0, 0.0)}
+    assert store.positions()[("related", 100)] == Counts(6.0, 0.0)
