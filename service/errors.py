@@ -20,6 +20,7 @@ from recommender.errors import (
     IndexLocked,
     InvalidArgument,
     InvalidCorpus,
+    InvalidEvent,
     InvalidRule,
     JobConflict,
     ModelUnavailable,
@@ -29,6 +30,8 @@ from recommender.errors import (
     SnapshotError,
     StaleVersion,
     StateUnavailable,
+    TooManyEvents,
+    UnknownEventArticle,
 )
 
 log = logging.getLogger(__name__)
@@ -39,6 +42,9 @@ PROBLEM_MIME = "application/problem+json"
 STATUS_OF: list[tuple[type[RecommenderError], int, str]] = [
     (ArticleNotFound, 404, "article-not-found"),
     (InvalidRule, 422, "invalid-rule"),
+    (UnknownEventArticle, 422, "unknown-article"),
+    (InvalidEvent, 422, "invalid-event"),
+    (TooManyEvents, 413, "too-many-events"),
     (InvalidArgument, 400, "invalid-parameter"),
     (InvalidCorpus, 422, "invalid-article"),
     (StaleVersion, 409, "stale-version"),
@@ -61,13 +67,23 @@ NESTED_LISTS = {"pins"}
 
 
 class ApiProblem(Exception):
-    """An HTTP-level problem raised by the web layer (auth, content type, conflicts)."""
+    """An HTTP-level problem raised by the web layer (auth, content type, conflicts);
+    ``headers`` go on the response (``Retry-After`` of a 429)."""
 
-    def __init__(self, status: int, slug: str, detail: str, **members: Any) -> None:
+    def __init__(
+        self,
+        status: int,
+        slug: str,
+        detail: str,
+        *,
+        headers: dict[str, str] | None = None,
+        **members: Any,
+    ) -> None:
         super().__init__(detail)
         self.status = status
         self.slug = slug
         self.detail = detail
+        self.headers = headers or {}
         self.members = members
 
 
@@ -90,9 +106,14 @@ def _from_core(exc: RecommenderError) -> Response:
     status, slug = _classify(exc)
     members: dict[str, Any] = {}
     detail = str(exc)
-    if isinstance(exc, InvalidRule):
+    if isinstance(exc, InvalidRule | InvalidEvent):
         members["field"] = exc.field
         detail = f"{exc.field}: {exc.reason}"
+        if isinstance(exc, UnknownEventArticle):
+            members.update(article_id=exc.article_id, index_version=exc.index_version)
+    elif isinstance(exc, TooManyEvents):
+        members.update(field="events", limit=exc.limit)
+        detail = exc.reason
     elif isinstance(exc, InvalidArgument):
         members["parameter"] = exc.parameter
         detail = exc.reason
@@ -111,6 +132,7 @@ def _from_api(exc: ApiProblem) -> Response:
     response = problem(exc.status, exc.slug, _title(exc.slug), exc.detail, **exc.members)
     if exc.status == 401:
         response.headers["WWW-Authenticate"] = 'Bearer realm="recommender"'
+    response.headers.update(exc.headers)
     return response
 
 

@@ -526,3 +526,45 @@ class StatusResponse(BaseModel):
     articles: int = Field(description="Articles that exist now (snapshot + live changes).")
     created: str = Field(description="When the snapshot was built (ISO 8601).")
     age_seconds: float = Field(description="Seconds since the snapshot was built.")
+
+
+# -- reader events (the request body is parsed by recommender.events, which names
+# fields as events[3].position; these models document the answers) ----------------
+
+
+class EventsCounted(BaseModel):
+    """What ``POST /v1/events`` counted."""
+
+    counted: int = Field(
+        description="Events counted: all of the batch, or 0 for a request from a bot."
+    )
+
+
+class EventCounts(BaseModel):
+    """Time-decayed counts of one aggregate."""
+
+    impressions: float = Field(description="Impressions, each halved every half-life since.")
+    clicks: float = Field(description="Clicks, each halved every half-life since.")
+    ctr: float | None = Field(description="clicks / impressions; null before any impression.")
+
+
+class ShownEvents(EventCounts):
+    """The article's counts wherever it was shown, for one block and variant."""
+
+    block: str
+    variant: str
+
+
+class ShownHereEvents(EventCounts):
+    """The counts of one article shown on this article's page."""
+
+    shown: str
+
+
+class ArticleEventsOut(BaseModel):
+    """What readers did with an article, decayed to now."""
+
+    article_id: str
+    half_life_days: float
+    as_shown: list[ShownEvents]
+    shown_here: list[ShownHereEvents] = Field(description="Most clicked first.")

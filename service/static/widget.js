@@ -7,6 +7,7 @@
  * pixels, 16-1024; default 160x90). No dependencies. If the API is down or answers an error,
  * nothing is rendered and nothing is logged. Items it cannot link (no url, or not
  * http(s)) are left out with one console warning saying how many and why.
+ * Reports impressions and clicks to /v1/events (no cookie, no reader id).
  * See docs/widget.md. */
 (function () {
   "use strict";
@@ -167,6 +168,54 @@
     return "ready";
   }
 
+  // Reader events (docs/widget.md): fire and forget. A string goes as text/plain: no preflight.
+  function sendEvents(base, events) {
+    var body = JSON.stringify({ events: events });
+    try {
+      if (navigator.sendBeacon && navigator.sendBeacon(base + "/v1/events", body)) return;
+      fetch(base + "/v1/events", { method: "POST", body: body, credentials: "omit", mode: "no-cors",
+        keepalive: true })["catch"](function () {});
+    } catch (e) {}
+  }
+
+  // An impression per block once half visible (once per page view), a click per link followed.
+  function trackEvents(host, base, source, data) {
+    var variant = (typeof data.variant === "string" && data.variant) || "default";
+    var pending = [];
+    var observer = window.IntersectionObserver && new IntersectionObserver(function (changes) {
+      var events = [];
+      changes.forEach(function (change) {
+        pending.forEach(function (entry) {
+          if (entry[0] !== change.target || change.intersectionRatio < 0.5) return;
+          observer.unobserve(entry[0]);
+          events.push(entry[1]);
+        });
+      });
+      if (events.length) sendEvents(base, events);
+    }, { threshold: 0.5 });
+    ["related", "featured"].forEach(function (block) {
+      var box = host.querySelector("section.rc-" + block);
+      var shown = (data[block] || []).filter(function (item) { return !unusable(item); });
+      var event = { source: source, block: block, variant: variant };
+      function followed(click) {
+        var item = click.target.closest("a");
+        item = click.button < 2 && item && item.closest("li");
+        var at = item ? [].indexOf.call(item.parentNode.children, item) : -1;
+        if (at >= 0 && at < shown.length && box.contains(item)) {
+          sendEvents(base, [Object.assign({ type: "click", shown: shown[at].id, position: at + 1 }, event)]);
+        }
+      }
+      if (!box || !shown.length) return;
+      box.addEventListener("click", followed);
+      box.addEventListener("auxclick", followed); // middle click
+      if (!observer) return;
+      pending.push([box, Object.assign({ type: "impression", items: shown.map(function (item, i) {
+        return { shown: item.id, position: i + 1 };
+      }) }, event)]);
+      observer.observe(box);
+    });
+  }
+
   function load(host) {
     if (host.getAttribute("data-rc-state")) return; // already done (or under way)
     host.setAttribute("data-rc-state", "loading");
@@ -191,7 +240,11 @@
         return response.json();
       })
       .then(function (data) {
-        host.setAttribute("data-rc-state", render(host, data));
+        var state = render(host, data);
+        host.setAttribute("data-rc-state", state);
+        try {
+          if (state === "ready") trackEvents(host, base, id, data);
+        } catch (e) {}
       })
       ["catch"](function () {
         // A down or failing API must not disturb the page: render nothing, log nothing.
