@@ -509,8 +509,32 @@ def profile(server: Server, script: Path, seconds: int, out: Path) -> dict[str, 
         _, error = recorder.communicate(timeout=seconds + 120)
     if recorder.returncode != 0 or not out.exists():
         return {"error": f"py-spy failed: {error.decode(errors='replace')[-300:]}"}
-    shown = out.relative_to(ROOT) if out.is_relative_to(ROOT) else out
-    return {"file": str(shown), "top": summarise_speedscope(out), "shares": project_shares(out)}
+    main = serving_thread(
+        out, out.with_name(out.name.replace(".speedscope", ".main-thread.speedscope"))
+    )
+    shown = main.relative_to(ROOT) if main.is_relative_to(ROOT) else main
+    return {"file": str(shown), "top": summarise_speedscope(main), "shares": project_shares(main)}
+
+
+def serving_thread(path: Path, out: Path) -> Path:
+    """A copy of a py-spy speedscope file with only the thread that serves requests
+    (the worker's main thread): the warm-up thread once done, tqdm's monitor and a
+    connection pool's threads sleep in ``Condition.wait`` all along, and py-spy
+    samples them as busy, which would make every share of the engine's own
+    functions too low."""
+    data = json.loads(path.read_text())
+    frames = data["shared"]["frames"]
+
+    def serves(profile: dict[str, Any]) -> int:
+        return sum(
+            any("service/" in str(frames[i].get("file")) for i in stack)
+            for stack in profile["samples"]
+        )
+
+    main = [p for p in data["profiles"] if "MainThread" in str(p.get("name"))]
+    data["profiles"] = main[:1] or [max(data["profiles"], key=serves)]
+    out.write_text(json.dumps(data))
+    return out
 
 
 def _inclusive(path: Path) -> tuple[dict[str, float], dict[str, float], float]:

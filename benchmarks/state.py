@@ -501,30 +501,11 @@ def profile_postgres(
         out = work / "profile-postgresql.speedscope.json"
         found = scale.profile(server, paths["uniform"], PROFILE_SECONDS, out)
     if "file" in found:
-        main = serving_thread(out, work / "profile-postgresql.main-thread.speedscope.json")
+        main = scale.serving_thread(out, work / "profile-postgresql.main-thread.speedscope.json")
         found["main_thread_file"] = str(main)
         found["top"] = scale.summarise_speedscope(main)
         found["check"] = check_share(main)
     return found
-
-
-def serving_thread(path: Path, out: Path) -> Path:
-    """A copy of a py-spy speedscope file with only the thread that serves requests
-    (the worker's main thread): the pool's threads and tqdm's monitor sleep in
-    ``Condition.wait`` all along, and py-spy samples them as busy."""
-    data = json.loads(path.read_text())
-    frames = data["shared"]["frames"]
-
-    def serves(profile: dict[str, Any]) -> int:
-        return sum(
-            any("service/" in str(frames[i].get("file")) for i in stack)
-            for stack in profile["samples"]
-        )
-
-    main = [p for p in data["profiles"] if "MainThread" in str(p.get("name"))]
-    data["profiles"] = main[:1] or [max(data["profiles"], key=serves)]
-    out.write_text(json.dumps(data))
-    return out
 
 
 def _matches(frame_name: str, method: str, file: str) -> bool:

@@ -342,3 +342,24 @@ def test_small_scale_run_end_to_end(tmp_path: Path) -> None:
     assert text.startswith(SPEED_PAGE.rstrip())
     assert "### Serving" in text and "| 1,000 |" in text
     assert "### Reads with a full live layer" in text and "| 1,000 | 20 |" in text
+
+
+def test_profiles_keep_only_the_thread_that_serves(tmp_path: Path) -> None:
+    """py-spy samples idle threads (tqdm's monitor, a finished warm-up) as busy: the
+    shares of "Where the time goes" count the serving thread alone."""
+    frames = [
+        {"name": "handle", "file": "service/app.py"},
+        {"name": "rank", "file": "recommender/ranking.py"},
+        {"name": "wait", "file": "threading.py"},
+    ]
+    profiles = [
+        {"name": 'Thread 1 "MainThread"', "samples": [[0, 1], [0, 1], [0], [0, 1]]},
+        {"name": 'Thread 2 "tqdm_monitor"', "samples": [[2], [2], [2], [2]]},
+    ]
+    for profile in profiles:
+        profile["weights"] = [1] * len(profile["samples"])
+    path = tmp_path / "p.speedscope.json"
+    path.write_text(json.dumps({"shared": {"frames": frames}, "profiles": profiles}))
+    main = scale.serving_thread(path, tmp_path / "p.main-thread.speedscope.json")
+    assert scale.project_shares(main)["rank"] == 0.75
+    assert scale.project_shares(path)["rank"] == 0.375  # diluted by the idle thread

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from benchmarks import report, state
+from benchmarks import report, scale, state
 from benchmarks.synthetic import Generator, write_parquet
 from tests.postgres import find_bin_dir
 from tests.test_bench_scale import SPEED_PAGE, fake_base
@@ -61,7 +61,7 @@ def test_check_share_counts_both_counters(tmp_path: Path) -> None:
         profile["weights"] = [1] * len(profile["samples"])
     path = tmp_path / "p.json"
     path.write_text(json.dumps({"shared": {"frames": frames}, "profiles": profiles}))
-    main = state.serving_thread(path, tmp_path / "main.json")
+    main = scale.serving_thread(path, tmp_path / "main.json")
     assert state.check_share(main) == {"live_seq": 0.25, "rules_version": 0.25, "both": 0.5}
     assert state.check_share(path)["both"] == 0.25  # diluted by the idle pool thread
 
