@@ -20,6 +20,7 @@ from typing import Any, cast
 import numpy as np
 
 from .articles import Article
+from .clicks import ClickThrough
 from .config import MAX_K, Settings
 from .duplicates import Shingling, Signer
 from .embedding import Embedder, SentenceTransformerEmbedder, embed_texts
@@ -166,6 +167,8 @@ class Engine:
         self._lock = threading.Lock()
         self._views = threading.local()
         self._state_down = False
+        self._clicks: ClickThrough | None = None
+        self._clicks_version = 0
         snapshot = self._load_snapshot(None)
         self._ranker = self._make_ranker(snapshot)
         self._checked_at = time.monotonic()
@@ -192,7 +195,7 @@ class Engine:
         base = previous.catalog.base if previous is not None else None
         # Only the live rows written since the last load are read.
         self._live_changes = self.live.load(getattr(self, "_live_changes", None))
-        return Ranker(
+        ranker = Ranker(
             snapshot,
             self._live_changes,
             dense_weight=self.settings.dense_weight,
@@ -207,6 +210,17 @@ class Engine:
             clock_skew=float(self.settings.clock_skew_seconds),
             catalog_base=base,
         )
+        ranker.clicks = self._clicks
+        return ranker
+
+    def use_clicks(self, clicks: ClickThrough | None) -> None:
+        """Rank (the ``ctr`` boost) and explain with these click-through rates from now
+        on; None: none counted. Cached answers made with the old ones are not served
+        again (:meth:`freshness` changes)."""
+        with self._lock:
+            self._clicks = clicks
+            self._clicks_version += 1
+            self._ranker.clicks = clicks
 
     @property
     def snapshot(self) -> Snapshot:
@@ -231,6 +245,7 @@ class Engine:
         version = (
             f"{ranker.snapshot.version}+{ranker.live_seq}"
             f"|rules {self._current_rules().version}|scheduled {went_live}"
+            f"|clicks {self._clicks_version}"
         )
         return Freshness(version, expires_in)
 

@@ -31,7 +31,13 @@ class ArticlePath(BaseModel):
     )
 
 
-REQUEST_KNOBS = ("tag_boost", "recency_half_life_days", "max_age_days", "mmr_lambda")
+REQUEST_KNOBS = (
+    "tag_boost",
+    "recency_half_life_days",
+    "max_age_days",
+    "mmr_lambda",
+    "ctr_weight",
+)
 """The ranking knobs a request may set (query parameters of the same names)."""
 
 
@@ -101,6 +107,7 @@ class ListQuery(QueryModel):
     recency_half_life_days: float | None = _limited("recency_half_life_days")
     max_age_days: float | None = _limited("max_age_days")
     mmr_lambda: float | None = _limited("mmr_lambda")
+    ctr_weight: float | None = _limited("ctr_weight")
 
     def knobs(self, served: RankingKnobs) -> RankingKnobs | None:
         """The served knobs with this request's changes, or None when it changes none."""
@@ -156,7 +163,7 @@ class ArticlesQuery(QueryModel):
 
 class Explanation(BaseModel):
     """Why an item scored what it scored:
-    score = (dense_contribution + lexical_contribution + tag) × recency."""
+    score = (dense_contribution + lexical_contribution + tag) × recency × ctr_boost."""
 
     dense: float = Field(description="Cosine similarity of the embeddings.")
     lexical: float = Field(
@@ -209,6 +216,22 @@ class Explanation(BaseModel):
     shared_terms: list[str] | None = Field(
         None, description="Words that weigh most in both texts. Only with `explain=true`."
     )
+    ctr: float | None = Field(
+        None,
+        description="The item's smoothed click-through rate at position 1, from readers' "
+        "impressions and clicks corrected for position (docs/signals.md). Only once events "
+        "were counted, as are the next three.",
+    )
+    ctr_boost: float | None = Field(
+        None,
+        description="The factor the click-through boost gave the score "
+        "(RECOMMENDER_CTR_WEIGHT; 1 when it is 0).",
+    )
+    impressions: float | None = Field(
+        None,
+        description="The item's impressions, time-decayed (RECOMMENDER_EVENTS_HALF_LIFE_DAYS).",
+    )
+    clicks: float | None = Field(None, description="The item's clicks, time-decayed.")
 
 
 class Item(BaseModel):
@@ -222,7 +245,7 @@ class Item(BaseModel):
     tags: list[str]
     featured: bool
     score: float = Field(
-        description="Final score: (dense_contribution + lexical_contribution + tag) × "
+        description="Final score: (dense_contribution + lexical_contribution + tag) × ctr_boost × "
         "recency, where the two contributions add up to at most 1; higher is more related."
     )
     explanation: Explanation

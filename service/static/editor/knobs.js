@@ -28,6 +28,7 @@ export const KNOBS = [
   numeric("recency_half_life_days"),
   numeric("max_age_days"),
   numeric("mmr_lambda"),
+  numeric("ctr_weight"),
 ];
 
 export function buildKnobs(container) {
