@@ -31,10 +31,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.stats import binomtest, chi2_contingency
 
 from recommender import Engine
 from recommender.clicks import PositionCounts, estimate_click_through
+from recommender.experiments import compare_variants
 from recommender.ranking import Filters, RankingKnobs
 
 BLOCKS = ("related", "featured")
@@ -232,8 +232,8 @@ class Comparison:
 
     Attributes:
         rates: variant → (clicks, impressions, rate, 95% Wilson interval).
-        p_value: two-sided p-value of the difference (χ² test of the 2×2 table,
-            which is the two-proportion z-test).
+        p_value: two-sided p-value of the difference (see
+            :func:`recommender.experiments.compare_variants`).
         better: the variant with the higher rate when the difference is
             significant at 5%, else None.
     """
@@ -244,17 +244,15 @@ class Comparison:
 
 
 def compare(first: str, first_tally: Tally, second: str, second_tally: Tally) -> Comparison:
-    """Whether two variants' click-through differ (see :class:`Comparison`)."""
-    rates = {}
-    for name, tally in ((first, first_tally), (second, second_tally)):
-        interval = binomtest(tally.clicks, tally.impressions).proportion_ci(method="wilson")
-        rates[name] = (tally.clicks, tally.impressions, tally.rate, (interval.low, interval.high))
-    table = [
-        [first_tally.clicks, first_tally.impressions - first_tally.clicks],
-        [second_tally.clicks, second_tally.impressions - second_tally.clicks],
-    ]
-    p_value = float(chi2_contingency(table, correction=False).pvalue)
+    """Whether two variants' click-through differ, as the editor page judges it."""
+    control, other = compare_variants(
+        [
+            (first, first_tally.impressions, first_tally.clicks),
+            (second, second_tally.impressions, second_tally.clicks),
+        ]
+    )
+    rates = {r.name: (r.clicks, r.impressions, r.ctr, r.interval) for r in (control, other)}
     better = None
-    if p_value < 0.05:
-        better = first if first_tally.rate > second_tally.rate else second
-    return Comparison(rates, p_value, better)
+    if other.significant:
+        better = second if other.ctr > control.ctr else first
+    return Comparison(rates, other.p_value if other.p_value is not None else 1.0, better)

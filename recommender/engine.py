@@ -11,7 +11,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -25,12 +25,14 @@ from .config import MAX_K, Settings
 from .duplicates import Shingling, Signer
 from .embedding import Embedder, SentenceTransformerEmbedder, embed_texts
 from .errors import (
+    ExperimentNotFound,
     InvalidArgument,
     SnapshotError,
     SnapshotMismatch,
     StaleVersion,
     StateUnavailable,
 )
+from .experiments import DEFAULT_VARIANT, Experiment, Variant, VariantResult
 from .links import with_url
 from .live import Clock, system_clock
 from .ranking import (
@@ -435,6 +437,7 @@ class Engine:
         ranker = self._current()
         query = ranker.query_for_article(article_id)
         rules = self._current_rules()
+        knobs = knobs or self.served_knobs()[0]
         return self._linked_items(ranker.related(query, k, filters, knobs, rules, explain))
 
     def featured(
@@ -454,6 +457,7 @@ class Engine:
         ranker = self._current()
         query = ranker.query_for_article(article_id)
         rules = self._current_rules()
+        knobs = knobs or self.served_knobs()[0]
         return self._linked_items(ranker.featured(query, k, filters, knobs, rules, explain))
 
     def recommendations(
@@ -469,7 +473,7 @@ class Engine:
         k = self._check_k(k)
         ranker = self._current()
         query = ranker.query_for_article(article_id)
-        return self._both(ranker, query, k, filters, knobs, explain)
+        return self._both(ranker, query, k, filters, knobs or self.served_knobs()[0], explain)
 
     def _both(
         self,
@@ -583,6 +587,77 @@ class Engine:
         self.rules.replace_excludes(ids, who)
         self._forget_seen()
         return self.excludes()
+
+    # -- A/B tests of ranking knobs -----------------------------------------------------
+
+    def served_knobs(self, bucket: int | None = None) -> tuple[RankingKnobs, str]:
+        """The knobs a request that sets none is answered with, and its variant's name.
+
+        The settings' knobs, with those a promoted experiment variant made the default;
+        with a ``bucket`` (0–9,999, the widget's per-tab number) while an experiment
+        runs, also the knobs of the bucket's variant (see :mod:`recommender.experiments`).
+        Outside an experiment the variant is ``"default"``.
+        """
+        rules = self._current_rules()
+        knobs = self.knobs.changed(rules.knobs)
+        if rules.experiment is None or bucket is None:
+            return knobs, DEFAULT_VARIANT
+        variant = rules.experiment.variant_for(bucket)
+        return knobs.changed(variant.knobs), variant.name
+
+    def promoted_knobs(self) -> Mapping[str, float]:
+        """The knobs a promoted experiment variant made the default (knob → value)."""
+        return self._current_rules().knobs
+
+    def experiments(self) -> list[Experiment]:
+        """Every A/B test, the newest first."""
+        return self.rules.experiments()
+
+    def experiment_results(self, experiment: Experiment) -> dict[str, list[VariantResult]] | None:
+        """Per block (``related``, ``featured``), each variant's click-through against
+        the control's; None until readers' events are counted."""
+        return None
+
+    def experiment(self, experiment_id: str) -> Experiment:
+        """One A/B test.
+
+        Raises:
+            ExperimentNotFound: no experiment has that id.
+        """
+        for experiment in self.experiments():
+            if experiment.id == experiment_id:
+                return experiment
+        raise ExperimentNotFound(experiment_id)
+
+    def start_experiment(
+        self, experiment_id: str, variants: Sequence[Variant], who: str
+    ) -> Experiment:
+        """Start an A/B test; its variants are served from the next request.
+
+        Raises:
+            InvalidRule: a variant that cannot hold (names the field).
+            ExperimentConflict: another test runs, or the id was used before.
+        """
+        self.rules.start_experiment(experiment_id, variants, who)
+        self._forget_seen()
+        return self.experiment(experiment_id)
+
+    def stop_experiment(self, experiment_id: str, promote: str | None, who: str) -> Experiment:
+        """Stop an A/B test; with ``promote``, that variant's knobs become the default.
+
+        Raises:
+            ExperimentNotFound: no experiment has that id.
+            ExperimentConflict: it is not running.
+            InvalidRule: ``promote`` names no variant of it.
+        """
+        self.rules.stop_experiment(experiment_id, promote, who)
+        self._forget_seen()
+        return self.experiment(experiment_id)
+
+    def reset_served_knobs(self, who: str) -> None:
+        """Serve the settings' knobs again, forgetting those promoted by experiments."""
+        self.rules.reset_knobs(who)
+        self._forget_seen()
 
     # -- listing and writes ------------------------------------------------------------
 

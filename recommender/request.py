@@ -7,7 +7,7 @@ the query, the caller's filters, the ranking knobs, and the items it returns.
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -67,6 +67,15 @@ class RankingKnobs:
             problem = PARAMETERS[f.name].problem(getattr(self, f.name))
             if problem:
                 raise InvalidArgument(f.name, problem)
+
+    def changed(self, values: Mapping[str, float]) -> RankingKnobs:
+        """These knobs with ``values`` (knob name → value) replacing theirs.
+
+        Raises:
+            InvalidArgument: a value outside the knob's range (names the knob).
+        """
+        changes: dict[str, Any] = dict(values)
+        return replace(self, **changes) if changes else self
 
     @classmethod
     def from_settings(cls, settings: Settings) -> RankingKnobs:

@@ -43,6 +43,7 @@ import numpy as np
 if TYPE_CHECKING:
     from .articles import Article
     from .duplicates import Shingling, Signatures
+    from .experiments import Experiment, Variant
     from .jobs import Job
     from .live import LiveChanges
     from .rules import AuditEntry, Pin, RuleRecord, RuleSet
@@ -124,6 +125,22 @@ class EditorialRuleStore(Protocol):
 
     def replace_excludes(self, ids: Sequence[str], who: str) -> int:
         """Make ``ids`` the global excludes; returns the new version."""
+        ...
+
+    def experiments(self) -> list[Experiment]:
+        """Every A/B test, the newest first."""
+        ...
+
+    def start_experiment(self, experiment_id: str, variants: Sequence[Variant], who: str) -> int:
+        """Start an A/B test; returns the new version."""
+        ...
+
+    def stop_experiment(self, experiment_id: str, promote: str | None, who: str) -> int:
+        """Stop an A/B test (promoting a variant's knobs); returns the new version."""
+        ...
+
+    def reset_knobs(self, who: str) -> int:
+        """Forget the knobs promoted by experiments; returns the new version."""
         ...
 
     def add_pin(self, article_id: str, target_id: str, position: int, who: str) -> int:

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import asdict
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
+from urllib.parse import urlencode
 
 from flask import Response, current_app, g, jsonify, request
 from flask_openapi3.models.info import Info
@@ -27,6 +28,7 @@ from recommender.articles import Article
 from recommender.config import Settings
 from recommender.engine import Engine
 from recommender.errors import InvalidArgument, RecommenderError
+from recommender.experiments import DEFAULT_VARIANT, Experiment
 from recommender.jobs import JobRunner
 from recommender.ranking import Filters, RankingKnobs, Recommendation
 from recommender.state import State, open_state
@@ -51,6 +53,10 @@ from .schemas import (
     DraftBody,
     ExcludesBody,
     ExcludesOut,
+    ExperimentBody,
+    ExperimentList,
+    ExperimentOut,
+    ExperimentPath,
     Health,
     ItemsResponse,
     JobOut,
@@ -61,7 +67,9 @@ from .schemas import (
     RecommendationsResponse,
     ReindexBody,
     ReloadResult,
+    ServedKnobs,
     StatusResponse,
+    StopExperimentBody,
     WriteResult,
 )
 from .ui import ui
@@ -148,18 +156,20 @@ def _items(items: list[Recommendation]) -> list[dict[str, Any]]:
     return [item.to_json() for item in items]
 
 
-def _cached(make_payload: Callable[[], Any]) -> Response:
+def _cached(make_payload: Callable[[], Any], key: str | None = None) -> Response:
     """A cacheable JSON answer: 304 when the client's ETag still holds.
 
     The ETag depends on the index version, the rules version, how many scheduled
     articles have gone live, and the request, so it changes exactly when the
     answer may; it is checked before any ranking runs, and answers are kept under
-    it (:class:`~service.cache.ResponseCache`). ``max-age`` never reaches
+    it (:class:`~service.cache.ResponseCache`). ``key`` stands for the request in it
+    (default: its path and query string). ``max-age`` never reaches
     past the moment the next scheduled article goes live, so no cache keeps an
     answer that leaves it out.
     """
     freshness = engine().freshness()
-    tag = hashlib.sha256(f"{freshness.version}|{request.full_path}".encode()).hexdigest()[:32]
+    key = request.full_path if key is None else key
+    tag = hashlib.sha256(f"{freshness.version}|{key}".encode()).hexdigest()[:32]
     max_age = settings().cache_max_age
     if freshness.expires_in is not None:
         max_age = min(max_age, int(freshness.expires_in))
@@ -181,12 +191,29 @@ def _cached(make_payload: Callable[[], Any]) -> Response:
     return response
 
 
-def _answer_args(query: ListQuery) -> tuple[int | None, Filters, RankingKnobs | None, bool]:
+def _answer_args(query: ListQuery) -> tuple[int | None, Filters, RankingKnobs, bool]:
     """``k``, filters, knobs and ``explain`` of an answer route, for
-    :meth:`Engine.related` and kin (``k`` None: the engine's RECOMMENDER_DEFAULT_K)."""
+    :meth:`Engine.related` and kin (``k`` None: the engine's RECOMMENDER_DEFAULT_K).
+    The knobs are the served ones (with the reader's A/B variant's, see
+    :func:`_variant`) changed by the request's own."""
     current = engine()
     filters = query.filters(current.has_article)
-    return query.k, filters, query.knobs(current.knobs), query.explain
+    served, _ = current.served_knobs(query.bucket)
+    return query.k, filters, query.knobs(served) or served, query.explain
+
+
+def _variant(query: ListQuery) -> str:
+    """The A/B variant answering this request (``"default"`` outside an experiment)."""
+    return engine().served_knobs(query.bucket)[1]
+
+
+def _answer_key(query: ListQuery) -> str:
+    """The cache key of an answer route's request: its path and parameters, with the
+    reader's bucket replaced by its variant (10,000 buckets share a few answers)."""
+    args = sorted(
+        (name, value) for name, value in request.args.items(multi=True) if name != "bucket"
+    )
+    return f"{request.path}?{urlencode(args)}|variant={_variant(query)}"
 
 
 def _check_key() -> None:
@@ -305,7 +332,9 @@ def _register_routes(app: OpenAPI) -> None:
             lambda: {
                 "article_id": path.article_id,
                 "items": _items(engine().related(path.article_id, *_answer_args(query))),
-            }
+                "variant": _variant(query),
+            },
+            _answer_key(query),
         )
 
     @app.get(
@@ -319,7 +348,9 @@ def _register_routes(app: OpenAPI) -> None:
             lambda: {
                 "article_id": path.article_id,
                 "items": _items(engine().featured(path.article_id, *_answer_args(query))),
-            }
+                "variant": _variant(query),
+            },
+            _answer_key(query),
         )
 
     @app.get(
@@ -336,9 +367,10 @@ def _register_routes(app: OpenAPI) -> None:
                 "related": _items(both.related),
                 "featured": _items(both.featured),
                 "index_version": both.index_version,
+                "variant": _variant(query),
             }
 
-        return _cached(payload)
+        return _cached(payload, _answer_key(query))
 
     @app.post(
         "/v1/recommendations",
@@ -356,6 +388,7 @@ def _register_routes(app: OpenAPI) -> None:
                 "related": _items(both.related),
                 "featured": _items(both.featured),
                 "index_version": both.index_version,
+                "variant": DEFAULT_VARIANT,
             }
         )
 
@@ -563,6 +596,93 @@ def _register_rule_routes(app: OpenAPI) -> None:
         return _private({"ids": ids, "version": engine().rules_version})
 
 
+EXPERIMENTS = Tag(
+    name="experiments",
+    description="A/B tests of ranking knobs: variants served by the reader's bucket, "
+    "compared by click-through (docs/signals.md). Every route needs an API key.",
+)
+
+
+def _experiment_out(experiment: Experiment) -> dict[str, Any]:
+    results = engine().experiment_results(experiment)
+    return {
+        **experiment.to_json(),
+        "results": None
+        if results is None
+        else {block: [r.to_json() for r in rows] for block, rows in results.items()},
+    }
+
+
+def _register_experiment_routes(app: OpenAPI) -> None:
+    @app.get(
+        "/v1/rules/experiments",
+        tags=[EXPERIMENTS],
+        security=SECURITY,
+        responses={200: ExperimentList, **_problems(401, 403, 503)},
+        summary="Every A/B test, the newest first, with its variants' click-through",
+    )
+    def list_experiments() -> Any:
+        return _private({"experiments": [_experiment_out(e) for e in engine().experiments()]})
+
+    @app.post(
+        "/v1/rules/experiments",
+        tags=[EXPERIMENTS],
+        security=SECURITY,
+        responses={201: ExperimentOut, **_problems(400, 401, 403, 409, 413, 415, 422, 503)},
+        summary="Start an A/B test (served on the next request; one runs at a time)",
+    )
+    def start_experiment(body: ExperimentBody) -> Any:
+        variants = [variant.variant() for variant in body.variants]
+        experiment = engine().start_experiment(body.id, variants, _who())
+        return _private(_experiment_out(experiment), 201)
+
+    @app.get(
+        "/v1/rules/experiments/<experiment_id>",
+        tags=[EXPERIMENTS],
+        security=SECURITY,
+        responses={200: ExperimentOut, **_problems(400, 401, 403, 404, 503)},
+        summary="One A/B test, with its variants' click-through",
+    )
+    def get_experiment(path: ExperimentPath) -> Any:
+        return _private(_experiment_out(engine().experiment(path.experiment_id)))
+
+    @app.post(
+        "/v1/rules/experiments/<experiment_id>/stop",
+        tags=[EXPERIMENTS],
+        security=SECURITY,
+        responses={
+            200: ExperimentOut,
+            **_problems(400, 401, 403, 404, 409, 413, 415, 422, 503),
+        },
+        summary="Stop an A/B test, optionally making one variant's knobs the default",
+    )
+    def stop_experiment(path: ExperimentPath, body: StopExperimentBody) -> Any:
+        experiment = engine().stop_experiment(path.experiment_id, body.promote, _who())
+        return _private(_experiment_out(experiment))
+
+    @app.get(
+        "/v1/rules/knobs",
+        tags=[EXPERIMENTS],
+        security=SECURITY,
+        responses={200: ServedKnobs, **_problems(401, 403, 503)},
+        summary="The ranking knobs served to requests that set none",
+    )
+    def get_served_knobs() -> Any:
+        knobs, _ = engine().served_knobs()
+        return _private({"knobs": asdict(knobs), "promoted": dict(engine().promoted_knobs())})
+
+    @app.delete(
+        "/v1/rules/knobs",
+        tags=[EXPERIMENTS],
+        security=SECURITY,
+        responses={204: None, **_problems(401, 403, 503)},
+        summary="Serve the settings' knobs again, forgetting promoted ones",
+    )
+    def reset_served_knobs() -> Any:
+        engine().reset_served_knobs(_who())
+        return Response(status=204)
+
+
 def _version() -> str:
     try:
         return version("recommender")
@@ -611,6 +731,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     )
     _register_routes(app)
     _register_rule_routes(app)
+    _register_experiment_routes(app)
     app.register_blueprint(ui)  # /editor and /widget.js: HTML and JS, not in the spec
     # Flask's own add_url_rule: the spec does not list itself.
     app.add_url_rule("/openapi.json", "openapi", lambda: jsonify(app.api_doc))

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from recommender.articles import ArticleId, Status
 from recommender.config import PARAMETERS
+from recommender.experiments import BUCKETS, EXPERIMENT_KNOBS, MAX_VARIANTS, Variant
 from recommender.ranking import Filters, RankingKnobs
 from recommender.rules import MAX_PIN_POSITION, ArticleRules, Pin
 
@@ -75,6 +76,12 @@ class QueryModel(BaseModel):
         return cached  # type: ignore[return-value]
 
 
+BUCKET_DESCRIPTION = (
+    "The reader's A/B bucket, 0–9999: a random number the widget keeps per browser tab. "
+    "While an experiment runs it decides the variant that answers (see `variant`)."
+)
+
+
 class ListQuery(QueryModel):
     """Query parameters shared by every route that returns recommendations."""
 
@@ -108,6 +115,7 @@ class ListQuery(QueryModel):
     max_age_days: float | None = _limited("max_age_days")
     mmr_lambda: float | None = _limited("mmr_lambda")
     ctr_weight: float | None = _limited("ctr_weight")
+    bucket: int | None = Field(None, ge=0, lt=BUCKETS, description=BUCKET_DESCRIPTION)
 
     def knobs(self, served: RankingKnobs) -> RankingKnobs | None:
         """The served knobs with this request's changes, or None when it changes none."""
@@ -251,11 +259,18 @@ class Item(BaseModel):
     explanation: Explanation
 
 
+VARIANT_DESCRIPTION = (
+    'The A/B test variant that answered (docs/signals.md): "default" outside any '
+    "experiment or without `bucket`. The widget tags its events with it."
+)
+
+
 class ItemsResponse(BaseModel):
     """One list of recommendations for an article."""
 
     article_id: str
     items: list[Item]
+    variant: str = Field(description=VARIANT_DESCRIPTION)
 
 
 class RecommendationsResponse(BaseModel):
@@ -265,6 +280,7 @@ class RecommendationsResponse(BaseModel):
     related: list[Item]
     featured: list[Item]
     index_version: str = Field(description="Snapshot version + live-change sequence.")
+    variant: str = Field(description=VARIANT_DESCRIPTION)
 
 
 class DraftBody(BaseModel):
@@ -537,3 +553,103 @@ class StatusResponse(BaseModel):
     articles: int = Field(description="Articles that exist now (snapshot + live changes).")
     created: str = Field(description="When the snapshot was built (ISO 8601).")
     age_seconds: float = Field(description="Seconds since the snapshot was built.")
+
+
+class VariantModel(BaseModel):
+    """One arm of an A/B test."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=64, description="Shown in answers and events.")
+    knobs: dict[str, float] = Field(
+        default_factory=dict,
+        description="Ranking knobs replacing the served ones for this variant's readers: "
+        f"any of {', '.join(EXPERIMENT_KNOBS)}, within the limits of the settings of the "
+        "same names. An empty set is the control: the served knobs.",
+    )
+    share: float = Field(
+        1.0, gt=0, description="Traffic weight; the variants' weights are scaled to add up to 1."
+    )
+
+    def variant(self) -> Variant:
+        """The core's variant."""
+        return Variant(self.name, dict(self.knobs), self.share)
+
+
+class ExperimentBody(BaseModel):
+    """An A/B test to start. The first variant is the control the others are compared with."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(min_length=1, max_length=64, description="Unique among all experiments.")
+    variants: list[VariantModel] = Field(min_length=2, max_length=MAX_VARIANTS)
+
+
+class StopExperimentBody(BaseModel):
+    """How to stop an A/B test."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    promote: str | None = Field(
+        None,
+        description="A variant whose knobs become the served default for every request "
+        "that does not set them (until `DELETE /v1/rules/knobs`).",
+    )
+
+
+class ExperimentPath(BaseModel):
+    """Path of one experiment."""
+
+    experiment_id: str = Field(min_length=1, max_length=64)
+
+
+class VariantOut(BaseModel):
+    """One arm of an A/B test as stored (shares scaled to add up to 1)."""
+
+    name: str
+    knobs: dict[str, float]
+    share: float
+
+
+class VariantResultOut(BaseModel):
+    """How one variant did on one block."""
+
+    variant: str
+    impressions: int
+    clicks: int
+    ctr: float = Field(description="Clicks per impression.")
+    ctr_95: list[float] = Field(description="95% Wilson interval of `ctr`.")
+    p_value: float | None = Field(
+        description="χ² test (two-proportion z-test) against the first variant; null for it."
+    )
+    significant: bool = Field(description="`p_value` below 0.05.")
+
+
+class ExperimentOut(BaseModel):
+    """An A/B test, and how its variants did so far (per block)."""
+
+    id: str
+    status: Literal["running", "stopped"]
+    variants: list[VariantOut]
+    started: str
+    stopped: str | None
+    promoted: str | None
+    who: str
+    results: dict[str, list[VariantResultOut]] | None = Field(
+        None, description="Per block (related, featured): each variant's click-through."
+    )
+
+
+class ExperimentList(BaseModel):
+    """Every A/B test, the newest first."""
+
+    experiments: list[ExperimentOut]
+
+
+class ServedKnobs(BaseModel):
+    """The ranking knobs served to requests that set none."""
+
+    knobs: dict[str, float | bool] = Field(description="Every knob as served now.")
+    promoted: dict[str, float] = Field(
+        description="Those set by a promoted experiment variant rather than the settings."
+    )
