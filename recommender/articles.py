@@ -6,6 +6,7 @@ import hashlib
 import json
 from datetime import UTC, date, datetime, time
 from typing import Annotated, Any, Literal
+from urllib.parse import urljoin, urlsplit
 
 from pydantic import (
     AfterValidator,
@@ -13,6 +14,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    HttpUrl,
     TypeAdapter,
     ValidationError,
     ValidationInfo,
@@ -37,6 +39,7 @@ KNOWN_FIELDS = (
     "author",
     "status",
     "featured",
+    "image",
 )
 
 ID_PATTERN = r"^[^\s/?#]+$"
@@ -71,6 +74,138 @@ ArticleId = Annotated[
 ]
 """An article id, as every source, the API and the snapshot accept it."""
 _ID: TypeAdapter[str] = TypeAdapter(ArticleId)
+
+IMAGE_MAX_LENGTH = 2048
+"""The longest image URL accepted: browsers and CDNs handle longer ones poorly."""
+_HTTP_URL: TypeAdapter[HttpUrl] = TypeAdapter(HttpUrl)
+_HTTP_PREFIXES = ("http://", "https://")
+
+
+def check_image(value: str) -> str:
+    """Accept an absolute ``http``/``https`` URL, kept as written.
+
+    pydantic's URL parser (the WHATWG rules browsers follow) decides whether it is
+    a URL with a host; it is not normalised, so the widget loads what the source
+    said. The parser forgives ``http:example.org`` and spaces; an image address
+    given as data should not need that, so both are refused.
+
+    Raises:
+        ValueError: not an absolute http(s) URL (relative, another scheme such as
+            ``javascript:`` or ``data:``, no host, whitespace, too long).
+    """
+    if len(value) > IMAGE_MAX_LENGTH:
+        raise ValueError(f"longer than {IMAGE_MAX_LENGTH} characters")
+    problem = _http_problem(value)
+    if problem is not None:
+        raise ValueError(f"{value!r} is not an absolute http(s) URL: {problem}")
+    return value
+
+
+def _http_problem(value: str) -> str | None:
+    """Why ``value`` is not an absolute http(s) URL, or ``None`` when it is (its
+    length aside)."""
+    if not value.lower().startswith(_HTTP_PREFIXES):
+        return "it does not start with http:// or https://"
+    if any(character.isspace() for character in value):
+        return "it holds whitespace (write spaces as %20)"
+    try:
+        _HTTP_URL.validate_python(value)
+    except ValidationError as exc:
+        return str(exc.errors()[0]["msg"])
+    return None
+
+
+def _is_relative_url(value: str) -> bool:
+    """Whether ``value`` is a reference without a scheme: path-absolute
+    (``/img/a.jpg``), relative (``img/a.jpg``) or protocol-relative
+    (``//cdn.example.org/a.jpg``)."""
+    try:
+        return urlsplit(value).scheme == ""
+    except ValueError:  # an unclosed "[" of an IPv6 host: no URL at all
+        return False
+
+
+def resolve_image(value: str, url: str | None) -> str:
+    """The image URL of an article whose page is ``url``, given as ``value``.
+
+    A relative ``value`` is resolved against ``url`` as a browser showing that page
+    would resolve it (``urllib.parse.urljoin``; a protocol-relative one takes the
+    page's scheme), so Hugo and Jekyll sites can write ``image: /img/a.jpg``. The
+    result, like an absolute ``value``, must pass :func:`check_image`.
+
+    Args:
+        value: the image as the source gives it, stripped.
+        url: the article's own ``url``; only an absolute http(s) one resolves.
+
+    Raises:
+        ValueError: why there is no image URL: ``value`` is relative and ``url``
+            is not an absolute http(s) URL, or the result fails :func:`check_image`.
+    """
+    if not _is_relative_url(value):
+        return check_image(value)
+    if len(value) > IMAGE_MAX_LENGTH:
+        raise ValueError(f"longer than {IMAGE_MAX_LENGTH} characters")
+    if url is None or len(url) > IMAGE_MAX_LENGTH or _http_problem(url) is not None:
+        raise ValueError(
+            f"{value!r} is relative, and the article has no absolute http(s) url "
+            "to resolve it against"
+        )
+    resolved = urljoin(url, value)
+    if len(resolved) > IMAGE_MAX_LENGTH:
+        raise ValueError(f"longer than {IMAGE_MAX_LENGTH} characters once resolved against the url")
+    problem = _http_problem(resolved)
+    if problem is not None:
+        raise ValueError(f"{value!r} resolved against the url is {resolved!r}: {problem}")
+    return resolved
+
+
+def image_problem(value: Any, url: Any) -> str | None:
+    """Why ``value`` cannot be the image of an article whose ``url`` is given, as
+    :class:`Article` would say it; ``None`` when it can, and when there is no image
+    (``None``, or blank text). For readers that leave a bad image out and keep the
+    article rather than reject the record."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        return f"expected text, found {_kind(value)}"
+    if not value.strip():
+        return None
+    try:
+        resolve_image(value.strip(), url.strip() if isinstance(url, str) else None)
+    except ValueError as exc:
+        return str(exc)
+    return None
+
+
+def _kind(value: Any) -> str:
+    """What a source gave instead of text, in the words the readers use."""
+    if isinstance(value, bool):
+        return "true or false"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, list | tuple):
+        return "a list"
+    if isinstance(value, dict):
+        return "a mapping"
+    return type(value).__name__
+
+
+def image_url(value: Any, url: str | None = None) -> str | None:
+    """The image URL ``value`` gives an article whose page is ``url``
+    (:func:`resolve_image`), else ``None``: for sources whose images are optional
+    extras (feeds, WordPress), where a bad one is left out rather than costing the
+    article."""
+    if not isinstance(value, str):
+        return None
+    try:
+        return resolve_image(value.strip(), url)
+    except ValueError:
+        return None
+
+
+ImageUrl = Annotated[str, AfterValidator(check_image)]
+"""An article's image (thumbnail): an absolute http(s) URL (a relative one is
+resolved against the article's url first, see :meth:`Article._resolve_image`)."""
 
 # Validation context keys (see Article.from_record and Article.from_stored).
 _STORED = "stored"
@@ -163,6 +298,8 @@ class Article(BaseModel):
 
     ``body`` is plain text: HTML in a source body is reduced to text on the way in.
     Fields a source carries beyond the known ones are kept in ``extra``.
+    ``image`` is the URL of a thumbnail (absolute http(s); a relative one is
+    resolved against ``url``); articles stored before it existed load without one.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=True)
@@ -179,6 +316,7 @@ class Article(BaseModel):
     author: str | None = None
     status: Status = "published"
     featured: Annotated[bool, BeforeValidator(parse_flag)] = False
+    image: ImageUrl | None = None
     extra: dict[str, Any] = Field(default_factory=dict)
 
     @model_validator(mode="before")
@@ -208,6 +346,17 @@ class Article(BaseModel):
     def _id_as_text(cls, value: Any) -> Any:
         # CSV and YAML readers may hand over a number for a numeric id.
         return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+    @field_validator("image", mode="before")
+    @classmethod
+    def _resolve_image(cls, value: Any, info: ValidationInfo) -> Any:
+        # ``url`` is declared first, so it is validated already (absent if invalid).
+        # Stored images were resolved when first read; blank text is no image.
+        if not isinstance(value, str) or (info.context or {}).get(_STORED):
+            return value
+        if not value.strip():
+            return None
+        return resolve_image(value.strip(), info.data.get("url"))
 
     @field_validator("body", "summary", mode="before")
     @classmethod
@@ -299,8 +448,12 @@ class Article(BaseModel):
         return self.is_published
 
     def content_hash(self) -> str:
-        """A digest of everything that affects how the article is indexed or shown."""
-        payload = self.model_dump(mode="json")
+        """A digest of everything that affects how the article is indexed or shown.
+
+        An absent ``image`` is left out, so articles without one keep the hash
+        they had before articles had images (a reindex finds them unchanged).
+        """
+        payload = self.model_dump(mode="json", exclude={"image"} if self.image is None else None)
         return hashlib.sha256(
             json.dumps(payload, sort_keys=True, ensure_ascii=False).encode()
         ).hexdigest()

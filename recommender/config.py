@@ -371,8 +371,8 @@ class Settings:
     )
     cors_origins: str = _setting(
         "",
-        "Comma-separated origins allowed to call the read routes from browsers "
-        "(e.g. https://news.example.org), or * for any. Empty: no CORS headers.",
+        "Comma-separated origins allowed to call the read routes (and send reader events) "
+        "from browsers (e.g. https://news.example.org), or * for any. Empty: no CORS headers.",
     )
     cache_max_age: int = _setting(
         60, "Seconds browsers and CDNs may cache read responses.", at_least=0
@@ -385,6 +385,28 @@ class Settings:
     )
     max_body_bytes: int = _setting(
         1_048_576, "Largest request body accepted (413 above).", at_least=1024
+    )
+    events_half_life_days: float = _setting(
+        30.0,
+        "Half-life of the reader event counts (impressions, clicks): an event counts 1 "
+        "when it happens, 0.5 this many days later, and so on.",
+        above=0.0,
+        at_most=36_500.0,
+    )
+    events_max_bytes: int = _setting(
+        16_384,
+        "Largest body `POST /v1/events` accepts (413 above; RECOMMENDER_MAX_BODY_BYTES "
+        "still caps it).",
+        at_least=256,
+    )
+    events_max_batch: int = _setting(
+        50, "Most events one `POST /v1/events` may carry (413 above).", at_least=1, at_most=1000
+    )
+    events_per_minute: int = _setting(
+        120,
+        "Event batches one client address may send per minute (moving window, counted in "
+        "each server worker process; 429 above); 0 = no limit.",
+        at_least=0,
     )
 
     def __post_init__(self) -> None:

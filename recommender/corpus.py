@@ -37,7 +37,7 @@ import yaml
 from pydantic import ValidationError
 
 from . import csvreader
-from .articles import KNOWN_FIELDS, Article, id_problem
+from .articles import KNOWN_FIELDS, Article, id_problem, image_problem
 from .errors import InvalidArgument, InvalidCorpus
 from .feeds import XML_SUFFIXES, read_xml
 from .frontmatter import parse_front_matter
@@ -81,18 +81,29 @@ class Rejection:
 @dataclass(frozen=True)
 class SourceNote:
     """How sources were read, when that is worth saying: the delimiter a CSV file
-    was read with, or WordPress ids given a site namespace. ``source`` is None for
-    a note about the whole load."""
+    was read with, WordPress ids given a site namespace, or an optional value left
+    out of an article that was kept (a bad ``image``, see :func:`left_out`).
+    ``source`` is None for a note about the whole load; ``line`` and ``field``
+    say where in the source, when the note is about one record."""
 
     source: str | None
     note: str
+    line: int | None = None
+    field: str | None = None
 
     def __str__(self) -> str:
-        return self.note if self.source is None else f"{self.source}: {self.note}"
+        where = self.source if self.line is None else f"{self.source}:{self.line}"
+        about = f"{self.field}: {self.note}" if self.field else self.note
+        return about if where is None else f"{where}: {about}"
 
     def to_json(self) -> dict[str, Any]:
         """The note as a JSON-ready mapping."""
-        return {"source": self.source, "note": self.note}
+        return {"source": self.source, "line": self.line, "field": self.field, "note": self.note}
+
+
+def left_out(source: str, line: int | None, field: str, reason: str) -> SourceNote:
+    """The note on an optional value left out of a record that was indexed without it."""
+    return SourceNote(source, f"left out, the article is indexed without it: {reason}", line, field)
 
 
 @dataclass
@@ -118,10 +129,12 @@ class SuppliedVectors:
         return {articles[p].id: self.matrix[i] for i, p in enumerate(self.positions)}
 
 
-READER_VERSION = 1
+READER_VERSION = 2
 """Part of every record digest: raise it when reading or validating a record changes
 what it gives, so a reindex validates every record again instead of taking the
-articles an older version made (see :class:`KnownRecords`)."""
+articles an older version made (see :class:`KnownRecords`). 2: ``image`` became an
+article field (version 1 kept it in ``extra``); a bad one is left out, a relative
+one resolved against the article's url."""
 
 
 def record_digest(raw: bytes, shortcodes: bool, title_is_text: bool) -> bytes:
@@ -620,16 +633,48 @@ def _known_or_validated(
     known: KnownRecords | None,
 ) -> list[_Item]:
     """The article of a record read before unchanged (see :class:`KnownRecords`),
-    else the record validated; either way with the record's digest."""
+    else the record validated; either way with the record's digest, and with a
+    note on a bad image it was indexed without (on every read, so a reindex that
+    takes the known article still says so)."""
+    record, notes = _without_bad_image(record, where, line_of)
     if raw is None:
-        return _validate_article(record, where, line_of, shortcodes, title_is_text)
+        return _kept_with(
+            _validate_article(record, where, line_of, shortcodes, title_is_text), notes
+        )
     digest = record_digest(raw, shortcodes, title_is_text)
     position = known.positions.get(digest) if known is not None else None
     if known is not None and position is not None:
         article = known.article(position)
-        return [_Read(article, where, digest=digest, known_hash=known.content_hash(position))]
+        read = _Read(article, where, digest=digest, known_hash=known.content_hash(position))
+        return [read, *notes]
     items = _validate_article(record, where, line_of, shortcodes, title_is_text)
-    return [item._replace(digest=digest) if isinstance(item, _Read) else item for item in items]
+    items = [item._replace(digest=digest) if isinstance(item, _Read) else item for item in items]
+    return _kept_with(items, notes)
+
+
+def _without_bad_image(
+    record: dict[str, Any], where: _Where, line_of: dict[str, int] | None
+) -> tuple[dict[str, Any], list[SourceNote]]:
+    """``record`` without an ``image`` that is no image URL, and the note saying so.
+
+    An image is an optional extra: a bad one must not cost the article (its
+    record is otherwise good), so it is left out here rather than rejected by
+    validation. :func:`~recommender.articles.image_problem` says why exactly as
+    validation would (a relative image resolves against the record's ``url``).
+    """
+    problem = image_problem(record.get("image"), record.get("url"))
+    if problem is None:
+        return record, []
+    line = (line_of or {}).get("image", where.line)
+    rest = {name: value for name, value in record.items() if name != "image"}
+    return rest, [left_out(where.source, line, "image", problem)]
+
+
+def _kept_with(items: list[_Item], notes: Sequence[SourceNote]) -> list[_Item]:
+    """``items`` and ``notes`` on what the article was indexed without; the notes
+    only if the record became an article (a rejected record's rejections say what
+    to fix first)."""
+    return [*items, *notes] if any(isinstance(item, _Read) for item in items) else items
 
 
 def _validate_article(
@@ -690,6 +735,7 @@ def _read_markdown(
         for problem in meta.problems:
             yield Rejection(source, problem.line, problem.field, problem.reason)
         return
+    notes = [left_out(source, p.line, p.field or "", p.reason) for p in meta.left_out]
     line_of = {**meta.lines, "body": end + 2}
     record = dict(meta.values)
     if "body" in record:
@@ -698,7 +744,7 @@ def _read_markdown(
     # Rendered to HTML only: validation reduces it to text once, so "&amp;amp;" in
     # the Markdown is not decoded twice.
     record["body"] = markdown_to_html("\n".join(lines[end + 1 :]))
-    yield from _validate(
+    items = _validate(
         record,
         _Where(source, 1),
         line_of,
@@ -707,6 +753,7 @@ def _read_markdown(
         raw=text.encode("utf-8"),
         known=known,
     )
+    yield from _kept_with(items, notes)
 
 
 def _read_jsonl(

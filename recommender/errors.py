@@ -7,7 +7,10 @@ either::
     RecommenderError
     ├── ArticleNotFound(KeyError)           an id that is not in the published index
     ├── InvalidArgument(ValueError)         a bad parameter (names it in ``parameter``)
-    │   └── InvalidRule                     an editorial rule that cannot hold (names ``field``)
+    │   ├── InvalidRule                     an editorial rule that cannot hold (names ``field``)
+    │   ├── InvalidEvent                    a malformed reader event (names ``field``)
+    │   │   └── UnknownEventArticle         an event naming an id that is not served
+    │   └── TooManyEvents                   a batch of reader events over the limit
     ├── InvalidCorpus(ValueError)           a source that cannot be read at all
     ├── StaleVersion(ValueError)            a write older than the version served
     ├── SnapshotError(RuntimeError)         no snapshot, or one that cannot be used
@@ -80,6 +83,42 @@ class ExperimentNotFound(RecommenderError, LookupError):
     def __init__(self, experiment_id: str) -> None:
         super().__init__(f"no experiment {experiment_id!r}")
         self.experiment_id = experiment_id
+
+
+class InvalidEvent(InvalidArgument):
+    """A reader event that is not well formed (see :mod:`recommender.events`).
+
+    ``field`` names the offending part of the batch the way a reader of the JSON
+    finds it: ``events[3].position``, ``events[0].items[2].shown``.
+    """
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(field, message)
+        self.field = field
+
+
+class UnknownEventArticle(InvalidEvent):
+    """A reader event names an article id the index does not serve."""
+
+    def __init__(self, field: str, article_id: str, index_version: str) -> None:
+        super().__init__(
+            field, f"no article with id {article_id!r} in the index (version {index_version})"
+        )
+        self.article_id = article_id
+        self.index_version = index_version
+
+
+class TooManyEvents(InvalidArgument):
+    """A batch of reader events holds more events than a batch may."""
+
+    def __init__(self, count: int, limit: int) -> None:
+        super().__init__(
+            "events",
+            f"{count} events in one batch; at most {limit} are accepted "
+            "(RECOMMENDER_EVENTS_MAX_BATCH)",
+        )
+        self.count = count
+        self.limit = limit
 
 
 class InvalidCorpus(RecommenderError, ValueError):

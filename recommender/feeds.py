@@ -12,6 +12,11 @@ feedparser, which knows the RSS and Atom dialects and date formats found in the
 wild. feedparser only ever sees bytes that have passed the safe parse, wrapped
 in a stream, so it never treats them as a URL or a file name.
 
+An article's ``image`` comes from the featured image of a WordPress post and the
+media elements of a feed item (see :func:`_wxr_attachments` and :func:`_feed_image`);
+an image that is not an absolute http(s) URL (a feed item's relative one resolved
+against its link first) is left out, never the article.
+
 These functions return raw records; :mod:`recommender.corpus` validates them
 into articles, so every format reports problems the same way.
 """
@@ -30,7 +35,7 @@ from pathlib import Path
 from typing import Any, Literal
 from xml.etree.ElementTree import Element, TreeBuilder
 
-from .articles import ID_MAX_LENGTH, id_problem
+from .articles import ID_MAX_LENGTH, id_problem, image_url
 from .errors import InvalidCorpus
 from .text import html_to_text
 
@@ -232,8 +237,9 @@ def _read_wxr(root: Element, lines: dict[Element, int]) -> Iterator[RawRecord]:
         return
     authors = _wxr_authors(channel)
     site = _wxr_site(channel)
+    attachments = _wxr_attachments(channel)
     for item in channel.iter("item"):
-        record = _wxr_record(item, authors)
+        record = _wxr_record(item, authors, attachments)
         if record is not None:
             if site:
                 record["extra"]["site_url"] = site
@@ -244,6 +250,45 @@ def _wxr_site(channel: Element) -> str:
     """The site an export comes from: ``wp:base_site_url``, else the channel ``link``."""
     fields = {_short(child.tag): _text(child) for child in channel if len(child) == 0}
     return fields.get("wp:base_site_url") or fields.get("link") or ""
+
+
+def _simple_fields(element: Element) -> dict[str, str]:
+    """``prefix:local`` → text of the children without children (the first of each)."""
+    fields: dict[str, str] = {}
+    for child in element:
+        if len(child) == 0:
+            fields.setdefault(_short(child.tag), _text(child))
+    return fields
+
+
+def _wxr_attachments(channel: Element) -> dict[str, str]:
+    """Attachment post id → its URL (``wp:attachment_url``, else its ``guid``), for
+    the attachments whose URL is absolute http(s).
+
+    Read in a pass of its own because a post names its featured image by the
+    attachment's id (``_thumbnail_id``), and the attachment item may come before
+    or after the post in the export. Attachments are never articles themselves.
+    """
+    urls: dict[str, str] = {}
+    for item in channel.iter("item"):
+        fields = _simple_fields(item)
+        post_id = fields.get("wp:post_id")
+        if fields.get("wp:post_type") != "attachment" or not post_id:
+            continue
+        url = image_url(fields.get("wp:attachment_url")) or image_url(fields.get("guid"))
+        if url is not None:
+            urls[post_id] = url
+    return urls
+
+
+def _wxr_thumbnail_id(item: Element) -> str | None:
+    """The attachment id of a post's featured image: its ``_thumbnail_id`` postmeta."""
+    for child in item:
+        if _short(child.tag) == "wp:postmeta":
+            meta = _simple_fields(child)
+            if meta.get("wp:meta_key") == "_thumbnail_id":
+                return meta.get("wp:meta_value")
+    return None
 
 
 def _wxr_authors(channel: Element) -> dict[str, str]:
@@ -259,8 +304,14 @@ def _wxr_authors(channel: Element) -> dict[str, str]:
     return names
 
 
-def _wxr_record(item: Element, authors: dict[str, str]) -> dict[str, Any] | None:
-    """The article fields of one WXR item, or ``None`` for an item that is not an article."""
+def _wxr_record(
+    item: Element, authors: dict[str, str], attachments: dict[str, str]
+) -> dict[str, Any] | None:
+    """The article fields of one WXR item, or ``None`` for an item that is not an article.
+
+    ``attachments`` (attachment id → URL) gives the post's featured image; a post
+    whose ``_thumbnail_id`` names no attachment there has no image.
+    """
     fields: dict[str, str] = {}
     tags: list[str] = []
     categories: list[str] = []
@@ -317,6 +368,7 @@ def _wxr_record(item: Element, authors: dict[str, str]) -> dict[str, Any] | None
         "categories": categories,
         "status": status,
         "featured": fields.get("wp:is_sticky") == "1",
+        "image": attachments.get(_wxr_thumbnail_id(item) or ""),
         "extra": extra,
     }
     # An empty element means "not given", so a missing title reads as missing.
@@ -423,9 +475,33 @@ def _feed_record(entry: Any, is_atom: bool) -> dict[str, Any]:
         "updated": _feed_date(entry, "updated"),
         "author": author,
         "tags": [tag for tag in tags if tag],
+        "image": _feed_image(entry, url.strip() if isinstance(url, str) else None),
         "extra": extra,
     }
     return {key: value for key, value in record.items() if value not in (None, "")}
+
+
+def _feed_image(entry: Any, url: str | None) -> str | None:
+    """The first image of a feed entry that is, or resolves against the entry's
+    ``url`` to, an absolute http(s) URL (see :func:`~recommender.articles.resolve_image`):
+    a ``media:thumbnail``, else a ``media:content`` whose ``medium`` is ``image`` or
+    whose ``type`` is ``image/*``, else an ``enclosure`` (RSS element or Atom link)
+    whose ``type`` is ``image/*``.
+
+    A ``media:content`` with neither attribute is left out: it may as well be a
+    video. feedparser flattens ``media:group``, so grouped elements count too.
+    """
+    candidates = [_get(thumbnail, "url") for thumbnail in _get(entry, "media_thumbnail") or []]
+    for content in _get(entry, "media_content") or []:
+        kind = str(_get(content, "type") or "")
+        if _get(content, "medium") == "image" or kind.startswith("image/"):
+            candidates.append(_get(content, "url"))
+    for link in _get(entry, "links") or []:
+        # feedparser turns RSS <enclosure> elements into links of rel "enclosure".
+        if _get(link, "rel") == "enclosure" and str(_get(link, "type") or "").startswith("image/"):
+            candidates.append(_get(link, "href"))
+    images = (image_url(candidate, url) for candidate in candidates)
+    return next((image for image in images if image is not None), None)
 
 
 def _feed_date(entry: Any, name: str) -> datetime | str | None:

@@ -16,9 +16,13 @@ from typing import Any
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-TEXT_FIELDS = frozenset({"id", "title", "summary", "author", "url"})
+TEXT_FIELDS = frozenset({"id", "title", "summary", "author", "url", "image"})
 """Fields whose value is the scalar's text exactly as written (quotes keep
 their YAML meaning: ``'1917'`` is ``1917``, ``"a\\tb"`` holds a tab)."""
+
+OPTIONAL_FIELDS = frozenset({"image"})
+"""Text fields that are optional extras: a value that is not text is left out
+(:attr:`FrontMatter.left_out`), and the article kept."""
 
 LABEL_FIELDS = frozenset({"tags", "categories"})
 """Fields holding one text or a list of texts, each kept as written."""
@@ -42,6 +46,9 @@ class FrontMatter:
     values: dict[str, Any] = field(default_factory=dict)
     lines: dict[str, int] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
+    left_out: list[Problem] = field(default_factory=list)
+    """Values of :data:`OPTIONAL_FIELDS` that cannot be read: not in ``values``,
+    and no reason to reject the article."""
 
 
 def parse_front_matter(text: str, first_line: int) -> FrontMatter:
@@ -54,7 +61,8 @@ def parse_front_matter(text: str, first_line: int) -> FrontMatter:
     Returns:
         The values (text fields as written; an empty plain value, as in
         ``summary:``, means the field is not given), the line of each field,
-        and the problems; values of fields with a problem are left out.
+        the problems, and the optional values left out; values of fields with a
+        problem are left out.
 
     Raises:
         yaml.YAMLError: the text is not YAML.
@@ -101,7 +109,8 @@ def _read_field(
             return
         if name in TEXT_FIELDS or not isinstance(node, SequenceNode):
             wanted = "text" if name in TEXT_FIELDS else "text or a list of texts"
-            result.problems.append(Problem(line, name, f"expected {wanted}, found {_kind(node)}"))
+            problem = Problem(line, name, f"expected {wanted}, found {_kind(node)}")
+            (result.left_out if name in OPTIONAL_FIELDS else result.problems).append(problem)
             return
         items = []
         for index, item in enumerate(node.value):

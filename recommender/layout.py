@@ -10,6 +10,7 @@ Layout of an index directory::
     rules.sqlite            editorial rules and their audit log (:mod:`recommender.rules`)
     jobs.sqlite             background reindex jobs (:mod:`recommender.jobs`)
     embeddings.sqlite       the embedding cache (:mod:`recommender.embedding`)
+    events.sqlite           reader impressions and clicks, aggregated (:mod:`recommender.events`)
 
 Every other module takes these names from here, so a second storage backend (or a
 tool that copies an index) has one list of what a directory holds.
@@ -27,6 +28,7 @@ LIVE = "live.sqlite"
 RULES = "rules.sqlite"
 JOBS = "jobs.sqlite"
 EMBEDDINGS = "embeddings.sqlite"
+EVENTS = "events.sqlite"
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,7 @@ class IndexLayout:
         rules: the editorial rules database.
         jobs: the background jobs database.
         embeddings: the embedding cache database.
+        events: the reader events database (aggregates only).
     """
 
     root: Path
@@ -52,13 +55,24 @@ class IndexLayout:
     rules: Path
     jobs: Path
     embeddings: Path
+    events: Path
 
     @classmethod
     def of(cls, root: Path | str) -> IndexLayout:
         """The layout of the index directory ``root``."""
         base = Path(root)
-        names = (CURRENT, LOCK, VERSIONS, LIVE, RULES, JOBS, EMBEDDINGS)
+        names = (CURRENT, LOCK, VERSIONS, LIVE, RULES, JOBS, EMBEDDINGS, EVENTS)
         return cls(base, *(base / name for name in names))
 
 
-__all__ = ["CURRENT", "EMBEDDINGS", "JOBS", "LIVE", "LOCK", "RULES", "VERSIONS", "IndexLayout"]
+__all__ = [
+    "CURRENT",
+    "EMBEDDINGS",
+    "EVENTS",
+    "JOBS",
+    "LIVE",
+    "LOCK",
+    "RULES",
+    "VERSIONS",
+    "IndexLayout",
+]

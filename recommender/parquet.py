@@ -2,7 +2,7 @@
 
 Columns are the article fields of the README (``id``, ``title``, ``body``,
 ``summary``, ``url``, ``tags``, ``categories``, ``published``, ``updated``,
-``author``, ``status``, ``featured``); other columns go to ``extra``, as in the
+``author``, ``status``, ``featured``, ``image``); other columns go to ``extra``, as in the
 other formats. Tags and categories may be a list column or a string separated
 by commas or semicolons; dates may be timestamp, date or ISO 8601 string
 columns. A null cell means "not given".

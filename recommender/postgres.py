@@ -3,12 +3,12 @@
 With ``RECOMMENDER_DATABASE_URL=postgresql://…`` every piece of mutable state
 lives in the schema ``recommender`` of one PostgreSQL database: the live changes,
 the editorial rules with their audit log, the jobs, the embedding cache, the
-published snapshot version (a row) and the name of the build lock's holder. The
-snapshot files stay in the index directory, which every host mounts (a shared
-volume); a build writes them under the build lock and publishes them only once
-they are complete.
+reader event aggregates, the published snapshot version (a row) and the name of
+the build lock's holder. The snapshot files stay in the index directory, which
+every host mounts (a shared volume); a build writes them under the build lock
+and publishes them only once they are complete.
 
-* **Stores.** The live, rule, job and cache stores are the same classes as with
+* **Stores.** The live, rule, job, cache and event stores are the same classes as with
   SQLite, handed a :class:`PostgresDatabase` instead of a file: their SQL is the
   subset both read alike (:mod:`recommender.sql`).
 * **Connections.** Transactions borrow a connection from a ``psycopg_pool`` pool.
@@ -534,6 +534,7 @@ SQLITE_TABLES: dict[str, tuple[str, ...]] = {
     "rules": ("pins", "blocks", "excludes", "featured", "audit", "rules_counter"),
     "jobs": ("jobs",),
     "embeddings": ("embeddings",),
+    "events": ("event_shown", "event_pairs", "event_positions"),
 }
 """The tables of each SQLite file (named by :class:`~recommender.layout.IndexLayout`)."""
 
@@ -543,8 +544,9 @@ _COUNTERS = ("live_counter", "rules_counter")
 def copy_from_sqlite(files: IndexLayout, connections: Connections) -> dict[str, int]:
     """Copy an index directory's SQLite state into an empty PostgreSQL schema.
 
-    Every row of the live changes, the rules and their audit log, the jobs and the
-    embedding cache, the change counters, and the published version (``CURRENT``),
+    Every row of the live changes, the rules and their audit log, the jobs, the
+    embedding cache and the reader event aggregates, the change counters, and the
+    published version (``CURRENT``),
     in one transaction: the database ends up with all of it or none of it.
 
     Args:
@@ -562,6 +564,7 @@ def copy_from_sqlite(files: IndexLayout, connections: Connections) -> dict[str, 
     import sqlite3
 
     from .embedding import CACHE_SCHEMA
+    from .events import SCHEMA as EVENTS_SCHEMA
     from .jobs import SCHEMA as JOBS_SCHEMA
     from .live import SCHEMA as LIVE_SCHEMA
     from .rules import SCHEMA as RULES_SCHEMA
@@ -573,6 +576,7 @@ def copy_from_sqlite(files: IndexLayout, connections: Connections) -> dict[str, 
         "rules": (files.rules, RULES_SCHEMA),
         "jobs": (files.jobs, JOBS_SCHEMA),
         "embeddings": (files.embeddings, CACHE_SCHEMA),
+        "events": (files.events, EVENTS_SCHEMA),
     }
     copied: dict[str, int] = {}
     with connections.transaction("") as target:

@@ -170,6 +170,7 @@ class Recommendation:
             "published": format_timestamp(a.published),
             "tags": list(a.tags),
             "featured": a.featured,
+            "image": a.image,
             "score": round(self.score, 6),
             "explanation": explanation,
         }

@@ -74,14 +74,21 @@ class Database:
         migrations: the schema's ordered steps; the file's ``user_version`` counts
             those it has run.
         timeout: the busy timeout, in seconds.
+        on_connect: called with each new connection before first use (a store
+            registers the SQL functions its statements need there).
     """
 
     def __init__(
-        self, path: Path | str, migrations: Sequence[Step], timeout: float = BUSY_TIMEOUT
+        self,
+        path: Path | str,
+        migrations: Sequence[Step],
+        timeout: float = BUSY_TIMEOUT,
+        on_connect: Callable[[sqlite3.Connection], None] | None = None,
     ) -> None:
         self.path = Path(path)
         self.migrations = tuple(migrations)
         self.timeout = timeout
+        self.on_connect = on_connect
         self._local = threading.local()
 
     @property
@@ -101,6 +108,8 @@ class Database:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             db = sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None)
             try:
+                if self.on_connect is not None:
+                    self.on_connect(db)
                 use_wal(db, self.timeout)
                 self._migrate(db)
             except BaseException:
@@ -151,11 +160,16 @@ class Database:
         self._local.db = None
 
 
-def database_at(source: Path | str | SqlDatabase, migrations: Sequence[Step]) -> SqlDatabase:
+def database_at(
+    source: Path | str | SqlDatabase,
+    migrations: Sequence[Step],
+    on_connect: Callable[[sqlite3.Connection], None] | None = None,
+) -> SqlDatabase:
     """The database a store was given: a file path opens a :class:`Database` with the
-    store's SQLite ``migrations``; anything else (PostgreSQL) is used as it is."""
+    store's SQLite ``migrations`` (and ``on_connect``); anything else (PostgreSQL) is
+    used as it is."""
     if isinstance(source, (str, os.PathLike)):
-        return Database(source, migrations)
+        return Database(source, migrations, on_connect=on_connect)
     return source
 
 

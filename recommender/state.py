@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 from .config import Settings
 from .embedding import EmbeddingCache
+from .events import EventAggregates
 from .layout import IndexLayout
 from .live import Clock, LiveStore, system_clock
 from .locking import IndexLock
@@ -29,6 +30,7 @@ from .stores import (
     ChangeCounters,
     EditorialRuleStore,
     EmbeddingCacheStore,
+    EventStore,
     JobStateStore,
     LiveChangeStore,
     VersionPointer,
@@ -59,6 +61,7 @@ class State:
         jobs: the background jobs.
         snapshots: the snapshot versions, with the published-version pointer.
         counters: the live sequence and rules version in one read.
+        events: the reader impressions and clicks (aggregates).
     """
 
     backend: str
@@ -67,6 +70,7 @@ class State:
     jobs: JobStateStore
     snapshots: SnapshotStore
     counters: ChangeCounters
+    events: EventStore
     make_lock: Callable[[str], BuildLock] = field(repr=False)
     make_cache: Callable[[], EmbeddingCacheStore] = field(repr=False)
     closers: list[Callable[[], None]] = field(default_factory=list, repr=False)
@@ -95,8 +99,9 @@ def open_state(settings: Settings, now: Clock = system_clock) -> State:
 
     Args:
         settings: ``database_url`` (the backend), ``index_dir`` (the snapshots, and
-            with SQLite every store's file), the PostgreSQL timeout and pool size.
-        now: the clock that stamps live changes.
+            with SQLite every store's file), the PostgreSQL timeout and pool size,
+            the events' half-life.
+        now: the clock that stamps live changes and reader events.
 
     Raises:
         SchemaBehind: PostgreSQL's schema is not this code's (run ``recommender db upgrade``).
@@ -113,6 +118,7 @@ def open_state(settings: Settings, now: Clock = system_clock) -> State:
             jobs=_sqlite_jobs(files),
             snapshots=SnapshotStore(files.root, PointerFile(files.current)),
             counters=SeparateCounters(live, rules),
+            events=EventAggregates(files.events, settings.events_half_life_days, now=now),
             make_lock=lambda purpose: IndexLock(files.root, purpose=purpose),
             make_cache=lambda: EmbeddingCache(files.embeddings),
         )
@@ -138,6 +144,9 @@ def open_state(settings: Settings, now: Clock = system_clock) -> State:
         jobs=JobStore(PostgresDatabase(connections, "jobs")),
         snapshots=SnapshotStore(files.root, PublishedRow(connections)),
         counters=CounterRow(connections),
+        events=EventAggregates(
+            PostgresDatabase(connections, "events"), settings.events_half_life_days, now=now
+        ),
         make_lock=lambda purpose: AdvisoryLock(connections, purpose=purpose),
         make_cache=lambda: EmbeddingCache(PostgresDatabase(connections, "embeddings")),
         closers=[connections.close],

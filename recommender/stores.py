@@ -13,12 +13,13 @@ protocol                     default implementation                          fil
 :class:`EditorialRuleStore`  :class:`recommender.rules.RuleStore`            ``rules.sqlite``
 :class:`JobStateStore`       :class:`recommender.jobs.JobStore`              ``jobs.sqlite``
 :class:`EmbeddingCacheStore` :class:`recommender.embedding.EmbeddingCache`   ``embeddings.sqlite``
+:class:`EventStore`          :class:`recommender.events.EventAggregates`     ``events.sqlite``
 :class:`VersionPointer`      :class:`recommender.snapshot.PointerFile`       ``CURRENT``
 :class:`BuildLock`           :class:`recommender.locking.IndexLock`          ``.lock``
 ===========================  ==============================================  ====================
 
 The PostgreSQL backend (:mod:`recommender.postgres`, so several hosts share one
-state) uses the same four SQL stores on a shared schema, and its own pointer
+state) uses the same five SQL stores on a shared schema, and its own pointer
 (:class:`~recommender.postgres.PublishedRow`) and lock
 (:class:`~recommender.postgres.AdvisoryLock`); :func:`recommender.state.open_state`
 picks the backend from the settings. Every implementation keeps the same
@@ -43,6 +44,7 @@ import numpy as np
 if TYPE_CHECKING:
     from .articles import Article
     from .duplicates import Shingling, Signatures
+    from .events import Counts, EventCounts
     from .experiments import Experiment, Variant
     from .jobs import Job
     from .live import LiveChanges
@@ -261,14 +263,33 @@ class ChangeCounters(Protocol):
         ...
 
 
-class SignalEventStore(Protocol):
-    """Reserved: reader signal events (views, clicks on recommendations) of a later
-    issue. No methods yet, and no implementation; it names the place so the events
-    go behind an interface like the rest of the state."""
+@runtime_checkable
+class EventStore(Protocol):
+    """Reader impressions and clicks as time-decayed aggregates, never raw events
+    (see :mod:`recommender.events`): per (shown article, block, variant), per
+    (source, shown) pair and per (block, position). Callers validate a batch
+    before adding it."""
+
+    def add(self, counts: EventCounts) -> None:
+        """Add one batch's counts, stamped now, in one transaction."""
+        ...
+
+    def shown(self, article_id: str) -> dict[tuple[str, str], Counts]:
+        """An article's counts wherever it was shown, by (block, variant), decayed to now."""
+        ...
+
+    def pairs(self, source: str) -> dict[str, Counts]:
+        """The counts of each article shown on ``source``'s page, decayed to now."""
+        ...
+
+    def positions(self) -> dict[tuple[str, int], Counts]:
+        """The counts per (block, position), decayed to now."""
+        ...
 
 
 if TYPE_CHECKING:
     from .embedding import EmbeddingCache
+    from .events import EventAggregates
     from .jobs import JobStore
     from .live import LiveStore
     from .locking import IndexLock
@@ -284,6 +305,7 @@ if TYPE_CHECKING:
         pointer: PointerFile,
         lock: IndexLock,
         counters: SeparateCounters,
+        events: EventAggregates,
     ) -> tuple[
         LiveChangeStore,
         EditorialRuleStore,
@@ -292,9 +314,10 @@ if TYPE_CHECKING:
         VersionPointer,
         BuildLock,
         ChangeCounters,
+        EventStore,
     ]:
         """Never called: mypy checks that each default implements its protocol."""
-        return live, rules, jobs, cache, pointer, lock, counters
+        return live, rules, jobs, cache, pointer, lock, counters, events
 
 
 __all__ = [
@@ -302,8 +325,8 @@ __all__ = [
     "ChangeCounters",
     "EditorialRuleStore",
     "EmbeddingCacheStore",
+    "EventStore",
     "JobStateStore",
     "LiveChangeStore",
-    "SignalEventStore",
     "VersionPointer",
 ]

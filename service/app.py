@@ -27,11 +27,13 @@ from werkzeug.exceptions import BadRequest, RequestEntityTooLarge
 from recommender.articles import Article
 from recommender.config import Settings
 from recommender.engine import Engine
-from recommender.errors import InvalidArgument, RecommenderError
+from recommender.errors import ArticleNotFound, InvalidArgument, RecommenderError
+from recommender.events import article_events, record_events
 from recommender.experiments import DEFAULT_VARIANT, Experiment
 from recommender.jobs import JobRunner
 from recommender.ranking import Filters, RankingKnobs, Recommendation
 from recommender.state import State, open_state
+from recommender.stores import EventStore
 
 from .cache import ResponseCache
 from .errors import (
@@ -41,16 +43,20 @@ from .errors import (
     register_error_handlers,
     validation_problem,
 )
+from .events import EventGate, read_batch
 from .metrics import Metrics
 from .schemas import (
     ArticleBody,
+    ArticleEventsOut,
     ArticleList,
     ArticleOut,
     ArticlePath,
     ArticleRulesBody,
     ArticleRulesOut,
     ArticlesQuery,
+    ArticleSummary,
     DraftBody,
+    EventsCounted,
     ExcludesBody,
     ExcludesOut,
     ExperimentBody,
@@ -85,7 +91,13 @@ RULES = Tag(
     description="Editorial pins, blocks, excludes and featured overrides "
     "(every route needs a key).",
 )
+EVENTS = Tag(
+    name="events",
+    description="Reader impressions and clicks (sending is public; reading needs a key).",
+)
 SECURITY: list[dict[str, list[str]]] = [{"bearer": []}]
+EVENTS_ROUTE = "/v1/events"
+ARTICLE_EVENTS_RULE = "/v1/articles/<article_id>/events"
 
 
 class EngineHolder:
@@ -278,10 +290,13 @@ def _register_routes(app: OpenAPI) -> None:
             return  # 404 or 405: the routing error answers first
         writes = request.method in {"PUT", "DELETE"} and request.path.startswith("/v1/")
         admin = request.path.startswith("/v1/admin/")
-        if writes or admin or _is_rules_route(request.url_rule.rule):
+        rule = request.url_rule.rule
+        if writes or admin or _is_rules_route(rule) or rule == ARTICLE_EVENTS_RULE:
             _check_key()
         has_body = bool(request.content_length) or request.headers.get("Transfer-Encoding")
-        if request.method in {"PUT", "POST"} and request.path.startswith("/v1/") and has_body:
+        # The events route reads its own body: sendBeacon sends JSON as text/plain.
+        json_route = request.path.startswith("/v1/") and rule != EVENTS_ROUTE
+        if request.method in {"PUT", "POST"} and json_route and has_body:
             _check_json_body()
 
     @app.get("/healthz", tags=[OPS], responses={200: Health}, summary="The process is up")
@@ -408,7 +423,8 @@ def _register_routes(app: OpenAPI) -> None:
                 status=query.status,
                 title_contains=query.q,
             )
-            keys = ("id", "title", "summary", "url", "tags", "published", "status", "featured")
+            # The listing's keys are the schema's, so the two cannot drift apart.
+            keys = ArticleSummary.model_fields
             return {
                 "items": [{k: a.to_json()[k] for k in keys} for a in page.articles],
                 "total": page.total,
@@ -683,6 +699,56 @@ def _register_experiment_routes(app: OpenAPI) -> None:
         return Response(status=204)
 
 
+# -- reader events -----------------------------------------------------------------------
+
+
+def _event_store() -> EventStore:
+    store: EventStore = current_app.extensions["recommender.events"]
+    return store
+
+
+def _register_event_routes(app: OpenAPI) -> None:
+    @app.post(
+        EVENTS_ROUTE,
+        tags=[EVENTS],
+        responses={202: EventsCounted, **_problems(400, 413, 415, 422, 429, 503)},
+        summary="Count a batch of reader impressions and clicks (public; the widget sends it)",
+    )
+    def post_events() -> Any:
+        gate: EventGate = current_app.extensions["recommender.event_gate"]
+        gate.check_rate(request.remote_addr or "")
+        counted = 0
+        if not gate.is_bot(request.user_agent.string):
+            payload = read_batch(request, settings().events_max_bytes)
+            current = engine()
+            counted = record_events(
+                payload,
+                _event_store(),
+                current.has_article,
+                current.index_version,
+                settings().events_max_batch,
+            )
+        return _private({"counted": counted}, 202)
+
+    @app.get(
+        ARTICLE_EVENTS_RULE,
+        tags=[EVENTS],
+        security=SECURITY,
+        responses={200: ArticleEventsOut, **_problems(400, 401, 403, 404, 503)},
+        summary="Impressions, clicks and click-through of an article and of what it shows",
+    )
+    def get_article_events(path: ArticlePath) -> Any:
+        if not engine().has_article(path.article_id):
+            raise ArticleNotFound(path.article_id)
+        return _private(
+            {
+                "article_id": path.article_id,
+                "half_life_days": settings().events_half_life_days,
+                **article_events(_event_store(), path.article_id),
+            }
+        )
+
+
 def _version() -> str:
     try:
         return version("recommender")
@@ -729,9 +795,12 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.extensions["recommender.jobs"] = JobRunner(
         settings, lambda: holder.get().embedder, state=state
     )
+    app.extensions["recommender.events"] = (state or open_state(settings)).events
+    app.extensions["recommender.event_gate"] = EventGate(settings.events_per_minute)
     _register_routes(app)
     _register_rule_routes(app)
     _register_experiment_routes(app)
+    _register_event_routes(app)
     app.register_blueprint(ui)  # /editor and /widget.js: HTML and JS, not in the spec
     # Flask's own add_url_rule: the spec does not list itself.
     app.add_url_rule("/openapi.json", "openapi", lambda: jsonify(app.api_doc))
@@ -745,6 +814,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
             resources={
                 r"/v1/articles*": read,
                 r"/v1/recommendations": {**read, "methods": ["POST", "OPTIONS"]},
+                EVENTS_ROUTE: {**read, "methods": ["POST", "OPTIONS"]},
             },
             expose_headers=["ETag", "X-Request-Id"],
             vary_header=True,

@@ -22,6 +22,7 @@ from recommender.errors import (
     IndexLocked,
     InvalidArgument,
     InvalidCorpus,
+    InvalidEvent,
     InvalidRule,
     JobConflict,
     ModelUnavailable,
@@ -31,6 +32,8 @@ from recommender.errors import (
     SnapshotError,
     StaleVersion,
     StateUnavailable,
+    TooManyEvents,
+    UnknownEventArticle,
 )
 
 log = logging.getLogger(__name__)
@@ -43,6 +46,9 @@ STATUS_OF: list[tuple[type[RecommenderError], int, str]] = [
     (ExperimentNotFound, 404, "experiment-not-found"),
     (ExperimentConflict, 409, "experiment-conflict"),
     (InvalidRule, 422, "invalid-rule"),
+    (UnknownEventArticle, 422, "unknown-article"),
+    (InvalidEvent, 422, "invalid-event"),
+    (TooManyEvents, 413, "too-many-events"),
     (InvalidArgument, 400, "invalid-parameter"),
     (InvalidCorpus, 422, "invalid-article"),
     (StaleVersion, 409, "stale-version"),
@@ -73,13 +79,23 @@ NESTED_LISTS = {"pins", "variants"}
 
 
 class ApiProblem(Exception):
-    """An HTTP-level problem raised by the web layer (auth, content type, conflicts)."""
+    """An HTTP-level problem raised by the web layer (auth, content type, conflicts);
+    ``headers`` go on the response (``Retry-After`` of a 429)."""
 
-    def __init__(self, status: int, slug: str, detail: str, **members: Any) -> None:
+    def __init__(
+        self,
+        status: int,
+        slug: str,
+        detail: str,
+        *,
+        headers: dict[str, str] | None = None,
+        **members: Any,
+    ) -> None:
         super().__init__(detail)
         self.status = status
         self.slug = slug
         self.detail = detail
+        self.headers = headers or {}
         self.members = members
 
 
@@ -102,9 +118,14 @@ def _from_core(exc: RecommenderError) -> Response:
     status, slug = _classify(exc)
     members: dict[str, Any] = {}
     detail = str(exc)
-    if isinstance(exc, InvalidRule):
+    if isinstance(exc, InvalidRule | InvalidEvent):
         members["field"] = exc.field
         detail = f"{exc.field}: {exc.reason}"
+        if isinstance(exc, UnknownEventArticle):
+            members.update(article_id=exc.article_id, index_version=exc.index_version)
+    elif isinstance(exc, TooManyEvents):
+        members.update(field="events", limit=exc.limit)
+        detail = exc.reason
     elif isinstance(exc, InvalidArgument):
         members["parameter"] = exc.parameter
         detail = exc.reason
@@ -123,6 +144,7 @@ def _from_api(exc: ApiProblem) -> Response:
     response = problem(exc.status, exc.slug, _title(exc.slug), exc.detail, **exc.members)
     if exc.status == 401:
         response.headers["WWW-Authenticate"] = 'Bearer realm="recommender"'
+    response.headers.update(exc.headers)
     return response
 
 

@@ -242,6 +242,9 @@ class Explanation(BaseModel):
     clicks: float | None = Field(None, description="The item's clicks, time-decayed.")
 
 
+IMAGE_DESCRIPTION = "The article's thumbnail: an absolute http(s) URL; null when it has none."
+
+
 class Item(BaseModel):
     """One recommended article."""
 
@@ -252,6 +255,7 @@ class Item(BaseModel):
     published: str | None = Field(description="ISO 8601 publication time.")
     tags: list[str]
     featured: bool
+    image: str | None = Field(description=IMAGE_DESCRIPTION)
     score: float = Field(
         description="Final score: (dense_contribution + lexical_contribution + tag) × ctr_boost × "
         "recency, where the two contributions add up to at most 1; higher is more related."
@@ -326,6 +330,12 @@ class ArticleBody(BaseModel):
         "without it, the time of the request counts.",
     )
     featured: bool = False
+    image: str | None = Field(
+        None,
+        description="A thumbnail: an absolute http or https URL, or a relative one "
+        "resolved against `url` (anything else is a 422 naming `image`), at most 2048 "
+        "characters.",
+    )
     embedding: list[float] | None = Field(
         None,
         max_length=8192,
@@ -358,6 +368,7 @@ class ArticleOut(BaseModel):
     author: str | None
     status: Status
     featured: bool
+    image: str | None = Field(description=IMAGE_DESCRIPTION)
     extra: dict[str, Any]
 
 
@@ -372,6 +383,7 @@ class ArticleSummary(BaseModel):
     published: str | None
     status: Status
     featured: bool
+    image: str | None = Field(description=IMAGE_DESCRIPTION)
 
 
 class ArticleList(BaseModel):
@@ -653,3 +665,45 @@ class ServedKnobs(BaseModel):
     promoted: dict[str, float] = Field(
         description="Those set by a promoted experiment variant rather than the settings."
     )
+
+
+# -- reader events (the request body is parsed by recommender.events, which names
+# fields as events[3].position; these models document the answers) ----------------
+
+
+class EventsCounted(BaseModel):
+    """What ``POST /v1/events`` counted."""
+
+    counted: int = Field(
+        description="Events counted: all of the batch, or 0 for a request from a bot."
+    )
+
+
+class EventCounts(BaseModel):
+    """Time-decayed counts of one aggregate."""
+
+    impressions: float = Field(description="Impressions, each halved every half-life since.")
+    clicks: float = Field(description="Clicks, each halved every half-life since.")
+    ctr: float | None = Field(description="clicks / impressions; null before any impression.")
+
+
+class ShownEvents(EventCounts):
+    """The article's counts wherever it was shown, for one block and variant."""
+
+    block: str
+    variant: str
+
+
+class ShownHereEvents(EventCounts):
+    """The counts of one article shown on this article's page."""
+
+    shown: str
+
+
+class ArticleEventsOut(BaseModel):
+    """What readers did with an article, decayed to now."""
+
+    article_id: str
+    half_life_days: float
+    as_shown: list[ShownEvents]
+    shown_here: list[ShownHereEvents] = Field(description="Most clicked first.")

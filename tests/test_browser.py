@@ -133,7 +133,23 @@ class Tab:
 
 @pytest.fixture
 def tab(browser: Any) -> Iterator[Tab]:
-    context = browser.new_context(viewport={"width": 1280, "height": 1000})
+    yield from open_tab(browser)
+
+
+@pytest.fixture
+def reader(browser: Any) -> Iterator[Tab]:
+    """A tab that introduces itself as Chromium does when not headless: the events
+    route drops "HeadlessChrome" as a bot, as it should."""
+    major = browser.version.split(".")[0]
+    user_agent = (
+        "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
+        f"Chrome/{major}.0.0.0 Safari/537.36"
+    )
+    yield from open_tab(browser, user_agent=user_agent)
+
+
+def open_tab(browser: Any, **options: Any) -> Iterator[Tab]:
+    context = browser.new_context(viewport={"width": 1280, "height": 1000}, **options)
     context.set_default_timeout(TIMEOUT_MS)
     tab = Tab(context.new_page())
 
@@ -525,6 +541,84 @@ def test_widget_warns_about_an_article_without_url_from_the_api(
         assert call(f"{api}/v1/articles/no-url-probe", "DELETE", headers=auth)[0] == 204
 
 
+def write_picture(site: tuple[str, Path], name: str) -> str:
+    """A 320×180 PNG on the site's origin, where a site keeps its thumbnails."""
+    from PIL import Image
+
+    Image.new("RGB", (320, 180), (40, 110, 170)).save(site[1] / name)
+    return f"{site[0]}/{name}"
+
+
+# Whether an <img> has loaded a picture (not merely been given a source).
+LOADED = "image => image.complete && image.naturalWidth > 0"
+
+
+def test_thumbnails_render_with_their_size_and_title(
+    tab: Tab, api: str, site: tuple[str, Path]
+) -> None:
+    auth = {"Authorization": f"Bearer {KEY}"}
+    picture = write_picture(site, "calf.png")
+    probe = {
+        "title": "Calf stretching after botulinum toxin: a picture story",
+        "body": "Botulinum toxin injections into the calf eased spasticity after stroke, "
+        "and daily stretching kept the ankle supple.",
+        "url": "https://news.example.org/articles/thumbnail-probe",
+        "tags": ["spasticity", "botulinum-toxin"],
+        "published": "2025-01-05",
+        "image": picture,
+    }
+    status, _, body, _ = call(f"{api}/v1/articles/thumbnail-probe", "PUT", probe, auth)
+    assert status in (200, 201), body
+    try:
+        answer = call(f"{api}/v1/articles/{UCHIYAMA}/recommendations?k=50")[2]
+        shown = answer["related"] + answer["featured"]
+        assert [i["id"] for i in shown if i["image"]] == ["thumbnail-probe"]
+        url = write_site_page(
+            site,
+            "thumbnails.html",
+            f'<div id="default" data-related-article="{UCHIYAMA}" data-k="50"></div>'
+            f'<div id="sized" data-related-article="{UCHIYAMA}" data-k="50" '
+            'data-image-width="120" data-image-height="80"></div>'
+            f'<script src="{api}/widget.js" async></script>',
+        )
+        page = tab.page
+        page.goto(url)
+        for host, (width, height) in (("#default", (160, 90)), ("#sized", (120, 80))):
+            expect(page.locator(host)).to_have_attribute("data-rc-state", "ready")
+            images = page.locator(f"{host} .rc-item img")
+            expect(images).to_have_count(1)  # the articles without an image show none
+            image = page.locator(f"{host} .rc-item", has_text=probe["title"]).locator("img")
+            expect(image).to_have_attribute("src", picture)
+            expect(image).to_have_attribute("alt", probe["title"])
+            expect(image).to_have_attribute("loading", "lazy")
+            expect(image).to_have_attribute("width", str(width))
+            expect(image).to_have_attribute("height", str(height))
+            # The space is reserved at that size, loaded or not: the page does not jump.
+            box = image.bounding_box()
+            assert box is not None and (box["width"], box["height"]) == (width, height)
+            image.scroll_into_view_if_needed()
+            page.wait_for_function(LOADED, arg=image.element_handle())
+        expect(page.locator("#default .rc-link")).to_have_count(len(shown))
+        page.locator("#default .rc-item-image").scroll_into_view_if_needed()
+        tab.screenshot("widget-thumbnails.png")
+        assert not tab.network_errors  # every picture the widget asked for was there
+
+        # The editor shows a small one beside the item (its page allows images elsewhere).
+        page.goto(f"{api}/editor#article={UCHIYAMA}")
+        page.fill("#knob-k", "50")
+        page.get_by_role("button", name="Compare").click()
+        item = page.locator("#column-knobs .item[data-id='thumbnail-probe']")
+        thumb = item.locator("img.thumb")
+        expect(thumb).to_have_attribute("src", picture)
+        expect(page.locator("#column-knobs .item img")).to_have_count(1)
+        item.scroll_into_view_if_needed()
+        page.wait_for_function(LOADED, arg=thumb.element_handle())
+        tab.screenshot("editor-thumbnail.png")
+        tab.assert_quiet()
+    finally:
+        assert call(f"{api}/v1/articles/thumbnail-probe", "DELETE", headers=auth)[0] == 204
+
+
 # -- escaping ---------------------------------------------------------------------------------
 
 
@@ -597,3 +691,138 @@ def test_article_markup_shows_as_text(tab: Tab, api: str, site: tuple[str, Path]
 
     for article_id in ("xss-probe", "xss-link"):
         assert call(f"{api}/v1/articles/{article_id}", "DELETE", headers=auth)[0] == 204
+
+
+# -- reader events -------------------------------------------------------------------------
+
+
+def shown_here(api: str, article_id: str) -> dict[str, tuple[float, float]]:
+    """(impressions, clicks) of each article shown on ``article_id``'s page, per the API."""
+    status, _, body, _ = call(
+        f"{api}/v1/articles/{article_id}/events", headers={"Authorization": f"Bearer {KEY}"}
+    )
+    assert status == 200, body
+    return {row["shown"]: (row["impressions"], row["clicks"]) for row in body["shown_here"]}
+
+
+def added(before: dict[str, tuple[float, float]], after: dict[str, tuple[float, float]]) -> Any:
+    """What ``after`` counts beyond ``before``, per shown id (decay since is below 1e-3)."""
+    rounded = {}
+    for shown, (impressions, clicks) in after.items():
+        old = before.get(shown, (0.0, 0.0))
+        delta = (round(impressions - old[0], 3), round(clicks - old[1], 3))
+        if delta != (0.0, 0.0):
+            rounded[shown] = delta
+    return rounded
+
+
+def is_event_post(api: str) -> Any:
+    return lambda request: request.url == f"{api}/v1/events" and request.method == "POST"
+
+
+def test_widget_counts_one_impression_per_block_then_a_click(
+    reader: Tab, api: str, site: tuple[str, Path]
+) -> None:
+    url = write_site_page(
+        site,
+        "events.html",
+        '<div id="spacer" style="height:2500px">The long article text.</div>'
+        f'<div data-related-article="{UCHIYAMA}" data-k="3"></div>'
+        f'<script src="{api}/widget.js" async></script>',
+    )
+    page = reader.page
+    posts: list[Any] = []
+    page.on(
+        "request", lambda request: posts.append(request) if is_event_post(api)(request) else None
+    )
+    answer = call(f"{api}/v1/articles/{UCHIYAMA}/recommendations?k=3")[2]
+    related = [item["id"] for item in answer["related"]]
+    featured = [item["id"] for item in answer["featured"]]
+    before = shown_here(api, UCHIYAMA)
+
+    page.goto(url)
+    host = page.locator("[data-related-article]")
+    expect(host).to_have_attribute("data-rc-state", "ready")
+    assert posts == []  # below the fold: not seen yet
+
+    with page.expect_request(is_event_post(api)) as sent:
+        host.scroll_into_view_if_needed()
+    batch = json.loads(sent.value.post_data)
+    assert batch == {
+        "events": [
+            {
+                "type": "impression",
+                "source": UCHIYAMA,
+                "block": block,
+                "variant": "default",
+                "items": [{"shown": i, "position": n} for n, i in enumerate(ids, 1)],
+            }
+            for block, ids in (("related", related), ("featured", featured))
+        ]
+    }
+    assert sent.value.response().status == 202  # counted before the answer
+    impressions: dict[str, tuple[float, float]] = {}
+    for shown in related + featured:
+        impressions[shown] = (impressions.get(shown, (0.0, 0.0))[0] + 1.0, 0.0)
+    assert added(before, shown_here(api, UCHIYAMA)) == impressions
+
+    # Out of view and back: no second impression; the next event sent is a click.
+    page.locator("#spacer").scroll_into_view_if_needed()
+    page.evaluate("window.scrollTo(0, 0)")
+    host.scroll_into_view_if_needed()
+    links = host.locator("section.rc-related a.rc-link")
+    opened, followed = answer["related"][0], answer["related"][1]
+    for item in (opened, followed):
+        page.context.route(item["url"], lambda route: route.fulfill(body="<p>the article</p>"))
+    middle = shown_here(api, UCHIYAMA)
+    # A middle click opens a tab and this page stays: the API's answer comes back here.
+    with page.expect_request(is_event_post(api)) as opened_click:
+        links.nth(0).click(button="middle")
+    assert json.loads(opened_click.value.post_data) == click_event(opened["id"], 1)
+    assert opened_click.value.response().status == 202
+    assert added(middle, shown_here(api, UCHIYAMA)) == {opened["id"]: (0.0, 1.0)}
+    # A plain click leaves the page: the beacon still goes as it unloads (its answer
+    # reaches no page, so the count is checked above, on the middle click).
+    with page.expect_request(is_event_post(api)) as followed_click:
+        links.nth(1).click()
+    assert json.loads(followed_click.value.post_data) == click_event(followed["id"], 2)
+    expect(page.locator("p")).to_have_text("the article")  # the link was followed
+    assert len(posts) == 3
+    reader.assert_quiet()
+
+
+def click_event(shown: str, position: int) -> dict[str, Any]:
+    click = {"type": "click", "source": UCHIYAMA, "block": "related", "variant": "default"}
+    return {"events": [{**click, "shown": shown, "position": position}]}
+
+
+def test_widget_events_to_an_api_that_is_down_break_nothing(
+    reader: Tab, api: str, site: tuple[str, Path]
+) -> None:
+    # The answer comes from the site's own origin, whose /v1/events is refused.
+    good = "https://news.example.org/articles/"
+    canned_answer(
+        site,
+        "counted",
+        {"related": [canned_item("r1", url=good + "r1")], "featured": []},
+    )
+    url = write_site_page(
+        site,
+        "events-down.html",
+        f'<div data-related-article="counted" data-api="{site[0]}"></div>'
+        f'<script src="{api}/widget.js" async></script><p id="after">Comments</p>',
+    )
+    page = reader.page
+    page.route(f"{site[0]}/v1/events", lambda route: route.abort("connectionrefused"))
+    page.route(good + "r1", lambda route: route.fulfill(body="<p>the article</p>"))
+    with page.expect_request(is_event_post(site[0])) as impression:
+        page.goto(url)
+    assert json.loads(impression.value.post_data)["events"][0]["type"] == "impression"
+    host = page.locator("[data-related-article]")
+    expect(host).to_have_attribute("data-rc-state", "ready")
+    expect(host.locator("a.rc-link")).to_have_text(["Title of r1"])
+    with page.expect_request(is_event_post(site[0])) as click:
+        host.locator("a.rc-link").click()
+    assert json.loads(click.value.post_data)["events"][0]["type"] == "click"
+    expect(page.locator("p")).to_have_text("the article")  # the link was followed
+    reader.assert_quiet()

@@ -17,6 +17,7 @@ from recommender import cli
 from recommender.articles import Article
 from recommender.config import Settings
 from recommender.errors import SchemaBehind
+from recommender.events import EventCounts, parse_batch
 from recommender.layout import IndexLayout
 from recommender.postgres import Migrations, close_all
 from recommender.rules import Pin
@@ -44,7 +45,7 @@ def test_upgrade_once_then_up_to_date(postgres_url: str, tmp_path: Path) -> None
     assert "recommender db upgrade" in output
     assert run("db", "upgrade", url=postgres_url, index_dir=tmp_path) == (
         0,
-        "applied 1 schema step(s): 0001.shared-state\n",
+        "applied 2 schema step(s): 0001.shared-state, 0002.events\n",
     )
     assert run("db", "upgrade", url=postgres_url, index_dir=tmp_path) == (
         0,
@@ -103,6 +104,9 @@ def test_migrate_from_sqlite_copies_everything_once(
     job = sqlite.jobs.create("reindex")
     sqlite.jobs.update(job, state="done")
     published = sqlite.pointer.current_version()
+    batch = {"events": [{"type": "click", "source": "sleep-0", "block": "related",
+                         "shown": "sleep-2", "position": 1}]}  # fmt: skip
+    sqlite.events.add(EventCounts.of(parse_batch(batch, 1)))
 
     code, output = run(
         "db", "migrate-from-sqlite", "--from", str(settings.index_dir),
@@ -134,6 +138,8 @@ def test_migrate_from_sqlite_copies_everything_once(
             keys = [row[0] for row in db.execute("SELECT key FROM embeddings")]
         assert keys and f"embeddings {len(keys)}" in output
         assert set(shared.embedding_cache().get_many(keys)) == set(keys)
+        assert "event_shown 1" in output and "event_positions 1" in output
+        assert shared.events.pairs("sleep-0")["sleep-2"].clicks == pytest.approx(1.0, abs=1e-6)
 
         # A second run would mix two states: refused, and nothing changes.
         code, output = run(
@@ -156,7 +162,10 @@ def test_serve_refuses_to_start_on_a_database_that_is_behind(
         [*COMMAND, "serve", "--port", "0"], capture_output=True, text=True, env=env, check=False
     )
     assert done.returncode == 1
-    assert "lacks schema steps 0001.shared-state: run `recommender db upgrade`" in done.stderr
+    assert (
+        "lacks schema steps 0001.shared-state, 0002.events: run `recommender db upgrade`"
+        in done.stderr
+    )
     assert "Traceback" not in done.stderr
 
 

@@ -49,7 +49,8 @@ def shared_state(bundled: Path, url: str, root: Path) -> Path:
     done = recommender("db", "migrate-from-sqlite", url=url, index_dir=shared)
     assert done.returncode == 0, done.stderr
     assert "published 1" in done.stdout and "embeddings" in done.stdout
-    for name in ("CURRENT", "live.sqlite", "rules.sqlite", "jobs.sqlite", "embeddings.sqlite"):
+    files = ("live.sqlite", "rules.sqlite", "jobs.sqlite", "embeddings.sqlite", "events.sqlite")
+    for name in ("CURRENT", *files):
         (shared / name).unlink(missing_ok=True)  # from now on PostgreSQL is the state
     return shared
 
@@ -120,6 +121,49 @@ def test_writes_on_one_host_are_served_by_the_other(hosts: tuple[Any, Any, Path]
     # The audit log is one log, whichever host took the change.
     status, _, body, _ = call(f"{b.base}/v1/articles/{UCHIYAMA}/rules", headers=AUTH)
     assert status == 200 and body["blocks"] == [blocked], body
+
+
+BROWSER = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0"
+
+
+def send_events(base: str, *events: dict[str, Any]) -> None:
+    headers = {"User-Agent": BROWSER}  # urllib's own is a bot's: counted as nothing
+    status, _, body, _ = call(f"{base}/v1/events", "POST", {"events": list(events)}, headers)
+    assert (status, body) == (202, {"counted": len(events)})
+
+
+def shown_here(base: str) -> dict[str, tuple[float, float]]:
+    status, _, body, _ = call(f"{base}/v1/articles/{UCHIYAMA}/events", headers=AUTH)
+    assert status == 200, body
+    # Decay between the writes and this read is far below the rounding.
+    return {
+        row["shown"]: (round(row["impressions"], 3), round(row["clicks"], 3))
+        for row in body["shown_here"]
+    }
+
+
+def test_events_sent_to_both_hosts_are_counted_once_each(hosts: tuple[Any, Any, Path]) -> None:
+    a, b, _ = hosts
+    x, y = related_ids(a.base, k=2)
+    seen = {"type": "impression", "source": UCHIYAMA, "block": "related"}
+    send_events(
+        a.base, {**seen, "items": [{"shown": x, "position": 1}, {"shown": y, "position": 2}]}
+    )
+    clicked = {"type": "click", "source": UCHIYAMA, "block": "related", "shown": x, "position": 1}
+    send_events(b.base, {**seen, "items": [{"shown": x, "position": 1}]}, clicked)
+    assert shown_here(a.base) == shown_here(b.base) == {x: (2.0, 1.0), y: (1.0, 0.0)}
+
+    # Both hosts' workers adding to the same rows at once lose no event.
+    def flood(base: str) -> None:
+        for _ in range(10):
+            send_events(base, clicked)
+
+    threads = [threading.Thread(target=flood, args=(host.base,)) for host in (a, b, a, b)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert shown_here(b.base) == {x: (2.0, 41.0), y: (1.0, 0.0)}
 
 
 def test_a_reindex_is_one_job_and_one_lock_across_hosts(

@@ -546,6 +546,8 @@ def test_cli_subprocess_writes_the_report_when_nothing_is_valid(tmp_path: Path) 
     assert report["notes"] == [
         {
             "source": str(source),
+            "line": None,
+            "field": None,
             "note": "read as CSV with ',' (comma), as named by RECOMMENDER_CSV_DELIMITER "
             "or --csv-delimiter",
         }

@@ -3,9 +3,11 @@
  *   <script src="https://api.example/widget.js" async></script>
  * Options (on the div): data-api (API base; default: where this script came from),
  * data-k (1-50), data-heading-level (2-6), data-related-heading, data-featured-heading,
- * data-featured-label. No dependencies. If the API is down or answers an error,
+ * data-featured-label, data-image-width and data-image-height (thumbnail size in CSS
+ * pixels, 16-1024; default 160x90). No dependencies. If the API is down or answers an error,
  * nothing is rendered and nothing is logged. Items it cannot link (no url, or not
  * http(s)) are left out with one console warning saying how many and why.
+ * Reports impressions and clicks to /v1/events (no cookie, no reader id).
  * See docs/widget.md. */
 (function () {
   "use strict";
@@ -14,6 +16,7 @@
   var scriptBase = script && script.src ? script.src.replace(/\/widget\.js(?:[?#].*)?$/, "") : "";
   var STYLE_ID = "rc-widget-style";
   var TIMEOUT_MS = 10000;
+  var IMAGE_SIZE = { width: 160, height: 90 }; // 16:9, the usual shape of featured images
   // Zero-specificity defaults (:where), inserted first in <head>: any site rule wins.
   var CSS =
     ":where(.rc-widget){display:grid;gap:1.5rem;margin:2rem 0;font:inherit;color:inherit}" +
@@ -23,7 +26,11 @@
     ":where(.rc-link){font-weight:600;color:inherit}" +
     ":where(.rc-teaser){margin:.25em 0 0;font-size:.92em;opacity:.85}" +
     ":where(.rc-label){display:block;width:max-content;font-size:.72em;font-weight:700;letter-spacing:.05em;" +
-    "text-transform:uppercase;margin:0 0 .3em;padding:.1em .45em;border:1px solid currentColor;border-radius:3px}";
+    "text-transform:uppercase;margin:0 0 .3em;padding:.1em .45em;border:1px solid currentColor;border-radius:3px}" +
+    // With a thumbnail: image on the left, the item's text beside it.
+    ":where(.rc-item-image){display:grid;grid-template-columns:auto minmax(0,1fr);column-gap:.8em;align-items:start}" +
+    ":where(.rc-item-image>:not(.rc-thumb)){grid-column:2}" +
+    ":where(.rc-thumb){grid-row:1/span 3;display:block;max-width:40vw;object-fit:cover;border-radius:3px}";
   var counter = 0;
 
   function el(tag, className, text) {
@@ -60,7 +67,28 @@
     return safeUrl(item.url) ? null : "scheme";
   }
 
-  function section(kind, heading, level, items, label, dropped) {
+  // A size attribute: the container's option when it is a whole number in range.
+  function imageSize(host, name) {
+    var value = parseInt(host.getAttribute("data-image-" + name), 10);
+    return value >= 16 && value <= 1024 ? value : IMAGE_SIZE[name];
+  }
+
+  // Fixed width and height reserve the space before the image arrives, so the page
+  // does not jump; lazy loading fetches it only when it nears the viewport.
+  function thumbnail(item, size) {
+    var src = safeUrl(item.image);
+    if (!src) return null;
+    var image = el("img", "rc-thumb");
+    image.setAttribute("loading", "lazy");
+    image.setAttribute("decoding", "async");
+    image.setAttribute("width", String(size.width));
+    image.setAttribute("height", String(size.height));
+    image.setAttribute("alt", item.title);
+    image.src = src;
+    return image;
+  }
+
+  function section(kind, heading, level, items, label, dropped, size) {
     var linked = [];
     for (var i = 0; i < items.length; i++) {
       var reason = unusable(items[i]);
@@ -75,7 +103,9 @@
     title.id = id;
     var list = el("ul", "rc-list");
     for (var j = 0; j < linked.length; j++) {
-      var entry = el("li", "rc-item" + (label ? " rc-item-featured" : ""));
+      var image = thumbnail(linked[j][0], size);
+      var entry = el("li", "rc-item" + (label ? " rc-item-featured" : "") + (image ? " rc-item-image" : ""));
+      if (image) entry.appendChild(image);
       if (label) entry.appendChild(el("span", "rc-label", label));
       var link = el("a", "rc-link", linked[j][0].title);
       link.href = linked[j][1];
@@ -108,13 +138,15 @@
     var level = parseInt(host.getAttribute("data-heading-level"), 10);
     if (!(level >= 2 && level <= 6)) level = 2;
     var dropped = { url: 0, scheme: 0, title: 0 };
+    var size = { width: imageSize(host, "width"), height: imageSize(host, "height") };
     var related = section(
       "related",
       host.getAttribute("data-related-heading") || "Related articles",
       level,
       Array.isArray(data && data.related) ? data.related : [],
       "",
-      dropped
+      dropped,
+      size
     );
     var featured = section(
       "featured",
@@ -122,7 +154,8 @@
       level,
       Array.isArray(data && data.featured) ? data.featured : [],
       host.getAttribute("data-featured-label") || "Featured article",
-      dropped
+      dropped,
+      size
     );
     warnDropped(host.getAttribute("data-related-article"), dropped);
     if (!related && !featured) return "empty";
@@ -133,6 +166,54 @@
     while (host.firstChild) host.removeChild(host.firstChild);
     host.appendChild(root);
     return "ready";
+  }
+
+  // Reader events (docs/widget.md): fire and forget. A string goes as text/plain: no preflight.
+  function sendEvents(base, events) {
+    var body = JSON.stringify({ events: events });
+    try {
+      if (navigator.sendBeacon && navigator.sendBeacon(base + "/v1/events", body)) return;
+      fetch(base + "/v1/events", { method: "POST", body: body, credentials: "omit", mode: "no-cors",
+        keepalive: true })["catch"](function () {});
+    } catch (e) {}
+  }
+
+  // An impression per block once half visible (once per page view), a click per link followed.
+  function trackEvents(host, base, source, data) {
+    var variant = (typeof data.variant === "string" && data.variant) || "default";
+    var pending = [];
+    var observer = window.IntersectionObserver && new IntersectionObserver(function (changes) {
+      var events = [];
+      changes.forEach(function (change) {
+        pending.forEach(function (entry) {
+          if (entry[0] !== change.target || change.intersectionRatio < 0.5) return;
+          observer.unobserve(entry[0]);
+          events.push(entry[1]);
+        });
+      });
+      if (events.length) sendEvents(base, events);
+    }, { threshold: 0.5 });
+    ["related", "featured"].forEach(function (block) {
+      var box = host.querySelector("section.rc-" + block);
+      var shown = (data[block] || []).filter(function (item) { return !unusable(item); });
+      var event = { source: source, block: block, variant: variant };
+      function followed(click) {
+        var item = click.target.closest("a");
+        item = click.button < 2 && item && item.closest("li");
+        var at = item ? [].indexOf.call(item.parentNode.children, item) : -1;
+        if (at >= 0 && at < shown.length && box.contains(item)) {
+          sendEvents(base, [Object.assign({ type: "click", shown: shown[at].id, position: at + 1 }, event)]);
+        }
+      }
+      if (!box || !shown.length) return;
+      box.addEventListener("click", followed);
+      box.addEventListener("auxclick", followed); // middle click
+      if (!observer) return;
+      pending.push([box, Object.assign({ type: "impression", items: shown.map(function (item, i) {
+        return { shown: item.id, position: i + 1 };
+      }) }, event)]);
+      observer.observe(box);
+    });
   }
 
   function load(host) {
@@ -159,7 +240,11 @@
         return response.json();
       })
       .then(function (data) {
-        host.setAttribute("data-rc-state", render(host, data));
+        var state = render(host, data);
+        host.setAttribute("data-rc-state", state);
+        try {
+          if (state === "ready") trackEvents(host, base, id, data);
+        } catch (e) {}
       })
       ["catch"](function () {
         // A down or failing API must not disturb the page: render nothing, log nothing.

@@ -31,6 +31,15 @@ export function renderExplanation(explanation) {
   return list;
 }
 
+// The item's thumbnail, small: enough to recognise the picture readers will see. Its
+// alt is empty because the title stands right beside it (a screen reader would
+// otherwise read the title twice).
+function thumbnail(item) {
+  const src = safeUrl(item.image);
+  if (!src) return null;
+  return h("img", { class: "thumb", src, alt: "", loading: "lazy", width: 64, height: 36 });
+}
+
 /**
  * One item. `options.actions(item, index)` may return buttons (pin, block...);
  * `options.isNew(item)` marks items the other column does not have.
@@ -40,6 +49,7 @@ export function renderItem(item, index, { featuredBlock = false, actions, isNew 
   const li = h(
     "li",
     { class: "item", "data-id": item.id },
+    thumbnail(item),
     h(
       "div",
       {},
