@@ -393,6 +393,13 @@ class Settings:
         above=0.0,
         at_most=36_500.0,
     )
+    clicks_refresh_seconds: float = _setting(
+        60.0,
+        "Seconds between two estimates of the click-through rates from the reader "
+        "events, in each server worker (the ctr boost and the items' ctr read them).",
+        at_least=1.0,
+        at_most=86_400.0,
+    )
     events_max_bytes: int = _setting(
         16_384,
         "Largest body `POST /v1/events` accepts (413 above; RECOMMENDER_MAX_BODY_BYTES "

@@ -20,7 +20,7 @@ from typing import Any, cast
 import numpy as np
 
 from .articles import Article
-from .clicks import ClickThrough
+from .clicks import ClickThrough, PositionCounts, estimate_click_through
 from .config import MAX_K, Settings
 from .duplicates import Shingling, Signer
 from .embedding import Embedder, SentenceTransformerEmbedder, embed_texts
@@ -32,7 +32,8 @@ from .errors import (
     StaleVersion,
     StateUnavailable,
 )
-from .experiments import DEFAULT_VARIANT, Experiment, Variant, VariantResult
+from .events import BLOCKS, DEFAULT_VARIANT, Counts
+from .experiments import Experiment, Variant, VariantResult, compare_variants
 from .links import with_url
 from .live import Clock, system_clock
 from .ranking import (
@@ -48,7 +49,7 @@ from .rules import ArticleRules, RuleSet, check_article_rules, check_excludes
 from .shortcodes import strip_shortcodes
 from .snapshot import Snapshot, SnapshotStore
 from .state import SeparateCounters, State, open_state
-from .stores import ChangeCounters, EditorialRuleStore, LiveChangeStore
+from .stores import ChangeCounters, EditorialRuleStore, EventStore, LiveChangeStore
 from .text import dense_text, html_to_text, lexical_fields
 from .vectors import VectorProblem, check_vector
 
@@ -163,6 +164,8 @@ class Engine:
             else SeparateCounters(self.live, self.rules)
         )
         self._rules = RuleSet(version=-1)  # loaded on first use: -1 matches no version
+        # Reader events (None: an engine given its stores one by one, as tests do).
+        self.events: EventStore | None = None if state is None else state.events
         self.embedder: Embedder = embedder or SentenceTransformerEmbedder(
             settings.model, batch_size=settings.batch_size
         )
@@ -596,14 +599,15 @@ class Engine:
         The settings' knobs, with those a promoted experiment variant made the default;
         with a ``bucket`` (0–9,999, the widget's per-tab number) while an experiment
         runs, also the knobs of the bucket's variant (see :mod:`recommender.experiments`).
-        Outside an experiment the variant is ``"default"``.
+        The variant is named ``<experiment id>/<variant name>`` (the widget tags the
+        reader's events with it); ``"default"`` outside an experiment.
         """
         rules = self._current_rules()
         knobs = self.knobs.changed(rules.knobs)
         if rules.experiment is None or bucket is None:
             return knobs, DEFAULT_VARIANT
         variant = rules.experiment.variant_for(bucket)
-        return knobs.changed(variant.knobs), variant.name
+        return knobs.changed(variant.knobs), rules.experiment.tag(variant)
 
     def promoted_knobs(self) -> Mapping[str, float]:
         """The knobs a promoted experiment variant made the default (knob → value)."""
@@ -614,9 +618,45 @@ class Engine:
         return self.rules.experiments()
 
     def experiment_results(self, experiment: Experiment) -> dict[str, list[VariantResult]] | None:
-        """Per block (``related``, ``featured``), each variant's click-through against
-        the control's; None until readers' events are counted."""
-        return None
+        """Per block (``related``, ``featured``), each variant's impressions, clicks and
+        click-through against the control's (see :func:`compare_variants`), from the
+        readers' events tagged with the variant; None without an events store.
+
+        The counts are the store's time-decayed ones, rounded: old events weigh less,
+        which makes the test more cautious, never less.
+        """
+        if self.events is None:
+            return None
+        totals = self.events.variants()
+        results = {}
+        for block in BLOCKS:
+            counts = []
+            for variant in experiment.variants:
+                seen = totals.get((block, experiment.tag(variant)), Counts())
+                counts.append((variant.name, round(seen.impressions), round(seen.clicks)))
+            results[block] = compare_variants(counts)
+        return results
+
+    def refresh_clicks(self) -> ClickThrough | None:
+        """Estimate the click-through rates again from the events store and serve
+        them (:meth:`use_clicks`); None (and nothing served) while no event was
+        counted. A server calls this every ``RECOMMENDER_CLICKS_REFRESH_SECONDS``
+        from a thread of its own, as the estimate reads every aggregate."""
+        if self.events is None:
+            return None
+        by_block: dict[str, list[tuple[str, int, float, float]]] = {}
+        for (shown, block, position), counts in self.events.positions().items():
+            by_block.setdefault(block, []).append(
+                (shown, position, counts.impressions, counts.clicks)
+            )
+        clicks = None
+        if by_block:
+            clicks = estimate_click_through(
+                [PositionCounts.from_rows(rows) for rows in by_block.values()],
+                quantile=self.settings.ctr_exploration,
+            )
+        self.use_clicks(clicks)
+        return clicks
 
     def experiment(self, experiment_id: str) -> Experiment:
         """One A/B test.

@@ -32,6 +32,7 @@ from scipy.stats import binomtest, chi2_contingency
 
 from .config import PARAMETERS
 from .errors import InvalidRule
+from .events import DEFAULT_VARIANT
 
 BUCKETS = 10_000
 """Buckets are 0..BUCKETS − 1; shares are cut at whole buckets (0.01% steps)."""
@@ -49,9 +50,6 @@ EXPERIMENT_KNOBS = (
 MAX_VARIANTS = 8
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 """Experiment ids and variant names: what is safe in a URL, a log and a query string."""
-
-DEFAULT_VARIANT = "default"
-"""The variant of answers given outside any experiment (and events without one)."""
 
 
 @dataclass(frozen=True)
@@ -107,6 +105,11 @@ class Experiment:
             if slot < edge:
                 return variant
         return self.variants[-1]  # the rounding's last bucket
+
+    def tag(self, variant: Variant) -> str:
+        """How answers and events name ``variant``: ``<experiment id>/<variant name>``,
+        so that variants of different experiments never share counts."""
+        return f"{self.id}/{variant.name}"
 
     def variant(self, name: str) -> Variant:
         """The variant called ``name``.

@@ -267,7 +267,7 @@ class ChangeCounters(Protocol):
 class EventStore(Protocol):
     """Reader impressions and clicks as time-decayed aggregates, never raw events
     (see :mod:`recommender.events`): per (shown article, block, variant), per
-    (source, shown) pair and per (block, position). Callers validate a batch
+    (source, shown) pair and per (shown article, block, position). Callers validate a batch
     before adding it."""
 
     def add(self, counts: EventCounts) -> None:
@@ -282,8 +282,12 @@ class EventStore(Protocol):
         """The counts of each article shown on ``source``'s page, decayed to now."""
         ...
 
-    def positions(self) -> dict[tuple[str, int], Counts]:
-        """The counts per (block, position), decayed to now."""
+    def positions(self) -> dict[tuple[str, str, int], Counts]:
+        """The counts per (shown article, block, position), decayed to now."""
+        ...
+
+    def variants(self) -> dict[tuple[str, str], Counts]:
+        """The counts per (block, variant), summed over articles, decayed to now."""
         ...
 
 

@@ -28,8 +28,8 @@ from recommender.articles import Article
 from recommender.config import Settings
 from recommender.engine import Engine
 from recommender.errors import ArticleNotFound, InvalidArgument, RecommenderError
-from recommender.events import article_events, record_events
-from recommender.experiments import DEFAULT_VARIANT, Experiment
+from recommender.events import DEFAULT_VARIANT, article_events, record_events
+from recommender.experiments import Experiment
 from recommender.jobs import JobRunner
 from recommender.ranking import Filters, RankingKnobs, Recommendation
 from recommender.state import State, open_state
@@ -111,6 +111,7 @@ class EngineHolder:
         self.state = state
         self._engine = engine
         self._lock = threading.Lock()
+        self._stopping = threading.Event()
 
     def get(self) -> Engine:
         """The engine, loading the published snapshot the first time."""
@@ -120,6 +121,10 @@ class EngineHolder:
                     self._engine = Engine(self.settings, state=self.state)
         return self._engine
 
+    def stop(self) -> None:
+        """End the warm-up thread's click-through refreshes."""
+        self._stopping.set()
+
     def loaded(self) -> Engine | None:
         """The engine if it is loaded already (metrics must not trigger a load)."""
         return self._engine
@@ -128,7 +133,9 @@ class EngineHolder:
         """Load the engine, and the embedding model when writes are possible (API keys
         are set), in a background thread: a server worker calls this when it starts,
         so neither the first read nor the first ``PUT`` waits for a load (a ``PUT``
-        embeds its article; loading the model takes seconds)."""
+        embeds its article; loading the model takes seconds). The thread then stays,
+        estimating the click-through rates from the reader events every
+        RECOMMENDER_CLICKS_REFRESH_SECONDS until :meth:`stop`."""
         thread = threading.Thread(target=self._warm, name="warm-up", daemon=True)
         thread.start()
         return thread
@@ -137,6 +144,7 @@ class EngineHolder:
         started = time.monotonic()
         try:
             engine = self.get()
+            engine.refresh_clicks()
             if self.settings.api_key_list:
                 engine.embedder.encode(["warm up"])
         except RecommenderError as exc:  # no snapshot yet: requests will say so (503)
@@ -145,6 +153,17 @@ class EngineHolder:
         # Until this line a worker shares its CPU with the loads: operators (and the
         # scale benchmark) know from it when latency is the steady state's.
         log.info("warm-up done in %.1f s", time.monotonic() - started)
+        self._refresh_clicks_forever(engine)
+
+    def _refresh_clicks_forever(self, engine: Engine) -> None:
+        """Estimate the click-through rates again every RECOMMENDER_CLICKS_REFRESH_SECONDS
+        (on the warm-up thread, which has nothing else to do): reading every event
+        aggregate must not hold up a request."""
+        while not self._stopping.wait(self.settings.clicks_refresh_seconds):
+            try:
+                engine.refresh_clicks()
+            except RecommenderError as exc:  # the store is down: keep the last estimate
+                log.warning("click-through refresh: %s", exc)
 
 
 def engine() -> Engine:

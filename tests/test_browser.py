@@ -17,10 +17,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
 from recommender import Settings
+from recommender.experiments import Experiment, Variant
 
 from .servers import call, copy_index, refused_port, running_server
 from .test_server import UCHIYAMA
@@ -826,3 +828,38 @@ def test_widget_events_to_an_api_that_is_down_break_nothing(
     assert json.loads(click.value.post_data)["events"][0]["type"] == "click"
     expect(page.locator("p")).to_have_text("the article")  # the link was followed
     reader.assert_quiet()
+
+
+def test_widget_keeps_its_tabs_bucket_and_tags_events_with_the_variant(
+    reader: Tab, api: str, site: tuple[str, Path]
+) -> None:
+    auth = {"Authorization": f"Bearer {KEY}"}
+    body = {"id": "widget-ab", "variants": [{"name": "a"}, {"name": "b"}]}
+    status, _, started, _ = call(f"{api}/v1/rules/experiments", "POST", body, auth)
+    assert status == 201, started
+    experiment = Experiment(
+        "widget-ab", tuple(Variant(v["name"], v["knobs"], v["share"]) for v in started["variants"])
+    )
+    try:
+        url = write_site_page(
+            site,
+            "ab.html",
+            f'<div data-related-article="{UCHIYAMA}" data-k="2"></div>'
+            f'<script src="{api}/widget.js" async></script>',
+        )
+        page = reader.page
+        reads: list[str] = []
+        page.on("request", lambda r: reads.append(r.url) if "/recommendations" in r.url else None)
+        with page.expect_request(is_event_post(api)) as sent:
+            page.goto(url)  # the block is in view at once: its impression follows
+        bucket = int(parse_qs(urlsplit(reads[0]).query)["bucket"][0])
+        assert 0 <= bucket < 10_000
+        variant = experiment.tag(experiment.variant_for(bucket))
+        events = json.loads(sent.value.post_data)["events"]
+        assert {event["variant"] for event in events} == {variant}
+        page.reload()
+        expect(page.locator("[data-related-article]")).to_have_attribute("data-rc-state", "ready")
+        assert len(reads) == 2 and f"bucket={bucket}" in reads[1], "one bucket per tab"
+        reader.assert_quiet()
+    finally:
+        call(f"{api}/v1/rules/experiments/widget-ab/stop", "POST", {}, auth)

@@ -4,6 +4,7 @@ HTTP by the reader's bucket, stopped with a variant promoted to the default."""
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -264,3 +265,58 @@ def test_a_bucket_out_of_range_is_a_bad_parameter(client: FlaskClient) -> None:
     for bucket in (-1, BUCKETS, "x"):
         response = client.get(f"/v1/articles/sleep-0/related?bucket={bucket}")
         problem(response, 400, "invalid-parameter")
+
+
+def send_events(client: FlaskClient, events: list[dict[str, Any]]) -> None:
+    """Post ``events`` as the widget does (text/plain beacons), 50 per batch."""
+    for start in range(0, len(events), 50):
+        batch = json.dumps({"events": events[start : start + 50]})
+        response = client.post("/v1/events", data=batch, content_type="text/plain;charset=UTF-8")
+        assert response.status_code == 202, response.get_data(as_text=True)
+
+
+def views(variant: str, shown: int, clicked: int) -> list[dict[str, Any]]:
+    """``shown`` views of a related block showing sleep-1 and sleep-2 under sleep-0,
+    and ``clicked`` clicks on sleep-1, all under ``variant``."""
+    base = {"source": "sleep-0", "block": "related", "variant": variant}
+    items = [{"shown": "sleep-1", "position": 1}, {"shown": "sleep-2", "position": 2}]
+    return [{"type": "impression", **base, "items": items}] * shown + [
+        {"type": "click", **base, "shown": "sleep-1", "position": 1}
+    ] * clicked
+
+
+def test_results_compare_the_variants_by_their_events(client: FlaskClient) -> None:
+    body = {"id": "ab", "variants": [{"name": "control"}, {"name": "strict", "knobs": STRICT}]}
+    client.post("/v1/rules/experiments", json=body, headers=AUTH)
+    assert answer(client, bucket_of("ab", "strict"))["variant"] == "ab/strict"
+    send_events(client, views("ab/control", 100, 10) + views("ab/strict", 100, 60))
+    send_events(client, views("earlier/control", 100, 90))  # another experiment's variant
+    results = client.get("/v1/rules/experiments/ab", headers=AUTH).get_json()["results"]
+    control, strict = results["related"]
+    assert (control["variant"], control["impressions"], control["clicks"]) == ("control", 200, 10)
+    assert (strict["variant"], strict["impressions"], strict["clicks"]) == ("strict", 200, 60)
+    assert control["ctr"] == 0.05 and strict["ctr"] == 0.3
+    assert control["p_value"] is None and strict["significant"] and strict["p_value"] < 1e-6
+    assert strict["ctr_95"][0] > control["ctr_95"][1]
+    assert [r["impressions"] for r in results["featured"]] == [0, 0]
+
+
+def test_click_through_from_events_reaches_items_and_the_boost(client: FlaskClient) -> None:
+    engine = client.application.extensions["recommender"].get()
+    plain = answer(client)["related"]
+    last = plain[-1]["id"]
+    assert "ctr" not in plain[0]["explanation"]
+    base = {"source": "sleep-0", "block": "related", "variant": "default"}
+    shown = [{"shown": item["id"], "position": n} for n, item in enumerate(plain, 1)]
+    events = [{"type": "impression", **base, "items": shown}] * 100
+    events += [{"type": "click", **base, "shown": last, "position": len(plain)}] * 40
+    events += [{"type": "click", **base, "shown": plain[0]["id"], "position": 1}] * 5
+    send_events(client, events)
+    assert engine.refresh_clicks() is not None
+    items = answer(client)["related"]
+    explained = {item["id"]: item["explanation"] for item in items}
+    assert explained[last]["impressions"] == 100.0 and explained[last]["clicks"] == 40.0
+    assert explained[last]["ctr"] > explained[plain[0]["id"]]["ctr"]
+    assert all(e["ctr_boost"] == 1.0 for e in explained.values()), "the boost is off by default"
+    boosted = client.get("/v1/articles/sleep-0/related?k=3&ctr_weight=2").get_json()["items"]
+    assert boosted[0]["id"] == last and boosted[0]["explanation"]["ctr_boost"] > 1.0
