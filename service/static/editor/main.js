@@ -55,6 +55,7 @@ function renderCurrent() {
   const pinned = pinnedIds(current.rules);
   renderRecommendations(body, markPinned(current.data, pinned), {
     actions: itemActions(current.rules, changeRules),
+    mostClicked: true,
   });
   const panel = $("rules-panel");
   panel.hidden = !current.rules.available;
