@@ -449,6 +449,7 @@ def test_start_an_experiment_then_promote_a_variant_and_reset(tab: Tab, api: str
         card.get_by_role("button", name="Stop and promote B").click()
         card.get_by_role("button", name="Confirm").click()
         expect(card.locator(".badge.status")).to_have_text("stopped")
+        expect(card.locator("h4")).to_be_focused()
         expect(card.locator(".hint").first).to_contain_text("B made the default")
         expect(card.get_by_role("button", name="Stop test")).to_have_count(0)
         served = page.locator("#served-knobs")
@@ -463,6 +464,7 @@ def test_start_an_experiment_then_promote_a_variant_and_reset(tab: Tab, api: str
         # Reset: the settings' knobs are served again.
         served.get_by_role("button", name="Reset to the settings' knobs").click()
         expect(served).to_contain_text("No knob promoted")
+        expect(page.locator("#served-heading")).to_be_focused()
         expect(served.locator("tr.promoted")).to_have_count(0)
         expect(served.locator("tr[data-knob='mmr_lambda'] td").first).to_have_text(
             f"{settings_mmr:g}"

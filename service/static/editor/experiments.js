@@ -208,7 +208,7 @@ function renderExperiment(experiment, stop, error) {
     { class: "experiment", "data-id": experiment.id, "aria-labelledby": headingId },
     h(
       "h4",
-      { id: headingId },
+      { id: headingId, tabindex: -1 },
       experiment.id,
       " ",
       h("span", { class: `badge status ${experiment.status}` }, experiment.status),
@@ -292,7 +292,12 @@ export function setupExperiments(parts, { onAvailable, askKey }) {
       );
       renderServed(served, knobs, reset);
     } catch (failure) {
-      if (!(failure instanceof ApiError)) throw failure;
+      if (!(failure instanceof ApiError)) {
+        // The server could not be reached: say so where the list would be.
+        show(true);
+        list.replaceChildren(h("p", { class: "error", role: "alert" }, `A/B tests unavailable: ${failure.message}`));
+        return;
+      }
       if (failure.status === 404) {
         panel.hidden = true; // the server has no experiments routes
         onAvailable(false);
@@ -325,6 +330,8 @@ export function setupExperiments(parts, { onAvailable, askKey }) {
       stopErrors.set(id, failure);
     }
     await reload();
+    // The buttons pressed are gone with the old list: focus goes to the test's heading.
+    document.getElementById(`experiment-${id}`)?.focus();
   }
 
   async function reset() {
@@ -335,6 +342,7 @@ export function setupExperiments(parts, { onAvailable, askKey }) {
       message.textContent = failure.message;
     }
     await reload();
+    document.getElementById("served-heading").focus(); // the reset button is gone
   }
 
   form.addEventListener("submit", async (event) => {
@@ -348,7 +356,6 @@ export function setupExperiments(parts, { onAvailable, askKey }) {
       message.textContent = `Started ${experiment.id}.`;
       await reload();
     } catch (failure) {
-      if (!(failure instanceof ApiError)) throw failure;
       showFormError(form, error, failure);
     } finally {
       button.disabled = false;
