@@ -534,11 +534,19 @@ def _register_routes(app: OpenAPI) -> None:
         tags=[ADMIN],
         security=SECURITY,
         responses={200: ReloadResult, **_problems(401, 403, 415, 503)},
-        summary="Load a newly published snapshot now (workers also poll for it)",
+        summary="Load a newly published snapshot, and estimate the click-through rates, now "
+        "(workers also poll for both)",
     )
     def admin_reload() -> Any:
         reloaded = engine().reload()
-        return jsonify({"reloaded": reloaded, "index_version": engine().index_version})
+        estimated = engine().refresh_clicks() is not None
+        return jsonify(
+            {
+                "reloaded": reloaded,
+                "index_version": engine().index_version,
+                "click_through": estimated,
+            }
+        )
 
     @app.delete(
         "/v1/articles/<article_id>",

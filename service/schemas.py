@@ -475,6 +475,10 @@ class ReloadResult(BaseModel):
 
     reloaded: bool
     index_version: str
+    click_through: bool = Field(
+        description="Whether the click-through rates were estimated again from reader "
+        "events (false: none counted yet)."
+    )
 
 
 # -- editorial rules ---------------------------------------------------------------------

@@ -67,7 +67,8 @@ function blockResults(name, title, rows) {
 
 /** The per-block tables of an experiment, or a note that no events were counted. */
 export function renderResults(results) {
-  if (!results) return h("p", { class: "hint no-results" }, "No events counted yet.");
+  const counted = results && Object.values(results).some((rows) => rows.some((row) => row.impressions > 0));
+  if (!counted) return h("p", { class: "hint no-results" }, "No events counted yet.");
   const tables = BLOCKS.filter(([name]) => results[name] && results[name].length).map(([name, title]) =>
     blockResults(name, title, results[name]),
   );
