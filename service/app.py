@@ -122,7 +122,7 @@ class EngineHolder:
         return self._engine
 
     def stop(self) -> None:
-        """End the warm-up thread's click-through refreshes."""
+        """End the click-through refreshes."""
         self._stopping.set()
 
     def loaded(self) -> Engine | None:
@@ -133,8 +133,8 @@ class EngineHolder:
         """Load the engine, and the embedding model when writes are possible (API keys
         are set), in a background thread: a server worker calls this when it starts,
         so neither the first read nor the first ``PUT`` waits for a load (a ``PUT``
-        embeds its article; loading the model takes seconds). The thread then stays,
-        estimating the click-through rates from the reader events every
+        embeds its article; loading the model takes seconds). It then starts the
+        thread that estimates the click-through rates from the reader events every
         RECOMMENDER_CLICKS_REFRESH_SECONDS until :meth:`stop`."""
         thread = threading.Thread(target=self._warm, name="warm-up", daemon=True)
         thread.start()
@@ -153,12 +153,15 @@ class EngineHolder:
         # Until this line a worker shares its CPU with the loads: operators (and the
         # scale benchmark) know from it when latency is the steady state's.
         log.info("warm-up done in %.1f s", time.monotonic() - started)
-        self._refresh_clicks_forever(engine)
+        refresher = threading.Thread(
+            target=self._refresh_clicks_forever, args=(engine,), name="click-refresh", daemon=True
+        )
+        refresher.start()
 
     def _refresh_clicks_forever(self, engine: Engine) -> None:
-        """Estimate the click-through rates again every RECOMMENDER_CLICKS_REFRESH_SECONDS
-        (on the warm-up thread, which has nothing else to do): reading every event
-        aggregate must not hold up a request."""
+        """Estimate the click-through rates again every RECOMMENDER_CLICKS_REFRESH_SECONDS,
+        on a thread of its own: reading every event aggregate must not hold up a
+        request."""
         while not self._stopping.wait(self.settings.clicks_refresh_seconds):
             try:
                 engine.refresh_clicks()
