@@ -167,13 +167,13 @@ def test_readers_get_their_buckets_variant(client: FlaskClient) -> None:
     assert started.headers["Cache-Control"] == "no-store"
     strict = answer(client, bucket_of("ab", "strict"))
     control = answer(client, bucket_of("ab", "control"))
-    assert strict["variant"] == "strict" and rules_of(strict) == ["fallback"] * 3
-    assert control["variant"] == "control" and control["related"] == plain["related"]
+    assert strict["variant"] == "ab/strict" and rules_of(strict) == ["fallback"] * 3
+    assert control["variant"] == "ab/control" and control["related"] == plain["related"]
     # Without a bucket: the served knobs, whatever runs.
     assert answer(client)["variant"] == "default"
     for path in ("related", "featured"):
         url = f"/v1/articles/sleep-0/{path}?k=2&bucket={bucket_of('ab', 'strict')}"
-        assert client.get(url).get_json()["variant"] == "strict"
+        assert client.get(url).get_json()["variant"] == "ab/strict"
 
 
 def test_stopping_promotes_a_variant_to_the_default(client: FlaskClient) -> None:
