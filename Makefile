@@ -12,7 +12,7 @@ PORT ?= 8000
 # torch is installed first and pinned: any other torch request pulls a multi-GB CUDA build.
 TORCH := torch==2.13.0
 
-.PHONY: help install browser wrk postgres run index serve test lint format bench bench-quality bench-scale bench-state bench-ray clean
+.PHONY: help install browser wrk postgres run index serve test lint format bench bench-quality bench-scale bench-state bench-ray bench-signals clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -92,6 +92,9 @@ RAY_SIZE ?= 2000
 GPU_RATE ?= 2000
 bench-ray: $(STAMP) ## Single-machine build against the Ray build, per-worker rates, 1M/10M projection; writes its section of docs/benchmarks.md
 	$(BIN)/python -m benchmarks.raybench --size $(RAY_SIZE) --gpu-rate $(GPU_RATE) --out docs/benchmarks.md
+
+bench-signals: $(STAMP) ## Simulated readers: click-through with the boost off and on, A/B tests; writes docs/signals.md's section and plot
+	$(BIN)/python -m benchmarks.signals --out docs/signals.md
 
 bench-quality: $(STAMP) ## Measure ranking quality on NFCorpus and SciFact; writes docs/quality.md
 	$(BIN)/python -m benchmarks.quality --out docs/quality.md

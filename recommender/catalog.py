@@ -459,15 +459,16 @@ class Catalog:
             raise ArticleNotFound(article_id)
         return position
 
+    def article_id(self, position: int) -> str:
+        """The id of the article at ``position``, without reading its record."""
+        if position < self.n_snapshot:
+            return str(self.base.records.ids[position])
+        return self._live_articles[position - self.n_snapshot].id
+
     def listing_key(self, position: int) -> tuple[float, str]:
         """Where ``position`` sorts in the article listing: (minus its publication
         time, its id); undated articles last."""
-        published = float(self.published_at[position])
-        if position < self.n_snapshot:
-            article_id = self.base.records.ids[position]
-        else:
-            article_id = self._live_articles[position - self.n_snapshot].id
-        return (-published, article_id)
+        return (-float(self.published_at[position]), self.article_id(position))
 
     def listing(
         self,

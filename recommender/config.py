@@ -248,6 +248,24 @@ class Settings:
         label="Recency half-life (days, 0 = off)",
         step=1,
     )
+    ctr_weight: float = _setting(
+        0.0,
+        "Click-through boost: multiply a candidate's score by (its click-through rate over "
+        "the average) to this power, from the readers' impressions and clicks, corrected "
+        "for position and smoothed (docs/signals.md); 0 = off.",
+        at_least=0.0,
+        at_most=3.0,
+        label="Click-through weight (0 = off)",
+        step=0.1,
+    )
+    ctr_exploration: float = _setting(
+        0.9,
+        "Quantile of each article's click-through posterior that the boost ranks by: "
+        "above 0.5, articles with few impressions rank as if they might be good "
+        "(Bayesian UCB), so new articles are shown; 0.5 = no exploration.",
+        at_least=0.5,
+        at_most=0.999,
+    )
     mmr_lambda: float = _setting(
         1.0,
         "Maximal marginal relevance: weight of relevance against novelty when filling a "
@@ -374,6 +392,13 @@ class Settings:
         "when it happens, 0.5 this many days later, and so on.",
         above=0.0,
         at_most=36_500.0,
+    )
+    clicks_refresh_seconds: float = _setting(
+        60.0,
+        "Seconds between two estimates of the click-through rates from the reader "
+        "events, in each server worker (the ctr boost and the items' ctr read them).",
+        at_least=1.0,
+        at_most=86_400.0,
     )
     events_max_bytes: int = _setting(
         16_384,

@@ -11,7 +11,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -20,16 +20,20 @@ from typing import Any, cast
 import numpy as np
 
 from .articles import Article
+from .clicks import ClickThrough, PositionCounts, estimate_click_through
 from .config import MAX_K, Settings
 from .duplicates import Shingling, Signer
 from .embedding import Embedder, SentenceTransformerEmbedder, embed_texts
 from .errors import (
+    ExperimentNotFound,
     InvalidArgument,
     SnapshotError,
     SnapshotMismatch,
     StaleVersion,
     StateUnavailable,
 )
+from .events import BLOCKS, DEFAULT_VARIANT, Counts
+from .experiments import Experiment, Variant, VariantResult, compare_variants
 from .links import with_url
 from .live import Clock, system_clock
 from .ranking import (
@@ -45,7 +49,7 @@ from .rules import ArticleRules, RuleSet, check_article_rules, check_excludes
 from .shortcodes import strip_shortcodes
 from .snapshot import Snapshot, SnapshotStore
 from .state import SeparateCounters, State, open_state
-from .stores import ChangeCounters, EditorialRuleStore, LiveChangeStore
+from .stores import ChangeCounters, EditorialRuleStore, EventStore, LiveChangeStore
 from .text import dense_text, html_to_text, lexical_fields
 from .vectors import VectorProblem, check_vector
 
@@ -160,12 +164,16 @@ class Engine:
             else SeparateCounters(self.live, self.rules)
         )
         self._rules = RuleSet(version=-1)  # loaded on first use: -1 matches no version
+        # Reader events (None: an engine given its stores one by one, as tests do).
+        self.events: EventStore | None = None if state is None else state.events
         self.embedder: Embedder = embedder or SentenceTransformerEmbedder(
             settings.model, batch_size=settings.batch_size
         )
         self._lock = threading.Lock()
         self._views = threading.local()
         self._state_down = False
+        self._clicks: ClickThrough | None = None
+        self._clicks_version = 0
         snapshot = self._load_snapshot(None)
         self._ranker = self._make_ranker(snapshot)
         self._checked_at = time.monotonic()
@@ -192,7 +200,7 @@ class Engine:
         base = previous.catalog.base if previous is not None else None
         # Only the live rows written since the last load are read.
         self._live_changes = self.live.load(getattr(self, "_live_changes", None))
-        return Ranker(
+        ranker = Ranker(
             snapshot,
             self._live_changes,
             dense_weight=self.settings.dense_weight,
@@ -207,6 +215,17 @@ class Engine:
             clock_skew=float(self.settings.clock_skew_seconds),
             catalog_base=base,
         )
+        ranker.clicks = self._clicks
+        return ranker
+
+    def use_clicks(self, clicks: ClickThrough | None) -> None:
+        """Rank (the ``ctr`` boost) and explain with these click-through rates from now
+        on; None: none counted. Cached answers made with the old ones are not served
+        again (:meth:`freshness` changes)."""
+        with self._lock:
+            self._clicks = clicks
+            self._clicks_version += 1
+            self._ranker.clicks = clicks
 
     @property
     def snapshot(self) -> Snapshot:
@@ -231,6 +250,7 @@ class Engine:
         version = (
             f"{ranker.snapshot.version}+{ranker.live_seq}"
             f"|rules {self._current_rules().version}|scheduled {went_live}"
+            f"|clicks {self._clicks_version}"
         )
         return Freshness(version, expires_in)
 
@@ -420,6 +440,7 @@ class Engine:
         ranker = self._current()
         query = ranker.query_for_article(article_id)
         rules = self._current_rules()
+        knobs = knobs or self.served_knobs()[0]
         return self._linked_items(ranker.related(query, k, filters, knobs, rules, explain))
 
     def featured(
@@ -439,6 +460,7 @@ class Engine:
         ranker = self._current()
         query = ranker.query_for_article(article_id)
         rules = self._current_rules()
+        knobs = knobs or self.served_knobs()[0]
         return self._linked_items(ranker.featured(query, k, filters, knobs, rules, explain))
 
     def recommendations(
@@ -454,7 +476,7 @@ class Engine:
         k = self._check_k(k)
         ranker = self._current()
         query = ranker.query_for_article(article_id)
-        return self._both(ranker, query, k, filters, knobs, explain)
+        return self._both(ranker, query, k, filters, knobs or self.served_knobs()[0], explain)
 
     def _both(
         self,
@@ -568,6 +590,114 @@ class Engine:
         self.rules.replace_excludes(ids, who)
         self._forget_seen()
         return self.excludes()
+
+    # -- A/B tests of ranking knobs -----------------------------------------------------
+
+    def served_knobs(self, bucket: int | None = None) -> tuple[RankingKnobs, str]:
+        """The knobs a request that sets none is answered with, and its variant's name.
+
+        The settings' knobs, with those a promoted experiment variant made the default;
+        with a ``bucket`` (0–9,999, the widget's per-tab number) while an experiment
+        runs, also the knobs of the bucket's variant (see :mod:`recommender.experiments`).
+        The variant is named ``<experiment id>/<variant name>`` (the widget tags the
+        reader's events with it); ``"default"`` outside an experiment.
+        """
+        rules = self._current_rules()
+        knobs = self.knobs.changed(rules.knobs)
+        if rules.experiment is None or bucket is None:
+            return knobs, DEFAULT_VARIANT
+        variant = rules.experiment.variant_for(bucket)
+        return knobs.changed(variant.knobs), rules.experiment.tag(variant)
+
+    def promoted_knobs(self) -> Mapping[str, float]:
+        """The knobs a promoted experiment variant made the default (knob → value)."""
+        return self._current_rules().knobs
+
+    def experiments(self) -> list[Experiment]:
+        """Every A/B test, the newest first."""
+        return self.rules.experiments()
+
+    def experiment_results(self, experiment: Experiment) -> dict[str, list[VariantResult]] | None:
+        """Per block (``related``, ``featured``), each variant's impressions, clicks and
+        click-through against the control's (see :func:`compare_variants`), from the
+        readers' events tagged with the variant; None without an events store.
+
+        The counts are the store's time-decayed ones, rounded: old events weigh less,
+        which makes the test more cautious, never less.
+        """
+        if self.events is None:
+            return None
+        totals = self.events.variants()
+        results = {}
+        for block in BLOCKS:
+            counts = []
+            for variant in experiment.variants:
+                seen = totals.get((block, experiment.tag(variant)), Counts())
+                counts.append((variant.name, round(seen.impressions), round(seen.clicks)))
+            results[block] = compare_variants(counts)
+        return results
+
+    def refresh_clicks(self) -> ClickThrough | None:
+        """Estimate the click-through rates again from the events store and serve
+        them (:meth:`use_clicks`); None (and nothing served) while no event was
+        counted. A server calls this every ``RECOMMENDER_CLICKS_REFRESH_SECONDS``
+        from a thread of its own, as the estimate reads every aggregate."""
+        if self.events is None:
+            return None
+        by_block: dict[str, list[tuple[str, int, float, float]]] = {}
+        for (shown, block, position), counts in self.events.positions().items():
+            by_block.setdefault(block, []).append(
+                (shown, position, counts.impressions, counts.clicks)
+            )
+        clicks = None
+        if by_block:
+            clicks = estimate_click_through(
+                [PositionCounts.from_rows(rows) for rows in by_block.values()],
+                quantile=self.settings.ctr_exploration,
+            )
+        self.use_clicks(clicks)
+        return clicks
+
+    def experiment(self, experiment_id: str) -> Experiment:
+        """One A/B test.
+
+        Raises:
+            ExperimentNotFound: no experiment has that id.
+        """
+        for experiment in self.experiments():
+            if experiment.id == experiment_id:
+                return experiment
+        raise ExperimentNotFound(experiment_id)
+
+    def start_experiment(
+        self, experiment_id: str, variants: Sequence[Variant], who: str
+    ) -> Experiment:
+        """Start an A/B test; its variants are served from the next request.
+
+        Raises:
+            InvalidRule: a variant that cannot hold (names the field).
+            ExperimentConflict: another test runs, or the id was used before.
+        """
+        self.rules.start_experiment(experiment_id, variants, who)
+        self._forget_seen()
+        return self.experiment(experiment_id)
+
+    def stop_experiment(self, experiment_id: str, promote: str | None, who: str) -> Experiment:
+        """Stop an A/B test; with ``promote``, that variant's knobs become the default.
+
+        Raises:
+            ExperimentNotFound: no experiment has that id.
+            ExperimentConflict: it is not running.
+            InvalidRule: ``promote`` names no variant of it.
+        """
+        self.rules.stop_experiment(experiment_id, promote, who)
+        self._forget_seen()
+        return self.experiment(experiment_id)
+
+    def reset_served_knobs(self, who: str) -> None:
+        """Serve the settings' knobs again, forgetting those promoted by experiments."""
+        self.rules.reset_knobs(who)
+        self._forget_seen()
 
     # -- listing and writes ------------------------------------------------------------
 

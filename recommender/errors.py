@@ -72,6 +72,19 @@ class InvalidRule(InvalidArgument):
         self.field = field
 
 
+class ExperimentConflict(RecommenderError):
+    """An A/B test cannot start or stop now: another one runs, the id was used, or it
+    stopped already."""
+
+
+class ExperimentNotFound(RecommenderError, LookupError):
+    """No A/B test has the id asked for."""
+
+    def __init__(self, experiment_id: str) -> None:
+        super().__init__(f"no experiment {experiment_id!r}")
+        self.experiment_id = experiment_id
+
+
 class InvalidEvent(InvalidArgument):
     """A reader event that is not well formed (see :mod:`recommender.events`).
 

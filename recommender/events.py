@@ -47,7 +47,9 @@ EVENT_TYPES = ("impression", "click")
 BLOCKS = ("related", "featured")
 MAX_POSITION = 100
 """The largest position an event may name (and the most items of one impression)."""
-MAX_VARIANT_LENGTH = 64
+MAX_VARIANT_LENGTH = 129
+"""An A/B variant as answers name it: ``<experiment id>/<variant name>``, each at most
+64 characters (see :mod:`recommender.experiments`)."""
 DEFAULT_VARIANT = "default"
 MAX_ID_LENGTH = 200  # as recommender.articles.ID_MAX_LENGTH: longer ids are never served
 
@@ -110,8 +112,8 @@ ShownKey = tuple[str, str, str]
 """(shown article, block, variant)."""
 PairKey = tuple[str, str]
 """(source article, shown article)."""
-PositionKey = tuple[str, int]
-"""(block, position)."""
+PositionKey = tuple[str, str, int]
+"""(shown article, block, position)."""
 
 
 @dataclass
@@ -132,7 +134,7 @@ class EventCounts:
             for item in event.items:
                 _add(counts.shown, (item.shown, event.block, event.variant), one)
                 _add(counts.pairs, (event.source, item.shown), one)
-                _add(counts.positions, (event.block, item.position), one)
+                _add(counts.positions, (item.shown, event.block, item.position), one)
         return counts
 
 
@@ -370,7 +372,7 @@ class _Table:
 
 SHOWN = _Table("event_shown", ("shown", "block", "variant"))
 PAIRS = _Table("event_pairs", ("source", "shown"))
-POSITIONS = _Table("event_positions", ("block", "position"))
+POSITIONS = _Table("event_positions", ("shown", "block", "position"))
 TABLES = (SHOWN, PAIRS, POSITIONS)
 
 SCHEMA = (statements(*(table.create("REAL") for table in TABLES)),)
@@ -452,10 +454,33 @@ class EventAggregates:
         """The counts of each article shown on ``source``'s page, decayed to now."""
         return {key[1]: counts for key, counts in self._read(PAIRS, "source = ?", (source,))}
 
-    def positions(self) -> dict[tuple[str, int], Counts]:
-        """The counts of every (block, position), decayed to now (for estimating
-        how much the position alone draws clicks)."""
-        return {(key[0], int(key[1])): counts for key, counts in self._read(POSITIONS, "", ())}
+    def positions(self) -> dict[tuple[str, str, int], Counts]:
+        """The counts of every (shown article, block, position), decayed to now: what
+        tells how much the position alone draws clicks from how much the article
+        does (:mod:`recommender.clicks`)."""
+        return {
+            (key[0], key[1], int(key[2])): counts for key, counts in self._read(POSITIONS, "", ())
+        }
+
+    def variants(self) -> dict[tuple[str, str], Counts]:
+        """The counts of every (block, variant), summed over the shown articles and
+        decayed to now (how A/B test variants compare)."""
+        now = self._seconds()
+
+        def decayed_sum(column: str) -> str:
+            # decayed() in SQL, summed: 0 past the horizon, no growth backwards.
+            return (
+                f"SUM(CASE WHEN ? - as_of >= ? THEN 0 WHEN ? - as_of <= 0 THEN {column} "
+                f"ELSE {column} * power(0.5, (? - as_of) / ?) END)"
+            )
+
+        sql = (
+            f"SELECT block, variant, {decayed_sum('impressions')}, {decayed_sum('clicks')} "
+            "FROM event_shown GROUP BY block, variant"
+        )
+        each = (now, DECAY_HORIZON * self.half_life, now, now, self.half_life)
+        rows = self.db.query(sql, each * 2)
+        return {(block, variant): Counts(float(i), float(c)) for block, variant, i, c in rows}
 
     def close(self) -> None:
         """Release this thread's connection (SQLite; PostgreSQL's are shared)."""

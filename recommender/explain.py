@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from .catalog import Catalog
+from .clicks import ClickThrough
 from .filling import Placed
 from .lexical import WeightedQuery
 from .request import Fusion, Query, Recommendation
@@ -43,11 +44,13 @@ class Explainer:
         placed: list[Placed],
         rules: RuleSet,
         explain: bool | None = None,
+        clicks: ClickThrough | None = None,
     ) -> list[Recommendation]:
         """One recommendation per placed row, in order; ``explain`` overrides the
-        explainer's own choice for this call."""
+        explainer's own choice for this call; ``clicks``: the readers' click-through
+        rates, shown in each item (None: nothing counted)."""
         explain = self.explain if explain is None else explain
-        return [self.item(query, lexical, table, p, rules, explain) for p in placed]
+        return [self.item(query, lexical, table, p, rules, explain, clicks) for p in placed]
 
     def item(
         self,
@@ -57,6 +60,7 @@ class Explainer:
         placed: Placed,
         rules: RuleSet,
         explain: bool = True,
+        clicks: ClickThrough | None = None,
     ) -> Recommendation:
         """The recommendation of one placed row.
 
@@ -86,6 +90,10 @@ class Explainer:
             fields = lexical.by_field(
                 row, lambda: self.catalog.field_counts(position), lexical_score
             )
+        ctr = impressions = clicked = None
+        if clicks is not None:
+            ctr = clicks.rate(article.id)
+            impressions, clicked = clicks.counts(article.id)
         return Recommendation(
             article=article,
             score=float(table["final"][i]),
@@ -103,4 +111,8 @@ class Explainer:
             lexical_fields=fields,
             redundancy=placed.redundancy,
             resemblance=None if np.isnan(closest) else float(closest),
+            ctr_boost=float(table["ctr"][i]),
+            ctr=ctr,
+            impressions=impressions,
+            clicks=clicked,
         )

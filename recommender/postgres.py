@@ -531,7 +531,16 @@ __all__ = [
 
 SQLITE_TABLES: dict[str, tuple[str, ...]] = {
     "live": ("changes", "live_counter"),
-    "rules": ("pins", "blocks", "excludes", "featured", "audit", "rules_counter"),
+    "rules": (
+        "pins",
+        "blocks",
+        "excludes",
+        "featured",
+        "audit",
+        "rules_counter",
+        "experiments",
+        "served_knobs",
+    ),
     "jobs": ("jobs",),
     "embeddings": ("embeddings",),
     "events": ("event_shown", "event_pairs", "event_positions"),

@@ -34,10 +34,11 @@ from . import scoring
 from .articles import Article
 from .candidates import CandidateSource, PrecomputedCandidates
 from .catalog import Catalog, CatalogBase
+from .clicks import ClickThrough
 from .duplicates import Shingling
 from .errors import InvalidArgument
 from .explain import Explainer
-from .filling import FALLBACK_RECENT, Duplicates, Fallback, Recent, Slate, fill
+from .filling import FALLBACK_RECENT, Duplicates, Fallback, Placed, Recent, Slate, fill
 from .lexical import QUERY_WEIGHTS, LexicalDocument, QueryWeights, WeightedQuery
 from .live import Clock, LiveChanges, system_clock
 from .request import Filters, Fusion, Query, RankingKnobs, Recommendation, Rule
@@ -161,6 +162,9 @@ class Ranker:
         self.scorer = Scorer(self.catalog, fusion, FusionWeights(dense_weight, rrf_k))
         self.duplicates = Duplicates(duplicate_threshold, duplicate_jaccard, suppress_duplicates)
         self.explainer = Explainer(self.catalog, fusion, explain)
+        self.clicks: ClickThrough | None = None
+        """The readers' click-through rates that the ``ctr`` boost and the items'
+        explanations read; the engine sets them (None: nothing counted)."""
 
     # -- what is served ----------------------------------------------------------------
 
@@ -330,7 +334,7 @@ class Ranker:
             rules=rules,
             lexical=query.lexical.weighted(self.query_weights),
             reference=reference,
-            context=BoostContext(self.catalog, query, knobs, reference),
+            context=BoostContext(self.catalog, query, knobs, reference, self.clicks),
             explain=explain,
         )
 
@@ -457,8 +461,20 @@ class Ranker:
             fallback=fallback,
         )
         placed, fused = fill(fused, slate, self.duplicates)
+        return self._items(request, fused, placed)
+
+    def _items(
+        self, request: _Request, table: ScoreTable, placed: list[Placed]
+    ) -> list[Recommendation]:
+        """The recommendations of the placed rows, explained as the request asks."""
         return self.explainer.items(
-            request.query, request.lexical, fused, placed, request.rules, request.explain
+            request.query,
+            request.lexical,
+            table,
+            placed,
+            request.rules,
+            request.explain,
+            request.context.clicks,
         )
 
     def _fill_featured(
@@ -484,9 +500,7 @@ class Ranker:
             fallback=fallback,
         )
         placed, fused = fill(fused, slate, self.duplicates)
-        return self.explainer.items(
-            request.query, request.lexical, fused, placed, request.rules, request.explain
-        )
+        return self._items(request, fused, placed)
 
 
 __all__ = [

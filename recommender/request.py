@@ -7,7 +7,7 @@ the query, the caller's filters, the ranking knobs, and the items it returns.
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -45,6 +45,8 @@ class RankingKnobs:
         recency_half_life_days: halve the score for every this many days a
             candidate was published before the reference time (0 = off).
         mmr_lambda: relevance against novelty when filling a list (1 = off).
+        ctr_weight: power of the click-through boost (0 = off; see
+            :mod:`recommender.clicks`).
         min_score: smallest score a suggestion needs.
         fallback: fill a list short of ``min_score`` with featured, then recent
             same-category articles.
@@ -56,6 +58,7 @@ class RankingKnobs:
     max_age_days: float = PARAMETERS["max_age_days"].default
     recency_half_life_days: float = PARAMETERS["recency_half_life_days"].default
     mmr_lambda: float = PARAMETERS["mmr_lambda"].default
+    ctr_weight: float = PARAMETERS["ctr_weight"].default
     min_score: float = PARAMETERS["min_score"].default
     fallback: bool = PARAMETERS["fallback"].default
 
@@ -64,6 +67,15 @@ class RankingKnobs:
             problem = PARAMETERS[f.name].problem(getattr(self, f.name))
             if problem:
                 raise InvalidArgument(f.name, problem)
+
+    def changed(self, values: Mapping[str, float]) -> RankingKnobs:
+        """These knobs with ``values`` (knob name → value) replacing theirs.
+
+        Raises:
+            InvalidArgument: a value outside the knob's range (names the knob).
+        """
+        changes: dict[str, Any] = dict(values)
+        return replace(self, **changes) if changes else self
 
     @classmethod
     def from_settings(cls, settings: Settings) -> RankingKnobs:
@@ -75,7 +87,7 @@ class RankingKnobs:
 class Recommendation:
     """One suggested article, its score and why it scored so.
 
-    ``score`` is the final score: ``(dense_part + lexical_part + tag) · recency``,
+    ``score`` is the final score: ``(dense_part + lexical_part + tag) · recency · ctr_boost``,
     where the two parts are what ``dense`` and ``lexical`` (the raw similarities,
     ranked ``dense_rank`` and ``lexical_rank`` among the candidates) contribute
     under the ``fusion`` method. ``rule`` says whether an editorial pin or the
@@ -86,6 +98,10 @@ class Recommendation:
     with the query's or with an item listed before it (pins first): how close it came
     to being hidden as the same story (``duplicate_jaccard``); None when its body, or
     every other, is too short to compare, or the snapshot has no signatures.
+    ``ctr`` is the article's smoothed click-through rate at position 1 (see
+    :mod:`recommender.clicks`), from ``impressions`` and ``clicks`` (time-decayed,
+    summed over blocks), and ``ctr_boost`` the factor the ``ctr`` boost gave its score;
+    the three counts are None until readers' events were counted.
     ``shared_terms`` and ``lexical_fields`` (the words both texts weigh most, and the
     lexical score split over the item's fields) are for people reading the list; they
     are None unless the call asked for them (``explain``), as they read the item's
@@ -108,6 +124,10 @@ class Recommendation:
     lexical_fields: Mapping[str, float] | None = None
     redundancy: float | None = None
     resemblance: float | None = None
+    ctr_boost: float = 1.0
+    ctr: float | None = None
+    impressions: float | None = None
+    clicks: float | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The item as the API and CLI return it (``shared_terms`` and
@@ -133,6 +153,13 @@ class Recommendation:
             "resemblance": None if self.resemblance is None else round(self.resemblance, 6),
             "rule": self.rule,
         }
+        if self.ctr is not None:
+            explanation |= {
+                "ctr": round(self.ctr, 6),
+                "ctr_boost": round(self.ctr_boost, 6),
+                "impressions": round(self.impressions or 0.0, 3),
+                "clicks": round(self.clicks or 0.0, 3),
+            }
         if self.shared_terms is not None:
             explanation["shared_terms"] = list(self.shared_terms)
         return {

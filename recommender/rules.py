@@ -24,7 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from . import layout
-from .errors import InvalidRule
+from .errors import ExperimentConflict, ExperimentNotFound, InvalidRule
+from .experiments import Experiment, Variant, check_experiment
 from .sql import SqlConnection, SqlDatabase
 from .sqlite import database_at, statements
 
@@ -110,6 +111,10 @@ class RuleSet:
     blocks: Mapping[str, frozenset[str]] = field(default_factory=dict)
     excludes: frozenset[str] = frozenset()
     featured: Mapping[str, bool] = field(default_factory=dict)
+    experiment: Experiment | None = None
+    """The running A/B test, if any."""
+    knobs: Mapping[str, float] = field(default_factory=dict)
+    """Ranking knobs made the served default by a promoted experiment variant."""
 
     def for_article(self, article_id: str) -> ArticleRules:
         """The pins and blocks under ``article_id`` and its featured override."""
@@ -272,8 +277,31 @@ SCHEMA = (
     ),
     # Named apart from the other store's counter, so PostgreSQL can hold both in one schema.
     statements("ALTER TABLE counter RENAME TO rules_counter"),
+    # A/B tests of ranking knobs (recommender/experiments.py), and the knobs a stopped
+    # experiment's winner made the served default.
+    statements(
+        """CREATE TABLE IF NOT EXISTS experiments (
+            id TEXT PRIMARY KEY, variants TEXT NOT NULL, status TEXT NOT NULL,
+            started TEXT NOT NULL, stopped TEXT, promoted TEXT, who TEXT NOT NULL
+        )""",
+        """CREATE TABLE IF NOT EXISTS served_knobs (
+            name TEXT PRIMARY KEY, value DOUBLE PRECISION NOT NULL,
+            who TEXT NOT NULL, at TEXT NOT NULL
+        )""",
+    ),
 )
 """The ``rules.sqlite`` schema, as :mod:`recommender.sqlite` migration steps."""
+
+
+EXPERIMENT_COLUMNS = "id, variants, status, started, stopped, promoted, who"
+
+
+def _experiment(row: Sequence[Any]) -> Experiment:
+    """An experiment from its row (columns: :data:`EXPERIMENT_COLUMNS`)."""
+    experiment_id, variants, status, started, stopped, promoted, who = row
+    return Experiment(
+        experiment_id, Experiment.variants_from(variants), status, started, stopped, promoted, who
+    )
 
 
 class RuleStore:
@@ -324,6 +352,10 @@ class RuleStore:
             block_rows = db.execute("SELECT article_id, target_id FROM blocks").fetchall()
             exclude_rows = db.execute("SELECT target_id FROM excludes").fetchall()
             featured_rows = db.execute("SELECT target_id, value FROM featured").fetchall()
+            running = db.execute(
+                f"SELECT {EXPERIMENT_COLUMNS} FROM experiments WHERE status = 'running'"
+            ).fetchall()
+            knob_rows = db.execute("SELECT name, value FROM served_knobs").fetchall()
         pins: dict[str, list[Pin]] = {}
         for article_id, target_id, position in pin_rows:
             pins.setdefault(article_id, []).append(Pin(target_id, int(position)))
@@ -336,7 +368,82 @@ class RuleStore:
             blocks={a: frozenset(b) for a, b in blocks.items()},
             excludes=frozenset(row[0] for row in exclude_rows),
             featured={target: bool(value) for target, value in featured_rows},
+            experiment=_experiment(running[0]) if running else None,
+            knobs={name: float(value) for name, value in knob_rows},
         )
+
+    def experiments(self) -> list[Experiment]:
+        """Every experiment, the newest first."""
+        rows = self.db.query(
+            f"SELECT {EXPERIMENT_COLUMNS} FROM experiments ORDER BY started DESC, id"
+        )
+        return [_experiment(row) for row in rows]
+
+    def start_experiment(self, experiment_id: str, variants: Sequence[Variant], who: str) -> int:
+        """Start an A/B test; returns the new version.
+
+        Raises:
+            InvalidRule: the variants cannot hold (see :func:`check_experiment`).
+            ExperimentConflict: another experiment is running, or the id was used.
+        """
+        checked = check_experiment(experiment_id, variants)
+        experiment = Experiment(experiment_id, checked)
+        with self.db.write() as db:
+            running = db.execute("SELECT id FROM experiments WHERE status = 'running'").fetchall()
+            if running:
+                raise ExperimentConflict(f"experiment {running[0][0]!r} is running: stop it first")
+            if db.execute("SELECT 1 FROM experiments WHERE id = ?", (experiment_id,)).fetchall():
+                raise ExperimentConflict(f"experiment {experiment_id!r} exists already")
+            db.execute(
+                "INSERT INTO experiments (id, variants, status, started, who) "
+                "VALUES (?, ?, 'running', ?, ?)",
+                (experiment_id, experiment.definition(), _now(), who),
+            )
+            self._log(db, who, "start-experiment", None, experiment_id, experiment.definition())
+        return self.version()
+
+    def stop_experiment(self, experiment_id: str, promote: str | None, who: str) -> int:
+        """Stop the running experiment ``experiment_id``; with ``promote``, that
+        variant's knobs become the served default. Returns the new version.
+
+        Raises:
+            ExperimentNotFound: no experiment has that id.
+            ExperimentConflict: it is not running.
+            InvalidRule: ``promote`` names no variant of it.
+        """
+        with self.db.write() as db:
+            rows = db.execute(
+                f"SELECT {EXPERIMENT_COLUMNS} FROM experiments WHERE id = ?", (experiment_id,)
+            ).fetchall()
+            if not rows:
+                raise ExperimentNotFound(experiment_id)
+            experiment = _experiment(rows[0])
+            if experiment.status != "running":
+                raise ExperimentConflict(f"experiment {experiment_id!r} is stopped already")
+            knobs = experiment.variant(promote).knobs if promote is not None else {}
+            db.execute(
+                "UPDATE experiments SET status = 'stopped', stopped = ?, promoted = ? WHERE id = ?",
+                (_now(), promote, experiment_id),
+            )
+            self._log(db, who, "stop-experiment", None, experiment_id, promote)
+            for name, value in knobs.items():
+                db.execute(
+                    "INSERT INTO served_knobs (name, value, who, at) VALUES (?, ?, ?, ?) "
+                    "ON CONFLICT (name) DO UPDATE SET value = excluded.value, "
+                    "who = excluded.who, at = excluded.at",
+                    (name, float(value), who, _now()),
+                )
+                self._log(db, who, "serve-knob", None, name, repr(float(value)))
+        return self.version()
+
+    def reset_knobs(self, who: str) -> int:
+        """Serve the settings' knobs again (forget promoted ones); returns the new version."""
+        with self.db.write() as db:
+            names = [row[0] for row in db.execute("SELECT name FROM served_knobs ORDER BY name")]
+            db.execute("DELETE FROM served_knobs")
+            for name in names:
+                self._log(db, who, "reset-knob", None, name)
+        return self.version()
 
     def records(self, article_id: str | None = None) -> list[RuleRecord]:
         """The rules in force with who set them and when; only those about

@@ -10,8 +10,9 @@ A :class:`ScoreTable` has one row per position and named columns:
 - ``lexical``: float32 lexical score in [0, 1] (:class:`~recommender.lexical.WeightedQuery`);
 - ``resemblance``: float64 estimated Jaccard overlap of the two bodies' shingles
   (NaN: not comparable, or no signatures);
-- one column per boost of :data:`BOOSTS`: ``tag`` (points added, float64) and
-  ``recency`` (a factor in (0, 1], float64).
+- one column per boost of :data:`BOOSTS`: ``tag`` (points added, float64),
+  ``recency`` (a factor in (0, 1], float64) and ``ctr`` (a factor, float64; see
+  :mod:`recommender.clicks`).
 
 The fused columns depend on what ranks are counted against (the related list's
 candidates, or the featured list's), so :meth:`Scorer.fuse` adds them per list:
@@ -36,6 +37,7 @@ from typing import Literal
 import numpy as np
 
 from .catalog import DAY, Catalog
+from .clicks import ClickThrough
 from .duplicates import Signatures, resemblance
 from .lexical import WeightedQuery
 from .request import Query, RankingKnobs
@@ -189,12 +191,14 @@ class BoostContext:
         query: the query.
         knobs: the request's ranking knobs.
         reference_time: seconds since the epoch that ages count back from.
+        clicks: the readers' click-through rates (None: none counted yet).
     """
 
     catalog: Catalog
     query: Query
     knobs: RankingKnobs
     reference_time: float
+    clicks: ClickThrough | None = None
 
 
 @dataclass(frozen=True)
@@ -238,9 +242,22 @@ def recency_decay(positions: np.ndarray, context: BoostContext) -> np.ndarray:
     return recency
 
 
+def click_through(positions: np.ndarray, context: BoostContext) -> np.ndarray:
+    """``(upper / mean) ** ctr_weight``: how much more than the average article readers
+    click each position's article, corrected for list position and smoothed (see
+    :meth:`~recommender.clicks.ClickThrough.boost_factors`); 1 everywhere when the
+    weight is 0 or nothing was counted."""
+    weight = context.knobs.ctr_weight
+    if not weight or context.clicks is None:
+        return np.ones(len(positions))
+    ids = [context.catalog.article_id(int(position)) for position in positions]
+    return context.clicks.boost_factors(ids, weight)
+
+
 BOOSTS: dict[str, Boost] = {
     "tag": Boost(tag_overlap, "add"),
     "recency": Boost(recency_decay, "multiply"),
+    "ctr": Boost(click_through, "multiply"),
 }
 """Boosts by name; each adds the column of that name. Added boosts are summed in this
 order, then multiplying ones applied in this order."""

@@ -45,6 +45,7 @@ if TYPE_CHECKING:
     from .articles import Article
     from .duplicates import Shingling, Signatures
     from .events import Counts, EventCounts
+    from .experiments import Experiment, Variant
     from .jobs import Job
     from .live import LiveChanges
     from .rules import AuditEntry, Pin, RuleRecord, RuleSet
@@ -126,6 +127,22 @@ class EditorialRuleStore(Protocol):
 
     def replace_excludes(self, ids: Sequence[str], who: str) -> int:
         """Make ``ids`` the global excludes; returns the new version."""
+        ...
+
+    def experiments(self) -> list[Experiment]:
+        """Every A/B test, the newest first."""
+        ...
+
+    def start_experiment(self, experiment_id: str, variants: Sequence[Variant], who: str) -> int:
+        """Start an A/B test; returns the new version."""
+        ...
+
+    def stop_experiment(self, experiment_id: str, promote: str | None, who: str) -> int:
+        """Stop an A/B test (promoting a variant's knobs); returns the new version."""
+        ...
+
+    def reset_knobs(self, who: str) -> int:
+        """Forget the knobs promoted by experiments; returns the new version."""
         ...
 
     def add_pin(self, article_id: str, target_id: str, position: int, who: str) -> int:
@@ -250,7 +267,7 @@ class ChangeCounters(Protocol):
 class EventStore(Protocol):
     """Reader impressions and clicks as time-decayed aggregates, never raw events
     (see :mod:`recommender.events`): per (shown article, block, variant), per
-    (source, shown) pair and per (block, position). Callers validate a batch
+    (source, shown) pair and per (shown article, block, position). Callers validate a batch
     before adding it."""
 
     def add(self, counts: EventCounts) -> None:
@@ -265,8 +282,12 @@ class EventStore(Protocol):
         """The counts of each article shown on ``source``'s page, decayed to now."""
         ...
 
-    def positions(self) -> dict[tuple[str, int], Counts]:
-        """The counts per (block, position), decayed to now."""
+    def positions(self) -> dict[tuple[str, str, int], Counts]:
+        """The counts per (shown article, block, position), decayed to now."""
+        ...
+
+    def variants(self) -> dict[tuple[str, str], Counts]:
+        """The counts per (block, variant), summed over articles, decayed to now."""
         ...
 
 

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import asdict
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
+from urllib.parse import urlencode
 
 from flask import Response, current_app, g, jsonify, request
 from flask_openapi3.models.info import Info
@@ -27,7 +28,8 @@ from recommender.articles import Article
 from recommender.config import Settings
 from recommender.engine import Engine
 from recommender.errors import ArticleNotFound, InvalidArgument, RecommenderError
-from recommender.events import article_events, record_events
+from recommender.events import DEFAULT_VARIANT, article_events, record_events
+from recommender.experiments import Experiment
 from recommender.jobs import JobRunner
 from recommender.ranking import Filters, RankingKnobs, Recommendation
 from recommender.state import State, open_state
@@ -57,6 +59,10 @@ from .schemas import (
     EventsCounted,
     ExcludesBody,
     ExcludesOut,
+    ExperimentBody,
+    ExperimentList,
+    ExperimentOut,
+    ExperimentPath,
     Health,
     ItemsResponse,
     JobOut,
@@ -67,7 +73,9 @@ from .schemas import (
     RecommendationsResponse,
     ReindexBody,
     ReloadResult,
+    ServedKnobs,
     StatusResponse,
+    StopExperimentBody,
     WriteResult,
 )
 from .ui import ui
@@ -103,6 +111,7 @@ class EngineHolder:
         self.state = state
         self._engine = engine
         self._lock = threading.Lock()
+        self._stopping = threading.Event()
 
     def get(self) -> Engine:
         """The engine, loading the published snapshot the first time."""
@@ -112,6 +121,10 @@ class EngineHolder:
                     self._engine = Engine(self.settings, state=self.state)
         return self._engine
 
+    def stop(self) -> None:
+        """End the click-through refreshes."""
+        self._stopping.set()
+
     def loaded(self) -> Engine | None:
         """The engine if it is loaded already (metrics must not trigger a load)."""
         return self._engine
@@ -120,7 +133,9 @@ class EngineHolder:
         """Load the engine, and the embedding model when writes are possible (API keys
         are set), in a background thread: a server worker calls this when it starts,
         so neither the first read nor the first ``PUT`` waits for a load (a ``PUT``
-        embeds its article; loading the model takes seconds)."""
+        embeds its article; loading the model takes seconds). It then starts the
+        thread that estimates the click-through rates from the reader events every
+        RECOMMENDER_CLICKS_REFRESH_SECONDS until :meth:`stop`."""
         thread = threading.Thread(target=self._warm, name="warm-up", daemon=True)
         thread.start()
         return thread
@@ -129,6 +144,7 @@ class EngineHolder:
         started = time.monotonic()
         try:
             engine = self.get()
+            engine.refresh_clicks()
             if self.settings.api_key_list:
                 engine.embedder.encode(["warm up"])
         except RecommenderError as exc:  # no snapshot yet: requests will say so (503)
@@ -137,6 +153,20 @@ class EngineHolder:
         # Until this line a worker shares its CPU with the loads: operators (and the
         # scale benchmark) know from it when latency is the steady state's.
         log.info("warm-up done in %.1f s", time.monotonic() - started)
+        refresher = threading.Thread(
+            target=self._refresh_clicks_forever, args=(engine,), name="click-refresh", daemon=True
+        )
+        refresher.start()
+
+    def _refresh_clicks_forever(self, engine: Engine) -> None:
+        """Estimate the click-through rates again every RECOMMENDER_CLICKS_REFRESH_SECONDS,
+        on a thread of its own: reading every event aggregate must not hold up a
+        request."""
+        while not self._stopping.wait(self.settings.clicks_refresh_seconds):
+            try:
+                engine.refresh_clicks()
+            except RecommenderError as exc:  # the store is down: keep the last estimate
+                log.warning("click-through refresh: %s", exc)
 
 
 def engine() -> Engine:
@@ -160,18 +190,20 @@ def _items(items: list[Recommendation]) -> list[dict[str, Any]]:
     return [item.to_json() for item in items]
 
 
-def _cached(make_payload: Callable[[], Any]) -> Response:
+def _cached(make_payload: Callable[[], Any], key: str | None = None) -> Response:
     """A cacheable JSON answer: 304 when the client's ETag still holds.
 
     The ETag depends on the index version, the rules version, how many scheduled
     articles have gone live, and the request, so it changes exactly when the
     answer may; it is checked before any ranking runs, and answers are kept under
-    it (:class:`~service.cache.ResponseCache`). ``max-age`` never reaches
+    it (:class:`~service.cache.ResponseCache`). ``key`` stands for the request in it
+    (default: its path and query string). ``max-age`` never reaches
     past the moment the next scheduled article goes live, so no cache keeps an
     answer that leaves it out.
     """
     freshness = engine().freshness()
-    tag = hashlib.sha256(f"{freshness.version}|{request.full_path}".encode()).hexdigest()[:32]
+    key = request.full_path if key is None else key
+    tag = hashlib.sha256(f"{freshness.version}|{key}".encode()).hexdigest()[:32]
     max_age = settings().cache_max_age
     if freshness.expires_in is not None:
         max_age = min(max_age, int(freshness.expires_in))
@@ -193,12 +225,29 @@ def _cached(make_payload: Callable[[], Any]) -> Response:
     return response
 
 
-def _answer_args(query: ListQuery) -> tuple[int | None, Filters, RankingKnobs | None, bool]:
+def _answer_args(query: ListQuery) -> tuple[int | None, Filters, RankingKnobs, bool]:
     """``k``, filters, knobs and ``explain`` of an answer route, for
-    :meth:`Engine.related` and kin (``k`` None: the engine's RECOMMENDER_DEFAULT_K)."""
+    :meth:`Engine.related` and kin (``k`` None: the engine's RECOMMENDER_DEFAULT_K).
+    The knobs are the served ones (with the reader's A/B variant's, see
+    :func:`_variant`) changed by the request's own."""
     current = engine()
     filters = query.filters(current.has_article)
-    return query.k, filters, query.knobs(current.knobs), query.explain
+    served, _ = current.served_knobs(query.bucket)
+    return query.k, filters, query.knobs(served) or served, query.explain
+
+
+def _variant(query: ListQuery) -> str:
+    """The A/B variant answering this request (``"default"`` outside an experiment)."""
+    return engine().served_knobs(query.bucket)[1]
+
+
+def _answer_key(query: ListQuery) -> str:
+    """The cache key of an answer route's request: its path and parameters, with the
+    reader's bucket replaced by its variant (10,000 buckets share a few answers)."""
+    args = sorted(
+        (name, value) for name, value in request.args.items(multi=True) if name != "bucket"
+    )
+    return f"{request.path}?{urlencode(args)}|variant={_variant(query)}"
 
 
 def _check_key() -> None:
@@ -320,7 +369,9 @@ def _register_routes(app: OpenAPI) -> None:
             lambda: {
                 "article_id": path.article_id,
                 "items": _items(engine().related(path.article_id, *_answer_args(query))),
-            }
+                "variant": _variant(query),
+            },
+            _answer_key(query),
         )
 
     @app.get(
@@ -334,7 +385,9 @@ def _register_routes(app: OpenAPI) -> None:
             lambda: {
                 "article_id": path.article_id,
                 "items": _items(engine().featured(path.article_id, *_answer_args(query))),
-            }
+                "variant": _variant(query),
+            },
+            _answer_key(query),
         )
 
     @app.get(
@@ -351,9 +404,10 @@ def _register_routes(app: OpenAPI) -> None:
                 "related": _items(both.related),
                 "featured": _items(both.featured),
                 "index_version": both.index_version,
+                "variant": _variant(query),
             }
 
-        return _cached(payload)
+        return _cached(payload, _answer_key(query))
 
     @app.post(
         "/v1/recommendations",
@@ -371,6 +425,7 @@ def _register_routes(app: OpenAPI) -> None:
                 "related": _items(both.related),
                 "featured": _items(both.featured),
                 "index_version": both.index_version,
+                "variant": DEFAULT_VARIANT,
             }
         )
 
@@ -482,11 +537,19 @@ def _register_routes(app: OpenAPI) -> None:
         tags=[ADMIN],
         security=SECURITY,
         responses={200: ReloadResult, **_problems(401, 403, 415, 503)},
-        summary="Load a newly published snapshot now (workers also poll for it)",
+        summary="Load a newly published snapshot, and estimate the click-through rates, now "
+        "(workers also poll for both)",
     )
     def admin_reload() -> Any:
         reloaded = engine().reload()
-        return jsonify({"reloaded": reloaded, "index_version": engine().index_version})
+        estimated = engine().refresh_clicks() is not None
+        return jsonify(
+            {
+                "reloaded": reloaded,
+                "index_version": engine().index_version,
+                "click_through": estimated,
+            }
+        )
 
     @app.delete(
         "/v1/articles/<article_id>",
@@ -577,6 +640,93 @@ def _register_rule_routes(app: OpenAPI) -> None:
     def put_excludes(body: ExcludesBody) -> Any:
         ids = engine().set_excludes(body.ids, _who())
         return _private({"ids": ids, "version": engine().rules_version})
+
+
+EXPERIMENTS = Tag(
+    name="experiments",
+    description="A/B tests of ranking knobs: variants served by the reader's bucket, "
+    "compared by click-through (docs/signals.md). Every route needs an API key.",
+)
+
+
+def _experiment_out(experiment: Experiment) -> dict[str, Any]:
+    results = engine().experiment_results(experiment)
+    return {
+        **experiment.to_json(),
+        "results": None
+        if results is None
+        else {block: [r.to_json() for r in rows] for block, rows in results.items()},
+    }
+
+
+def _register_experiment_routes(app: OpenAPI) -> None:
+    @app.get(
+        "/v1/rules/experiments",
+        tags=[EXPERIMENTS],
+        security=SECURITY,
+        responses={200: ExperimentList, **_problems(401, 403, 503)},
+        summary="Every A/B test, the newest first, with its variants' click-through",
+    )
+    def list_experiments() -> Any:
+        return _private({"experiments": [_experiment_out(e) for e in engine().experiments()]})
+
+    @app.post(
+        "/v1/rules/experiments",
+        tags=[EXPERIMENTS],
+        security=SECURITY,
+        responses={201: ExperimentOut, **_problems(400, 401, 403, 409, 413, 415, 422, 503)},
+        summary="Start an A/B test (served on the next request; one runs at a time)",
+    )
+    def start_experiment(body: ExperimentBody) -> Any:
+        variants = [variant.variant() for variant in body.variants]
+        experiment = engine().start_experiment(body.id, variants, _who())
+        return _private(_experiment_out(experiment), 201)
+
+    @app.get(
+        "/v1/rules/experiments/<experiment_id>",
+        tags=[EXPERIMENTS],
+        security=SECURITY,
+        responses={200: ExperimentOut, **_problems(400, 401, 403, 404, 503)},
+        summary="One A/B test, with its variants' click-through",
+    )
+    def get_experiment(path: ExperimentPath) -> Any:
+        return _private(_experiment_out(engine().experiment(path.experiment_id)))
+
+    @app.post(
+        "/v1/rules/experiments/<experiment_id>/stop",
+        tags=[EXPERIMENTS],
+        security=SECURITY,
+        responses={
+            200: ExperimentOut,
+            **_problems(400, 401, 403, 404, 409, 413, 415, 422, 503),
+        },
+        summary="Stop an A/B test, optionally making one variant's knobs the default",
+    )
+    def stop_experiment(path: ExperimentPath, body: StopExperimentBody) -> Any:
+        experiment = engine().stop_experiment(path.experiment_id, body.promote, _who())
+        return _private(_experiment_out(experiment))
+
+    @app.get(
+        "/v1/rules/knobs",
+        tags=[EXPERIMENTS],
+        security=SECURITY,
+        responses={200: ServedKnobs, **_problems(401, 403, 503)},
+        summary="The ranking knobs served to requests that set none",
+    )
+    def get_served_knobs() -> Any:
+        knobs, _ = engine().served_knobs()
+        return _private({"knobs": asdict(knobs), "promoted": dict(engine().promoted_knobs())})
+
+    @app.delete(
+        "/v1/rules/knobs",
+        tags=[EXPERIMENTS],
+        security=SECURITY,
+        responses={204: None, **_problems(401, 403, 503)},
+        summary="Serve the settings' knobs again, forgetting promoted ones",
+    )
+    def reset_served_knobs() -> Any:
+        engine().reset_served_knobs(_who())
+        return Response(status=204)
 
 
 # -- reader events -----------------------------------------------------------------------
@@ -679,6 +829,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.extensions["recommender.event_gate"] = EventGate(settings.events_per_minute)
     _register_routes(app)
     _register_rule_routes(app)
+    _register_experiment_routes(app)
     _register_event_routes(app)
     app.register_blueprint(ui)  # /editor and /widget.js: HTML and JS, not in the spec
     # Flask's own add_url_rule: the spec does not list itself.

@@ -17,6 +17,8 @@ from werkzeug.exceptions import HTTPException
 
 from recommender.errors import (
     ArticleNotFound,
+    ExperimentConflict,
+    ExperimentNotFound,
     IndexLocked,
     InvalidArgument,
     InvalidCorpus,
@@ -41,6 +43,8 @@ PROBLEM_MIME = "application/problem+json"
 # Most specific class first: the first match wins.
 STATUS_OF: list[tuple[type[RecommenderError], int, str]] = [
     (ArticleNotFound, 404, "article-not-found"),
+    (ExperimentNotFound, 404, "experiment-not-found"),
+    (ExperimentConflict, 409, "experiment-conflict"),
     (InvalidRule, 422, "invalid-rule"),
     (UnknownEventArticle, 422, "unknown-article"),
     (InvalidEvent, 422, "invalid-event"),
@@ -59,11 +63,19 @@ STATUS_OF: list[tuple[type[RecommenderError], int, str]] = [
 ]
 
 # The request models whose errors concern the body (422); all others are parameters (400).
-BODY_MODELS = {"DraftBody", "ArticleBody", "ReindexBody", "ArticleRulesBody", "ExcludesBody"}
+BODY_MODELS = {
+    "DraftBody",
+    "ArticleBody",
+    "ReindexBody",
+    "ArticleRulesBody",
+    "ExcludesBody",
+    "ExperimentBody",
+    "StopExperimentBody",
+}
 
 
 # Body fields holding lists of objects, whose errors name the member too.
-NESTED_LISTS = {"pins"}
+NESTED_LISTS = {"pins", "variants"}
 
 
 class ApiProblem(Exception):

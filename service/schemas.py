@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from recommender.articles import ArticleId, Status
 from recommender.config import PARAMETERS
+from recommender.experiments import BUCKETS, EXPERIMENT_KNOBS, MAX_VARIANTS, Variant
 from recommender.ranking import Filters, RankingKnobs
 from recommender.rules import MAX_PIN_POSITION, ArticleRules, Pin
 
@@ -31,7 +32,13 @@ class ArticlePath(BaseModel):
     )
 
 
-REQUEST_KNOBS = ("tag_boost", "recency_half_life_days", "max_age_days", "mmr_lambda")
+REQUEST_KNOBS = (
+    "tag_boost",
+    "recency_half_life_days",
+    "max_age_days",
+    "mmr_lambda",
+    "ctr_weight",
+)
 """The ranking knobs a request may set (query parameters of the same names)."""
 
 
@@ -69,6 +76,12 @@ class QueryModel(BaseModel):
         return cached  # type: ignore[return-value]
 
 
+BUCKET_DESCRIPTION = (
+    "The reader's A/B bucket, 0–9999: a random number the widget keeps per browser tab. "
+    "While an experiment runs it decides the variant that answers (see `variant`)."
+)
+
+
 class ListQuery(QueryModel):
     """Query parameters shared by every route that returns recommendations."""
 
@@ -101,6 +114,8 @@ class ListQuery(QueryModel):
     recency_half_life_days: float | None = _limited("recency_half_life_days")
     max_age_days: float | None = _limited("max_age_days")
     mmr_lambda: float | None = _limited("mmr_lambda")
+    ctr_weight: float | None = _limited("ctr_weight")
+    bucket: int | None = Field(None, ge=0, lt=BUCKETS, description=BUCKET_DESCRIPTION)
 
     def knobs(self, served: RankingKnobs) -> RankingKnobs | None:
         """The served knobs with this request's changes, or None when it changes none."""
@@ -156,7 +171,7 @@ class ArticlesQuery(QueryModel):
 
 class Explanation(BaseModel):
     """Why an item scored what it scored:
-    score = (dense_contribution + lexical_contribution + tag) × recency."""
+    score = (dense_contribution + lexical_contribution + tag) × recency × ctr_boost."""
 
     dense: float = Field(description="Cosine similarity of the embeddings.")
     lexical: float = Field(
@@ -209,6 +224,22 @@ class Explanation(BaseModel):
     shared_terms: list[str] | None = Field(
         None, description="Words that weigh most in both texts. Only with `explain=true`."
     )
+    ctr: float | None = Field(
+        None,
+        description="The item's smoothed click-through rate at position 1, from readers' "
+        "impressions and clicks corrected for position (docs/signals.md). Only once events "
+        "were counted, as are the next three.",
+    )
+    ctr_boost: float | None = Field(
+        None,
+        description="The factor the click-through boost gave the score "
+        "(RECOMMENDER_CTR_WEIGHT; 1 when it is 0).",
+    )
+    impressions: float | None = Field(
+        None,
+        description="The item's impressions, time-decayed (RECOMMENDER_EVENTS_HALF_LIFE_DAYS).",
+    )
+    clicks: float | None = Field(None, description="The item's clicks, time-decayed.")
 
 
 IMAGE_DESCRIPTION = "The article's thumbnail: an absolute http(s) URL; null when it has none."
@@ -226,10 +257,16 @@ class Item(BaseModel):
     featured: bool
     image: str | None = Field(description=IMAGE_DESCRIPTION)
     score: float = Field(
-        description="Final score: (dense_contribution + lexical_contribution + tag) × "
+        description="Final score: (dense_contribution + lexical_contribution + tag) × ctr_boost × "
         "recency, where the two contributions add up to at most 1; higher is more related."
     )
     explanation: Explanation
+
+
+VARIANT_DESCRIPTION = (
+    'The A/B test variant that answered (docs/signals.md): "default" outside any '
+    "experiment or without `bucket`. The widget tags its events with it."
+)
 
 
 class ItemsResponse(BaseModel):
@@ -237,6 +274,7 @@ class ItemsResponse(BaseModel):
 
     article_id: str
     items: list[Item]
+    variant: str = Field(description=VARIANT_DESCRIPTION)
 
 
 class RecommendationsResponse(BaseModel):
@@ -246,6 +284,7 @@ class RecommendationsResponse(BaseModel):
     related: list[Item]
     featured: list[Item]
     index_version: str = Field(description="Snapshot version + live-change sequence.")
+    variant: str = Field(description=VARIANT_DESCRIPTION)
 
 
 class DraftBody(BaseModel):
@@ -436,6 +475,10 @@ class ReloadResult(BaseModel):
 
     reloaded: bool
     index_version: str
+    click_through: bool = Field(
+        description="Whether the click-through rates were estimated again from reader "
+        "events (false: none counted yet)."
+    )
 
 
 # -- editorial rules ---------------------------------------------------------------------
@@ -526,6 +569,106 @@ class StatusResponse(BaseModel):
     articles: int = Field(description="Articles that exist now (snapshot + live changes).")
     created: str = Field(description="When the snapshot was built (ISO 8601).")
     age_seconds: float = Field(description="Seconds since the snapshot was built.")
+
+
+class VariantModel(BaseModel):
+    """One arm of an A/B test."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=64, description="Shown in answers and events.")
+    knobs: dict[str, float] = Field(
+        default_factory=dict,
+        description="Ranking knobs replacing the served ones for this variant's readers: "
+        f"any of {', '.join(EXPERIMENT_KNOBS)}, within the limits of the settings of the "
+        "same names. An empty set is the control: the served knobs.",
+    )
+    share: float = Field(
+        1.0, gt=0, description="Traffic weight; the variants' weights are scaled to add up to 1."
+    )
+
+    def variant(self) -> Variant:
+        """The core's variant."""
+        return Variant(self.name, dict(self.knobs), self.share)
+
+
+class ExperimentBody(BaseModel):
+    """An A/B test to start. The first variant is the control the others are compared with."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(min_length=1, max_length=64, description="Unique among all experiments.")
+    variants: list[VariantModel] = Field(min_length=2, max_length=MAX_VARIANTS)
+
+
+class StopExperimentBody(BaseModel):
+    """How to stop an A/B test."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    promote: str | None = Field(
+        None,
+        description="A variant whose knobs become the served default for every request "
+        "that does not set them (until `DELETE /v1/rules/knobs`).",
+    )
+
+
+class ExperimentPath(BaseModel):
+    """Path of one experiment."""
+
+    experiment_id: str = Field(min_length=1, max_length=64)
+
+
+class VariantOut(BaseModel):
+    """One arm of an A/B test as stored (shares scaled to add up to 1)."""
+
+    name: str
+    knobs: dict[str, float]
+    share: float
+
+
+class VariantResultOut(BaseModel):
+    """How one variant did on one block."""
+
+    variant: str
+    impressions: int
+    clicks: int
+    ctr: float = Field(description="Clicks per impression.")
+    ctr_95: list[float] = Field(description="95% Wilson interval of `ctr`.")
+    p_value: float | None = Field(
+        description="χ² test (two-proportion z-test) against the first variant; null for it."
+    )
+    significant: bool = Field(description="`p_value` below 0.05.")
+
+
+class ExperimentOut(BaseModel):
+    """An A/B test, and how its variants did so far (per block)."""
+
+    id: str
+    status: Literal["running", "stopped"]
+    variants: list[VariantOut]
+    started: str
+    stopped: str | None
+    promoted: str | None
+    who: str
+    results: dict[str, list[VariantResultOut]] | None = Field(
+        None, description="Per block (related, featured): each variant's click-through."
+    )
+
+
+class ExperimentList(BaseModel):
+    """Every A/B test, the newest first."""
+
+    experiments: list[ExperimentOut]
+
+
+class ServedKnobs(BaseModel):
+    """The ranking knobs served to requests that set none."""
+
+    knobs: dict[str, float | bool] = Field(description="Every knob as served now.")
+    promoted: dict[str, float] = Field(
+        description="Those set by a promoted experiment variant rather than the settings."
+    )
 
 
 # -- reader events (the request body is parsed by recommender.events, which names

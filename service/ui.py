@@ -18,6 +18,7 @@ import rjsmin
 from flask import Blueprint, Response, make_response, render_template, request
 
 from recommender.config import PARAMETERS
+from recommender.experiments import EXPERIMENT_KNOBS
 
 from .schemas import REQUEST_KNOBS
 
@@ -51,12 +52,15 @@ ui = Blueprint(
 
 
 def knob_limits() -> dict[str, dict[str, object]]:
-    """Label, limits and step of each numeric knob of the editor's form: the query
-    parameter's setting as declared (:data:`recommender.config.PARAMETERS`)."""
+    """Label, limits and step of each numeric knob of the editor's forms (the
+    comparison column's query parameters and the A/B variants' knobs): the setting
+    of the same name as declared (:data:`recommender.config.PARAMETERS`)."""
     limits: dict[str, dict[str, object]] = {}
-    for name, setting in [("k", "default_k"), ("min_score", "min_score")] + [
-        (knob, knob) for knob in REQUEST_KNOBS
-    ]:
+    # Each knob once, in order: the lists overlap.
+    settings = {"k": "default_k"} | {
+        knob: knob for knob in ("min_score", *REQUEST_KNOBS, *EXPERIMENT_KNOBS)
+    }
+    for name, setting in settings.items():
         declared = PARAMETERS[setting]
         low = declared.at_least if declared.at_least is not None else declared.above
         limits[name] = {"label": declared.label, "min": low, "max": declared.at_most}
@@ -67,7 +71,13 @@ def knob_limits() -> dict[str, dict[str, object]]:
 @ui.get("/editor")
 def editor() -> Response:
     """The editor preview page (its scripts call the JSON API)."""
-    response = make_response(render_template("editor.html", knob_limits=knob_limits()))
+    response = make_response(
+        render_template(
+            "editor.html",
+            knob_limits=knob_limits(),
+            experiment_knobs=list(EXPERIMENT_KNOBS),
+        )
+    )
     response.headers["Content-Security-Policy"] = EDITOR_CSP
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["Referrer-Policy"] = "same-origin"

@@ -92,7 +92,8 @@ def test_items_routes(client: FlaskClient, kind: str) -> None:
     response = client.get(f"/v1/articles/speech-0/{kind}?k=3")
     assert response.status_code == 200
     body = response.get_json()
-    assert list(body) == ["article_id", "items"]
+    assert list(body) == ["article_id", "items", "variant"]
+    assert body["variant"] == "default"
     assert body["article_id"] == "speech-0"
     assert len(body["items"]) == 3
     assert "speech-0" not in [item["id"] for item in body["items"]]
@@ -102,7 +103,7 @@ def test_items_routes(client: FlaskClient, kind: str) -> None:
 
 def test_recommendations_in_one_call(client: FlaskClient) -> None:
     body = client.get("/v1/articles/speech-0/recommendations?k=4").get_json()
-    assert set(body) == {"article_id", "related", "featured", "index_version"}
+    assert set(body) == {"article_id", "related", "featured", "index_version", "variant"}
     related = [i["id"] for i in body["related"]]
     featured = [i["id"] for i in body["featured"]]
     assert len(related) == 4 and featured

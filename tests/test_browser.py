@@ -11,16 +11,19 @@ import functools
 import http.server
 import json
 import os
+import re
 import shutil
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
 from recommender import Settings
+from recommender.experiments import Experiment, Variant
 
 from .servers import call, copy_index, refused_port, running_server
 from .test_server import UCHIYAMA
@@ -370,6 +373,418 @@ def test_pin_and_block_then_undo(tab: Tab, api: str) -> None:
     page.locator("#rules-body").get_by_role("button", name="Unblock").click()
     expect(page.locator("#rules-body")).to_contain_text("No blocks.")
     assert item_ids(page, related) == before
+    tab.assert_quiet()
+
+
+# -- A/B tests and readers' signals in the editor -----------------------------------------------
+
+AUTH = {"Authorization": f"Bearer {KEY}"}
+
+
+def use_key(page: Any) -> None:
+    """Type the key, from the A/B test panel's button (the key box hides until asked)."""
+    page.get_by_role("button", name="Enter the API key").click()
+    expect(page.get_by_label("API key")).to_be_focused()
+    page.get_by_label("API key").fill(KEY)
+    page.get_by_role("button", name="Use key").click()
+
+
+def clean_experiments(api: str) -> None:
+    """Stop whatever test still runs and serve the settings' knobs again: the server is
+    shared by the module's tests, whose rankings must not change."""
+    for experiment in call(f"{api}/v1/rules/experiments", headers=AUTH)[2]["experiments"]:
+        if experiment["status"] == "running":
+            stop = f"{api}/v1/rules/experiments/{experiment['id']}/stop"
+            assert call(stop, "POST", {}, AUTH)[0] == 200
+    assert call(f"{api}/v1/rules/knobs", "DELETE", headers=AUTH)[0] == 204
+
+
+def fill_variant(page: Any, index: int, name: str, knobs: dict[str, str]) -> None:
+    page.fill(f"#variant-{index}-name", name)
+    for knob, value in knobs.items():
+        page.fill(f"#variant-{index}-knob-{knob}", value)
+
+
+def test_start_an_experiment_then_promote_a_variant_and_reset(tab: Tab, api: str) -> None:
+    page = tab.page
+    settings_mmr = call(f"{api}/v1/rules/knobs", headers=AUTH)[2]["knobs"]["mmr_lambda"]
+    page.goto(f"{api}/editor")
+    panel = page.locator("#experiments-panel")
+    # Without a key the panel says what it needs, and offers no form.
+    expect(page.locator("#experiments-key")).to_contain_text("A/B tests need the API key")
+    expect(page.locator("#key-form")).to_be_hidden()
+    expect(page.locator("#experiment-form")).to_be_hidden()
+    expect(page.locator("#experiments-list")).to_be_hidden()
+    use_key(page)
+    expect(page.locator("#experiment-form")).to_be_visible()
+    expect(page.locator("#served-knobs")).to_contain_text("No knob promoted")
+    variants = page.locator("#experiment-variants fieldset.variant")
+    expect(variants.locator("legend")).to_have_text(["Variant 1 (control)", "Variant 2"])
+    # Variants come and go (2 to 8); a removed one takes its values with it.
+    page.get_by_role("button", name="Add variant").click()
+    expect(page.locator("#variant-2-name")).to_be_focused()
+    expect(page.locator("#variant-2-name")).to_have_value("C")
+    page.fill("#variant-1-knob-ctr_weight", "2")
+    page.get_by_role("button", name="Remove variant 2").click()
+    expect(variants.locator("legend")).to_have_text(["Variant 1 (control)", "Variant 2"])
+    expect(page.locator("#variant-1-name")).to_have_value("C")
+    expect(page.locator("#variant-1-knob-ctr_weight")).to_have_value("")
+    expect(page.get_by_role("button", name="Remove variant 2")).to_have_count(0)  # 2 at least
+    try:
+        page.fill("#experiment-id", "editor-ab-1")
+        fill_variant(page, 1, "B", {"mmr_lambda": "0.6", "tag_boost": "0.3"})
+        page.get_by_role("button", name="Start test").click()
+        card = panel.locator("article.experiment[data-id='editor-ab-1']")
+        expect(card.locator(".badge.status")).to_have_text("running")
+        rows = card.locator("table.variants tbody tr")
+        expect(rows.locator("th")).to_have_text(["A", "B"])
+        expect(rows.locator("td:nth-child(2)")).to_have_text(["50%", "50%"])
+        expect(rows.locator("td:nth-child(3)")).to_have_text(
+            ["served knobs", "tag_boost = 0.3 · mmr_lambda = 0.6"]
+        )
+        expect(card.locator(".no-results")).to_have_text("No events counted yet.")
+        expect(page.locator("#experiments-message")).to_have_text("Started editor-ab-1.")
+        listed = call(f"{api}/v1/rules/experiments", headers=AUTH)[2]["experiments"][0]
+        assert (listed["id"], listed["status"]) == ("editor-ab-1", "running")
+        assert [v["knobs"] for v in listed["variants"]] == [
+            {},
+            {"mmr_lambda": 0.6, "tag_boost": 0.3},
+        ]
+        page.locator("#experiments-heading").evaluate("e => e.scrollIntoView()")
+        tab.screenshot("editor-experiments.png")
+
+        # Promoting asks first, in the page; Cancel leaves it running.
+        card.get_by_role("button", name="Stop and promote B").click()
+        expect(card.locator(".confirm")).to_contain_text(
+            "Stop editor-ab-1 and serve variant B's knobs (tag_boost = 0.3 · mmr_lambda = 0.6)"
+        )
+        expect(card.get_by_role("button", name="Confirm")).to_be_focused()
+        card.get_by_role("button", name="Cancel").click()
+        expect(card.locator(".confirm")).to_have_count(0)
+        assert call(f"{api}/v1/rules/experiments/editor-ab-1", headers=AUTH)[2]["status"] == (
+            "running"
+        )
+        card.get_by_role("button", name="Stop and promote B").click()
+        card.get_by_role("button", name="Confirm").click()
+        expect(card.locator(".badge.status")).to_have_text("stopped")
+        expect(card.locator("h4")).to_be_focused()
+        expect(card.locator(".hint").first).to_contain_text("B made the default")
+        expect(card.get_by_role("button", name="Stop test")).to_have_count(0)
+        served = page.locator("#served-knobs")
+        promoted = served.locator("tr.promoted")
+        expect(promoted.locator("th")).to_have_text(["tag_boost", "mmr_lambda"])
+        expect(promoted.locator("td:nth-child(2)")).to_have_text(["0.3", "0.6"])
+        expect(promoted.locator(".badge.promoted")).to_have_count(2)
+        knobs = call(f"{api}/v1/rules/knobs", headers=AUTH)[2]
+        assert knobs["promoted"] == {"mmr_lambda": 0.6, "tag_boost": 0.3}
+        assert knobs["knobs"]["mmr_lambda"] == 0.6
+
+        # Reset: the settings' knobs are served again.
+        served.get_by_role("button", name="Reset to the settings' knobs").click()
+        expect(served).to_contain_text("No knob promoted")
+        expect(page.locator("#served-heading")).to_be_focused()
+        expect(served.locator("tr.promoted")).to_have_count(0)
+        expect(served.locator("tr[data-knob='mmr_lambda'] td").first).to_have_text(
+            f"{settings_mmr:g}"
+        )
+        assert call(f"{api}/v1/rules/knobs", headers=AUTH)[2]["promoted"] == {}
+        tab.assert_quiet()
+    finally:
+        clean_experiments(api)
+
+
+@pytest.mark.parametrize(
+    ("fill", "field", "label"),
+    [
+        ({"#variant-1-knob-tag_boost": "5"}, "variants.1.knobs.tag_boost", "Variant 2, Tag boost"),
+        (
+            {"#variant-0-knob-mmr_lambda": "-1"},
+            "variants.0.knobs.mmr_lambda",
+            "Variant 1 (control), Diversity",
+        ),
+        ({"#variant-1-share": "0"}, "variants.1.share", "Variant 2, Share (weight)"),
+        ({"#variant-1-name": "A"}, "variants.1.name", "Variant 2, Name"),
+        ({"#experiment-id": "no spaces allowed"}, "id", "Experiment id"),
+    ],
+)
+def test_an_invalid_experiment_shows_the_api_error_naming_the_field(
+    tab: Tab, api: str, fill: dict[str, str], field: str, label: str
+) -> None:
+    page = tab.page
+    page.goto(f"{api}/editor")
+    use_key(page)
+    expect(page.locator("#experiment-form")).to_be_visible()
+    before = call(f"{api}/v1/rules/experiments", headers=AUTH)[2]["experiments"]
+    page.fill("#experiment-id", "editor-invalid")
+    for selector, value in fill.items():
+        page.fill(selector, value)
+    page.get_by_role("button", name="Start test").click()
+    error = page.locator("#experiment-error")
+    expect(error).to_be_visible()
+    # The same body straight to the API: the page shows its problem, with the label.
+    typed = {"#experiment-id": "editor-invalid", "#variant-0-name": "A", "#variant-1-name": "B"}
+    typed |= fill
+    variants = []
+    for n in (0, 1):
+        knobs = {
+            selector.rsplit("-knob-", 1)[1]: float(value)
+            for selector, value in typed.items()
+            if selector.startswith(f"#variant-{n}-knob-")
+        }
+        share = float(typed.get(f"#variant-{n}-share", "1"))
+        variants.append({"name": typed[f"#variant-{n}-name"], "share": share, "knobs": knobs})
+    status, _, problem, _ = call(
+        f"{api}/v1/rules/experiments",
+        "POST",
+        {"id": typed["#experiment-id"], "variants": variants},
+        AUTH,
+    )
+    assert status == 422 and problem["field"] == field
+    assert problem["detail"].startswith(f"{field}: ")
+    expect(error).to_have_text(
+        re.compile(rf"^{re.escape(label)}.*: {re.escape(problem['detail'])}$")
+    )
+    invalid = page.locator("[aria-invalid='true']")
+    expect(invalid).to_have_count(1)
+    expect(invalid).to_have_attribute("data-field", field)
+    expect(invalid).to_be_focused()
+    expect(invalid).to_have_attribute("aria-describedby", "experiment-error")
+    assert call(f"{api}/v1/rules/experiments", headers=AUTH)[2]["experiments"] == before
+    tab.assert_quiet()
+
+
+CANNED_RESULTS = {
+    "related": [
+        {
+            "variant": "A",
+            "impressions": 10000,
+            "clicks": 300,
+            "ctr": 0.03,
+            "ctr_95": [0.026842, 0.033512],
+            "p_value": None,
+            "significant": False,
+        },
+        {
+            "variant": "B",
+            "impressions": 10000,
+            "clicks": 380,
+            "ctr": 0.038,
+            "ctr_95": [0.034437, 0.041917],
+            "p_value": 0.00187,
+            "significant": True,
+        },
+        {
+            "variant": "C",
+            "impressions": 9000,
+            "clicks": 280,
+            "ctr": 0.031111,
+            "ctr_95": [0.027734, 0.034883],
+            "p_value": 0.66,
+            "significant": False,
+        },
+    ],
+    "featured": [
+        {
+            "variant": "A",
+            "impressions": 4000,
+            "clicks": 200,
+            "ctr": 0.05,
+            "ctr_95": [0.04367, 0.057187],
+            "p_value": None,
+            "significant": False,
+        },
+        {
+            "variant": "B",
+            "impressions": 0,
+            "clicks": 0,
+            "ctr": 0.0,
+            "ctr_95": [0.0, 1.0],
+            "p_value": None,
+            "significant": False,
+        },
+        {
+            "variant": "C",
+            "impressions": 4100,
+            "clicks": 150,
+            "ctr": 0.036585,
+            "ctr_95": [0.031262, 0.042778],
+            "p_value": 0.0000041,
+            "significant": True,
+        },
+    ],
+}
+
+
+def test_experiment_results_per_block(tab: Tab, api: str) -> None:
+    # Results exist only once readers' events are counted (another part of issue 14):
+    # a canned list, answered in the browser, shows how the page reads them.
+    canned = {
+        "experiments": [
+            {
+                "id": "canned-abc",
+                "status": "running",
+                "variants": [
+                    {"name": name, "knobs": {}, "share": 1 / 3} for name in ("A", "B", "C")
+                ],
+                "started": "2026-11-30T09:00:00+00:00",
+                "stopped": None,
+                "promoted": None,
+                "who": "editor",
+                "results": CANNED_RESULTS,
+            }
+        ]
+    }
+    page = tab.page
+    page.route(
+        re.compile(r"/v1/rules/experiments$"),
+        lambda route: route.fulfill(json=canned, headers={"Cache-Control": "no-store"}),
+    )
+    page.goto(f"{api}/editor")
+    use_key(page)
+    card = page.locator("article.experiment[data-id='canned-abc']")
+    expect(card).to_be_visible()
+    related = card.locator("table.results[data-block='related']")
+    expect(related.locator("caption")).to_have_text("Related articles: click-through by variant")
+    expect(related.locator("tbody th")).to_have_text(["A (control)", "B", "C"])
+    expect(related.locator("tbody td:nth-child(2)")).to_have_text(["10,000", "10,000", "9,000"])
+    expect(related.locator("tbody td:nth-child(3)")).to_have_text(["300", "380", "280"])
+    expect(related.locator("tbody td:nth-child(4)")).to_have_text(["3.00%", "3.80%", "3.11%"])
+    expect(related.locator("tbody td:nth-child(5)")).to_have_text(
+        ["2.68% – 3.35%", "3.44% – 4.19%", "2.77% – 3.49%"]
+    )
+    expect(related.locator("tbody .verdict")).to_have_text(
+        [
+            "–",
+            "B is better than A, p = 0.002",
+            "C against A: no significant difference yet (p = 0.66)",
+        ]
+    )
+    featured = card.locator("table.results[data-block='featured']")
+    expect(featured.locator("tbody .verdict")).to_have_text(
+        ["–", "B against A: not enough impressions yet", "C is worse than A, p < 0.001"]
+    )
+    card.evaluate("e => e.scrollIntoView()")
+    tab.screenshot("editor-experiment-results.png")
+    tab.assert_quiet()
+
+
+BROWSER_AGENT = (
+    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/131.0.0.0 Safari/537.36"
+)
+SIGNAL_KEYS = {"ctr", "ctr_boost", "impressions", "clicks"}
+NEIGHBOUR = "botox-therapy-costs-insurance"  # a bundled article other than UCHIYAMA
+
+
+def send_events(api: str, events: list[dict[str, Any]]) -> None:
+    """Post ``events`` to the real server as a browser would, 10 per batch."""
+    for start in range(0, len(events), 10):
+        batch = {"events": events[start : start + 10]}
+        status, _, counted, _ = call(
+            f"{api}/v1/events", "POST", batch, {"User-Agent": BROWSER_AGENT}
+        )
+        assert (status, counted) == (202, {"counted": len(batch["events"])})
+
+
+def test_experiment_results_from_real_events(tab: Tab, api: str) -> None:
+    auth = {"Authorization": f"Bearer {KEY}"}
+    body = {"id": "real-ab", "variants": [{"name": "A"}, {"name": "B"}]}
+    assert call(f"{api}/v1/rules/experiments", "POST", body, auth)[0] == 201
+    try:
+        base = {"source": UCHIYAMA, "block": "related"}
+        events = []
+        for variant, clicks in (("A", 2), ("B", 12)):
+            tagged = {**base, "variant": f"real-ab/{variant}"}
+            items = [{"shown": NEIGHBOUR, "position": 1}]
+            events += [{"type": "impression", **tagged, "items": items}] * 40
+            events += [{"type": "click", **tagged, "shown": NEIGHBOUR, "position": 1}] * clicks
+        send_events(api, events)
+        page = tab.page
+        page.goto(f"{api}/editor")
+        use_key(page)
+        card = page.locator("article.experiment[data-id='real-ab']")
+        related = card.locator("table.results[data-block='related']")
+        expect(related.locator("tbody th")).to_have_text(["A (control)", "B"])
+        expect(related.locator("tbody td:nth-child(2)")).to_have_text(["40", "40"])
+        expect(related.locator("tbody td:nth-child(3)")).to_have_text(["2", "12"])
+        expect(related.locator("tbody td:nth-child(4)")).to_have_text(["5.00%", "30.00%"])
+        expect(related.locator("tbody .verdict").nth(1)).to_contain_text("B is better than A")
+        tab.assert_quiet()
+    finally:
+        call(f"{api}/v1/rules/experiments/real-ab/stop", "POST", {}, auth)
+
+
+def count_text(value: float) -> str:
+    """A decayed count as the editor prints it: at most one decimal, grouped."""
+    return f"{round(value, 1):,.1f}".removesuffix(".0")
+
+
+def test_reader_signals_and_the_most_clicked_view(tab: Tab, api: str) -> None:
+    """Events sent to the real server, estimated at once (admin reload), shown per item
+    and in the "most clicked" order."""
+    page = tab.page
+    ranked = [
+        item["id"]
+        for item in call(f"{api}/v1/articles/{UCHIYAMA}/recommendations?explain=true")[2]["related"]
+    ]
+    assert len(ranked) >= 5
+    base = {"source": UCHIYAMA, "block": "related", "variant": "default"}
+    shown = [{"shown": article_id, "position": n} for n, article_id in enumerate(ranked, 1)]
+    events = [{"type": "impression", **base, "items": shown}] * 40
+    events += [{"type": "click", **base, "shown": ranked[3], "position": 4}] * 10
+    events += [{"type": "click", **base, "shown": ranked[1], "position": 2}] * 3
+    send_events(api, events)
+    auth = {"Authorization": f"Bearer {KEY}"}
+    status, _, reloaded, _ = call(f"{api}/v1/admin/reload", "POST", None, auth)
+    assert status == 200 and reloaded["click_through"] is True
+    real = call(f"{api}/v1/articles/{UCHIYAMA}/recommendations?explain=true")[2]
+    assert [item["id"] for item in real["related"]] == ranked, "the boost is off: same order"
+
+    page.goto(f"{api}/editor#article={UCHIYAMA}")
+    related = page.locator("#column-current .block").first
+    items = related.locator(".item")
+    expect(items.first).to_be_visible()
+    assert item_ids(page, "#column-current .block:nth-of-type(1)") == ranked
+    fourth = items.nth(3)
+    expect(fourth.locator(".signals dt")).to_have_text(
+        ["impressions", "clicks", "click-through", "ctr boost"]
+    )
+    # Other tests of this module count events on the same server: read what it counted.
+    explained = {item["id"]: item["explanation"] for item in real["related"]}
+    fourth_counts = explained[ranked[3]]
+    assert fourth_counts["clicks"] >= 10 and fourth_counts["impressions"] >= 40
+    expect(fourth.locator(".signals dd")).to_have_text(
+        [
+            count_text(fourth_counts["impressions"]),
+            count_text(fourth_counts["clicks"]),
+            f"{fourth_counts['ctr']:.2%}",
+            "× 1",
+        ]
+    )
+    expect(items.nth(2).locator(".signals dd").nth(1)).to_have_text(
+        count_text(explained[ranked[2]]["clicks"])
+    )
+    # The other parts stay as they were.
+    others = [k for k in real["related"][1]["explanation"] if k not in SIGNAL_KEYS]
+    expect(items.nth(1).locator(".explanation:not(.signals) dt")).to_have_text(
+        [key.replace("_", " ") for key in others]
+    )
+
+    toggle = related.get_by_role("button", name="Most clicked first")
+    expect(toggle).to_have_attribute("aria-pressed", "false")
+    toggle.click()
+    expect(toggle).to_have_attribute("aria-pressed", "true")
+    most = sorted(ranked, key=lambda i: (-round(explained[i]["clicks"], 1), ranked.index(i)))
+    assert item_ids(page, "#column-current .block:nth-of-type(1)") == most
+    counts = [f"{count_text(explained[i]['clicks'])} clicks" for i in most]
+    expect(related.locator(".click-count")).to_have_text(counts)
+    expect(related.locator(".ranked")).to_have_text([f"ranked {ranked.index(i) + 1}" for i in most])
+    related.scroll_into_view_if_needed()
+    tab.screenshot("editor-most-clicked.png")
+    toggle.click()
+    expect(toggle).to_have_attribute("aria-pressed", "false")
+    assert item_ids(page, "#column-current .block:nth-of-type(1)") == ranked
+    expect(related.locator(".click-count")).to_have_count(0)
     tab.assert_quiet()
 
 
@@ -826,3 +1241,38 @@ def test_widget_events_to_an_api_that_is_down_break_nothing(
     assert json.loads(click.value.post_data)["events"][0]["type"] == "click"
     expect(page.locator("p")).to_have_text("the article")  # the link was followed
     reader.assert_quiet()
+
+
+def test_widget_keeps_its_tabs_bucket_and_tags_events_with_the_variant(
+    reader: Tab, api: str, site: tuple[str, Path]
+) -> None:
+    auth = {"Authorization": f"Bearer {KEY}"}
+    body = {"id": "widget-ab", "variants": [{"name": "a"}, {"name": "b"}]}
+    status, _, started, _ = call(f"{api}/v1/rules/experiments", "POST", body, auth)
+    assert status == 201, started
+    experiment = Experiment(
+        "widget-ab", tuple(Variant(v["name"], v["knobs"], v["share"]) for v in started["variants"])
+    )
+    try:
+        url = write_site_page(
+            site,
+            "ab.html",
+            f'<div data-related-article="{UCHIYAMA}" data-k="2"></div>'
+            f'<script src="{api}/widget.js" async></script>',
+        )
+        page = reader.page
+        reads: list[str] = []
+        page.on("request", lambda r: reads.append(r.url) if "/recommendations" in r.url else None)
+        with page.expect_request(is_event_post(api)) as sent:
+            page.goto(url)  # the block is in view at once: its impression follows
+        bucket = int(parse_qs(urlsplit(reads[0]).query)["bucket"][0])
+        assert 0 <= bucket < 10_000
+        variant = experiment.tag(experiment.variant_for(bucket))
+        events = json.loads(sent.value.post_data)["events"]
+        assert {event["variant"] for event in events} == {variant}
+        page.reload()
+        expect(page.locator("[data-related-article]")).to_have_attribute("data-rc-state", "ready")
+        assert len(reads) == 2 and f"bucket={bucket}" in reads[1], "one bucket per tab"
+        reader.assert_quiet()
+    finally:
+        call(f"{api}/v1/rules/experiments/widget-ab/stop", "POST", {}, auth)

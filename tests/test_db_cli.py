@@ -45,7 +45,7 @@ def test_upgrade_once_then_up_to_date(postgres_url: str, tmp_path: Path) -> None
     assert "recommender db upgrade" in output
     assert run("db", "upgrade", url=postgres_url, index_dir=tmp_path) == (
         0,
-        "applied 2 schema step(s): 0001.shared-state, 0002.events\n",
+        "applied 3 schema step(s): 0001.shared-state, 0002.events, 0003.experiments\n",
     )
     assert run("db", "upgrade", url=postgres_url, index_dir=tmp_path) == (
         0,
@@ -163,8 +163,8 @@ def test_serve_refuses_to_start_on_a_database_that_is_behind(
     )
     assert done.returncode == 1
     assert (
-        "lacks schema steps 0001.shared-state, 0002.events: run `recommender db upgrade`"
-        in done.stderr
+        "lacks schema steps 0001.shared-state, 0002.events, 0003.experiments: run "
+        "`recommender db upgrade`" in done.stderr
     )
     assert "Traceback" not in done.stderr
 

@@ -72,9 +72,9 @@ def test_counts_of_a_batch_add_one_per_item_to_each_aggregate() -> None:
     }
     assert counts.pairs == {("a", "b"): Counts(2.0, 0.0), ("a", "c"): Counts(2.0, 2.0)}
     assert counts.positions == {
-        ("related", 1): Counts(2.0, 0.0),
-        ("related", 2): Counts(2.0, 1.0),
-        ("featured", 1): Counts(0.0, 1.0),
+        ("b", "related", 1): Counts(2.0, 0.0),
+        ("c", "related", 2): Counts(2.0, 1.0),
+        ("c", "featured", 1): Counts(0.0, 1.0),
     }
 
 
@@ -105,7 +105,7 @@ MALFORMED = [
     (click(position="2"), "events[1].position", "required: an integer from 1 to 100"),
     (click(position=True), "events[1].position", "required: an integer from 1 to 100"),
     (click(variant=""), "events[1].variant", "expected a non-empty string"),
-    (click(variant="v" * 65), "events[1].variant", "longer than 64 characters"),
+    (click(variant="v" * 130), "events[1].variant", "longer than 129 characters"),
     (click(variant="a\nb"), "events[1].variant", "holds control characters"),
     (click(items=[]), "events[1].items", "unknown field"),
     (click(user="reader-1"), "events[1].user", "unknown field"),
@@ -244,7 +244,11 @@ def test_an_event_counts_one_now_and_half_one_half_life_later(
     clock.advance(days=7)
     assert store.shown("b") == {("related", "default"): Counts(0.5, 0.5)}
     assert store.pairs("a") == {"b": Counts(0.5, 0.5), "c": Counts(0.5, 0.0)}
-    assert store.positions() == {("related", 1): Counts(0.5, 0.5), ("related", 2): Counts(0.5, 0.0)}
+    assert store.positions() == {
+        ("b", "related", 1): Counts(0.5, 0.5),
+        ("c", "related", 2): Counts(0.5, 0.0),
+    }
+    assert store.variants() == {("related", "default"): Counts(1.0, 0.5)}
 
 
 def test_an_update_decays_the_stored_counts_before_adding(
@@ -326,7 +330,7 @@ def test_nothing_identifying_a_reader_is_stored(backend_settings: Settings) -> N
     assert columns == {
         "event_shown": ["shown", "block", "variant", *counts],
         "event_pairs": ["source", "shown", *counts],
-        "event_positions": ["block", "position", *counts],
+        "event_positions": ["shown", "block", "position", *counts],
     }
 
 
@@ -334,7 +338,7 @@ def test_a_batch_is_written_whole_or_not_at_all(store: EventStore) -> None:
     good = counts_of({"events": [impression()]})
     broken = copy.deepcopy(good)
     # The last table's row breaks NOT NULL, after the first two tables were written.
-    broken.positions = {("related", None): Counts(1.0, 0.0)}  # type: ignore[dict-item]
+    broken.positions = {("b", "related", None): Counts(1.0, 0.0)}  # type: ignore[dict-item]
     with pytest.raises(Exception, match=r"(?i)not[- ]null"):
         store.add(broken)
     assert store.shown("b") == {}
@@ -362,4 +366,5 @@ def test_a_batch_larger_than_one_statement_is_counted_whole(store: EventStore) -
     pairs = store.pairs("a")
     assert len(pairs) == 600 and set(pairs.values()) == {Counts(1.0, 0.0)}
     assert store.shown("s5-100") == {("related", "default"): Counts(1.0, 0.0)}
-    assert store.positions()[("related", 100)] == Counts(6.0, 0.0)
+    assert store.positions()[("s5-100", "related", 100)] == Counts(1.0, 0.0)
+    assert store.variants() == {("related", "default"): Counts(600.0, 0.0)}

@@ -137,7 +137,7 @@ MALFORMED = [
     ({"events": [click(), click(position="1")]}, "events[1].position"),
     ({"events": [click(block="sidebar")]}, "events[0].block"),
     ({"events": [click(type="view")]}, "events[0].type"),
-    ({"events": [click(variant="x" * 65)]}, "events[0].variant"),
+    ({"events": [click(variant="x" * 130)]}, "events[0].variant"),
     ({"events": [impression(), {**impression(), "items": []}]}, "events[1].items"),
     ({"events": [click(), click(ip="10.1.2.3")]}, "events[1].ip"),
     ({"batch": []}, "batch"),

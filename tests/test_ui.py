@@ -4,6 +4,7 @@ What they do in a browser is tested in ``test_browser.py``."""
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -13,6 +14,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from recommender import Settings
+from recommender.config import PARAMETERS
+from recommender.experiments import EXPERIMENT_KNOBS
 
 from .conftest import topic_records
 from .test_api import make_app
@@ -68,6 +71,42 @@ def test_editor_page_and_its_files(client: FlaskClient) -> None:
     for module in (STATIC / "editor").glob("*.js"):
         with client.get(f"/editor/static/editor/{module.name}") as response:
             assert response.status_code == 200 and "javascript" in response.mimetype
+
+
+def page_data(html: str, element_id: str) -> object:
+    """The JSON the page hands its scripts in ``<script type="application/json">``."""
+    found = re.search(rf'<script type="application/json" id="{element_id}">([^<]*)</script>', html)
+    assert found, element_id
+    return json.loads(found.group(1))
+
+
+def test_editor_page_hands_over_the_experiment_knobs_with_their_limits(
+    client: FlaskClient,
+) -> None:
+    html = client.get("/editor").get_data(as_text=True)
+    knobs = page_data(html, "experiment-knobs")
+    limits = page_data(html, "knob-limits")
+    assert knobs == list(EXPERIMENT_KNOBS)
+    assert isinstance(limits, dict)
+    for knob in EXPERIMENT_KNOBS:
+        declared = PARAMETERS[knob]
+        low = declared.at_least if declared.at_least is not None else declared.above
+        assert limits[knob] == {
+            "label": declared.label,
+            "min": low,
+            "max": declared.at_most,
+            "step": declared.step,
+        }
+
+
+def test_editor_page_has_the_experiments_panel(client: FlaskClient) -> None:
+    html = client.get("/editor").get_data(as_text=True)
+    # Shown by the script once the server answers; the API's errors land beside the form.
+    assert re.search(r'<section id="experiments-panel"[^>]*\bhidden>', html)
+    for element in ("experiment-form", "experiment-variants", "served-knobs", "experiments-list"):
+        assert f'id="{element}"' in html
+    assert '<p id="experiment-error" class="error" role="alert" hidden>' in html
+    assert '<label for="experiment-id">' in html
 
 
 def test_widget_script_is_small_cacheable_javascript(client: FlaskClient) -> None:

@@ -15,8 +15,8 @@ CREATE TABLE recommender.event_pairs (
     PRIMARY KEY (source, shown)
 );
 CREATE TABLE recommender.event_positions (
-    block TEXT NOT NULL, position INTEGER NOT NULL,
+    shown TEXT NOT NULL, block TEXT NOT NULL, position INTEGER NOT NULL,
     impressions DOUBLE PRECISION NOT NULL, clicks DOUBLE PRECISION NOT NULL,
     as_of DOUBLE PRECISION NOT NULL,
-    PRIMARY KEY (block, position)
+    PRIMARY KEY (shown, block, position)
 );

@@ -216,6 +216,21 @@
     });
   }
 
+  // The reader's A/B bucket (0-9999), one per browser tab: kept in sessionStorage,
+  // never in a cookie, so the tab sees one variant of a running test throughout.
+  function bucket() {
+    var key = "rc-bucket";
+    var value = NaN;
+    try {
+      value = parseInt(window.sessionStorage.getItem(key), 10);
+    } catch (e) { /* storage refused (privacy modes): a bucket per page view */ }
+    if (!(value >= 0 && value < 10000)) {
+      value = Math.floor(Math.random() * 10000);
+      try { window.sessionStorage.setItem(key, String(value)); } catch (e) { /* as above */ }
+    }
+    return value;
+  }
+
   function load(host) {
     if (host.getAttribute("data-rc-state")) return; // already done (or under way)
     host.setAttribute("data-rc-state", "loading");
@@ -227,7 +242,8 @@
       return;
     }
     var url = base + "/v1/articles/" + encodeURIComponent(id) + "/recommendations";
-    if (k >= 1 && k <= 50) url += "?k=" + k;
+    url += "?bucket=" + bucket();
+    if (k >= 1 && k <= 50) url += "&k=" + k;
     var controller = window.AbortController ? new AbortController() : null;
     var timer = controller ? setTimeout(function () { controller.abort(); }, TIMEOUT_MS) : 0;
     fetch(url, {

@@ -56,6 +56,7 @@ async function request(path, { method = "GET", body, auth = false } = {}) {
 }
 
 const article = (id) => `/v1/articles/${encodeURIComponent(id)}`;
+const experiment = (id) => `/v1/rules/experiments/${encodeURIComponent(id)}`;
 
 export const api = {
   status: () => request("/v1/status"),
@@ -72,4 +73,11 @@ export const api = {
   getRules: (id) => request(`${article(id)}/rules`, { auth: true }),
   putRules: (id, rules) => request(`${article(id)}/rules`, { method: "PUT", body: rules, auth: true }),
   deleteRules: (id) => request(`${article(id)}/rules`, { method: "DELETE", auth: true }),
+  // A/B tests and the served knobs: every call needs the key, reads included.
+  experiments: () => request("/v1/rules/experiments", { auth: true }),
+  startExperiment: (body) => request("/v1/rules/experiments", { method: "POST", body, auth: true }),
+  stopExperiment: (id, promote) =>
+    request(`${experiment(id)}/stop`, { method: "POST", body: promote ? { promote } : {}, auth: true }),
+  servedKnobs: () => request("/v1/rules/knobs", { auth: true }),
+  resetKnobs: () => request("/v1/rules/knobs", { method: "DELETE", auth: true }),
 };

@@ -44,6 +44,11 @@ export function showError(node, error) {
   node.hidden = !error;
 }
 
+/** 0.0453 -> "4.53%" */
+export function percent(rate) {
+  return `${(rate * 100).toFixed(2)}%`;
+}
+
 /** "3 min", "2 h", "4 days" */
 export function formatAge(seconds) {
   if (!Number.isFinite(seconds)) return "unknown";

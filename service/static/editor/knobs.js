@@ -9,7 +9,7 @@ import { h } from "./dom.js";
 
 const LIMITS = JSON.parse(document.getElementById("knob-limits")?.textContent || "{}");
 
-function numeric(name) {
+export function numeric(name) {
   const { label, min, max, step } = LIMITS[name] || { label: name };
   const knob = { name, label, type: "number" };
   if (min !== null && min !== undefined) knob.min = min;
@@ -28,7 +28,14 @@ export const KNOBS = [
   numeric("recency_half_life_days"),
   numeric("max_age_days"),
   numeric("mmr_lambda"),
+  numeric("ctr_weight"),
 ];
+
+// The knobs an A/B test variant may set (recommender/experiments.py EXPERIMENT_KNOBS),
+// handed over in the page like the limits.
+export const EXPERIMENT_KNOBS = JSON.parse(
+  document.getElementById("experiment-knobs")?.textContent || "[]",
+).map(numeric);
 
 export function buildKnobs(container) {
   container.replaceChildren(

@@ -1,9 +1,11 @@
 // The editor preview page: find or open an article, see its two blocks as readers
 // will, compare ranking knobs side by side, preview a draft, and (where the server
-// has editorial rules) pin and block. All data goes into the DOM as text.
+// has editorial rules) pin and block, and run A/B tests of ranking knobs. All data goes
+// into the DOM as text.
 
 import { api, forgetKey, getKey, setKey } from "./api.js";
 import { formatAge, h, safeUrl, showError } from "./dom.js";
+import { setupExperiments } from "./experiments.js";
 import { buildKnobs, clearKnobs, describeKnobs, knobParams } from "./knobs.js";
 import { renderRecommendations } from "./render.js";
 import { itemActions, loadRules, pinnedIds, renderRules, saveRules } from "./rules.js";
@@ -15,6 +17,9 @@ const STATUS_REFRESH_MS = 60_000;
 
 let current = null; // {id, article, data, rules} of the open article
 let opening = 0;
+let experiments = null; // {reload} of the A/B test panel
+let experimentsAvailable = false; // the server has the experiments routes
+let keyAsked = false; // the editor asked for the key box (A/B test panel)
 
 // -- index status ---------------------------------------------------------------------
 
@@ -55,10 +60,11 @@ function renderCurrent() {
   const pinned = pinnedIds(current.rules);
   renderRecommendations(body, markPinned(current.data, pinned), {
     actions: itemActions(current.rules, changeRules),
+    mostClicked: true,
   });
   const panel = $("rules-panel");
   panel.hidden = !current.rules.available;
-  $("key-form").hidden = !current.rules.available;
+  showKeyForm();
   if (current.rules.available) renderRules($("rules-body"), current.rules, changeRules);
 }
 
@@ -172,6 +178,28 @@ async function previewDraft(event) {
 
 // -- the key ----------------------------------------------------------------------------
 
+/**
+ * The key box shows where it unlocks something: an open article's rules, or the A/B tests
+ * once a key is set or the editor asks for it. Hidden until then, it keeps the search box
+ * first in the tab order.
+ */
+function showKeyForm() {
+  const forExperiments = experimentsAvailable && (keyAsked || Boolean(getKey()));
+  $("key-form").hidden = !(forExperiments || (current && current.rules.available));
+}
+
+function askKey() {
+  keyAsked = true;
+  showKeyForm();
+  $("api-key").focus();
+}
+
+function keyChanged() {
+  showKeyState();
+  if (current) openArticle(current.id, { focus: false });
+  experiments.reload();
+}
+
 function showKeyState() {
   $("key-state").textContent = getKey() ? "A key is set for this tab." : "No key set.";
 }
@@ -183,13 +211,11 @@ function setupKey() {
     if (!input.value.trim()) return;
     setKey(input.value.trim());
     input.value = "";
-    showKeyState();
-    if (current) openArticle(current.id, { focus: false });
+    keyChanged();
   });
   $("forget-key").addEventListener("click", () => {
     forgetKey();
-    showKeyState();
-    if (current) openArticle(current.id, { focus: false });
+    keyChanged();
   });
   showKeyState();
 }
@@ -207,6 +233,27 @@ function start() {
     compare();
   });
   $("draft-form").addEventListener("submit", previewDraft);
+  experiments = setupExperiments(
+    {
+      panel: $("experiments-panel"),
+      body: $("experiments-body"),
+      form: $("experiment-form"),
+      variants: $("experiment-variants"),
+      add: $("variant-add"),
+      error: $("experiment-error"),
+      list: $("experiments-list"),
+      served: $("served-knobs"),
+      keyHint: $("experiments-key"),
+      message: $("experiments-message"),
+    },
+    {
+      onAvailable: (available) => {
+        experimentsAvailable = available;
+        showKeyForm();
+      },
+      askKey,
+    },
+  );
   setupKey();
   setupSearch({
     form: $("search-form"),
@@ -222,6 +269,7 @@ function start() {
   const initial = articleFromHash();
   if (initial) openArticle(initial, { focus: false });
   loadStatus();
+  experiments.reload();
   setInterval(loadStatus, STATUS_REFRESH_MS);
 }
 
