@@ -515,17 +515,22 @@ def _matches(frame_name: str, method: str, file: str) -> bool:
 
 
 def check_share(path: Path) -> dict[str, float]:
-    """Inclusive shares (0-1) of a profile's samples in the change check: the live
-    counter, the rules counter, and both (they never share a stack)."""
+    """Inclusive shares (0-1) of a profile's samples in the change check: the whole
+    check (``Engine._counters``, whatever reads the counters), and within it the
+    single-row read of both counters (PostgreSQL's ``CounterRow``) or the live and
+    rules counters read one after the other (SQLite)."""
     inclusive, _, total = scale._inclusive(path)
     if not total:
         return {}
-    live = sum(w for n, w in inclusive.items() if _matches(n, "seq", "recommender/live.py"))
-    rules = sum(w for n, w in inclusive.items() if _matches(n, "version", "recommender/rules.py"))
+
+    def share(method: str, file: str) -> float:
+        return sum(w for n, w in inclusive.items() if _matches(n, method, file)) / total
+
     return {
-        "live_seq": live / total,
-        "rules_version": rules / total,
-        "both": (live + rules) / total,
+        "both": share("_counters", "recommender/engine.py"),
+        "counter_row": share("read", "recommender/postgres.py"),
+        "live_seq": share("seq", "recommender/live.py"),
+        "rules_version": share("version", "recommender/rules.py"),
     }
 
 

@@ -300,9 +300,9 @@ def profile(run: dict[str, Any]) -> list[str]:
         "which serves the requests (the connection pool's threads and tqdm's monitor wait "
         "all along, and py-spy counts them as busy): "
         f"`{_short(found.get('main_thread_file', found['file']))}`. The change "
-        f"check holds {found['check'].get('both', 0):.1%} of its samples "
-        f"(`live.seq` {found['check'].get('live_seq', 0):.1%}, `rules.version` "
-        f"{found['check'].get('rules_version', 0):.1%}). Inclusive: share of samples with "
+        f"check (`Engine._counters`) holds {found['check'].get('both', 0):.1%} of its "
+        f"samples, {found['check'].get('counter_row', 0):.1%} of them in the single-row "
+        "read of both counters (`CounterRow.read`). Inclusive: share of samples with "
         "the function on the stack; self: share with it running.",
         "",
         "| function | inclusive | self |",

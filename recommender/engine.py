@@ -649,12 +649,14 @@ class Engine:
             by_block.setdefault(block, []).append(
                 (shown, position, counts.impressions, counts.clicks)
             )
-        clicks = None
-        if by_block:
-            clicks = estimate_click_through(
-                [PositionCounts.from_rows(rows) for rows in by_block.values()],
-                quantile=self.settings.ctr_exploration,
-            )
+        if not by_block:
+            if self._clicks is not None:  # the counts decayed away, or were cleared
+                self.use_clicks(None)
+            return None  # nothing changed: cached answers stay valid
+        clicks = estimate_click_through(
+            [PositionCounts.from_rows(rows) for rows in by_block.values()],
+            quantile=self.settings.ctr_exploration,
+        )
         self.use_clicks(clicks)
         return clicks
 

@@ -45,24 +45,30 @@ def test_the_committed_page_has_at_most_one_state_section() -> None:
     assert text.count(state.HEADING) == text.count(start)
 
 
-def test_check_share_counts_both_counters(tmp_path: Path) -> None:
+def test_check_share_counts_the_change_check_by_any_path(tmp_path: Path) -> None:
     frames = [
         {"name": "recommendations", "file": "/w/service/app.py"},
-        {"name": "LiveStore.seq", "file": "/w/recommender/live.py"},
-        {"name": "RuleStore.version", "file": "/w/recommender/rules.py"},
+        {"name": "Engine._counters", "file": "/w/recommender/engine.py"},
+        {"name": "CounterRow.read", "file": "/w/recommender/postgres.py"},
         {"name": "Connections.query", "file": "/w/recommender/postgres.py"},
+        {"name": "LiveStore.seq", "file": "/w/recommender/live.py"},
         {"name": "Condition.wait", "file": "/usr/lib/python3.11/threading.py"},
     ]
     profiles = [
-        {"name": 'Thread 1 "MainThread"', "samples": [[0, 1, 3], [0, 2, 3], [0], [0]]},
-        {"name": 'Thread 2 "recommender-worker-0"', "samples": [[4], [4], [4], [4]]},
+        {"name": 'Thread 1 "MainThread"', "samples": [[0, 1, 2, 3], [0, 1, 4], [0], [0]]},
+        {"name": 'Thread 2 "recommender-worker-0"', "samples": [[5], [5], [5], [5]]},
     ]
     for profile in profiles:
         profile["weights"] = [1] * len(profile["samples"])
     path = tmp_path / "p.json"
     path.write_text(json.dumps({"shared": {"frames": frames}, "profiles": profiles}))
     main = scale.serving_thread(path, tmp_path / "main.json")
-    assert state.check_share(main) == {"live_seq": 0.25, "rules_version": 0.25, "both": 0.5}
+    assert state.check_share(main) == {
+        "both": 0.5,
+        "counter_row": 0.25,
+        "live_seq": 0.25,
+        "rules_version": 0.0,
+    }
     assert state.check_share(path)["both"] == 0.25  # diluted by the idle pool thread
 
 

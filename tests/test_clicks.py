@@ -186,3 +186,9 @@ def test_new_estimates_change_the_cache_key(engine: Engine) -> None:
     before = engine.freshness().version
     engine.use_clicks(clicked_on(engine, "sleep-1"))
     assert engine.freshness().version != before
+
+
+def test_a_refresh_without_events_keeps_cached_answers_valid(engine: Engine) -> None:
+    before = engine.freshness().version
+    assert engine.refresh_clicks() is None
+    assert engine.freshness().version == before
