@@ -357,6 +357,9 @@ class Catalog:
         self._go_live_times = np.sort(
             np.concatenate([base_times, live_goes_live[np.isfinite(live_goes_live)]])
         )
+        # (since, until, count): the span of time over which the count of articles gone
+        # live is ``count`` (see :meth:`schedule`); empty until first asked.
+        self._schedule_span: tuple[float, float, int] = (np.inf, -np.inf, 0)
         self._labels: dict[int, frozenset[str]] = {}
         self._indexes: dict[str, dict[str, np.ndarray]] = {}
         self._featured_positions: np.ndarray | None = None
@@ -539,9 +542,16 @@ class Catalog:
         snapshot nor the live changes do; caches key on this count.
         """
         moment = (now or self.now()).timestamp()
-        live = int(np.searchsorted(self._go_live_times, moment, side="right"))
-        waiting = self._go_live_times[live:]
-        return live, (float(waiting[0] - moment) if waiting.size else None)
+        # Every cached answer asks this: the count holds between two go-live times,
+        # so it is searched for again only when the clock leaves that span.
+        since, until, live = self._schedule_span
+        if not since <= moment < until:
+            times = self._go_live_times
+            live = int(np.searchsorted(times, moment, side="right"))
+            since = float(times[live - 1]) if live else -np.inf
+            until = float(times[live]) if live < times.size else np.inf
+            self._schedule_span = (since, until, live)
+        return live, (until - moment if until != np.inf else None)
 
     # -- per-position data -------------------------------------------------------------
 

@@ -6,7 +6,6 @@ and response shapes live in :mod:`service.schemas`, errors in :mod:`service.erro
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import logging
 import threading
@@ -15,7 +14,6 @@ from collections.abc import Callable
 from dataclasses import asdict
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
-from urllib.parse import urlencode
 
 from flask import Response, current_app, g, jsonify, request
 from flask_openapi3.models.info import Info
@@ -44,6 +42,7 @@ from .errors import (
     validation_problem,
 )
 from .events import EventGate, read_batch
+from .kept import ANSWER_RULES, KeptAnswers, answer_key, answer_tag, kept_response, known_miss
 from .metrics import Metrics
 from .schemas import (
     ArticleBody,
@@ -193,36 +192,24 @@ def _items(items: list[Recommendation]) -> list[dict[str, Any]]:
 def _cached(make_payload: Callable[[], Any], key: str | None = None) -> Response:
     """A cacheable JSON answer: 304 when the client's ETag still holds.
 
-    The ETag depends on the index version, the rules version, how many scheduled
-    articles have gone live, and the request, so it changes exactly when the
-    answer may; it is checked before any ranking runs, and answers are kept under
-    it (:class:`~service.cache.ResponseCache`). ``key`` stands for the request in it
-    (default: its path and query string). ``max-age`` never reaches
-    past the moment the next scheduled article goes live, so no cache keeps an
-    answer that leaves it out.
+    The ETag (:func:`~service.kept.answer_tag`) changes exactly when the answer may;
+    it is checked before any ranking runs, and answers are kept under it
+    (:class:`~service.cache.ResponseCache`), where :class:`~service.kept.KeptAnswers`
+    finds them before the next request reaches the app. ``key`` stands for the
+    request (default: its path and query string).
     """
-    freshness = engine().freshness()
     key = request.full_path if key is None else key
-    tag = hashlib.sha256(f"{freshness.version}|{key}".encode()).hexdigest()[:32]
-    max_age = settings().cache_max_age
-    if freshness.expires_in is not None:
-        max_age = min(max_age, int(freshness.expires_in))
-    cache_control = f"public, max-age={max_age}"
-    if request.if_none_match.contains(tag):
-        response = Response(status=304)
-    else:
-        # The ETag names exactly what the answer depends on: it is the cache's key too.
+    tag, cache_control = answer_tag(engine(), key, settings().cache_max_age)
+    not_modified = request.if_none_match.contains(tag)
+    body = None
+    if not not_modified:
         answers: ResponseCache = current_app.extensions["recommender.answers"]
-        body = answers.get(tag)
+        # KeptAnswers has looked for this very answer already when it says so.
+        body = None if known_miss(request.environ, tag) else answers.get(tag)
         if body is None:
-            response = jsonify(make_payload())
-            answers.put(tag, response.get_data())
-        else:
-            response = Response(body, mimetype="application/json")
-    response.set_etag(tag)
-    response.headers["Cache-Control"] = cache_control
-    response.vary.add("Origin")
-    return response
+            body = jsonify(make_payload()).get_data()
+            answers.put(tag, body)
+    return kept_response(body, tag, cache_control, not_modified)
 
 
 def _answer_args(query: ListQuery) -> tuple[int | None, Filters, RankingKnobs, bool]:
@@ -242,12 +229,8 @@ def _variant(query: ListQuery) -> str:
 
 
 def _answer_key(query: ListQuery) -> str:
-    """The cache key of an answer route's request: its path and parameters, with the
-    reader's bucket replaced by its variant (10,000 buckets share a few answers)."""
-    args = sorted(
-        (name, value) for name, value in request.args.items(multi=True) if name != "bucket"
-    )
-    return f"{request.path}?{urlencode(args)}|variant={_variant(query)}"
+    """The cache key of an answer route's request (see :func:`~service.kept.answer_key`)."""
+    return answer_key(request.path, request.args, _variant(query))
 
 
 def _check_key() -> None:
@@ -359,7 +342,7 @@ def _register_routes(app: OpenAPI) -> None:
         return Response(body, mimetype="text/plain", content_type="text/plain; version=0.0.4")
 
     @app.get(
-        "/v1/articles/<article_id>/related",
+        ANSWER_RULES["related"],
         tags=[READ],
         responses={200: ItemsResponse, 304: None, **_problems(400, 404, 503)},
         summary="Related articles for an article",
@@ -375,7 +358,7 @@ def _register_routes(app: OpenAPI) -> None:
         )
 
     @app.get(
-        "/v1/articles/<article_id>/featured",
+        ANSWER_RULES["featured"],
         tags=[READ],
         responses={200: ItemsResponse, 304: None, **_problems(400, 404, 503)},
         summary="Featured picks for an article",
@@ -391,7 +374,7 @@ def _register_routes(app: OpenAPI) -> None:
         )
 
     @app.get(
-        "/v1/articles/<article_id>/recommendations",
+        ANSWER_RULES["recommendations"],
         tags=[READ],
         responses={200: RecommendationsResponse, 304: None, **_problems(400, 404, 503)},
         summary="Related and featured blocks in one call",
@@ -849,4 +832,13 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
             expose_headers=["ETag", "X-Request-Id"],
             vary_header=True,
         )
+    # Outermost, so a kept answer skips the framework (see service.kept).
+    app.wsgi_app = KeptAnswers(  # type: ignore[method-assign]
+        app.wsgi_app,
+        holder,
+        app.extensions["recommender.answers"],
+        metrics,
+        settings.cache_max_age,
+        cors=bool(settings.cors_origin_list),
+    )
     return app

@@ -217,14 +217,19 @@ def validation_problem(exc: ValidationError) -> Response:
     )
 
 
+def request_id(incoming: str) -> str:
+    """The id a request is known by in logs and its ``X-Request-Id`` header: the
+    caller's own (printable ASCII, at most 128 characters), else a new one."""
+    valid = 0 < len(incoming) <= 128 and incoming.isascii() and incoming.isprintable()
+    return incoming if valid else uuid.uuid4().hex
+
+
 def register_error_handlers(app: Flask) -> None:
     """Install the handlers and the request-id header on ``app``."""
 
     @app.before_request
     def _assign_request_id() -> None:
-        incoming = request.headers.get("X-Request-Id", "")
-        valid = 0 < len(incoming) <= 128 and incoming.isascii() and incoming.isprintable()
-        g.request_id = incoming if valid else uuid.uuid4().hex
+        g.request_id = request_id(request.headers.get("X-Request-Id", ""))
 
     @app.after_request
     def _echo_request_id(response: Response) -> Response:

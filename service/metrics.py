@@ -85,9 +85,14 @@ class Metrics:
             # The route pattern, not the path: one series per route, whatever the ids.
             route = request.url_rule.rule if request.url_rule else "unmatched"
             elapsed = time.perf_counter() - g.get("started", time.perf_counter())
-            self.requests.labels(route, request.method, str(response.status_code)).inc()
-            self.latency.labels(route, request.method).observe(elapsed)
+            self.observe(route, request.method, response.status_code, elapsed)
             return response
+
+    def observe(self, route: str, method: str, status: int, seconds: float) -> None:
+        """Count one request of ``route`` (its rule, e.g. ``/v1/articles/<article_id>``)
+        and record how long it took."""
+        self.requests.labels(route, method, str(status)).inc()
+        self.latency.labels(route, method).observe(seconds)
 
     def render(self) -> bytes:
         """The Prometheus text exposition (all gunicorn workers added up)."""
