@@ -109,7 +109,11 @@ class PrecomputedCandidates:
     half of the stored set (the dense neighbours, then the lexical ones, each best
     first) is cut to the ``want`` a request asks for.
 
-    Drafts, live upserts, snapshots built before candidate sets existed and small
+    A live upsert's own set is made when it is written, the way a build makes a
+    stored set (its nearest snapshot articles by cosine, then by its strongest
+    terms: :meth:`~recommender.catalog.Catalog.upsert_links`), ∪ the upserts
+    nearest to it by either signal (all of them while there are no more than a
+    request wants). Drafts, snapshots built before candidate sets existed and small
     snapshots (``exhaustive_below``) are searched exhaustively
     (:class:`ExhaustiveCandidates`), as the whole index must be for a text nobody
     indexed.
@@ -128,22 +132,34 @@ class PrecomputedCandidates:
         self, query: Query, lexical: WeightedQuery, eligible: Eligible, want: int
     ) -> np.ndarray:
         """See :meth:`CandidateSource.for_query`."""
-        stored = self.catalog.snapshot.candidates
+        catalog = self.catalog
+        stored = catalog.snapshot.candidates
         position = query.position
-        if (
-            stored is None
-            or position is None
-            or position >= self.catalog.n_snapshot
-            or self.catalog.n_snapshot < self.exhaustive_below
-        ):
+        if stored is None or position is None or catalog.n_snapshot < self.exhaustive_below:
             return self.exhaustive.for_query(query, lexical, eligible, want)
-        half = stored.shape[1] // 2
-        row = np.asarray(stored[position])
+        if catalog.is_live(position):
+            row = catalog.upsert_links(position)
+            upserts = self._nearest_upserts(query, lexical, want)
+        else:
+            row = np.asarray(stored[position])
+            upserts = catalog.linked_upserts(position)
+        half = row.shape[0] // 2
         chosen = np.concatenate([row[: min(want, half)], row[half : half + min(want, half)]])
-        positions = np.union1d(chosen[chosen >= 0], self.catalog.linked_upserts(position)).astype(
-            np.int64
-        )
+        positions = np.union1d(chosen[chosen >= 0], upserts).astype(np.int64)
         return np.asarray(positions[eligible(positions)], dtype=np.int64)
+
+    def _nearest_upserts(self, query: Query, lexical: WeightedQuery, want: int) -> np.ndarray:
+        """The live upserts among a live upsert's candidates: every one while there
+        are at most ``want``, else the ``want`` nearest by cosine ∪ by lexical score
+        (one product over the live layer, never over the corpus)."""
+        live = self.catalog.live_positions()
+        if live.size <= want:
+            return live
+        cosines = self.catalog.cosines(live, query.vector)
+        scores = self.catalog.lexical_scores_at(lexical, live)
+        nearest = np.argpartition(-cosines, want - 1)[:want]
+        strongest = np.argpartition(-scores, want - 1)[:want]
+        return np.asarray(live[np.union1d(nearest, strongest)], dtype=np.int64)
 
     def featured(self, query: Query, pool: np.ndarray, want: int) -> np.ndarray:
         """The ``want`` articles of ``pool`` nearest to the query by cosine, with those

@@ -45,6 +45,15 @@ DAY = 86_400.0
 """Seconds in a day: ages in the knobs are in days, times in seconds since the epoch."""
 
 
+def among(positions: np.ndarray, sorted_set: np.ndarray) -> np.ndarray:
+    """``(len(positions),)`` bool: which ``positions`` are in ``sorted_set`` (ascending,
+    non-empty). A binary search per position: np.isin sorts both arrays on every
+    call, and the masks are asked for a few hundred positions many times a request."""
+    found = np.searchsorted(sorted_set, positions)
+    found[found == len(sorted_set)] = 0
+    return np.asarray(sorted_set[found] == positions, dtype=bool)
+
+
 class Column:
     """A per-position array: the snapshot's values, then the live upserts'. Indexed
     like a numpy array with one position or an array of positions, it never joins
@@ -372,7 +381,7 @@ class Catalog:
         positions = np.asarray(positions, dtype=np.int64)
         listed = positions < len(self)
         if self._hidden.size:
-            listed &= ~np.isin(positions, self._hidden)
+            listed &= ~among(positions, self._hidden)
         return listed
 
     def __len__(self) -> int:
@@ -438,9 +447,17 @@ class Catalog:
                 (np.ones(int(keep.sum()), dtype=np.int8), (targets[keep], sources[keep])),
                 shape=(self.n_snapshot, len(self._derived)),
             ).tocsr()
+            inverted.sum_duplicates()  # each row's upserts once, ascending
             self._links = (inverted.indptr, inverted.indices.astype(np.int64) + self.n_snapshot)
         indptr, linked = self._links
-        return np.unique(linked[indptr[position] : indptr[position + 1]])
+        return linked[indptr[position] : indptr[position + 1]]
+
+    def upsert_links(self, position: int) -> np.ndarray:
+        """``(2w,)`` int32 snapshot positions, -1 padded: the live upsert at
+        ``position``'s nearest articles by cosine, then by its strongest terms, each
+        best first (see :meth:`CatalogBase.upserts`). Laid out as a stored candidate
+        set is, so it serves as the upsert's own."""
+        return self._derived[position - self.n_snapshot].links
 
     # -- records -----------------------------------------------------------------------
 
@@ -708,8 +725,10 @@ class Catalog:
             visible &= self._carrying(positions, "exact tags", filters.tags)
         named = (*filters.exclude, *rules.hidden_under(query_id))
         hidden = [p for p in (*map(self.positions.get, named), query_position) if p is not None]
-        if hidden:
-            visible &= ~np.isin(positions, np.array(hidden, dtype=np.int64))
+        if len(hidden) == 1:  # the query itself, most often
+            visible &= positions != hidden[0]
+        elif hidden:
+            visible &= ~among(positions, np.unique(np.array(hidden, dtype=np.int64)))
         return np.asarray(visible, dtype=bool)
 
     def in_window(self, positions: np.ndarray, reference: float, max_age_days: float) -> np.ndarray:

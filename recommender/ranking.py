@@ -33,7 +33,7 @@ import numpy as np
 from . import scoring
 from .articles import Article
 from .candidates import CandidateSource, PrecomputedCandidates
-from .catalog import Catalog, CatalogBase
+from .catalog import Catalog, CatalogBase, among
 from .clicks import ClickThrough
 from .duplicates import Shingling
 from .errors import InvalidArgument
@@ -395,9 +395,13 @@ class Ranker:
         pins = self._pins(request, k)
         pinned = np.array([p for _, p in pins], dtype=np.int64)
 
+        pinned.sort()
+
         def allowed(positions: np.ndarray) -> np.ndarray:
-            free = ~np.isin(positions, pinned)
-            return np.asarray(self._allowed(request, request.filters, positions) & free, bool)
+            ok = self._allowed(request, request.filters, positions)
+            if pinned.size:
+                ok = ok & ~among(positions, pinned)
+            return np.asarray(ok, dtype=bool)
 
         def eligible(positions: np.ndarray) -> np.ndarray:
             return np.asarray(allowed(positions) & self._sharing(request, positions), bool)

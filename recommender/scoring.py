@@ -36,7 +36,7 @@ from typing import Literal
 
 import numpy as np
 
-from .catalog import DAY, Catalog
+from .catalog import DAY, Catalog, among
 from .clicks import ClickThrough
 from .duplicates import Signatures, resemblance
 from .lexical import WeightedQuery
@@ -76,7 +76,9 @@ class ScoreTable:
 
     def holds(self, positions: np.ndarray) -> np.ndarray:
         """``(len(positions),)`` bool: which of ``positions`` have a row."""
-        return np.isin(positions, self.positions)
+        if not self.positions.size:
+            return np.zeros(len(positions), dtype=bool)
+        return among(positions, self._sorted[1])
 
     def with_columns(self, **columns: np.ndarray) -> ScoreTable:
         """The same table with ``columns`` added (or replaced)."""

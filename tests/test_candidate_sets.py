@@ -86,9 +86,62 @@ def test_live_upserts_and_deletes_reach_other_lists(engine: Engine, tmp_path: Pa
     ranker = Ranker(engine.snapshot, store.load(), candidate_source=precomputed)
     related = [i.article.id for i in ranker.related(ranker.query_for_article("sleep-0"), 8)]
     assert "sleep-new" in related and "sleep-2" not in related
-    # The upsert's own list comes from an exhaustive search: it has no stored set.
+    # The upsert's own list comes from the set made when it was written.
     own = [i.article.id for i in ranker.related(ranker.query_for_article("sleep-new"), 4)]
     assert own and all(i.startswith("sleep-") for i in own)
+
+
+def test_an_upserts_own_set_gives_the_exhaustive_ranking(engine: Engine, tmp_path: Path) -> None:
+    store = LiveStore(tmp_path / "live.sqlite")
+    embedder = FakeEmbedder()
+    for n, (topic, extra) in enumerate([("sleep", "snoring"), ("speech", "stutter")]):
+        article = Article(
+            id=f"{topic}-new", title=f"{topic} clinic {n}", body=f"{TOPICS[topic]} {extra}"
+        )
+        vector = embedder.encode([article.title + "\n\n" + article.body])[0]
+        store.upsert(article, vector, embedder.model_id)
+    # An edited snapshot article is an upsert too: its stored version is hidden.
+    edited = Article(id="swallow-1", title="Swallowing again", body=TOPICS["swallow"] + " sip")
+    store.upsert(edited, embedder.encode([edited.title + "\n\n" + edited.body])[0], "fake")
+    live = store.load()
+    stored = Ranker(engine.snapshot, live, candidate_source=precomputed)  # type: ignore[arg-type]
+    scanned = Ranker(engine.snapshot, live, candidate_source=ExhaustiveCandidates)  # type: ignore[arg-type]
+    catalog = stored.catalog
+    assert catalog.is_live(catalog.positions["sleep-new"])
+    rules = RuleSet(pins={"sleep-new": (Pin("speech-2", 2),)})
+    for knobs in KNOBS[::2]:
+        for article_id in ("sleep-new", "speech-new", "swallow-1"):
+            assert answers(stored, article_id, knobs, rules) == answers(
+                scanned, article_id, knobs, rules
+            ), (article_id, knobs)
+
+
+def test_an_upsert_takes_the_nearest_upserts_when_there_are_many(
+    engine: Engine, tmp_path: Path
+) -> None:
+    store = LiveStore(tmp_path / "live.sqlite")
+    embedder = FakeEmbedder()
+    topics = sorted(TOPICS)
+    for n in range(12):
+        topic = topics[n % len(topics)]
+        article = Article(id=f"new-{n}", title=f"{topic} news {n}", body=TOPICS[topic])
+        vector = embedder.encode([article.title + "\n\n" + article.body])[0]
+        store.upsert(article, vector, embedder.model_id)
+    ranker = Ranker(engine.snapshot, store.load(), candidate_source=precomputed)
+    query = ranker.query_for_article("new-0")
+    weighted = query.lexical.weighted("tf")
+    source = precomputed(ranker.catalog)
+
+    def everything(positions: np.ndarray) -> np.ndarray:
+        return np.ones(len(positions), dtype=bool)
+
+    live = set(ranker.catalog.live_positions().tolist())
+    for want, most in ((20, 12), (3, 6)):  # all 12 fit, or the 3 nearest by each signal
+        found = set(source.for_query(query, weighted, everything, want).tolist()) & live
+        assert 0 < len(found) <= most
+    same_topic = {ranker.catalog.positions[f"new-{n}"] for n in range(0, 12, len(topics))}
+    nearest = set(source.for_query(query, weighted, everything, 3).tolist()) & live
+    assert same_topic - {query.position} <= nearest
 
 
 def test_small_snapshots_drafts_and_upserts_are_searched_exhaustively(engine: Engine) -> None:
