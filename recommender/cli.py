@@ -209,7 +209,9 @@ def reindex(
 
             import_ray()  # a missing extra is said before anything else happens
             runner = RayRunner(RayOptions(address=ray_address))
-        embedder = SentenceTransformerEmbedder(settings.model, batch_size=settings.batch_size)
+        embedder = SentenceTransformerEmbedder(
+            settings.model, batch_size=settings.batch_size, threads=settings.encode_threads or None
+        )
         show_bars = sys.stderr.isatty() if progress is None else progress
         build_index(
             list(sources) or settings.source_list,
@@ -647,7 +649,9 @@ def evaluate(
             click.echo("note: no dev or train split beside --qrels; 'tuned' left out", err=True)
         elif tuning is None:
             raise BadInput("config: 'tuned' needs a dev or train split beside --qrels")
-    embedder = SentenceTransformerEmbedder(settings.model, batch_size=settings.batch_size)
+    embedder = SentenceTransformerEmbedder(
+        settings.model, batch_size=settings.batch_size, threads=settings.encode_threads or None
+    )
     report = evaluate(
         benchmark,
         names,

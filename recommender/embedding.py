@@ -88,12 +88,21 @@ class SentenceTransformerEmbedder:
             ``packaged:all-MiniLM-L6-v2`` for the offline default.
         batch_size: texts per forward pass.
         device: torch device; the engine is built for CPU.
+        threads: CPU threads a model pass may use (torch's ``set_num_threads``, which
+            holds for the whole process); None: torch's default.
     """
 
-    def __init__(self, model: str = DEFAULT_MODEL, batch_size: int = 32, device: str = "cpu"):
+    def __init__(
+        self,
+        model: str = DEFAULT_MODEL,
+        batch_size: int = 32,
+        device: str = "cpu",
+        threads: int | None = None,
+    ):
         self.model = model
         self.batch_size = batch_size
         self.device = device
+        self.threads = threads
         self._location, self._model_id = resolve_model(model)
         self._model: Any = None
         self._lock = threading.Lock()
@@ -114,6 +123,10 @@ class SentenceTransformerEmbedder:
                 # Imported here: sentence-transformers costs seconds to import.
                 from sentence_transformers import SentenceTransformer
 
+                if self.threads:
+                    import torch
+
+                    torch.set_num_threads(self.threads)
                 try:
                     self._model = SentenceTransformer(self._location, device=self.device)
                 except Exception as exc:  # any loader failure means the same to users

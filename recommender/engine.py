@@ -167,7 +167,7 @@ class Engine:
         # Reader events (None: an engine given its stores one by one, as tests do).
         self.events: EventStore | None = None if state is None else state.events
         self.embedder: Embedder = embedder or SentenceTransformerEmbedder(
-            settings.model, batch_size=settings.batch_size
+            settings.model, batch_size=settings.batch_size, threads=settings.encode_threads or None
         )
         self._lock = threading.Lock()
         self._views = threading.local()

@@ -32,6 +32,16 @@ def run(settings: Settings, debug: bool = False) -> None:
             shutil.rmtree(metrics_dir, ignore_errors=True)
 
 
+def for_workers(settings: Settings, cores: int) -> Settings:
+    """The settings each server worker runs with: unless RECOMMENDER_ENCODE_THREADS
+    says otherwise, a model pass uses the worker's share of the ``cores`` (at least
+    one). The workers share the cores: a PUT embedding on both cores of a 2-core
+    machine starved the other worker's reads (docs/benchmarks.md, live changes)."""
+    if settings.encode_threads:
+        return settings
+    return settings.replace(encode_threads=max(1, cores // settings.workers))
+
+
 def _gunicorn(settings: Settings) -> None:
     from gunicorn.app.base import BaseApplication
 
@@ -76,6 +86,6 @@ def _gunicorn(settings: Settings) -> None:
                     self.cfg.set(key, value)
 
         def load(self) -> Any:
-            return create_app(settings)
+            return create_app(for_workers(settings, os.cpu_count() or 1))
 
     Server().run()

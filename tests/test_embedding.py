@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -85,3 +87,19 @@ def test_real_model_chunks_fit_its_window(real_embedder: SentenceTransformerEmbe
     changed = body + " Completely different closing about music therapy and singing." * 20
     other = embed_texts(real_embedder, [("Spasticity treatment", changed)], progress=False)
     assert float(vectors[0] @ other[0]) < 0.999
+
+
+def test_a_model_pass_uses_the_threads_asked_for() -> None:
+    # torch's thread count holds for a whole process: asked in a process of its own.
+    code = (
+        "import torch\n"
+        "from recommender.embedding import SentenceTransformerEmbedder\n"
+        "default = torch.get_num_threads()\n"
+        "SentenceTransformerEmbedder(threads=1).encode(['a short text'])\n"
+        "print(default, torch.get_num_threads())\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=True
+    )
+    default, used = map(int, done.stdout.split()[-2:])
+    assert used == 1 and default >= 1

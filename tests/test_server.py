@@ -219,3 +219,16 @@ def test_ids_default_k_template_and_schedule_over_real_http(
             assert call(f"{base}/v1/articles/{article_id}", "PUT", scheduled, auth)[0] == 201
         ids = [i["id"] for i in call(f"{base}/v1/articles/{UCHIYAMA}/related?k=50")[2]["items"]]
         assert "due-note" in ids and "later-note" not in ids
+
+
+@pytest.mark.parametrize(
+    ("cores", "workers", "asked", "threads"),
+    [(2, 2, 0, 1), (8, 2, 0, 4), (1, 4, 0, 1), (8, 2, 3, 3)],
+)
+def test_each_worker_embeds_with_its_share_of_the_cores(
+    cores: int, workers: int, asked: int, threads: int
+) -> None:
+    from service.server import for_workers
+
+    settings = Settings(workers=workers, encode_threads=asked)
+    assert for_workers(settings, cores).encode_threads == threads
