@@ -42,7 +42,7 @@ from .errors import InvalidArgument, InvalidCorpus
 from .feeds import XML_SUFFIXES, read_xml
 from .frontmatter import parse_front_matter
 from .namespaces import NamespaceMode, NamespacePlan, plan_namespaces
-from .parquet import read_parquet
+from .parquet import read_parquet, row_group_spans
 from .text import markdown_to_html
 from .vectors import FIELD as EMBEDDING
 from .vectors import ModelDimension, VectorProblem, check_vector
@@ -242,11 +242,14 @@ class Shard:
             :func:`read_source` names them; empty for a file.
         span: for a JSON Lines file, (first byte, end byte, number of the first
             line) of this part, whole lines; None for a whole file.
+        groups: for a Parquet file, (first row group, end row group, number of
+            the first row) of this part; None for a whole file.
     """
 
     source: str
     files: tuple[str, ...] = ()
     span: tuple[int, int, int] | None = None
+    groups: tuple[int, int, int] | None = None
     base: str | None = None
     """The directory a relative ``source`` is found in (where the shards were
     planned), so a worker in another directory reads the same files; records
@@ -264,10 +267,11 @@ def plan_shards(
 ) -> list[Shard]:
     """Cut ``sources`` into shards of about ``records`` records, in reading order.
 
-    A Markdown directory is cut into groups of files and a JSON Lines file into
-    runs of whole lines (found by scanning its bytes once for line ends); every
-    other source (CSV, Parquet, XML) is one shard, as its records are not
-    self-contained (a CSV header, a feed's sites). Reading the shards in order
+    A Markdown directory is cut into groups of files, a JSON Lines file into
+    runs of whole lines (found by scanning its bytes once for line ends) and a
+    Parquet file into runs of whole row groups (from its footer); every other
+    source (CSV, XML) is one shard, as its records are not self-contained (a CSV
+    header and quoted line ends, a feed's sites). Reading the shards in order
     and combining them (:func:`combine_shards`) gives what :func:`load_corpus`
     gives.
 
@@ -290,6 +294,9 @@ def plan_shards(
         elif path.suffix.lower() in JSONL_SUFFIXES and path.is_file():
             spans = _line_spans(path, records)
             shards.extend(Shard(str(path), span=span, base=base) for span in spans)
+        elif path.suffix.lower() in PARQUET_SUFFIXES and path.is_file():
+            groups = row_group_spans(path, records)
+            shards.extend(Shard(str(path), groups=group, base=base) for group in groups)
         else:
             shards.append(Shard(str(path), base=base))
     return shards
@@ -364,6 +371,12 @@ def _read_located(shard: Shard, options: ReadOptions) -> list[_Item]:
         return list(
             _read_jsonl(
                 Path(shard.source), shortcodes, options.model_dim, options.known, shard.span
+            )
+        )
+    if shard.groups is not None:
+        return list(
+            _read_parquet(
+                Path(shard.source), shortcodes, options.model_dim, options.known, shard.groups
             )
         )
     return list(read_source(Path(shard.source), options))
@@ -866,10 +879,14 @@ def _json_array(cell: str) -> Any:
 
 
 def _read_parquet(
-    path: Path, shortcodes: bool, model_dim: ModelDimension, known: KnownRecords | None = None
+    path: Path,
+    shortcodes: bool,
+    model_dim: ModelDimension,
+    known: KnownRecords | None = None,
+    groups: tuple[int, int, int] | None = None,
 ) -> Iterator[_Item]:
     source = str(path)
-    for row in read_parquet(path, model_dim):
+    for row in read_parquet(path, model_dim, groups):
         where = _Where(source, row.number)
         # The row's cells (in column order, as Arrow gives them) and its vector.
         raw = json.dumps(row.record, ensure_ascii=False, default=str).encode("utf-8")

@@ -47,17 +47,72 @@ class ParquetRow:
     problem: str | None = None
 
 
-def read_parquet(path: Path, model_dim: ModelDimension | None = None) -> Iterator[ParquetRow]:
+def read_parquet(
+    path: Path,
+    model_dim: ModelDimension | None = None,
+    groups: tuple[int, int, int] | None = None,
+) -> Iterator[ParquetRow]:
     """Every row of a Parquet file, in order.
 
     Args:
         path: the file.
         model_dim: the length a supplied vector must have (asked for once, when
             the file has an ``embedding`` column); by default any length.
+        groups: ``(first, end, first row number)``: only the row groups
+            ``first`` to ``end`` (excluded), whose first row has that number (see
+            :func:`row_group_spans`); None for every row.
 
     Raises:
         InvalidCorpus: pyarrow is not installed, the file is not Parquet or cannot
             be read, or its ``embedding`` column does not hold lists of numbers.
+    """
+    pa, pq = _pyarrow(path)
+    model_dim = model_dim or ModelDimension()
+    try:
+        parquet = pq.ParquetFile(path)
+        schema = parquet.schema_arrow
+        _check_embedding_type(path, schema)
+        number = 1 if groups is None else groups[2]
+        chosen = None if groups is None else list(range(groups[0], groups[1]))
+        for batch in parquet.iter_batches(batch_size=BATCH_ROWS, row_groups=chosen):
+            yield from _rows(batch, number, model_dim, pa)
+            number += batch.num_rows
+    except (OSError, pa.ArrowException) as exc:
+        raise InvalidCorpus(path, f"cannot be read as Parquet: {exc}") from None
+
+
+def row_group_spans(path: Path, rows: int) -> list[tuple[int, int, int]]:
+    """``(first, end, first row number)`` of runs of whole row groups of about
+    ``rows`` rows each (at least one group per run), from the file's footer alone.
+
+    A row group is the smallest part of a Parquet file that can be read on its
+    own, so a file written as one group is one run: write large corpora with
+    groups of a few thousand rows (pyarrow's ``row_group_size``) to read them in
+    parallel.
+
+    Raises:
+        InvalidCorpus: pyarrow is not installed, or the file is not Parquet.
+    """
+    pa, pq = _pyarrow(path)
+    try:
+        metadata = pq.ParquetFile(path).metadata
+    except (OSError, pa.ArrowException) as exc:
+        raise InvalidCorpus(path, f"cannot be read as Parquet: {exc}") from None
+    spans: list[tuple[int, int, int]] = []
+    first, number, held = 0, 1, 0
+    for group in range(metadata.num_row_groups):
+        held += metadata.row_group(group).num_rows
+        if held >= rows or group == metadata.num_row_groups - 1:
+            spans.append((first, group + 1, number))
+            first, number, held = group + 1, number + held, 0
+    return spans
+
+
+def _pyarrow(path: Path) -> tuple[Any, Any]:
+    """``(pyarrow, pyarrow.parquet)``.
+
+    Raises:
+        InvalidCorpus: pyarrow is not installed (naming ``path``, which needs it).
     """
     try:
         import pyarrow as pa
@@ -68,17 +123,7 @@ def read_parquet(path: Path, model_dim: ModelDimension | None = None) -> Iterato
             "reading Parquet needs pyarrow, which is not installed: "
             "pip install 'recommender[parquet]'",
         ) from None
-    model_dim = model_dim or ModelDimension()
-    try:
-        parquet = pq.ParquetFile(path)
-        schema = parquet.schema_arrow
-        _check_embedding_type(path, schema)
-        number = 1
-        for batch in parquet.iter_batches(batch_size=BATCH_ROWS):
-            yield from _rows(batch, number, model_dim, pa)
-            number += batch.num_rows
-    except (OSError, pa.ArrowException) as exc:
-        raise InvalidCorpus(path, f"cannot be read as Parquet: {exc}") from None
+    return pa, pq
 
 
 def _check_embedding_type(path: Path, schema: Any) -> None:
@@ -155,4 +200,4 @@ def _vectors(
     return vectors, problems
 
 
-__all__ = ["BATCH_ROWS", "ParquetRow", "read_parquet"]
+__all__ = ["BATCH_ROWS", "ParquetRow", "read_parquet", "row_group_spans"]

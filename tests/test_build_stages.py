@@ -46,6 +46,7 @@ from recommender.neighbours import (
 )
 from recommender.pipeline import LocalRunner, build_index
 from recommender.snapshot import Snapshot, SnapshotStore
+from recommender.vectors import ModelDimension
 
 from .conftest import BUNDLED_CORPUS, article, topic_records
 from .fakes import FakeEmbedder
@@ -120,6 +121,58 @@ def test_shards_cut_a_directory_and_a_jsonl_file_at_whole_records(tmp_path: Path
     data = jsonl.read_bytes()
     assert spans[0][0] == 0 and spans[-1][1] == len(data)
     assert all(data[end - 1 : end] == b"\n" for _, end, _ in spans)
+
+
+def awkward_parquet(path: Path, group_rows: int) -> Path:
+    """A Parquet file in row groups of ``group_rows`` rows, with a row missing its
+    title, a duplicate id, supplied vectors (one of the wrong length) and rows
+    without one."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rows: list[dict[str, Any]] = [
+        {"id": r["id"], "title": r["title"], "body": r["body"], "embedding": None}
+        for r in topic_records()[:11]
+    ]
+    rows[3]["title"] = None
+    rows[6]["id"] = rows[1]["id"]
+    rows[8]["embedding"] = [1.0, 0.0, 0.0]
+    rows[9]["embedding"] = [0.0, 2.0, 0.0]
+    rows[10]["embedding"] = [1.0, 0.0]
+    schema = pa.schema(
+        [
+            ("id", pa.string()),
+            ("title", pa.string()),
+            ("body", pa.string()),
+            ("embedding", pa.list_(pa.float32())),
+        ]
+    )
+    pq.write_table(pa.Table.from_pylist(rows, schema=schema), path, row_group_size=group_rows)
+    return path
+
+
+@pytest.mark.parametrize(("group_rows", "records"), [(2, 1), (2, 3), (3, 4), (4, 100), (11, 2)])
+def test_a_parquet_file_is_cut_at_its_row_groups(
+    tmp_path: Path, group_rows: int, records: int
+) -> None:
+    source = awkward_parquet(tmp_path / "rows.parquet", group_rows)
+    options = ReadOptions(model_dim=ModelDimension(lambda: 3))
+    whole = load_corpus([source], options)
+    assert {(r.line, r.field) for r in whole.rejections} == {
+        (4, "title"),
+        (7, "id"),
+        (11, "embedding"),
+    }
+    assert whole.vectors.positions.size == 2
+    shards = plan_shards([source], options, records)
+    groups = [shard.groups for shard in shards]
+    size = max(records, group_rows)  # whole groups, at least ``records`` rows each
+    per_shard = -(-size // group_rows)
+    expected_groups = -(-11 // group_rows)
+    assert [g[0] for g in groups if g] == list(range(0, expected_groups, per_shard))
+    assert [g[2] for g in groups if g] == [1 + g[0] * group_rows for g in groups if g]
+    read = [read_shard(shard, options) for shard in shards]
+    same_load(combine_shards([source], read, options), whole)
 
 
 def test_a_shard_of_an_unreadable_source_fails_as_the_whole_read(tmp_path: Path) -> None:

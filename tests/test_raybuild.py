@@ -49,14 +49,22 @@ def counts(report: IndexReport) -> dict[str, Any]:
 def test_the_ray_runner_publishes_what_the_local_build_does(
     ray_cluster: Any, tmp_path: Path
 ) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
     source = write_jsonl(mixed_records(400), tmp_path / "mixed.jsonl")
-    sources = [source, BUNDLED_CORPUS]
+    # 150 more in a Parquet file of row groups of 40 rows: read as two shards, of
+    # 80 and 70 rows (SMALL cuts at 70 records, at whole row groups).
+    rows = [{**r, "id": f"pq-{r['id']}"} for r in mixed_records(150, seed=1)]
+    parquet = tmp_path / "more.parquet"
+    pq.write_table(pa.Table.from_pylist(rows), parquet, row_group_size=40)
+    sources = [source, BUNDLED_CORPUS, parquet]
     local = Settings(index_dir=tmp_path / "local", candidates=20)
     on_ray = Settings(index_dir=tmp_path / "ray", candidates=20)
     expected = build_index(sources, local, FakeEmbedder())
     with RayRunner(SMALL) as runner:
         report = build_index(sources, on_ray, FakeEmbedder(), runner=runner)
-        assert counts(report) == counts(expected) and report.embedded == 463
+        assert counts(report) == counts(expected) and report.embedded == 613
         assert_same_snapshot(on_ray, local)
         again = build_index(sources, on_ray, FakeEmbedder(), runner=runner)
     assert again.embedded == 0 and not again.published
