@@ -328,7 +328,7 @@ def test_the_cli_prints_the_note_and_its_json_report_carries_it(
 ) -> None:
     monkeypatch.setattr(
         "recommender.embedding.SentenceTransformerEmbedder",
-        lambda model, batch_size: FakeEmbedder(),
+        lambda model, batch_size, threads=None: FakeEmbedder(),
     )
     monkeypatch.setenv("RECOMMENDER_MODEL", "fake-bow")
     rows = [article("a", "A", "sleep"), article("b", "B", "sleep", image="javascript:alert(1)")]
