@@ -12,7 +12,7 @@ PORT ?= 8000
 # torch is installed first and pinned: any other torch request pulls a multi-GB CUDA build.
 TORCH := torch==2.13.0
 
-.PHONY: help install browser wrk postgres run index serve test lint format bench bench-quality bench-scale bench-state bench-ray bench-signals clean
+.PHONY: help install browser wrk postgres run index test lint format bench bench-quality bench-scale bench-state bench-ray bench-signals clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -62,6 +62,8 @@ run: index ## Index corpus/ and serve the API on http://$(HOST):$(PORT)
 test: $(STAMP) lint browser wrk postgres ## Lint, type-check and run the whole test suite (real model, server and browser included)
 	$(BIN)/python -m pytest
 
+# The same checks as .pre-commit-config.yaml, less codespell, which is not in the dev extra
+# (pre-commit installs it for its own hook).
 lint: $(STAMP) ## ruff (lint + format check) and mypy
 	$(BIN)/ruff check recommender service tests benchmarks
 	$(BIN)/ruff format --check recommender service tests benchmarks

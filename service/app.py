@@ -37,7 +37,7 @@ from .cache import ResponseCache
 from .errors import (
     PROBLEM_MIME,
     ApiProblem,
-    location_name,
+    body_problem,
     register_error_handlers,
     validation_problem,
 )
@@ -472,14 +472,7 @@ def _register_routes(app: OpenAPI) -> None:
                 strip_shortcodes=settings().strip_shortcodes == "all",
             )
         except ValidationError as exc:
-            error = exc.errors()[0]
-            field = location_name(error["loc"])
-            raise ApiProblem(
-                422,
-                "invalid-body",
-                f"{field}: {error['msg'].removeprefix('Value error, ')}",
-                field=field,
-            ) from None
+            raise body_problem(exc) from None
         try:
             created = engine().upsert(article, body.embedding)
         except InvalidArgument as exc:

@@ -2,7 +2,8 @@
 
 Core exceptions are mapped to HTTP statuses in one table; routes never build
 error responses themselves. Request validation errors (from the pydantic
-models in :mod:`service.schemas`) become 400 for parameters and 422 for bodies.
+models in :mod:`service.schemas`) become 400 for parameters and 422 for bodies, in
+one function, :func:`validation_problem`.
 """
 
 from __future__ import annotations
@@ -36,6 +37,8 @@ from recommender.errors import (
     UnknownEventArticle,
 )
 
+from .schemas import RequestBody
+
 log = logging.getLogger(__name__)
 
 PROBLEM_MIME = "application/problem+json"
@@ -61,18 +64,6 @@ STATUS_OF: list[tuple[type[RecommenderError], int, str]] = [
     (StateUnavailable, 503, "state-unavailable"),
     (RecommenderError, 500, "internal-error"),
 ]
-
-# The request models whose errors concern the body (422); all others are parameters (400).
-BODY_MODELS = {
-    "DraftBody",
-    "ArticleBody",
-    "ReindexBody",
-    "ArticleRulesBody",
-    "ExcludesBody",
-    "ExperimentBody",
-    "StopExperimentBody",
-}
-
 
 # Body fields holding lists of objects, whose errors name the member too.
 NESTED_LISTS = {"pins", "variants"}
@@ -191,23 +182,37 @@ def location_name(loc: tuple[int | str, ...]) -> str:
     return ".".join(parts)
 
 
-def validation_problem(exc: ValidationError) -> Response:
-    """Turn a request-model validation error into a 400 (parameter) or 422 (body) problem."""
+def _first_error(exc: ValidationError) -> tuple[str, str]:
+    """The field and the message of the first error pydantic reports, for people."""
     error = exc.errors()[0]
-    location = location_name(error["loc"])
     message = error["msg"].removeprefix("Value error, ")
     if error["type"] == "missing":
         message = "required"
     elif error["type"] == "extra_forbidden":
         message = "unknown field"
-    if exc.title in BODY_MODELS:
-        return problem(
-            422,
-            "invalid-body",
-            "Invalid body",
-            f"{location or 'body'}: {message}",
-            field=location or None,
-        )
+    return location_name(error["loc"]), message
+
+
+def body_problem(exc: ValidationError) -> ApiProblem:
+    """The 422 problem of a request body that fails validation: raised by routes that
+    validate a body further themselves (an article's record), and the answer of
+    :func:`validation_problem` when a :class:`~service.schemas.RequestBody` fails."""
+    location, message = _first_error(exc)
+    return ApiProblem(
+        422, "invalid-body", f"{location or 'body'}: {message}", field=location or None
+    )
+
+
+def validation_problem(exc: ValidationError) -> Response:
+    """Turn a request-model validation error into a 400 (parameter) or 422 (body) problem.
+
+    flask-openapi3 calls this for every request model; which part of the request failed
+    follows from the failing model's class (``exc.title`` names it): a
+    :class:`~service.schemas.RequestBody` is the body, any other model a parameter.
+    """
+    if RequestBody.is_title(exc.title):
+        return _from_api(body_problem(exc))
+    location, message = _first_error(exc)
     return problem(
         400,
         "invalid-parameter",

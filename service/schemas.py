@@ -24,6 +24,25 @@ K_DESCRIPTION = (
 )
 
 
+class RequestBody(BaseModel):
+    """Base of every request body model. A request that fails one of its subclasses is
+    answered 422 (invalid body); any other request model failing is a 400 (invalid
+    parameter). Deriving from it is all a new body model needs (see
+    :func:`service.errors.validation_problem`)."""
+
+    @classmethod
+    def is_title(cls, title: str) -> bool:
+        """Whether ``title``, the one name a pydantic ``ValidationError`` keeps of the
+        model that failed, belongs to a subclass of this class."""
+        pending: list[type[BaseModel]] = [cls]
+        while pending:
+            model = pending.pop()
+            if (model.model_config.get("title") or model.__name__) == title:
+                return model is not RequestBody
+            pending.extend(model.__subclasses__())
+        return False
+
+
 class ArticlePath(BaseModel):
     """Path of the per-article routes."""
 
@@ -287,7 +306,7 @@ class RecommendationsResponse(BaseModel):
     variant: str = Field(description=VARIANT_DESCRIPTION)
 
 
-class DraftBody(BaseModel):
+class DraftBody(RequestBody):
     """A text that is not published yet."""
 
     model_config = ConfigDict(extra="forbid")
@@ -304,7 +323,7 @@ class DraftBody(BaseModel):
     )
 
 
-class ArticleBody(BaseModel):
+class ArticleBody(RequestBody):
     """An article to create or replace (the id comes from the path)."""
 
     model_config = ConfigDict(extra="allow")
@@ -425,7 +444,7 @@ class Health(BaseModel):
     articles: int | None = None
 
 
-class ReindexBody(BaseModel):
+class ReindexBody(RequestBody):
     """Options of an admin reindex (the sources are the server's configured ones)."""
 
     model_config = ConfigDict(extra="forbid")
@@ -495,7 +514,7 @@ class PinModel(BaseModel):
     )
 
 
-class ArticleRulesBody(BaseModel):
+class ArticleRulesBody(RequestBody):
     """The rules under one article; a PUT replaces all of them."""
 
     model_config = ConfigDict(extra="forbid")
@@ -543,7 +562,7 @@ class ArticleRulesOut(BaseModel):
         }
 
 
-class ExcludesBody(BaseModel):
+class ExcludesBody(RequestBody):
     """The globally excluded ids; a PUT replaces the list."""
 
     model_config = ConfigDict(extra="forbid")
@@ -592,7 +611,7 @@ class VariantModel(BaseModel):
         return Variant(self.name, dict(self.knobs), self.share)
 
 
-class ExperimentBody(BaseModel):
+class ExperimentBody(RequestBody):
     """An A/B test to start. The first variant is the control the others are compared with."""
 
     model_config = ConfigDict(extra="forbid")
@@ -601,7 +620,7 @@ class ExperimentBody(BaseModel):
     variants: list[VariantModel] = Field(min_length=2, max_length=MAX_VARIANTS)
 
 
-class StopExperimentBody(BaseModel):
+class StopExperimentBody(RequestBody):
     """How to stop an A/B test."""
 
     model_config = ConfigDict(extra="forbid")

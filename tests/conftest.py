@@ -1,6 +1,7 @@
 """Shared fixtures: settings in a temporary directory, corpus writers, the fake
-embedder, (once per session) the real model and an index of the bundled corpus,
-and a throwaway PostgreSQL server with a fresh database per test."""
+embedder, the app, its test client and a CLI runner (Flask's "flaskr" trio), (once
+per session) the real model and an index of the bundled corpus, and a throwaway
+PostgreSQL server with a fresh database per test."""
 
 from __future__ import annotations
 
@@ -12,10 +13,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
+from flask import Flask
+from flask.testing import FlaskClient
 
 from recommender import Engine, Settings
 from recommender.embedding import SentenceTransformerEmbedder
 from recommender.pipeline import build_index
+from service import create_app
 
 from .fakes import FakeEmbedder
 from .postgres import ThrowawayPostgres, started_or_skip
@@ -99,6 +104,52 @@ def make_engine(
 def engine(settings: Settings, tmp_path: Path) -> Engine:
     """An engine over the topic corpus."""
     return make_engine(settings, tmp_path / "c.jsonl")
+
+
+KEY = "test-key-123"
+AUTH = {"Authorization": f"Bearer {KEY}"}
+PROBLEM_KEYS = {"type", "title", "status", "detail"}
+
+
+def make_app(settings: Settings, source: Path, **overrides: Any) -> Flask:
+    """The app over ``source`` indexed with the fake model; writes need the key ``KEY``."""
+    settings = settings.replace(api_keys=KEY, **overrides)
+    embedder = FakeEmbedder()
+    build_index([source], settings, embedder)
+    app = create_app(engine=Engine(settings, embedder=embedder))
+    app.testing = True
+    return app
+
+
+def assert_problem(response: Any, status: int) -> dict[str, Any]:
+    """Check that ``response`` is a problem+json of ``status``; return its body."""
+    assert response.status_code == status, response.get_data(as_text=True)
+    assert response.mimetype == "application/problem+json"
+    body = response.get_json(force=True)
+    assert set(body) >= PROBLEM_KEYS
+    assert body["status"] == status
+    assert "Traceback" not in response.get_data(as_text=True)
+    assert response.headers["X-Request-Id"]
+    return body
+
+
+@pytest.fixture
+def app(settings: Settings, write_jsonl: Callable[..., Path]) -> Flask:
+    """The app over the topic corpus (fake model)."""
+    return make_app(settings, write_jsonl(topic_records()))
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(monkeypatch: pytest.MonkeyPatch) -> CliRunner:
+    """A click runner for the CLI over indexes built with the fake model."""
+    # The fake index was built with the fake model; the CLI must agree on the model id.
+    monkeypatch.setenv("RECOMMENDER_MODEL", "fake-bow")
+    return CliRunner()
 
 
 @pytest.fixture(scope="session")

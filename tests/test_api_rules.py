@@ -14,9 +14,8 @@ from recommender import Engine, Settings
 from recommender.pipeline import build_index
 from service import create_app
 
-from .conftest import topic_records
+from .conftest import AUTH, KEY, assert_problem, make_app, topic_records
 from .fakes import FakeEmbedder
-from .test_api import AUTH, KEY, assert_problem, make_app
 
 RELATED = "/v1/articles/sleep-0/related?k=5"
 
@@ -25,11 +24,6 @@ RELATED = "/v1/articles/sleep-0/related?k=5"
 def settings(backend_settings: Settings) -> Settings:
     """Every test of this module runs on SQLite files and on PostgreSQL."""
     return backend_settings
-
-
-@pytest.fixture
-def client(settings: Settings, write_jsonl: Callable[..., Path]) -> FlaskClient:
-    return make_app(settings, write_jsonl(topic_records())).test_client()
 
 
 def related_ids(client: FlaskClient, url: str = RELATED) -> list[str]:

@@ -26,13 +26,6 @@ def indexed(settings: Settings, write_jsonl: Callable[..., Path]) -> Settings:
     return settings
 
 
-@pytest.fixture
-def runner(monkeypatch: pytest.MonkeyPatch) -> CliRunner:
-    # The fake index was built with the fake model; the CLI must agree on the model id.
-    monkeypatch.setenv("RECOMMENDER_MODEL", "fake-bow")
-    return CliRunner()
-
-
 def test_related_json_shape(runner: CliRunner, indexed: Settings) -> None:
     result = runner.invoke(
         cli.main,

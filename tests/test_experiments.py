@@ -24,8 +24,7 @@ from recommender.experiments import (
 )
 from recommender.rules import RuleStore
 
-from .conftest import topic_records
-from .test_api import AUTH, assert_problem, make_app
+from .conftest import AUTH, assert_problem, make_app, topic_records
 
 
 def problem(response: Any, status: int, slug: str) -> dict[str, Any]:

@@ -377,7 +377,7 @@ def test_index_reports_the_notice_and_ids_stay_stable(tmp_path: Path, settings: 
 def fake_model(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(
         "recommender.embedding.SentenceTransformerEmbedder",
-        lambda model, batch_size: FakeEmbedder(),
+        lambda model, batch_size, threads=None: FakeEmbedder(),
     )
     monkeypatch.setenv("RECOMMENDER_MODEL", "fake-bow")
 

@@ -21,9 +21,8 @@ from recommender.corpus import CorpusLoad, Rejection, SourceNote, load_corpus
 from recommender.pipeline import build_index
 from service.schemas import IMAGE_DESCRIPTION
 
-from .conftest import article, topic_records
+from .conftest import AUTH, article, assert_problem, make_app, topic_records
 from .fakes import FakeEmbedder
-from .test_api import AUTH, assert_problem, make_app
 from .test_feeds import WXR_HEAD, WXR_TAIL, item_line, write, wxr_item
 
 PICTURE = "https://cdn.example.org/uploads/2025/03/walking.jpg"
@@ -329,7 +328,7 @@ def test_the_cli_prints_the_note_and_its_json_report_carries_it(
 ) -> None:
     monkeypatch.setattr(
         "recommender.embedding.SentenceTransformerEmbedder",
-        lambda model, batch_size: FakeEmbedder(),
+        lambda model, batch_size, threads=None: FakeEmbedder(),
     )
     monkeypatch.setenv("RECOMMENDER_MODEL", "fake-bow")
     rows = [article("a", "A", "sleep"), article("b", "B", "sleep", image="javascript:alert(1)")]

@@ -30,12 +30,6 @@ from .fakes import FakeEmbedder
 WriteJsonl = Callable[..., Path]
 
 
-@pytest.fixture
-def runner(monkeypatch: pytest.MonkeyPatch) -> CliRunner:
-    monkeypatch.setenv("RECOMMENDER_MODEL", "fake-bow")
-    return CliRunner()
-
-
 def publish(
     settings: Settings, write_jsonl: WriteJsonl, extra: list[dict[str, Any]], name: str
 ) -> str:

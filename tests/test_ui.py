@@ -6,32 +6,16 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from flask import Flask
 from flask.testing import FlaskClient
 
-from recommender import Settings
 from recommender.config import PARAMETERS
 from recommender.experiments import EXPERIMENT_KNOBS
 
-from .conftest import topic_records
-from .test_api import make_app
-
 STATIC = Path(__file__).resolve().parent.parent / "service" / "static"
 WIDGET_LIMIT = 10 * 1024
-
-
-@pytest.fixture
-def app(settings: Settings, write_jsonl: Callable[..., Path]) -> Flask:
-    return make_app(settings, write_jsonl(topic_records()))
-
-
-@pytest.fixture
-def client(app: Flask) -> FlaskClient:
-    return app.test_client()
 
 
 def test_status_reports_what_is_served(client: FlaskClient) -> None:
