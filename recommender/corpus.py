@@ -153,13 +153,60 @@ class KnownRecords:
 
     Attributes:
         positions: record digest → position in the earlier build.
-        article: the stored article at a position.
-        content_hash: its content hash as stored (covering its supplied vector).
+        article: the stored article at a position; None on a worker of a sharded
+            read, which knows only the digests (:meth:`digests_only`): it names the
+            position, and :func:`combine_shards` takes the article there.
+        content_hash: its content hash as stored (covering its supplied vector);
+            None with ``article``.
     """
 
     positions: Mapping[bytes, int]
-    article: Callable[[int], Article]
-    content_hash: Callable[[int], str]
+    article: Callable[[int], Article] | None = None
+    content_hash: Callable[[int], str] | None = None
+
+    def digests_only(self) -> KnownRecords:
+        """What a worker needs: the digests and positions alone, as two arrays
+        (:class:`KnownDigests`) that a cluster shares without copying, not the
+        stored articles, which only the driver reads."""
+        return KnownRecords(KnownDigests.of(self.positions))
+
+
+class KnownDigests(Mapping[bytes, int]):
+    """A read-only map from 16-byte record digests to positions, held as two numpy
+    arrays (digests sorted, and their positions): a million entries are 24 MB that
+    Ray's object store hands to every task without a copy, where a dict would be
+    unpickled by each.
+
+    Args:
+        digests: ``(n,)`` ``S16``, ascending.
+        positions: ``(n,)`` int64, the position of each digest.
+    """
+
+    def __init__(self, digests: np.ndarray, positions: np.ndarray) -> None:
+        self.digests = digests
+        self.positions = positions
+
+    @classmethod
+    def of(cls, mapping: Mapping[bytes, int]) -> KnownDigests:
+        """The arrays of ``mapping`` (16-byte keys)."""
+        digests = np.array(list(mapping), dtype="S16")
+        positions = np.fromiter(mapping.values(), dtype=np.int64, count=len(mapping))
+        order = np.argsort(digests, kind="stable")
+        return cls(digests[order], positions[order])
+
+    def __getitem__(self, digest: bytes) -> int:
+        at = int(np.searchsorted(self.digests, digest))
+        # numpy hands S16 items back without trailing NUL bytes; with every key 16
+        # bytes long, stripping them loses nothing.
+        if at < len(self.digests) and self.digests[at] == digest.rstrip(b"\0"):
+            return int(self.positions[at])
+        raise KeyError(digest)
+
+    def __iter__(self) -> Iterator[bytes]:
+        return (bytes(d).ljust(16, b"\0") for d in self.digests)
+
+    def __len__(self) -> int:
+        return len(self.digests)
 
 
 @dataclass
@@ -227,7 +274,9 @@ def load_corpus(sources: Iterable[Path | str], options: ReadOptions | None = Non
     names = _chosen_namespaces(options.id_namespaces, paths)
     # Every source is read before any id is final: whether WordPress post ids need
     # a site namespace depends on how many sites the whole load holds.
-    items = [item for path in paths for item in read_source(path, options)]
+    items = [
+        _resolved(item, options.known) for path in paths for item in read_source(path, options)
+    ]
     return _combined(items, options, names)
 
 
@@ -351,7 +400,7 @@ def _named(item: _Item, prefix: str) -> _Item:
     def given(source: str) -> str:
         return source.removeprefix(prefix)
 
-    if isinstance(item, _Read):
+    if isinstance(item, _Read | _KnownRead):
         return item._replace(where=replace(item.where, source=given(item.where.source)))
     if item.source is None:
         return item
@@ -393,10 +442,27 @@ def combine_shards(
     gathered into one array."""
     options = options or ReadOptions()
     names = _chosen_namespaces(options.id_namespaces, [Path(source) for source in sources])
-    return _combined([item for read in reads for item in read], options, names)
+    items = [_resolved(item, options.known) for read in reads for item in read]
+    return _combined(items, options, names)
 
 
-def _combined(items: list[_Item], options: ReadOptions, names: dict[str, str]) -> CorpusLoad:
+def _resolved(item: _Item, known: KnownRecords | None) -> _Resolved:
+    """``item``, with a record a worker found unchanged taken from ``known``."""
+    if not isinstance(item, _KnownRead):
+        return item
+    if known is None or known.article is None or known.content_hash is None:
+        raise ValueError("a shard named known records, but the stored articles are not given")
+    position = item.position
+    return _Read(
+        known.article(position),
+        item.where,
+        item.vector,
+        item.digest,
+        known_hash=known.content_hash(position),
+    )
+
+
+def _combined(items: list[_Resolved], options: ReadOptions, names: dict[str, str]) -> CorpusLoad:
     """The load made of every source's items, in reading order."""
     result = CorpusLoad()
     namespaces = _plan_namespaces(items, options, names, result)
@@ -456,7 +522,19 @@ class _Read(NamedTuple):
     known_hash: str | None = None
 
 
-_Item = _Read | Rejection | SourceNote
+class _KnownRead(NamedTuple):
+    """A record a worker found unchanged (:meth:`KnownRecords.digests_only`): the
+    position of its article in the earlier build, which :func:`combine_shards`
+    takes on the driver."""
+
+    position: int
+    where: _Where
+    digest: bytes
+    vector: np.ndarray | None = None
+
+
+_Resolved = _Read | Rejection | SourceNote
+_Item = _Read | _KnownRead | Rejection | SourceNote
 
 
 def _chosen_namespaces(chosen: Mapping[Path, str], paths: list[Path]) -> dict[str, str]:
@@ -474,7 +552,7 @@ def _chosen_namespaces(chosen: Mapping[Path, str], paths: list[Path]) -> dict[st
 
 
 def _plan_namespaces(
-    items: list[_Item], options: ReadOptions, names: dict[str, str], result: CorpusLoad
+    items: list[_Resolved], options: ReadOptions, names: dict[str, str], result: CorpusLoad
 ) -> NamespacePlan:
     sites: dict[str, str] = {}
     for item in items:
@@ -633,7 +711,10 @@ def _with_vector(
         return [Rejection(source, line, EMBEDDING, problem), *others]
     if vector is None:
         return items
-    return [item._replace(vector=vector) if isinstance(item, _Read) else item for item in items]
+    return [
+        item._replace(vector=vector) if isinstance(item, _Read | _KnownRead) else item
+        for item in items
+    ]
 
 
 def _known_or_validated(
@@ -657,6 +738,8 @@ def _known_or_validated(
     digest = record_digest(raw, shortcodes, title_is_text)
     position = known.positions.get(digest) if known is not None else None
     if known is not None and position is not None:
+        if known.article is None or known.content_hash is None:  # a worker: by position
+            return [_KnownRead(position, where, digest), *notes]
         article = known.article(position)
         read = _Read(article, where, digest=digest, known_hash=known.content_hash(position))
         return [read, *notes]

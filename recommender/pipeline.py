@@ -50,6 +50,9 @@ class IndexReport:
     embedded: int = 0
     supplied: int = 0
     """Articles whose vector came with the record (``embedding``), not from the model."""
+    reused: int = 0
+    """Records read unchanged since the published build, taken as it stored them
+    instead of being validated again."""
     rejected: list[Rejection] = field(default_factory=list)
     version: str | None = None
     published: bool = False
@@ -70,6 +73,7 @@ class IndexReport:
             "unchanged": self.unchanged,
             "embedded": self.embedded,
             "supplied_vectors": self.supplied,
+            "reused_records": self.reused,
             "rejected": [r.to_json() for r in self.rejected],
             "version": self.version,
             "published": self.published,
@@ -479,6 +483,7 @@ def _build_locked(
         # them, not validated again (see recommender.corpus.KnownRecords).
         options = replace(options, known=known)
     loaded = runner.load(sources, options)
+    report.reused = sum(stored is not None for stored in loaded.known_hashes)
     report.rejected = loaded.rejections
     report.notes = loaded.notes
     for note in loaded.notes:

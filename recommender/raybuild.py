@@ -187,14 +187,20 @@ class RayRunner:
         shards = plan_shards(sources, portable, self.options.shard_records)
         tasks = [{"index": i, "task": pickle.dumps((s, portable))} for i, s in enumerate(shards)]
         dataset = ray.data.from_items(tasks, override_num_blocks=max(1, len(tasks)))
-        rows = _stage("read", lambda: dataset.map(_read_row).take_all())
+        # The digests of the records the published build read, put in the object
+        # store once: the workers take an unchanged record as "the article at that
+        # position" without validating it, and the driver reads the article
+        # (combine_shards), as only the driver reads the index.
+        known = None if options.known is None else ray.put(options.known.digests_only())
+        mapped = dataset.map(_read_row, fn_kwargs={"known": known})
+        rows = _stage("read", lambda: mapped.take_all())
         reads: list[Any] = [None] * len(shards)
         for row in rows:
             if row["error"]:
                 path, reason, line, column = pickle.loads(row["error"])
                 raise InvalidCorpus(path, reason, line, column)
             reads[row["index"]] = pickle.loads(row["items"])
-        return combine_shards(sources, reads, portable)
+        return combine_shards(sources, reads, replace(portable, known=options.known))
 
     def embed_steps(self, embedder: Embedder, settings: Settings) -> EmbedSteps:
         """See :meth:`~recommender.pipeline.BuildRunner.embed_steps`: an actor pool
@@ -335,17 +341,26 @@ def _ranges(count: int, size: int) -> list[tuple[int, int]]:
 
 def _portable(options: ReadOptions) -> ReadOptions:
     """``options`` as a worker can receive them: the model's length asked now (a
-    worker has no model to ask), and no known records (they read the published
-    snapshot, which workers need not see)."""
+    worker has no model to ask), and no known records (their articles are read from
+    the published snapshot, which workers need not see; the digests go apart, see
+    :meth:`RayRunner.load`)."""
     dim = options.model_dim.get()
     fixed = ModelDimension() if dim is None else ModelDimension(functools.partial(int, dim))
     return replace(options, model_dim=fixed, known=None)
 
 
-def _read_row(row: dict[str, Any]) -> dict[str, Any]:
-    """Ray Data: read one shard; its items (or the error that stops the build) pickled."""
+def _read_row(row: dict[str, Any], known: Any = None) -> dict[str, Any]:
+    """Ray Data: read one shard; its items (or the error that stops the build) pickled.
+    ``known``: the published build's :meth:`~recommender.corpus.KnownRecords.digests_only`,
+    or a reference to it in the object store."""
     shard: Shard
     shard, options = pickle.loads(row["task"])
+    if known is not None:
+        import ray
+
+        if isinstance(known, ray.ObjectRef):
+            known = ray.get(known)
+        options = replace(options, known=known)
     try:
         items = read_shard(shard, options)
     except InvalidCorpus as exc:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import itertools
 import json
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -173,6 +174,48 @@ def test_a_parquet_file_is_cut_at_its_row_groups(
     assert [g[2] for g in groups if g] == [1 + g[0] * group_rows for g in groups if g]
     read = [read_shard(shard, options) for shard in shards]
     same_load(combine_shards([source], read, options), whole)
+
+
+def test_workers_that_know_only_the_digests_give_the_drivers_load(tmp_path: Path) -> None:
+    from recommender.reuse import Published
+
+    jsonl = awkward_jsonl(tmp_path / "awkward.jsonl")
+    parquet = awkward_parquet(tmp_path / "rows.parquet", 3)
+    sources = [BUNDLED_CORPUS, jsonl, parquet]
+    settings = Settings(index_dir=tmp_path / "index")
+    options = ReadOptions(model_dim=ModelDimension(lambda: 3))
+    build_index(sources, settings, FakeEmbedder(dim=3))
+    published = Published.read(SnapshotStore(settings.index_dir))
+    assert published is not None
+    known = published.known_records()
+    assert known is not None
+    # One record changed since (its line edited in place): it alone is validated again.
+    lines = jsonl.read_bytes().splitlines(keepends=True)
+    at = next(n for n, line in enumerate(lines) if b'"spasticity-1"' in line)
+    lines[at] = lines[at].replace(b'"body": "', b'"body": "Changed. ', 1)
+    jsonl.write_bytes(b"".join(lines))
+    on_driver = replace(options, known=known)
+    whole = load_corpus(sources, on_driver)
+    on_workers = replace(options, known=known.digests_only())
+    shards = plan_shards(sources, on_workers, records=4)
+    read = [read_shard(shard, on_workers) for shard in shards]
+    same_load(combine_shards(sources, read, on_driver), whole)
+    taken = sum(stored is not None for stored in whole.known_hashes)
+    assert taken == len(whole.articles) - 1 and taken > 60
+    with pytest.raises(ValueError, match="stored articles are not given"):
+        combine_shards(sources, read, options)
+
+
+def test_known_digests_find_every_key_and_no_other() -> None:
+    from recommender.corpus import KnownDigests
+
+    keys = [bytes([n]) * 15 + b"\0" for n in range(1, 9)]  # trailing NULs, as digests may have
+    keys += [b"\0" * 16, b"\xff" * 16, bytes(range(16))]
+    digests = KnownDigests.of({key: 10 * n for n, key in enumerate(keys)})
+    assert [digests[key] for key in keys] == [10 * n for n in range(len(keys))]
+    assert set(digests) == set(keys) and len(digests) == len(keys)
+    for absent in (b"\x01" * 16, bytes([1]) * 14 + b"\0\0", b"\xfe" * 16):
+        assert digests.get(absent) is None
 
 
 def test_a_shard_of_an_unreadable_source_fails_as_the_whole_read(tmp_path: Path) -> None:

@@ -68,6 +68,8 @@ def test_the_ray_runner_publishes_what_the_local_build_does(
         assert_same_snapshot(on_ray, local)
         again = build_index(sources, on_ray, FakeEmbedder(), runner=runner)
     assert again.embedded == 0 and not again.published
+    # The workers validated nothing again: every record was known by its digest.
+    assert report.reused == 0 and again.reused == again.indexed == report.indexed
     assert ray_cluster.is_initialized()  # the runner left the session's Ray running
 
 
