@@ -805,6 +805,26 @@ def machine() -> dict[str, Any]:
     }
 
 
+def source_commit() -> str | None:
+    """The project's commit (short hash, with ``+changes`` when the tree differs from
+    it), or None outside a git checkout."""
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
+        )
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+        )
+    except OSError:
+        return None
+    if head.returncode != 0:
+        return None
+    return head.stdout.strip() + ("+changes" if dirty.stdout.strip() else "")
+
+
 def corpus_ids(corpus: Path) -> list[str]:
     import pyarrow.parquet as pq
 
@@ -821,7 +841,13 @@ def run_size(
     minutes = args.step_minutes
     print(f"== {label}: {size} articles", flush=True)
     # The machine may be shared: the load when a size starts says how much.
-    result: dict[str, Any] = {"label": label, "size": size, "load_average": os.getloadavg()}
+    result: dict[str, Any] = {
+        "label": label,
+        "size": size,
+        "load_average": os.getloadavg(),
+        "started": datetime.now(UTC).isoformat(timespec="minutes"),
+        "commit": run.get("commit"),
+    }
     corpus = args.work / f"corpus-{label}-seed{args.seed}.parquet"
     if not corpus.exists():
         result["generate"] = run_step(
@@ -961,6 +987,7 @@ def main(argv: list[str] | None = None) -> None:
     run = {
         "started": started.isoformat(timespec="minutes"),
         "machine": machine(),
+        "commit": source_commit(),
         "command": "make bench-scale SIZES="
         + ",".join(labels)
         + (f" (skipping {', '.join(sorted(args.skip))})" if args.skip else ""),
@@ -978,7 +1005,11 @@ def main(argv: list[str] | None = None) -> None:
     run["minutes"] = (datetime.now(UTC) - started).total_seconds() / 60
     if previous:
         kept = [s for s in previous["sizes"] if s["label"] not in labels]
+        for size in kept:  # each size says when, and on which code, it was measured
+            size.setdefault("started", previous["started"])
+            size.setdefault("commit", previous.get("commit"))
         run["sizes"] = sorted(kept + run["sizes"], key=lambda size: size["size"])
+        run["notes"] = previous.get("notes", [])
         run["command"] = f"{previous['command']}, then {run['command']}"
         run["minutes"] += previous["minutes"]
         run["started"] = previous["started"]

@@ -94,8 +94,30 @@ def header(run: dict[str, Any]) -> list[str]:
         "`var/bench/scale/`. Only this section of the page is rewritten; `make bench` "
         "rewrites the rest and keeps it. CI never runs it.",
         "",
+        *_measured_apart(run),
         *(f"Note: {note}" for note in run.get("notes", [])),
         *([""] if run.get("notes") else []),
+    ]
+
+
+def _measured_apart(run: dict[str, Any]) -> list[str]:
+    """A line saying when and on which commit each group of sizes was measured, when
+    the sizes come from more than one run (``--add``); none otherwise."""
+    groups: dict[tuple[str, str], list[str]] = {}
+    for size in run["sizes"]:
+        when = str(size.get("started") or run["started"])[:16].replace("T", " ")
+        commit = str(size.get("commit") or "an earlier commit")
+        groups.setdefault((when, commit), []).append(f"{size['size']:,}")
+    if len(groups) < 2:
+        return []
+    parts = [
+        f"{', '.join(sizes)} articles on {when} UTC at commit `{commit}`"
+        for (when, commit), sizes in groups.items()
+    ]
+    return [
+        "Measured in more than one run, on different code (compare each row with its "
+        "own baselines, never across runs): " + "; ".join(parts) + ".",
+        "",
     ]
 
 
