@@ -45,12 +45,12 @@ import numpy as np
 from .config import PARAMETERS, Settings
 from .embedding import Embedder, EmbeddingCache, embed_texts
 from .errors import InvalidArgument, InvalidCorpus
+from .fields import lexical_fields
 from .layout import IndexLayout
 from .lexical import STEMMING, Stemming
 from .pipeline import build_index, lexical_model
 from .ranking import FUSIONS, QUERY_WEIGHTS, Fusion, Query, QueryWeights, Ranker, RankingKnobs
 from .snapshot import Snapshot, SnapshotStore
-from .text import lexical_fields
 
 Qrels = dict[str, dict[str, int]]
 """query id → {document id → graded relevance}."""
