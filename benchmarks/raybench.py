@@ -120,8 +120,8 @@ def _read_rate(source: str) -> float:
 def worker_rates(ray: Any, source: Path, index: Path) -> dict[str, Any]:
     """Each stage's throughput in a task that claims one CPU."""
     from recommender.corpus import load_corpus
+    from recommender.fields import dense_text
     from recommender.snapshot import Snapshot, SnapshotStore
-    from recommender.text import dense_text
 
     articles = load_corpus([source]).articles
     texts = [(a.title, dense_text(a)) for a in articles[:512]]

@@ -232,7 +232,7 @@ def _embedded_windows(embedder: Any, settings: Any, title: str, body: str) -> li
     are (the baseline a PUT's and a draft's latency are judged against)."""
     from recommender import Article
     from recommender.embedding import plan_chunks
-    from recommender.text import dense_text
+    from recommender.fields import dense_text
 
     article = Article(id="window", title=title, body=body)
     plan = plan_chunks(

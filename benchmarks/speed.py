@@ -26,9 +26,9 @@ import numpy as np
 from recommender import Engine, Settings
 from recommender.corpus import load_corpus
 from recommender.embedding import SentenceTransformerEmbedder, plan_chunks
+from recommender.fields import dense_text, lexical_fields
 from recommender.lexical import LexicalModel
 from recommender.pipeline import build_index
-from recommender.text import dense_text, lexical_fields
 
 from .report import write_speed_page
 

@@ -11,30 +11,52 @@ The public API::
     engine.related("botox-intensive-rehab-chronic-stroke", k=3)
 """
 
-from .articles import Article
-from .config import Settings
+from .articles import Article, ArticleId, Status
+from .config import PARAMETERS, Settings
 from .corpus import CorpusLoad, ReadOptions, Rejection, load_corpus
 from .embedding import Embedder, EmbeddingCache, SentenceTransformerEmbedder
 from .engine import ArticlePage, Engine, Recommendations
 from .errors import (
     ArticleNotFound,
+    ExperimentConflict,
+    ExperimentNotFound,
+    IndexLocked,
     InvalidArgument,
     InvalidCorpus,
+    InvalidEvent,
     InvalidRule,
+    JobConflict,
     ModelUnavailable,
     NoSnapshot,
     RecommenderError,
+    SchemaBehind,
     SnapshotCorrupt,
     SnapshotError,
     SnapshotMismatch,
+    StaleVersion,
+    StateUnavailable,
+    TooManyEvents,
+    UnknownEventArticle,
 )
+from .events import DEFAULT_VARIANT, article_events, record_events
+from .experiments import BUCKETS, EXPERIMENT_KNOBS, MAX_VARIANTS, Experiment, Variant
+from .jobs import JobRunner
 from .pipeline import IndexReport, build_index
 from .ranking import Filters, RankingKnobs, Recommendation
-from .rules import ArticleRules, Pin, RuleSet, RuleStore
+from .rules import MAX_PIN_POSITION, ArticleRules, Pin, RuleSet, RuleStore
 from .snapshot import Manifest, Snapshot, SnapshotStore
+from .state import State, open_state
+from .stores import EventStore
 
 __all__ = [
+    "BUCKETS",
+    "DEFAULT_VARIANT",
+    "EXPERIMENT_KNOBS",
+    "MAX_PIN_POSITION",
+    "MAX_VARIANTS",
+    "PARAMETERS",
     "Article",
+    "ArticleId",
     "ArticleNotFound",
     "ArticlePage",
     "ArticleRules",
@@ -42,11 +64,19 @@ __all__ = [
     "Embedder",
     "EmbeddingCache",
     "Engine",
+    "EventStore",
+    "Experiment",
+    "ExperimentConflict",
+    "ExperimentNotFound",
     "Filters",
+    "IndexLocked",
     "IndexReport",
     "InvalidArgument",
     "InvalidCorpus",
+    "InvalidEvent",
     "InvalidRule",
+    "JobConflict",
+    "JobRunner",
     "Manifest",
     "ModelUnavailable",
     "NoSnapshot",
@@ -59,6 +89,7 @@ __all__ = [
     "Rejection",
     "RuleSet",
     "RuleStore",
+    "SchemaBehind",
     "SentenceTransformerEmbedder",
     "Settings",
     "Snapshot",
@@ -66,6 +97,16 @@ __all__ = [
     "SnapshotError",
     "SnapshotMismatch",
     "SnapshotStore",
+    "StaleVersion",
+    "State",
+    "StateUnavailable",
+    "Status",
+    "TooManyEvents",
+    "UnknownEventArticle",
+    "Variant",
+    "article_events",
     "build_index",
     "load_corpus",
+    "open_state",
+    "record_events",
 ]

@@ -29,13 +29,13 @@ from scipy import sparse
 from .articles import STATUSES, Article
 from .duplicates import Shingling, Signatures, Signer
 from .errors import ArticleNotFound
+from .fields import lexical_fields
 from .lexical import FieldCounts, LexicalDocument, LexicalQuery, Row, WeightedQuery, row_of
 from .live import Clock, LiveChanges, system_clock, version_time
 from .records import Labels
 from .request import Filters, labels_of
 from .rules import RuleSet
 from .snapshot import Snapshot
-from .text import lexical_fields
 
 NEWEST_KEPT = 256
 """Newest-first orders of label sets kept (the fallback asks for one per query's

@@ -498,13 +498,7 @@ def verify(version: str | None, index_dir: Path | None) -> None:
 @_core_errors
 def rollback(version: str, index_dir: Path | None, wait: bool) -> None:
     """Publish VERSION again (see `recommender snapshots`); servers switch within seconds."""
-    state = _state(index_dir)
-    lock = state.lock(f"rollback to {version}")
-    lock.acquire(wait=wait, on_wait=_say_waiting)
-    try:
-        manifest = state.snapshots.rollback(version)
-    finally:
-        lock.release()
+    manifest = _state(index_dir).rollback(version, wait=wait, on_wait=_say_waiting)
     click.echo(f"published {manifest.version} ({manifest.article_count} articles)")
 
 
@@ -530,14 +524,11 @@ def export(
     from tqdm import tqdm
 
     from .engine import Engine
-    from .exporting import write_export
+    from .exporting import exported_articles, write_export
 
     engine = Engine(_settings(index_dir=index_dir))
     show = sys.stderr.isatty() if progress is None else progress
-    # What readers can see now: published articles, and scheduled ones that went live.
-    now, skew = engine.now(), engine.settings.clock_skew_seconds
-    listed = engine.list_articles(limit=10**9).articles
-    articles = [a for a in listed if a.is_visible_at(now, skew)]
+    articles = exported_articles(engine)
     with tqdm(total=len(articles), desc="exporting", unit="article", disable=not show) as bar:
         count = write_export(engine, articles, out, fmt, k, on_article=lambda: bar.update(1))
     click.echo(f"wrote {count} articles to {out}")
@@ -694,6 +685,28 @@ who_option = click.option(
 )
 
 
+def _rule_command(
+    group: click.Group, name: str, *params: Callable[[Any], Any]
+) -> Callable[[Callable[..., None]], click.Command]:
+    """Declare a rules command: ``params`` (click arguments and options, in the
+    order of its usage line), then --index-dir and --who, with the core's errors
+    turned into exit codes. The function is called with ``who`` already defaulted
+    to cli:<your user name>."""
+
+    def declare(function: Callable[..., None]) -> click.Command:
+        @wraps(function)
+        def run(*args: Any, who: str | None, **kwargs: Any) -> None:
+            function(*args, who=who or _cli_user(), **kwargs)
+
+        command: Any = who_option(_core_errors(run))
+        command = index_dir_option(command)
+        for param in reversed(params):
+            command = param(command)
+        return group.command(name)(command)
+
+    return declare
+
+
 def _rule_store(index_dir: Path | None) -> EditorialRuleStore:
     """The rule store of the settings (the index directory's file, or PostgreSQL)."""
     return _state(index_dir).rules
@@ -731,59 +744,50 @@ def rules_remove() -> None:
     """Remove a pin, block, exclude or featured override."""
 
 
-@rules_add.command("pin")
-@click.argument("article_id")
-@click.argument("target_id")
-@click.option("--position", type=click.IntRange(1, 50), required=True, help="1-based position.")
-@index_dir_option
-@who_option
-@_core_errors
+@_rule_command(
+    rules_add,
+    "pin",
+    click.argument("article_id"),
+    click.argument("target_id"),
+    click.option("--position", type=click.IntRange(1, 50), required=True, help="1-based position."),
+)
 def add_pin(
-    article_id: str, target_id: str, position: int, index_dir: Path | None, who: str | None
+    article_id: str, target_id: str, position: int, index_dir: Path | None, who: str
 ) -> None:
     """Show TARGET_ID at --position in the related list under ARTICLE_ID."""
     store = _rule_store(index_dir)
     check_pin(store.load().for_article(article_id), target_id, position, _known_ids(index_dir))
-    version = store.add_pin(article_id, target_id, position, who or _cli_user())
+    version = store.add_pin(article_id, target_id, position, who)
     click.echo(f"pinned {target_id} at {position} under {article_id} (rules version {version})")
 
 
-@rules_add.command("block")
-@click.argument("article_id")
-@click.argument("target_id")
-@index_dir_option
-@who_option
-@_core_errors
-def add_block(article_id: str, target_id: str, index_dir: Path | None, who: str | None) -> None:
+@_rule_command(rules_add, "block", click.argument("article_id"), click.argument("target_id"))
+def add_block(article_id: str, target_id: str, index_dir: Path | None, who: str) -> None:
     """Never list TARGET_ID under ARTICLE_ID."""
     store = _rule_store(index_dir)
     check_block(store.load().for_article(article_id), target_id, _known_ids(index_dir))
-    version = store.add_block(article_id, target_id, who or _cli_user())
+    version = store.add_block(article_id, target_id, who)
     click.echo(f"blocked {target_id} under {article_id} (rules version {version})")
 
 
-@rules_add.command("exclude")
-@click.argument("target_id")
-@index_dir_option
-@who_option
-@_core_errors
-def add_exclude(target_id: str, index_dir: Path | None, who: str | None) -> None:
+@_rule_command(rules_add, "exclude", click.argument("target_id"))
+def add_exclude(target_id: str, index_dir: Path | None, who: str) -> None:
     """Never list TARGET_ID anywhere."""
     check_known("target_id", target_id, _known_ids(index_dir))
-    version = _rule_store(index_dir).add_exclude(target_id, who or _cli_user())
+    version = _rule_store(index_dir).add_exclude(target_id, who)
     click.echo(f"excluded {target_id} everywhere (rules version {version})")
 
 
-@rules_add.command("featured")
-@click.argument("target_id")
-@click.option("--on/--off", "value", required=True, help="Force the featured flag on or off.")
-@index_dir_option
-@who_option
-@_core_errors
-def add_featured(target_id: str, value: bool, index_dir: Path | None, who: str | None) -> None:
+@_rule_command(
+    rules_add,
+    "featured",
+    click.argument("target_id"),
+    click.option("--on/--off", "value", required=True, help="Force the featured flag on or off."),
+)
+def add_featured(target_id: str, value: bool, index_dir: Path | None, who: str) -> None:
     """Force TARGET_ID's featured flag on or off."""
     check_known("target_id", target_id, _known_ids(index_dir))
-    version = _rule_store(index_dir).set_featured(target_id, value, who or _cli_user())
+    version = _rule_store(index_dir).set_featured(target_id, value, who)
     state = "on" if value else "off"
     click.echo(f"featured {state} for {target_id} (rules version {version})")
 
@@ -794,52 +798,34 @@ def _removed(done: bool, what: str) -> None:
     click.echo(f"removed {what}")
 
 
-@rules_remove.command("pin")
-@click.argument("article_id")
-@click.argument("target_id")
-@index_dir_option
-@who_option
-@_core_errors
-def remove_pin(article_id: str, target_id: str, index_dir: Path | None, who: str | None) -> None:
+@_rule_command(rules_remove, "pin", click.argument("article_id"), click.argument("target_id"))
+def remove_pin(article_id: str, target_id: str, index_dir: Path | None, who: str) -> None:
     """Unpin TARGET_ID under ARTICLE_ID."""
-    done = _rule_store(index_dir).remove_pin(article_id, target_id, who or _cli_user())
+    done = _rule_store(index_dir).remove_pin(article_id, target_id, who)
     _removed(done, f"pin of {target_id} under {article_id}")
 
 
-@rules_remove.command("block")
-@click.argument("article_id")
-@click.argument("target_id")
-@index_dir_option
-@who_option
-@_core_errors
-def remove_block(article_id: str, target_id: str, index_dir: Path | None, who: str | None) -> None:
+@_rule_command(rules_remove, "block", click.argument("article_id"), click.argument("target_id"))
+def remove_block(article_id: str, target_id: str, index_dir: Path | None, who: str) -> None:
     """Lift the block of TARGET_ID under ARTICLE_ID."""
-    done = _rule_store(index_dir).remove_block(article_id, target_id, who or _cli_user())
+    done = _rule_store(index_dir).remove_block(article_id, target_id, who)
     _removed(done, f"block of {target_id} under {article_id}")
 
 
-@rules_remove.command("exclude")
-@click.argument("target_id")
-@index_dir_option
-@who_option
-@_core_errors
-def remove_exclude(target_id: str, index_dir: Path | None, who: str | None) -> None:
+@_rule_command(rules_remove, "exclude", click.argument("target_id"))
+def remove_exclude(target_id: str, index_dir: Path | None, who: str) -> None:
     """Lift the global exclude of TARGET_ID."""
-    done = _rule_store(index_dir).remove_exclude(target_id, who or _cli_user())
+    done = _rule_store(index_dir).remove_exclude(target_id, who)
     _removed(done, f"exclude of {target_id}")
 
 
-@rules_remove.command("featured")
-@click.argument("target_id")
-@index_dir_option
-@who_option
-@_core_errors
-def remove_featured(target_id: str, index_dir: Path | None, who: str | None) -> None:
+@_rule_command(rules_remove, "featured", click.argument("target_id"))
+def remove_featured(target_id: str, index_dir: Path | None, who: str) -> None:
     """Drop the featured override of TARGET_ID (the corpus decides again)."""
     store = _rule_store(index_dir)
     had = target_id in store.load().featured
     if had:
-        store.set_featured(target_id, None, who or _cli_user())
+        store.set_featured(target_id, None, who)
     _removed(had, f"featured override of {target_id}")
 
 

@@ -34,6 +34,7 @@ from .errors import (
 )
 from .events import BLOCKS, DEFAULT_VARIANT, Counts
 from .experiments import Experiment, Variant, VariantResult, compare_variants
+from .fields import dense_text, lexical_fields
 from .links import with_url
 from .live import Clock, system_clock
 from .ranking import (
@@ -50,7 +51,7 @@ from .shortcodes import strip_shortcodes
 from .snapshot import Snapshot, SnapshotStore
 from .state import SeparateCounters, State, open_state
 from .stores import ChangeCounters, EditorialRuleStore, EventStore, LiveChangeStore
-from .text import dense_text, html_to_text, lexical_fields
+from .text import html_to_text
 from .vectors import VectorProblem, check_vector
 
 log = logging.getLogger(__name__)

@@ -14,6 +14,14 @@ from .engine import Engine
 CSV_COLUMNS = ["article_id", "block", "rank", "item_id", "score", "title", "url"]
 
 
+def exported_articles(engine: Engine) -> list[Article]:
+    """The articles an export writes lists for: what readers can see now (published
+    articles, and scheduled ones that went live), in the listing's order."""
+    now, skew = engine.now(), engine.settings.clock_skew_seconds
+    listed = engine.list_articles(limit=10**9).articles
+    return [article for article in listed if article.is_visible_at(now, skew)]
+
+
 def write_export(
     engine: Engine,
     articles: Sequence[Article],

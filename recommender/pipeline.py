@@ -19,13 +19,13 @@ from .corpus import CorpusLoad, ReadOptions, Rejection, SourceNote, load_corpus
 from .duplicates import Shingling, Signatures, Signer, near_duplicate_groups
 from .embedding import Embedder, EmbedStats, EmbedSteps, embed_texts, local_steps
 from .errors import InvalidCorpus, SnapshotError
+from .fields import dense_text, lexical_fields
 from .lexical import CjkTerms, LexicalModel, Stemming
 from .live import version_time
 from .reuse import Changes, Published, fit_lexical, refresh_candidates
 from .snapshot import build_snapshot_dir, corpus_fingerprint, stored_signatures
 from .state import State, open_state
 from .stores import BuildLock
-from .text import dense_text, lexical_fields
 from .vectors import ModelDimension, with_vector
 
 log = logging.getLogger(__name__)

@@ -31,10 +31,10 @@ from . import neighbours
 from .arrays import mapped
 from .corpus import KnownRecords
 from .errors import SnapshotError
+from .fields import lexical_fields
 from .lexical import LexicalModel
 from .records import NO_DIGEST, ArticleRecords
 from .snapshot import CANDIDATES, Manifest, SnapshotStore
-from .text import lexical_fields
 
 log = logging.getLogger(__name__)
 

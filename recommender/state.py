@@ -24,7 +24,7 @@ from .layout import IndexLayout
 from .live import Clock, LiveStore, system_clock
 from .locking import IndexLock
 from .rules import RuleStore
-from .snapshot import PointerFile, SnapshotStore
+from .snapshot import Manifest, PointerFile, SnapshotStore
 from .stores import (
     BuildLock,
     ChangeCounters,
@@ -83,6 +83,30 @@ class State:
     def lock(self, purpose: str = "reindex") -> BuildLock:
         """A (not yet taken) build lock, whose holder says it is doing ``purpose``."""
         return self.make_lock(purpose)
+
+    def rollback(
+        self, version: str, wait: bool = False, on_wait: Callable[[str], None] | None = None
+    ) -> Manifest:
+        """Publish ``version`` again (:meth:`SnapshotStore.rollback`) under the build
+        lock, so it never interleaves with a reindex; every server serves it on its
+        next check.
+
+        Args:
+            version: a stored version (``recommender snapshots`` lists them).
+            wait: wait for a running reindex instead of failing.
+            on_wait: with ``wait``, told who holds the lock (see :meth:`BuildLock.acquire`).
+
+        Raises:
+            IndexLocked: a reindex holds the lock and ``wait`` is False.
+            SnapshotError: no such version.
+            SnapshotCorrupt: it fails verification (nothing is changed).
+        """
+        lock = self.lock(f"rollback to {version}")
+        lock.acquire(wait=wait, on_wait=on_wait)
+        try:
+            return self.snapshots.rollback(version)
+        finally:
+            lock.release()
 
     def embedding_cache(self) -> EmbeddingCacheStore:
         """The embedding cache (the caller closes it)."""

@@ -1,5 +1,6 @@
-"""Text preparation: HTML and Markdown to plain text, the text each field
-contributes to the two signals, and token windows for chunking long bodies."""
+"""Text preparation: HTML and Markdown to plain text, and token windows for
+chunking long bodies. What each field of an article contributes to the two
+signals is :mod:`recommender.fields`'s."""
 
 from __future__ import annotations
 
@@ -9,10 +10,6 @@ import warnings
 from collections.abc import Sequence
 from functools import lru_cache
 from html.entities import html5
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from .articles import Article
 
 _TAG = re.compile(r"<(?:[a-zA-Z][a-zA-Z0-9-]*|/[a-zA-Z][a-zA-Z0-9-]*|!--)[^>]*>")
 _SPACES = re.compile(r"[ \t\r\f\v\u00a0]+")
@@ -107,26 +104,6 @@ def markdown_to_html(text: str) -> str:
 def markdown_to_text(text: str) -> str:
     """Render Markdown and reduce it to text, so ``##`` and ``**`` never reach the model."""
     return html_to_text(markdown_to_html(text))
-
-
-def dense_text(article: Article) -> str:
-    """The text the embedding model sees: title, summary, then body."""
-    parts = [article.title, article.summary, article.body]
-    return "\n\n".join(p for p in parts if p)
-
-
-def lexical_fields(article: Article) -> dict[str, str]:
-    """The fields the lexical model sees (weighted by the ``*_weight`` settings).
-
-    Tags and categories are one field of words, because editors chose them.
-    """
-    labels = " ".join(article.tags + article.categories).replace("-", " ")
-    return {
-        "title": article.title,
-        "summary": article.summary,
-        "tags": labels,
-        "body": article.body,
-    }
 
 
 def token_windows(

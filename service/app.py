@@ -22,16 +22,25 @@ from flask_openapi3.openapi import OpenAPI
 from pydantic import ValidationError
 from werkzeug.exceptions import BadRequest, RequestEntityTooLarge
 
-from recommender.articles import Article
-from recommender.config import Settings
-from recommender.engine import Engine
-from recommender.errors import ArticleNotFound, InvalidArgument, RecommenderError
-from recommender.events import DEFAULT_VARIANT, article_events, record_events
-from recommender.experiments import Experiment
-from recommender.jobs import JobRunner
-from recommender.ranking import Filters, RankingKnobs, Recommendation
-from recommender.state import State, open_state
-from recommender.stores import EventStore
+from recommender import (
+    DEFAULT_VARIANT,
+    Article,
+    ArticleNotFound,
+    Engine,
+    EventStore,
+    Experiment,
+    Filters,
+    InvalidArgument,
+    JobRunner,
+    RankingKnobs,
+    Recommendation,
+    RecommenderError,
+    Settings,
+    State,
+    article_events,
+    open_state,
+    record_events,
+)
 
 from .cache import ResponseCache
 from .errors import (

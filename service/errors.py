@@ -16,7 +16,7 @@ from flask import Flask, Response, g, json, request
 from pydantic import ValidationError
 from werkzeug.exceptions import HTTPException
 
-from recommender.errors import (
+from recommender import (
     ArticleNotFound,
     ExperimentConflict,
     ExperimentNotFound,

@@ -31,12 +31,12 @@ from flask import Response
 from werkzeug import Request
 from werkzeug.datastructures import MultiDict
 
-from recommender.experiments import BUCKETS
+from recommender import BUCKETS
 
 from .errors import request_id
 
 if TYPE_CHECKING:
-    from recommender.engine import Engine
+    from recommender import Engine
 
     from .app import EngineHolder
     from .cache import ResponseCache

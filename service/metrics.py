@@ -18,7 +18,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 if TYPE_CHECKING:
-    from recommender.engine import Engine
+    from recommender import Engine
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 

@@ -12,11 +12,20 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from recommender.articles import ArticleId, Status
-from recommender.config import PARAMETERS
-from recommender.experiments import BUCKETS, EXPERIMENT_KNOBS, MAX_VARIANTS, Variant
-from recommender.ranking import Filters, RankingKnobs
-from recommender.rules import MAX_PIN_POSITION, ArticleRules, Pin
+from recommender import (
+    BUCKETS,
+    EXPERIMENT_KNOBS,
+    MAX_PIN_POSITION,
+    MAX_VARIANTS,
+    PARAMETERS,
+    ArticleId,
+    ArticleRules,
+    Filters,
+    Pin,
+    RankingKnobs,
+    Status,
+    Variant,
+)
 
 MAX_EXCLUDE_VALUES = 500
 K_DESCRIPTION = (

@@ -17,8 +17,7 @@ from pathlib import Path
 import rjsmin
 from flask import Blueprint, Response, make_response, render_template, request
 
-from recommender.config import PARAMETERS
-from recommender.experiments import EXPERIMENT_KNOBS
+from recommender import EXPERIMENT_KNOBS, PARAMETERS
 
 from .schemas import REQUEST_KNOBS
 

@@ -16,8 +16,8 @@ from recommender import Engine, Settings, build_index
 from recommender.cjk import bigrams, fold_width, runs, shared_stretch
 from recommender.corpus import load_corpus
 from recommender.errors import InvalidArgument
+from recommender.fields import lexical_fields
 from recommender.lexical import LexicalModel
-from recommender.text import lexical_fields
 
 from .conftest import BUNDLED_CORPUS
 from .fakes import FakeEmbedder

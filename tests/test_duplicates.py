@@ -35,6 +35,7 @@ from recommender.duplicates import (
 )
 from recommender.errors import SnapshotCorrupt
 from recommender.evaluation import BenchmarkIndex, BenchQuery, Document, named_configs
+from recommender.fields import dense_text
 from recommender.live import LIVE_FILE, LiveStore
 from recommender.pipeline import build_index
 from recommender.snapshot import (
@@ -45,7 +46,6 @@ from recommender.snapshot import (
     SnapshotStore,
     corpus_fingerprint,
 )
-from recommender.text import dense_text
 
 from .fakes import FakeEmbedder
 from .servers import cli_json

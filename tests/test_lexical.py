@@ -13,8 +13,8 @@ import pytest
 from recommender import Settings, build_index
 from recommender.corpus import load_corpus
 from recommender.errors import InvalidArgument
+from recommender.fields import lexical_fields
 from recommender.lexical import LexicalModel
-from recommender.text import lexical_fields
 
 from .conftest import BUNDLED_CORPUS, article, make_engine
 from .fakes import FakeEmbedder

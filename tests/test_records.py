@@ -433,7 +433,7 @@ def test_header_only_csv_error_names_the_reason(tmp_path: Path) -> None:
 def fake_model_cli(monkeypatch: pytest.MonkeyPatch) -> CliRunner:
     """The CLI with the fake embedder in place of the real model."""
 
-    def fake(model: str, batch_size: int = 32) -> FakeEmbedder:
+    def fake(model: str, batch_size: int = 32, threads: int | None = None) -> FakeEmbedder:
         return FakeEmbedder()
 
     monkeypatch.setattr("recommender.embedding.SentenceTransformerEmbedder", fake)
