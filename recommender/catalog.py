@@ -322,6 +322,7 @@ class Catalog:
         self._live_articles = live_articles
         self._live_vectors: np.ndarray | None = None
         self._live_lexical: sparse.csr_matrix | None = None
+        self._live_postings: sparse.csr_matrix | None = None
         self._links: tuple[np.ndarray, np.ndarray] | None = None
         self._derived: list[_Upsert] = []
         if live_articles:
@@ -577,6 +578,14 @@ class Catalog:
         stored = self.snapshot.vectors
         if self._live_vectors is None:
             return np.asarray(stored[positions])
+        positions = np.asarray(positions, dtype=np.int64)
+        if _ascending(positions):
+            # What a request scores is sorted: the snapshot's rows come first, so one
+            # split replaces two boolean masks over every row (the exhaustive path of a
+            # small corpus asks for all of them).
+            split = int(np.searchsorted(positions, self.n_snapshot))
+            live = self._live_vectors[positions[split:] - self.n_snapshot]
+            return np.concatenate([np.asarray(stored[positions[:split]]), live])
         out = np.empty((len(positions), stored.shape[1]), dtype=np.float32)
         in_snapshot = positions < self.n_snapshot
         out[in_snapshot] = stored[positions[in_snapshot]]
@@ -679,7 +688,7 @@ class Catalog:
         scores = query.scores()
         if self._live_lexical is None:
             return scores
-        return np.concatenate([scores, query.score_weights(self._live_lexical)])
+        return np.concatenate([scores, query.score_postings(self._live_term_rows())])
 
     def lexical_scores_at(self, query: WeightedQuery, positions: np.ndarray) -> np.ndarray:
         """``(len(positions),)`` float32 in [0, 1]: the lexical scores at ``positions``,
@@ -690,8 +699,18 @@ class Catalog:
         assert self._live_lexical is not None  # live positions exist only with live rows
         out = np.empty(len(positions), dtype=np.float32)
         out[~live] = query.score_rows(positions[~live])
-        out[live] = query.score_weights(self._live_lexical[positions[live] - self.n_snapshot])
+        live_scores = query.score_postings(self._live_term_rows())
+        out[live] = live_scores[positions[live] - self.n_snapshot]
         return out
+
+    def _live_term_rows(self) -> sparse.csr_matrix:
+        """``(n_terms, live)``: the live layer's lexical weights, term by article.
+        Made once per live state: a query then reads only its own terms' rows, where
+        weighing article rows transposed them all on every request."""
+        if self._live_postings is None:
+            assert self._live_lexical is not None  # asked for only with live rows
+            self._live_postings = self._live_lexical.T.tocsr()
+        return self._live_postings
 
     # -- masks over a few positions --------------------------------------------------
     #
@@ -848,6 +867,11 @@ class Catalog:
 def _seconds(moment: datetime | None) -> float:
     """Seconds since the epoch; ``-inf`` for no time."""
     return moment.timestamp() if moment is not None else -np.inf
+
+
+def _ascending(positions: np.ndarray) -> bool:
+    """Whether ``positions`` is sorted ascending (one pass, no copy kept)."""
+    return positions.size < 2 or bool((positions[1:] >= positions[:-1]).all())
 
 
 def _stack_rows(rows: Sequence[sparse.csr_matrix]) -> sparse.csr_matrix:

@@ -191,13 +191,38 @@ def pick(
     """
     if duplicates.suppress:
         order = order[~duplicates.of_query(table)[order]]
-    pool = [int(i) for i in order]
-    if not pool or need <= 0:
+    if order.size == 0 or need <= 0:
         return []
     if not duplicates.suppress and mmr_lambda >= 1.0:
         # Evaluation: plain relevance order, every document counts.
-        return [Placed(row, rule) for row in pool[:need]]
-    pool_rows = np.array(pool)
+        return [Placed(int(row), rule) for row in order[:need]]
+    if mmr_lambda < 1.0:
+        # MMR weighs every row against what is listed: the whole order takes part.
+        return _pick_from(table, order, need, shown, duplicates, mmr_lambda, rule)
+    # In order, a row is taken unless it repeats what is listed, so only the rows up
+    # to the last one taken are ever compared: measure a window of the order at a
+    # time (most lists fill from their first rows) instead of all of it.
+    picked: list[Placed] = []
+    start = 0
+    while len(picked) < need and start < order.size:
+        window = order[start : start + 2 * (need - len(picked)) + 8]
+        start += window.size
+        picked += _pick_from(table, window, need - len(picked), shown, duplicates, 1.0, rule)
+    return picked
+
+
+def _pick_from(
+    table: ScoreTable,
+    order: np.ndarray,
+    need: int,
+    shown: list[int],
+    duplicates: Duplicates,
+    mmr_lambda: float,
+    rule: Rule | None,
+) -> list[Placed]:
+    """:func:`pick` over all of ``order`` (no duplicates of the query left in it)."""
+    pool = [int(i) for i in order]
+    pool_rows = np.asarray(order, dtype=np.int64)
     pool_vectors = table.vectors[pool_rows]
     signatures = table.signatures
     pool_signatures = signatures.rows(pool_rows) if signatures is not None else None

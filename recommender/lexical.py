@@ -923,10 +923,12 @@ class WeightedQuery:
             return np.asarray(self._scores[positions])
         return self._normalised(self.model.score_rows(self.terms, positions))
 
-    def score_weights(self, rows: sparse.csr_matrix) -> np.ndarray:
-        """``(rows,)`` float32 in [0, 1]: documents that are weighed but not indexed
-        (:meth:`LexicalModel.weigh`: live upserts)."""
-        raw = np.asarray((self.terms @ rows.T).toarray()).ravel().astype(np.float32)
+    def score_postings(self, postings: sparse.csr_matrix) -> np.ndarray:
+        """``(documents,)`` float32 in [0, 1]: documents that are weighed but not
+        indexed (:meth:`LexicalModel.weigh`: live upserts), given as ``postings``,
+        their weights term by document ``(n_terms, documents)``: only the query's
+        terms' rows are read."""
+        raw = np.asarray((self.terms @ postings).toarray()).ravel().astype(np.float32)
         return self._normalised(raw)
 
     def by_field(

@@ -198,3 +198,28 @@ def test_the_listing_reads_only_the_page_and_matches_a_full_sort(
     real = catalog.article
     monkeypatch.setattr(catalog, "article", lambda p: read.append(p) or real(p))
     assert len(engine.list_articles(limit=4).articles) == 4 and len(read) == 4
+
+
+def test_live_lexical_scores_equal_the_scores_of_weighing_each_upsert(
+    engine: Engine, tmp_path: Path
+) -> None:
+    store = LiveStore(tmp_path / "live.sqlite")
+    for i, topic in enumerate(["sleep", "speech", "swallow", "sleep"]):
+        upsert(store, f"new-{i}", TOPICS[topic] + f" extra{i}")
+    catalog = Ranker(engine.snapshot, store.load()).catalog
+    live = catalog.live_positions()
+    every = np.arange(catalog.n_snapshot + live.size)
+    for article_id in ["sleep-0", "speech-1", "new-1"]:
+        query = catalog.lexical_query(catalog.positions[article_id]).weighted("bm25")
+        dense_query = query.terms.toarray()[0]
+        expected = []
+        for position in live:
+            terms, weights = catalog.lexical_row(int(position))
+            expected.append(float(dense_query[terms] @ weights) / query.own)
+        scores = catalog.lexical_scores(query)
+        assert scores[live] == pytest.approx(np.clip(expected, 0, 1), abs=1e-6)
+        assert scores[live].max() > 0  # the same topic shares terms
+        # A few rows, live ones among them, are the same values bit for bit.
+        few = np.array([0, 5, live[0], live[2]])
+        assert np.array_equal(catalog.lexical_scores_at(query, few), scores[few])
+        assert np.array_equal(catalog.lexical_scores_at(query, every), scores)

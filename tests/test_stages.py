@@ -16,9 +16,11 @@ from recommender import Engine, RankingKnobs
 from recommender import scoring as scoring_module
 from recommender.candidates import Eligible, PrecomputedCandidates
 from recommender.catalog import Catalog
+from recommender.duplicates import Signatures
+from recommender.filling import Duplicates, Placed, _pick_from, pick
 from recommender.lexical import QUERY_WEIGHTS, LexicalModel, QueryWeights, WeightedQuery
 from recommender.ranking import Query, Ranker
-from recommender.scoring import BOOSTS, Boost, BoostContext, Scorer
+from recommender.scoring import BOOSTS, Boost, BoostContext, Scorer, ScoreTable
 
 from .conftest import TOPICS
 
@@ -196,3 +198,45 @@ def test_a_candidate_source_decides_what_the_related_list_ranks(engine: Engine) 
     assert sorted(item.dense_rank for item in items) == [1, 2, 3]
     served = Ranker(engine.snapshot).source
     assert isinstance(served, PrecomputedCandidates)
+
+
+def _story_table(rng: np.random.Generator) -> ScoreTable:
+    """60 rows in score order: rows 0-29 one story (near-copies of one vector, and
+    rows 20-29 copies of one body too), rows 30-59 each a story of its own."""
+    story = rng.normal(size=16)
+    vectors = np.vstack(
+        [story + rng.normal(scale=0.01, size=16) for _ in range(30)]
+        + [rng.normal(size=16) for _ in range(30)]
+    )
+    vectors = (vectors / np.linalg.norm(vectors, axis=1, keepdims=True)).astype(np.float32)
+    hashes = rng.integers(0, 2**32, size=(60, 64), dtype=np.uint32)
+    hashes[20:30] = hashes[20]
+    final = np.linspace(1.0, 0.4, 60)
+    columns = {"final": final, "dense": final * 0.5, "resemblance": np.zeros(60)}
+    signatures = Signatures(hashes, np.full(60, 100, dtype=np.uint32))
+    return ScoreTable(np.arange(60), vectors, signatures, columns)
+
+
+def _listed(placed: list[Placed]) -> list[tuple[int, float | None, float | None]]:
+    """Row, redundancy and resemblance of each item (NaN, nothing comparable, as None)."""
+    return [
+        (p.row, p.redundancy, None if np.isnan(p.resemblance) else p.resemblance) for p in placed
+    ]
+
+
+@pytest.mark.parametrize("shown", [[], [45], [20]])
+@pytest.mark.parametrize("need", [1, 3, 8])
+def test_an_in_order_list_measured_by_windows_equals_measuring_the_whole_order(
+    need: int, shown: list[int]
+) -> None:
+    table = _story_table(np.random.default_rng(7))
+    order = np.array([row for row in range(60) if row not in shown])
+    duplicates = Duplicates(threshold=0.95, jaccard=0.9)
+    windowed = pick(table, order, need, list(shown), duplicates)
+    whole = _pick_from(table, order, need, list(shown), duplicates, 1.0, None)
+    assert _listed(windowed) == _listed(whole)
+    # The story's 30 rows take one place at most, so the list reaches past the first
+    # windows (need + 8 rows, then twice what is still needed + 8).
+    rows = [p.row for p in windowed]
+    assert sum(row < 30 for row in rows) == (0 if shown == [20] else 1)
+    assert len(rows) == need and (rows[-1] >= 30) == (need > 1 or shown == [20])
