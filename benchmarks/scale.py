@@ -383,14 +383,30 @@ class Server:
     process: subprocess.Popen[bytes]
     log: Path
 
-    def workers(self) -> list[int]:
-        """The pids of the master's children (the gunicorn workers)."""
+    def children(self) -> list[int]:
+        """The pids of the master's children: the gunicorn workers and the
+        embedding process."""
         pid = self.process.pid
         try:
             text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
         except OSError:
             return []
         return [int(p) for p in text.split()]
+
+    def workers(self) -> list[int]:
+        """The pids of the gunicorn workers."""
+        return [pid for pid in self.children() if not _is_embedding_process(pid)]
+
+    def embedding_processes(self) -> list[int]:
+        """The pid of the process that holds the model for the workers, if any."""
+        return [pid for pid in self.children() if _is_embedding_process(pid)]
+
+
+def _is_embedding_process(pid: int) -> bool:
+    try:
+        return b"recommender.embedding_service" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
 
 
 def _wait_for_port(
@@ -462,10 +478,13 @@ def serving(
 
 
 def memory(server: Server) -> dict[str, Any]:
-    """RSS and PSS (MiB) of the master and each worker, from /proc/<pid>/smaps_rollup."""
+    """RSS and PSS (MiB) of the master, each worker and the embedding process, from
+    /proc/<pid>/smaps_rollup."""
     processes = {"master": server.process.pid} | {
         f"worker {n}": pid for n, pid in enumerate(server.workers(), start=1)
     }
+    for pid in server.embedding_processes()[:1]:
+        processes["embedding process"] = pid
     found: dict[str, Any] = {}
     for name, pid in processes.items():
         values = {}
@@ -633,8 +652,9 @@ def measure_serving(
     uncached = env | {"RECOMMENDER_RESPONSE_CACHE": "0"}
     with serving(command, uncached, work / "server.log", SERVING, limit) as server:
         result["ready_seconds"] = _ready_everywhere(server.base, limit)
-        # Workers with API keys load the model in the background as they start: the
-        # figures are the steady state's, after both say they are done.
+        # Workers with API keys have the model loaded in the background as they start
+        # (in the embedding process): the figures are the steady state's, after both
+        # say they are done.
         result["warm_seconds"] = _warmed(server, 2, limit)
         # The first pass over uniform ids is each worker's first touch of most of the
         # snapshot's mapped pages: recorded apart, so the figures after it are the

@@ -173,7 +173,7 @@ def live_table(run: dict[str, Any]) -> list[str]:
         "### Live changes",
         "",
         "Reads as above while a second client PUTs an edited article every second (the "
-        "workers loaded the model as they started). PUT latency under that load, and on "
+        "model was loaded as the server started). PUT latency under that load, and on "
         "the otherwise idle server (the 3 PUTs of the next column, median), beside raw "
         "model encodes of such articles measured in the same run (model loaded, median): "
         "one encode cut at the model's 256-token window, and one of the windows a PUT "
@@ -301,9 +301,9 @@ def memory_table(run: dict[str, Any]) -> list[str]:
     lines = [
         "### Memory and start-up",
         "",
-        "RSS and PSS summed over the gunicorn master and its 2 workers (from "
-        "`/proc/<pid>/smaps_rollup`), after the read runs and again after the writes "
-        "(which load the model in each worker). PSS divides each shared page among the "
+        "RSS and PSS summed over the gunicorn master, its 2 workers and the process "
+        "that holds the model for them (from `/proc/<pid>/smaps_rollup`), after the "
+        "read runs and again after the writes. PSS divides each shared page among the "
         "processes sharing it, so its sum is what the server really holds. "
         "`Snapshot.load` as a server worker loads a version (file sizes checked, arrays "
         "memory-mapped, the dense and lexical indexes opened), the same with every "
@@ -311,9 +311,10 @@ def memory_table(run: dict[str, Any]) -> list[str]:
         "(load plus catalog) in one process; txtai loading its saved hybrid index, for "
         "reference. Goals: RSS ≤ 1.5 GB at 100k, snapshot load ≤ 1 s at 100k.",
         "",
-        "| articles | RSS (reads) | PSS (reads) | per worker RSS | RSS after writes "
-        "| `Snapshot.load` | with checksums | engine start | txtai load | goal |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+        "| articles | RSS (reads) | PSS (reads) | per worker RSS | embedding process RSS "
+        "| RSS after writes | `Snapshot.load` | with checksums | engine start | txtai load "
+        "| goal |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for size in run["sizes"]:
         reads = _get(size, "serving", "memory_reads") or {}
@@ -328,6 +329,7 @@ def memory_table(run: dict[str, Any]) -> list[str]:
         lines.append(
             f"| {size['size']:,} | {_mib_as_gb(rss)} | {_mib_as_gb(reads.get('total_pss_mib'))} "
             f"| {_mib_as_gb(max(workers) if workers else None)} "
+            f"| {_mib_as_gb((reads.get('embedding process') or {}).get('rss_mib'))} "
             f"| {_mib_as_gb(writes.get('total_rss_mib'))} "
             f"| {_missing(size.get('inspect')) or _seconds(load)} "
             f"| {_seconds(_get(size, 'inspect', 'verify_seconds'))} | {_seconds(start)} "
@@ -511,9 +513,10 @@ def limits(run: dict[str, Any]) -> list[str]:
                 f"{uniform['p99_ms']:.0f} ms without writes and {live['reads']['p99_ms']:.0f} ms "
                 f"while PUTs arrive; a PUT takes {_num(put_median, 0, ' ms')} (median) against "
                 f"{_num(live.get('encode_ms'), 1, ' ms')} for one raw encode measured alone. A "
-                "PUT embeds the article (one model pass per chunk of its text) in a worker "
-                "that is serving reads on the same two cores, then stores it; the other "
-                "workers lay it over their catalogs at their next request."
+                "PUT embeds the article (one model pass per chunk of its text, in the "
+                "process that holds the model for the workers) on the same two cores that "
+                "serve the reads, then stores it; the other workers lay it over their "
+                "catalogs at their next request."
             )
     if built:
         large = built[-1]

@@ -15,6 +15,7 @@ from .articles import Article, ArticleId, Status
 from .config import PARAMETERS, Settings
 from .corpus import CorpusLoad, ReadOptions, Rejection, load_corpus
 from .embedding import Embedder, EmbeddingCache, SentenceTransformerEmbedder
+from .embedding_service import EmbeddingProcess, RemoteEmbedder
 from .engine import ArticlePage, Engine, Recommendations
 from .errors import (
     ArticleNotFound,
@@ -63,6 +64,7 @@ __all__ = [
     "CorpusLoad",
     "Embedder",
     "EmbeddingCache",
+    "EmbeddingProcess",
     "Engine",
     "EventStore",
     "Experiment",
@@ -87,6 +89,7 @@ __all__ = [
     "Recommendations",
     "RecommenderError",
     "Rejection",
+    "RemoteEmbedder",
     "RuleSet",
     "RuleStore",
     "SchemaBehind",

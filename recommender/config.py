@@ -116,8 +116,8 @@ class Settings:
     encode_threads: int = _setting(
         0,
         "CPU threads one model pass may use; 0: torch's default (every core), except in "
-        "`recommender serve`, where each worker takes its share of the cores (at least "
-        "one), so a `PUT`'s embedding leaves the other workers' reads their cores.",
+        "`recommender serve`, where a pass takes one worker's share of the cores (at "
+        "least one), so a `PUT`'s embedding leaves the workers' reads their cores.",
         at_least=0,
     )
     chunk_tokens: int = _setting(

@@ -26,6 +26,7 @@ from recommender import (
     DEFAULT_VARIANT,
     Article,
     ArticleNotFound,
+    Embedder,
     Engine,
     EventStore,
     Experiment,
@@ -113,10 +114,15 @@ class EngineHolder:
     (requests then get 503 until a snapshot is published)."""
 
     def __init__(
-        self, settings: Settings, engine: Engine | None = None, state: State | None = None
+        self,
+        settings: Settings,
+        engine: Engine | None = None,
+        state: State | None = None,
+        embedder: Embedder | None = None,
     ) -> None:
         self.settings = settings
         self.state = state
+        self.embedder = embedder
         self._engine = engine
         self._lock = threading.Lock()
         self._stopping = threading.Event()
@@ -126,7 +132,7 @@ class EngineHolder:
         if self._engine is None:
             with self._lock:
                 if self._engine is None:
-                    self._engine = Engine(self.settings, state=self.state)
+                    self._engine = Engine(self.settings, state=self.state, embedder=self.embedder)
         return self._engine
 
     def stop(self) -> None:
@@ -771,12 +777,19 @@ def _version() -> str:
         return "0"
 
 
-def create_app(settings: Settings | None = None, engine: Engine | None = None) -> OpenAPI:
+def create_app(
+    settings: Settings | None = None,
+    engine: Engine | None = None,
+    embedder: Embedder | None = None,
+) -> OpenAPI:
     """Build the Flask app.
 
     Args:
         settings: engine settings; default: read from ``RECOMMENDER_*`` variables.
         engine: an engine to serve (tests); default: one built from ``settings`` on first use.
+        embedder: the model of the engine built from ``settings`` (a server's workers
+            share one process's, :mod:`recommender.embedding_service`); default: the
+            configured model, loaded in this process.
     """
     settings = settings or (engine.settings if engine else Settings.from_env())
     app = OpenAPI(
@@ -799,7 +812,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     # and the jobs (and its schema is checked here, so a server that is behind
     # fails at start, naming the command to run).
     state = open_state(settings) if engine is None else None
-    holder = EngineHolder(settings, engine, state)
+    holder = EngineHolder(settings, engine, state, embedder)
     app.extensions["recommender"] = holder
     app.extensions["recommender.answers"] = ResponseCache(settings.response_cache)
     register_error_handlers(app)

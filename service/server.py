@@ -8,7 +8,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from recommender import Settings
+from recommender import EmbeddingProcess, Settings
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
@@ -34,15 +34,35 @@ def run(settings: Settings, debug: bool = False) -> None:
 
 def for_workers(settings: Settings, cores: int) -> Settings:
     """The settings each server worker runs with: unless RECOMMENDER_ENCODE_THREADS
-    says otherwise, a model pass uses the worker's share of the ``cores`` (at least
-    one). The workers share the cores: a PUT embedding on both cores of a 2-core
-    machine starved the other worker's reads (docs/benchmarks.md, live changes)."""
+    says otherwise, a model pass (in the embedding process, or in the one worker)
+    uses one worker's share of the ``cores`` (at least one). Reads share the cores:
+    a PUT embedding on both cores of a 2-core machine starved the other worker's
+    reads (docs/benchmarks.md, live changes)."""
     if settings.encode_threads:
         return settings
     return settings.replace(encode_threads=max(1, cores // settings.workers))
 
 
 def _gunicorn(settings: Settings) -> None:
+    worker_settings = for_workers(settings, os.cpu_count() or 1)
+    if settings.workers < 2:
+        _serve_gunicorn(settings, worker_settings, None)
+        return
+    # One process holds the model for every worker (0.4 GB each otherwise): started
+    # first, so a worker's warm-up finds it listening.
+    embedding = EmbeddingProcess(
+        settings.model, settings.batch_size, threads=worker_settings.encode_threads or None
+    )
+    embedding.start()
+    try:
+        _serve_gunicorn(settings, worker_settings, embedding)
+    finally:
+        embedding.stop()
+
+
+def _serve_gunicorn(
+    settings: Settings, worker_settings: Settings, embedding: EmbeddingProcess | None
+) -> None:
     from gunicorn.app.base import BaseApplication
 
     from .app import create_app
@@ -86,6 +106,8 @@ def _gunicorn(settings: Settings) -> None:
                     self.cfg.set(key, value)
 
         def load(self) -> Any:
-            return create_app(for_workers(settings, os.cpu_count() or 1))
+            # Runs in each worker after the fork: each gets its own connection.
+            embedder = embedding.client() if embedding is not None else None
+            return create_app(worker_settings, embedder=embedder)
 
     Server().run()

@@ -12,7 +12,7 @@ import pytest
 
 from recommender import Settings
 
-from .servers import call, copy_index, running_server
+from .servers import Server, call, copy_index, running_server, served
 
 pytestmark = [pytest.mark.real_model, pytest.mark.server]
 
@@ -22,13 +22,19 @@ KEY = "server-test-key"
 
 
 @pytest.fixture(scope="module")
-def server(bundled_index: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def served_server(
+    bundled_index: Settings, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Server]:
     # A copy: this module writes articles, other modules read the bundled index.
     index_dir = copy_index(bundled_index.index_dir, tmp_path_factory.mktemp("served"))
-    with running_server(
-        index_dir, workers=2, secret=KEY, api_keys=KEY, reload_interval="0.5"
-    ) as base:
-        yield base
+    with served(index_dir, workers=2, api_keys=KEY, reload_interval="0.5") as running:
+        yield running
+    running.check_log(KEY)
+
+
+@pytest.fixture(scope="module")
+def server(served_server: Server) -> str:
+    return served_server.base
 
 
 def test_every_route_over_http(server: str) -> None:
@@ -225,10 +231,46 @@ def test_ids_default_k_template_and_schedule_over_real_http(
     ("cores", "workers", "asked", "threads"),
     [(2, 2, 0, 1), (8, 2, 0, 4), (1, 4, 0, 1), (8, 2, 3, 3)],
 )
-def test_each_worker_embeds_with_its_share_of_the_cores(
+def test_a_model_pass_in_the_server_takes_one_workers_share_of_the_cores(
     cores: int, workers: int, asked: int, threads: int
 ) -> None:
     from service.server import for_workers
 
     settings = Settings(workers=workers, encode_threads=asked)
     assert for_workers(settings, cores).encode_threads == threads
+
+
+def _children(pid: int) -> list[int]:
+    """The processes whose parent is ``pid`` (Linux /proc)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # the process ended while we looked
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def _maps_torch(pid: int) -> bool:
+    return "libtorch_cpu" in Path(f"/proc/{pid}/maps").read_text()
+
+
+def test_one_process_holds_the_model_for_both_workers(served_server: Server) -> None:
+    base, auth = served_server.base, {"Authorization": f"Bearer {KEY}"}
+    article = {"title": "Mirror therapy for a weak hand", "body": "Mirror therapy helped."}
+    assert call(f"{base}/v1/articles/one-model-note", "PUT", article, auth)[0] == 201
+    for _ in range(6):  # drafts embed too; fresh connections reach both workers
+        status, _, body, _ = call(f"{base}/v1/recommendations", "POST", article)
+        assert status == 200 and body["related"], body
+    assert call(f"{base}/v1/articles/one-model-note", "DELETE", headers=auth)[0] == 204
+    children = _children(served_server.process.pid)
+    holding = [pid for pid in children if _maps_torch(pid)]
+    assert len(holding) == 1, children
+    spawned = Path(f"/proc/{holding[0]}/cmdline").read_bytes()
+    assert b"recommender.embedding_service" in spawned  # not a worker
+    workers = [
+        pid for pid in children if b"recommender.cli" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    ]
+    assert len(workers) == 2 and not any(_maps_torch(pid) for pid in workers)
