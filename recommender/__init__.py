@@ -11,7 +11,7 @@ The public API::
     engine.related("botox-intensive-rehab-chronic-stroke", k=3)
 """
 
-from .articles import Article, ArticleId, Status
+from .articles import Article, ArticleId, Status, json_fields
 from .config import PARAMETERS, Settings
 from .corpus import CorpusLoad, ReadOptions, Rejection, load_corpus
 from .embedding import Embedder, EmbeddingCache, SentenceTransformerEmbedder
@@ -44,6 +44,7 @@ from .experiments import BUCKETS, EXPERIMENT_KNOBS, MAX_VARIANTS, Experiment, Va
 from .jobs import JobRunner
 from .pipeline import IndexReport, build_index
 from .ranking import Filters, RankingKnobs, Recommendation
+from .request import Item
 from .rules import MAX_PIN_POSITION, ArticleRules, Pin, RuleSet, RuleStore
 from .snapshot import Manifest, Snapshot, SnapshotStore
 from .state import State, open_state
@@ -77,6 +78,7 @@ __all__ = [
     "InvalidCorpus",
     "InvalidEvent",
     "InvalidRule",
+    "Item",
     "JobConflict",
     "JobRunner",
     "Manifest",
@@ -109,6 +111,7 @@ __all__ = [
     "Variant",
     "article_events",
     "build_index",
+    "json_fields",
     "load_corpus",
     "open_state",
     "record_events",

@@ -5,7 +5,8 @@ from __future__ import annotations
 import hashlib
 import json
 from datetime import UTC, date, datetime, time
-from typing import Annotated, Any, Literal
+from types import UnionType
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 from urllib.parse import urljoin, urlsplit
 
 from pydantic import (
@@ -25,22 +26,6 @@ from pydantic import (
 
 from .shortcodes import strip_shortcodes
 from .text import decode_entities, html_to_text
-
-KNOWN_FIELDS = (
-    "id",
-    "title",
-    "body",
-    "summary",
-    "url",
-    "tags",
-    "categories",
-    "published",
-    "updated",
-    "author",
-    "status",
-    "featured",
-    "image",
-)
 
 ID_PATTERN = r"^[^\s/?#]+$"
 """An id is one URL path segment: no whitespace, ``/``, ``?`` or ``#`` (and :func:`check_id`)."""
@@ -203,6 +188,9 @@ def image_url(value: Any, url: str | None = None) -> str | None:
         return None
 
 
+IMAGE_DESCRIPTION = "The article's thumbnail: an absolute http(s) URL; null when it has none."
+"""What ``image`` is, in the words the API's answers use."""
+
 ImageUrl = Annotated[str, AfterValidator(check_image)]
 """An article's image (thumbnail): an absolute http(s) URL (a relative one is
 resolved against the article's url first, see :meth:`Article._resolve_image`)."""
@@ -316,7 +304,7 @@ class Article(BaseModel):
     author: str | None = None
     status: Status = "published"
     featured: Annotated[bool, BeforeValidator(parse_flag)] = False
-    image: ImageUrl | None = None
+    image: ImageUrl | None = Field(default=None, description=IMAGE_DESCRIPTION)
     extra: dict[str, Any] = Field(default_factory=dict)
 
     @model_validator(mode="before")
@@ -461,3 +449,53 @@ class Article(BaseModel):
     def to_json(self) -> dict[str, Any]:
         """The article as a JSON-ready mapping (timestamps as ISO 8601 strings)."""
         return self.model_dump(mode="json")
+
+
+KNOWN_FIELDS: tuple[str, ...] = tuple(name for name in Article.model_fields if name != "extra")
+"""The fields a source may give an article, in :class:`Article`'s order; any other key
+of a record goes to ``extra``."""
+
+
+def _json_type(annotation: Any) -> Any:
+    """The type a value of ``annotation`` has in :meth:`Article.to_json`: a tuple is
+    written as a list, a time as an ISO 8601 string (:func:`format_timestamp`), and
+    validators and constraints (``Annotated``) have done their work."""
+    origin = get_origin(annotation)
+    if origin is Annotated:
+        return _json_type(get_args(annotation)[0])
+    if origin is tuple:
+        return list[_json_type(get_args(annotation)[0])]  # type: ignore[misc]
+    if origin in (Union, UnionType):
+        return Union[tuple(_json_type(arg) for arg in get_args(annotation))]  # noqa: UP007
+    return str if annotation is datetime else annotation
+
+
+def json_fields(
+    *, omit: tuple[str, ...] = (), required: bool = True, **fields: Any
+) -> dict[str, Any]:
+    """The article's fields as :func:`pydantic.create_model` takes them, for models of
+    its JSON form (:meth:`Article.to_json`): the one declaration the API's article
+    models derive from, so a field added to :class:`Article` appears in them all.
+
+    Each field keeps :class:`Article`'s order, its type as JSON gives it and its
+    description; a reader that wants a narrower or a described field names it.
+
+    Args:
+        omit: fields left out (in order to show only part of an article).
+        required: every field required, as :meth:`Article.to_json` always writes them
+            all (an answer); else each takes :class:`Article`'s default (a request).
+        fields: field name → ``(type, FieldInfo)`` replacing the derived field in
+            its place, or added after the article's own.
+    """
+    derived: dict[str, Any] = {}
+    for name, declared in Article.model_fields.items():
+        if name in omit:
+            continue
+        default = (
+            ...
+            if required or declared.is_required()
+            else declared.get_default(call_default_factory=True)
+        )
+        described = Field(default, description=declared.description)
+        derived[name] = fields.get(name, (_json_type(declared.annotation), described))
+    return derived | fields

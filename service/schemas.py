@@ -10,7 +10,7 @@ from datetime import UTC, date, datetime
 from types import MappingProxyType
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from recommender import (
     BUCKETS,
@@ -21,10 +21,12 @@ from recommender import (
     ArticleId,
     ArticleRules,
     Filters,
+    Item,
     Pin,
     RankingKnobs,
     Status,
     Variant,
+    json_fields,
 )
 
 MAX_EXCLUDE_VALUES = 500
@@ -197,100 +199,6 @@ class ArticlesQuery(QueryModel):
     q: str | None = Field(None, max_length=200, description="Substring of the title.")
 
 
-class Explanation(BaseModel):
-    """Why an item scored what it scored:
-    score = (dense_contribution + lexical_contribution + tag) × recency × ctr_boost."""
-
-    dense: float = Field(description="Cosine similarity of the embeddings.")
-    lexical: float = Field(
-        description="BM25 score (field-weighted, see RECOMMENDER_TITLE_WEIGHT) normalised by "
-        "the query's own score."
-    )
-    fusion: Literal["weighted", "rrf", "minmax"] = Field(
-        description="How the two signals were combined (RECOMMENDER_FUSION)."
-    )
-    dense_rank: int = Field(
-        description="Rank of the item among the candidates by the dense signal (1 = best)."
-    )
-    lexical_rank: int = Field(
-        description="Rank of the item among the candidates by the lexical signal (1 = best)."
-    )
-    dense_contribution: float = Field(
-        description="What the dense signal adds to the score: RECOMMENDER_DENSE_WEIGHT × the "
-        "cosine (weighted fusion) or × the scaled reciprocal rank (rrf)."
-    )
-    lexical_contribution: float = Field(
-        description="What the lexical signal adds: (1 − RECOMMENDER_DENSE_WEIGHT) × the "
-        "lexical score (weighted fusion) or × the scaled reciprocal rank (rrf)."
-    )
-    lexical_fields: dict[str, float] | None = Field(
-        None,
-        description="The lexical score split over the item's fields (title, summary, tags, "
-        "body) by where its shared terms occur, each weighted by RECOMMENDER_<FIELD>_WEIGHT; "
-        "the parts add up to `lexical`. Only with `explain=true`.",
-    )
-    tag: float = Field(
-        description="Points added for shared tags and categories (RECOMMENDER_TAG_BOOST × Jaccard)."
-    )
-    recency: float = Field(
-        description="Decay factor in (0, 1] for age; 1 when RECOMMENDER_RECENCY_HALF_LIFE_DAYS "
-        "is 0."
-    )
-    redundancy: float | None = Field(
-        description="Highest cosine similarity to an item listed before this one (pins "
-        "included): what RECOMMENDER_MMR_LAMBDA penalises. null for the first item."
-    )
-    resemblance: float | None = Field(
-        description="Highest estimated Jaccard overlap (MinHash) of the item's body shingles "
-        "with the query's or with an item listed before it: at RECOMMENDER_DUPLICATE_JACCARD "
-        "it would have been hidden as the same story. null when no body it meets is long "
-        "enough to compare."
-    )
-    rule: Literal["pinned", "fallback"] | None = Field(
-        description="Set when an editor's pin or the fallback placed the item, not its score."
-    )
-    shared_terms: list[str] | None = Field(
-        None, description="Words that weigh most in both texts. Only with `explain=true`."
-    )
-    ctr: float | None = Field(
-        None,
-        description="The item's smoothed click-through rate at position 1, from readers' "
-        "impressions and clicks corrected for position (docs/signals.md). Only once events "
-        "were counted, as are the next three.",
-    )
-    ctr_boost: float | None = Field(
-        None,
-        description="The factor the click-through boost gave the score "
-        "(RECOMMENDER_CTR_WEIGHT; 1 when it is 0).",
-    )
-    impressions: float | None = Field(
-        None,
-        description="The item's impressions, time-decayed (RECOMMENDER_EVENTS_HALF_LIFE_DAYS).",
-    )
-    clicks: float | None = Field(None, description="The item's clicks, time-decayed.")
-
-
-IMAGE_DESCRIPTION = "The article's thumbnail: an absolute http(s) URL; null when it has none."
-
-
-class Item(BaseModel):
-    """One recommended article."""
-
-    id: str
-    title: str
-    url: str | None
-    summary: str
-    published: str | None = Field(description="ISO 8601 publication time.")
-    tags: list[str]
-    featured: bool
-    image: str | None = Field(description=IMAGE_DESCRIPTION)
-    score: float = Field(
-        description="Final score: (dense_contribution + lexical_contribution + tag) × ctr_boost × "
-        "recency, where the two contributions add up to at most 1; higher is more related."
-    )
-    explanation: Explanation
-
-
 VARIANT_DESCRIPTION = (
     'The A/B test variant that answered (docs/signals.md): "default" outside any '
     "experiment or without `bucket`. The widget tags its events with it."
@@ -332,86 +240,93 @@ class DraftBody(RequestBody):
     )
 
 
-class ArticleBody(RequestBody):
+# The article models are made at run time from Article's fields (json_fields): mypy
+# sees each base as Any, hence the ignore where it is subclassed.
+_ArticleBodyFields: Any = create_model(
+    "ArticleBodyFields",
+    __base__=RequestBody,
+    # Every field of the article, as Article defaults it, but for the limits a
+    # request puts on some, and the vector a writer may bring.
+    **json_fields(
+        omit=("extra",),
+        required=False,
+        id=(str | None, Field(None, description="If given, must equal the id in the path.")),
+        title=(str, Field(min_length=1, max_length=1000)),
+        body=(str, Field(min_length=1)),
+        tags=(list[str], Field(default_factory=list, max_length=100)),
+        categories=(list[str], Field(default_factory=list, max_length=100)),
+        published=(date | datetime | None, None),
+        updated=(
+            date | datetime | None,
+            Field(
+                None,
+                description="When this version was written. Newest wins: the write is "
+                "served until a reindex brings a version with a later `updated` (or "
+                "`published`); without it, the time of the request counts.",
+            ),
+        ),
+        status=(
+            Status,
+            Field(
+                "published",
+                description="published; draft (never suggested); scheduled (suggested "
+                "from its `published` time on, less RECOMMENDER_CLOCK_SKEW_SECONDS; needs "
+                "`published`).",
+            ),
+        ),
+        image=(
+            str | None,
+            Field(
+                None,
+                description="A thumbnail: an absolute http or https URL, or a relative one "
+                "resolved against `url` (anything else is a 422 naming `image`), at most "
+                "2048 characters.",
+            ),
+        ),
+        embedding=(
+            list[float] | None,
+            Field(
+                None,
+                max_length=8192,
+                description="The article's vector, if you already have one: as many "
+                "numbers as the model's vectors have (384 for all-MiniLM-L6-v2), normalised "
+                "to unit length on arrival. Used instead of running the model, until a "
+                "reindex embeds the article or takes the vector from its source.",
+            ),
+        ),
+    ),
+)
+
+
+class ArticleBody(_ArticleBodyFields):  # type: ignore[misc]
     """An article to create or replace (the id comes from the path)."""
 
     model_config = ConfigDict(extra="allow")
 
-    id: str | None = Field(None, description="If given, must equal the id in the path.")
-    title: str = Field(min_length=1, max_length=1000)
-    body: str = Field(min_length=1)
-    summary: str = ""
-    url: str | None = None
-    tags: list[str] = Field(default_factory=list, max_length=100)
-    categories: list[str] = Field(default_factory=list, max_length=100)
-    published: date | datetime | None = None
-    author: str | None = None
-    status: Status = Field(
-        "published",
-        description="published; draft (never suggested); scheduled (suggested from its "
-        "`published` time on, less RECOMMENDER_CLOCK_SKEW_SECONDS; needs `published`).",
-    )
-    updated: date | datetime | None = Field(
-        None,
-        description="When this version was written. Newest wins: the write is served "
-        "until a reindex brings a version with a later `updated` (or `published`); "
-        "without it, the time of the request counts.",
-    )
-    featured: bool = False
-    image: str | None = Field(
-        None,
-        description="A thumbnail: an absolute http or https URL, or a relative one "
-        "resolved against `url` (anything else is a 422 naming `image`), at most 2048 "
-        "characters.",
-    )
-    embedding: list[float] | None = Field(
-        None,
-        max_length=8192,
-        description="The article's vector, if you already have one: as many numbers as "
-        "the model's vectors have (384 for all-MiniLM-L6-v2), normalised to unit length "
-        "on arrival. Used instead of running the model, until a reindex embeds the "
-        "article or takes the vector from its source.",
-    )
-
     def record(self, article_id: str) -> dict[str, Any]:
         """The raw record for :meth:`recommender.Article.from_record` (without the
         vector, which is not part of the article)."""
-        data = self.model_dump(exclude_none=True, exclude={"embedding"})
+        data: dict[str, Any] = self.model_dump(exclude_none=True, exclude={"embedding"})
         data["id"] = article_id
         return data
 
 
-class ArticleOut(BaseModel):
+_ArticleOutFields: Any = create_model("ArticleOutFields", **json_fields())
+
+
+class ArticleOut(_ArticleOutFields):  # type: ignore[misc]
     """An article as stored."""
 
-    id: str
-    title: str
-    body: str
-    summary: str
-    url: str | None
-    tags: list[str]
-    categories: list[str]
-    published: str | None
-    updated: str | None
-    author: str | None
-    status: Status
-    featured: bool
-    image: str | None = Field(description=IMAGE_DESCRIPTION)
-    extra: dict[str, Any]
+
+SUMMARY_OMITS = ("body", "categories", "updated", "author", "extra")
+"""What a listing leaves out of each article: the long and the rarely scanned fields."""
 
 
-class ArticleSummary(BaseModel):
+_ArticleSummaryFields: Any = create_model("ArticleSummaryFields", **json_fields(omit=SUMMARY_OMITS))
+
+
+class ArticleSummary(_ArticleSummaryFields):  # type: ignore[misc]
     """An article in a listing (no body)."""
-
-    id: str
-    title: str
-    summary: str
-    url: str | None
-    tags: list[str]
-    published: str | None
-    status: Status
-    featured: bool
-    image: str | None = Field(description=IMAGE_DESCRIPTION)
 
 
 class ArticleList(BaseModel):

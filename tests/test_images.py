@@ -16,10 +16,9 @@ from click.testing import CliRunner
 from flask.testing import FlaskClient
 
 from recommender import Engine, Settings, cli
-from recommender.articles import Article
+from recommender.articles import IMAGE_DESCRIPTION, Article
 from recommender.corpus import CorpusLoad, Rejection, SourceNote, load_corpus
 from recommender.pipeline import build_index
-from service.schemas import IMAGE_DESCRIPTION
 
 from .conftest import AUTH, article, assert_problem, make_app, topic_records
 from .fakes import FakeEmbedder
