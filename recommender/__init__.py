@@ -14,6 +14,7 @@ The public API::
 from .articles import Article, ArticleId, Status
 from .config import PARAMETERS, Settings
 from .corpus import CorpusLoad, ReadOptions, Rejection, load_corpus
+from .editing import RuleEditor
 from .embedding import Embedder, EmbeddingCache, SentenceTransformerEmbedder
 from .engine import ArticlePage, Engine, Recommendations
 from .errors import (
@@ -29,6 +30,7 @@ from .errors import (
     ModelUnavailable,
     NoSnapshot,
     RecommenderError,
+    RuleNotFound,
     SchemaBehind,
     SnapshotCorrupt,
     SnapshotError,
@@ -87,6 +89,8 @@ __all__ = [
     "Recommendations",
     "RecommenderError",
     "Rejection",
+    "RuleEditor",
+    "RuleNotFound",
     "RuleSet",
     "RuleStore",
     "SchemaBehind",
