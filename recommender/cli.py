@@ -610,46 +610,32 @@ def evaluate(
     `recommender -v evaluate` logs every configuration tried and its score.
     """
     from .embedding import SentenceTransformerEmbedder
-    from .evaluation import (
-        DEFAULT_CONFIGS,
-        TUNED,
-        TUNED_LEXICAL,
-        Format,
-        evaluate,
-        find_qrels,
-        find_tuning_set,
-        load_benchmark,
-    )
+    from .evaluation import Format, evaluate, plan_evaluation
 
     settings = _settings()
-    for path in (corpus, queries):
-        if not path.is_file():
-            raise InvalidCorpus(path, "no such file")
-    qrels_file = find_qrels(qrels, split)
-    benchmark = load_benchmark(
-        corpus, queries, qrels_file, format=cast(Format, layout), split=split
+    plan = plan_evaluation(
+        corpus,
+        queries,
+        qrels,
+        settings,
+        configs,
+        split=split,
+        tune_split=tune_split,
+        holdout=holdout,
+        format=cast(Format, layout),
     )
-    names = list(dict.fromkeys(configs or DEFAULT_CONFIGS))
-    tuning = None
-    if TUNED in names or TUNED_LEXICAL in names:
-        tuning = find_tuning_set(
-            queries, qrels_file, split, tune_split=tune_split, holdout_fraction=holdout
-        )
-        if tuning is None and not configs:
-            names = [n for n in names if n not in (TUNED, TUNED_LEXICAL)]
-            click.echo("note: no dev or train split beside --qrels; 'tuned' left out", err=True)
-        elif tuning is None:
-            raise BadInput("config: 'tuned' needs a dev or train split beside --qrels")
+    for note in plan.notes:
+        click.echo(f"note: {note}", err=True)
     embedder = SentenceTransformerEmbedder(
         settings.model, batch_size=settings.batch_size, threads=settings.encode_threads or None
     )
     report = evaluate(
-        benchmark,
-        names,
+        plan.benchmark,
+        plan.configs,
         embedder,
         settings,
         cache_dir=cache_dir,
-        tuning=tuning,
+        tuning=plan.tuning,
         progress=progress,
         # With --verbose, every configuration tried while tuning and its score.
         tuning_log=logging.getLogger("recommender.evaluation").info,

@@ -11,7 +11,7 @@ import hashlib
 import json
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -26,8 +26,19 @@ from ..layout import IndexLayout
 from ..pipeline import build_index, lexical_model
 from ..ranking import Query, Ranker, RankingKnobs
 from ..snapshot import Snapshot, SnapshotStore
-from .configs import TUNED, TUNED_LEXICAL, RankingConfig, named_configs
-from .datasets import Benchmark, BenchQuery, Document, Qrels, Run, TuningSet
+from .configs import DEFAULT_CONFIGS, TUNED, TUNED_LEXICAL, RankingConfig, named_configs
+from .datasets import (
+    Benchmark,
+    BenchQuery,
+    Document,
+    Format,
+    Qrels,
+    Run,
+    TuningSet,
+    find_qrels,
+    find_tuning_set,
+    load_benchmark,
+)
 from .metrics import DEPTH, METRICS, catalogue_coverage, intra_list_diversity, mean_metrics
 from .tuning import tune
 
@@ -284,6 +295,89 @@ def _digest(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+_DERIVED = (TUNED, TUNED_LEXICAL)
+
+
+def _check_names(config_names: Sequence[str], fixed: Mapping[str, RankingConfig]) -> None:
+    for name in config_names:
+        if name not in _DERIVED and name not in fixed:
+            known = ", ".join([*fixed, *_DERIVED])
+            raise InvalidArgument("config", f"unknown configuration {name!r} (known: {known})")
+
+
+@dataclass
+class EvaluationPlan:
+    """What one evaluation run will do: the output of :func:`plan_evaluation`, the
+    input of :func:`evaluate`.
+
+    Attributes:
+        benchmark: corpus, queries and the evaluated split's judgments.
+        configs: the configuration names to run, in report order, each once.
+        tuning: the split ``tuned`` is tuned on (None when no configuration needs one).
+        notes: what was decided for the caller, one line each (a default left out).
+    """
+
+    benchmark: Benchmark
+    configs: list[str]
+    tuning: TuningSet | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+def plan_evaluation(
+    corpus: Path,
+    queries: Path,
+    qrels: Path,
+    settings: Settings,
+    configs: Sequence[str] = (),
+    *,
+    split: str = "test",
+    tune_split: str | None = None,
+    holdout: float = 0.25,
+    format: Format = "auto",
+) -> EvaluationPlan:
+    """Read a benchmark and decide which configurations run, and what ``tuned`` tunes on.
+
+    With no ``configs``, the defaults (:data:`DEFAULT_CONFIGS`) run, and ``tuned``
+    is left out (with a note) when no split to tune on sits beside ``qrels``; named
+    explicitly, it is required.
+
+    Args:
+        corpus: the benchmark corpus file.
+        queries: the queries file.
+        qrels: the judgments file, or a directory holding ``<split>.*``.
+        settings: engine settings; their ranking knobs make the ``hybrid`` row.
+        configs: names from :func:`named_configs`, ``tuned`` or ``tuned-lexical``;
+            empty for the defaults. Repeats are dropped.
+        split: the split evaluated.
+        tune_split: the split to tune on; default: dev, else part of train.
+        holdout: share of train queries held out to tune on when there is no dev split.
+        format: the corpus layout (see :func:`load_benchmark`).
+
+    Raises:
+        InvalidCorpus: a missing or unreadable file.
+        InvalidArgument: an unknown configuration name, or ``tuned`` asked for with
+            no split to tune on.
+    """
+    for path in (corpus, queries):
+        if not path.is_file():
+            raise InvalidCorpus(path, "no such file")
+    qrels_file = find_qrels(qrels, split)
+    benchmark = load_benchmark(corpus, queries, qrels_file, format=format, split=split)
+    names = list(dict.fromkeys(configs or DEFAULT_CONFIGS))
+    _check_names(names, named_configs(settings))
+    plan = EvaluationPlan(benchmark, names)
+    if any(name in _DERIVED for name in names):
+        plan.tuning = find_tuning_set(
+            queries, qrels_file, split, tune_split=tune_split, holdout_fraction=holdout
+        )
+        if plan.tuning is None and not configs:
+            plan.configs = [name for name in names if name not in _DERIVED]
+            plan.notes.append("no dev or train split beside --qrels; 'tuned' left out")
+        elif plan.tuning is None:
+            raise InvalidArgument("config", "'tuned' needs a dev or train split beside --qrels")
+    return plan
+
+
 def evaluate(
     benchmark: Benchmark,
     config_names: Sequence[str],
@@ -317,12 +411,8 @@ def evaluate(
     """
     started = time.perf_counter()
     fixed = named_configs(settings)
-    derived = (TUNED, TUNED_LEXICAL)
-    for name in config_names:
-        if name not in derived and name not in fixed:
-            known = ", ".join([*fixed, *derived])
-            raise InvalidArgument("config", f"unknown configuration {name!r} (known: {known})")
-    wants_tuning = any(name in derived for name in config_names)
+    _check_names(config_names, fixed)
+    wants_tuning = any(name in _DERIVED for name in config_names)
     if wants_tuning and tuning is None:
         raise InvalidArgument("config", "'tuned' needs a dev or train split to tune on")
     cache_dir = cache_dir or Path("var/bench") / benchmark.name
