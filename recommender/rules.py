@@ -23,13 +23,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from . import layout
 from .errors import ExperimentConflict, ExperimentNotFound, InvalidRule
 from .experiments import Experiment, Variant, check_experiment
 from .sql import SqlConnection, SqlDatabase
 from .sqlite import database_at, statements
 
-RULES_FILE = layout.RULES  # the name callers used before layout.py
 MAX_PIN_POSITION = 50  # pins lie within the longest list a request may ask for
 
 
