@@ -349,6 +349,22 @@ def test_evaluate_ranks_known_neighbours_first(tmp_path: Path) -> None:
     assert again.embedded == 0  # the corpus and the queries came from the cache
 
 
+def test_a_benchmark_index_keeps_its_state_in_its_own_directory(tmp_path: Path) -> None:
+    """Settings naming a shared database (read from the environment by the CLI) do not
+    send the benchmark's snapshot, pointer or cache there: nothing connects to it."""
+    shared = Settings(database_url="postgresql://nobody@nowhere.invalid/shared")
+    bench = synthetic_benchmark()
+    index = BenchmarkIndex(bench.documents, FakeEmbedder(), shared, tmp_path / "cache")
+    assert (index.state.backend, index.settings.database_url) == ("sqlite", "")
+    assert (tmp_path / "cache" / "index" / "CURRENT").is_file()
+    assert (tmp_path / "cache" / "index" / "embeddings.sqlite").is_file()
+    queries = list(bench.queries.values())
+    assert index.embed_queries(queries).shape == (len(queries), FakeEmbedder().dim)
+    embedded = index.embedded
+    index.embed_queries(queries)
+    assert index.embedded == embedded  # the second time, every query is in the cache
+
+
 def plural_benchmark(split: str) -> Benchmark:
     """The synthetic benchmark with every query word in the plural: only a stemmed
     lexical model (the fake embedder knows exact words only) can match them."""

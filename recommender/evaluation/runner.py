@@ -19,13 +19,13 @@ from typing import Any
 import numpy as np
 
 from ..config import Settings
-from ..embedding import Embedder, EmbeddingCache, embed_texts
+from ..embedding import Embedder, EmbedStats, embed_texts
 from ..errors import InvalidArgument, InvalidCorpus
 from ..fields import lexical_fields
-from ..layout import IndexLayout
 from ..pipeline import build_index, lexical_model
 from ..ranking import Query, Ranker, RankingKnobs
-from ..snapshot import Snapshot, SnapshotStore
+from ..snapshot import Snapshot
+from ..state import open_state
 from .configs import DEFAULT_CONFIGS, TUNED, TUNED_LEXICAL, RankingConfig, named_configs
 from .datasets import (
     Benchmark,
@@ -157,7 +157,9 @@ class BenchmarkIndex:
     Args:
         documents: the corpus.
         embedder: the embedding model.
-        settings: chunking and batch settings (``index_dir`` is ignored).
+        settings: chunking and batch settings (``index_dir`` and ``database_url`` are
+            ignored: the index and its stores are SQLite files in ``cache_dir``, see
+            ``state``).
         cache_dir: where the index and the embedding cache live.
         progress: show progress bars; default: only when stderr is a terminal.
     """
@@ -172,7 +174,10 @@ class BenchmarkIndex:
         progress: bool | None = None,
     ) -> None:
         self.embedder = embedder
-        self.settings = settings.replace(index_dir=Path(cache_dir) / "index")
+        # A private index: its stores are SQLite files in it even when the settings
+        # name a shared database (whose published version a benchmark must not replace).
+        self.settings = settings.replace(index_dir=Path(cache_dir) / "index", database_url="")
+        self.state = open_state(self.settings)
         self.progress = progress
         cache_dir = Path(cache_dir)
         cache_dir.mkdir(parents=True, exist_ok=True)
@@ -183,14 +188,12 @@ class BenchmarkIndex:
         # Rewritten only when the corpus changed, so the file's age says when it last did.
         if not source.exists() or _digest(source.read_bytes()) != _digest(payload.encode()):
             source.write_text(payload, encoding="utf-8")
-        report = build_index([source], self.settings, embedder, progress=progress)
+        report = build_index([source], self.settings, embedder, progress=progress, state=self.state)
         if report.rejected:
             raise InvalidCorpus(source, f"{len(report.rejected)} rejected: {report.rejected[0]}")
         self.embedded = report.embedded
         self._queries: dict[tuple[str, str, str], Query] = {}
-        self.snapshot = Snapshot.load(
-            SnapshotStore(self.settings.index_dir), expect_model=embedder.model_id
-        )
+        self.snapshot = Snapshot.load(self.state.snapshots, expect_model=embedder.model_id)
         self._variants: dict[str, Snapshot] = {}
 
     def variant(self, config: RankingConfig) -> Snapshot:
@@ -216,9 +219,9 @@ class BenchmarkIndex:
 
     def embed_queries(self, queries: Sequence[BenchQuery]) -> np.ndarray:
         """Query vectors, one row per query, through the same cache as the corpus."""
-        cache = EmbeddingCache(IndexLayout.of(self.settings.index_dir).embeddings)
+        cache = self.state.embedding_cache()
+        stats = EmbedStats()
         try:
-            before = cache.misses
             vectors = embed_texts(
                 self.embedder,
                 [(q.title, q.text) for q in queries],
@@ -226,10 +229,11 @@ class BenchmarkIndex:
                 chunk_tokens=self.settings.chunk_tokens,
                 chunk_overlap=self.settings.chunk_overlap,
                 progress=self.progress,
+                stats=stats,
             )
-            self.embedded += cache.misses - before
         finally:
             cache.close()
+        self.embedded += stats.embedded
         return vectors
 
     def ranker(self, config: RankingConfig) -> Ranker:
