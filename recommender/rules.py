@@ -308,7 +308,8 @@ class RuleStore:
     The store refuses rules that cannot hold whatever the corpus holds (the
     ``check_*`` functions without ``known``); whether the ids they name exist is
     for the caller to check first (:class:`~recommender.engine.Engine` against
-    what it serves, the CLI against the published snapshot's ids).
+    what it serves, :class:`~recommender.editing.RuleEditor` against the published
+    snapshot's ids).
 
     Args:
         path: the database file (created on first use).
@@ -552,7 +553,7 @@ class RuleStore:
                     self._log(db, who, "exclude", None, target)
         return self.version()
 
-    # -- one-rule writes (the CLI) --------------------------------------------------------
+    # -- one-rule writes (checked against the ids by RuleEditor) --------------------------
 
     def add_pin(self, article_id: str, target_id: str, position: int, who: str) -> int:
         """Pin ``target_id`` at ``position`` under ``article_id`` (moving an existing pin).
