@@ -14,6 +14,7 @@ The public API::
 from .articles import Article, ArticleId, Status, json_fields
 from .config import PARAMETERS, Settings
 from .corpus import CorpusLoad, ReadOptions, Rejection, load_corpus
+from .editing import RuleEditor
 from .embedding import Embedder, EmbeddingCache, SentenceTransformerEmbedder
 from .embedding_service import EmbeddingProcess, RemoteEmbedder
 from .engine import ArticlePage, Engine, Recommendations
@@ -30,6 +31,7 @@ from .errors import (
     ModelUnavailable,
     NoSnapshot,
     RecommenderError,
+    RuleNotFound,
     SchemaBehind,
     SnapshotCorrupt,
     SnapshotError,
@@ -92,6 +94,8 @@ __all__ = [
     "RecommenderError",
     "Rejection",
     "RemoteEmbedder",
+    "RuleEditor",
+    "RuleNotFound",
     "RuleSet",
     "RuleStore",
     "SchemaBehind",

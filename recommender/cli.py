@@ -23,9 +23,9 @@ import click
 
 from .config import Settings, parse_csv_delimiter
 from .errors import IndexLocked, InvalidArgument, InvalidCorpus, RecommenderError
-from .rules import check_block, check_known, check_pin
 
 if TYPE_CHECKING:
+    from .editing import RuleEditor
     from .pipeline import Progress
     from .state import State
     from .stores import EditorialRuleStore
@@ -610,46 +610,32 @@ def evaluate(
     `recommender -v evaluate` logs every configuration tried and its score.
     """
     from .embedding import SentenceTransformerEmbedder
-    from .evaluation import (
-        DEFAULT_CONFIGS,
-        TUNED,
-        TUNED_LEXICAL,
-        Format,
-        evaluate,
-        find_qrels,
-        find_tuning_set,
-        load_benchmark,
-    )
+    from .evaluation import Format, evaluate, plan_evaluation
 
     settings = _settings()
-    for path in (corpus, queries):
-        if not path.is_file():
-            raise InvalidCorpus(path, "no such file")
-    qrels_file = find_qrels(qrels, split)
-    benchmark = load_benchmark(
-        corpus, queries, qrels_file, format=cast(Format, layout), split=split
+    plan = plan_evaluation(
+        corpus,
+        queries,
+        qrels,
+        settings,
+        configs,
+        split=split,
+        tune_split=tune_split,
+        holdout=holdout,
+        format=cast(Format, layout),
     )
-    names = list(dict.fromkeys(configs or DEFAULT_CONFIGS))
-    tuning = None
-    if TUNED in names or TUNED_LEXICAL in names:
-        tuning = find_tuning_set(
-            queries, qrels_file, split, tune_split=tune_split, holdout_fraction=holdout
-        )
-        if tuning is None and not configs:
-            names = [n for n in names if n not in (TUNED, TUNED_LEXICAL)]
-            click.echo("note: no dev or train split beside --qrels; 'tuned' left out", err=True)
-        elif tuning is None:
-            raise BadInput("config: 'tuned' needs a dev or train split beside --qrels")
+    for note in plan.notes:
+        click.echo(f"note: {note}", err=True)
     embedder = SentenceTransformerEmbedder(
         settings.model, batch_size=settings.batch_size, threads=settings.encode_threads or None
     )
     report = evaluate(
-        benchmark,
-        names,
+        plan.benchmark,
+        plan.configs,
         embedder,
         settings,
         cache_dir=cache_dir,
-        tuning=tuning,
+        tuning=plan.tuning,
         progress=progress,
         # With --verbose, every configuration tried while tuning and its score.
         tuning_log=logging.getLogger("recommender.evaluation").info,
@@ -712,16 +698,9 @@ def _rule_store(index_dir: Path | None) -> EditorialRuleStore:
     return _state(index_dir).rules
 
 
-def _known_ids(index_dir: Path | None) -> set[str]:
-    """The ids a new rule may name: the published snapshot's with the live changes
-    laid over, as an engine would serve them, read without loading any model or
-    index (so adding a rule needs a published index; removing and listing do not).
-
-    Raises:
-        NoSnapshot: nothing is published.
-    """
-    state = _state(index_dir)
-    return state.live.load().laid_over(state.snapshots.article_ids())
+def _editor(index_dir: Path | None) -> RuleEditor:
+    """Single-rule edits, checked against the published ids (see :meth:`State.rule_editor`)."""
+    return _state(index_dir).rule_editor()
 
 
 @main.group()
@@ -755,26 +734,21 @@ def add_pin(
     article_id: str, target_id: str, position: int, index_dir: Path | None, who: str
 ) -> None:
     """Show TARGET_ID at --position in the related list under ARTICLE_ID."""
-    store = _rule_store(index_dir)
-    check_pin(store.load().for_article(article_id), target_id, position, _known_ids(index_dir))
-    version = store.add_pin(article_id, target_id, position, who)
+    version = _editor(index_dir).add_pin(article_id, target_id, position, who)
     click.echo(f"pinned {target_id} at {position} under {article_id} (rules version {version})")
 
 
 @_rule_command(rules_add, "block", click.argument("article_id"), click.argument("target_id"))
 def add_block(article_id: str, target_id: str, index_dir: Path | None, who: str) -> None:
     """Never list TARGET_ID under ARTICLE_ID."""
-    store = _rule_store(index_dir)
-    check_block(store.load().for_article(article_id), target_id, _known_ids(index_dir))
-    version = store.add_block(article_id, target_id, who)
+    version = _editor(index_dir).add_block(article_id, target_id, who)
     click.echo(f"blocked {target_id} under {article_id} (rules version {version})")
 
 
 @_rule_command(rules_add, "exclude", click.argument("target_id"))
 def add_exclude(target_id: str, index_dir: Path | None, who: str) -> None:
     """Never list TARGET_ID anywhere."""
-    check_known("target_id", target_id, _known_ids(index_dir))
-    version = _rule_store(index_dir).add_exclude(target_id, who)
+    version = _editor(index_dir).add_exclude(target_id, who)
     click.echo(f"excluded {target_id} everywhere (rules version {version})")
 
 
@@ -786,47 +760,37 @@ def add_exclude(target_id: str, index_dir: Path | None, who: str) -> None:
 )
 def add_featured(target_id: str, value: bool, index_dir: Path | None, who: str) -> None:
     """Force TARGET_ID's featured flag on or off."""
-    check_known("target_id", target_id, _known_ids(index_dir))
-    version = _rule_store(index_dir).set_featured(target_id, value, who)
+    version = _editor(index_dir).set_featured(target_id, value, who)
     state = "on" if value else "off"
     click.echo(f"featured {state} for {target_id} (rules version {version})")
-
-
-def _removed(done: bool, what: str) -> None:
-    if not done:
-        raise click.ClickException(f"no such rule: {what}")
-    click.echo(f"removed {what}")
 
 
 @_rule_command(rules_remove, "pin", click.argument("article_id"), click.argument("target_id"))
 def remove_pin(article_id: str, target_id: str, index_dir: Path | None, who: str) -> None:
     """Unpin TARGET_ID under ARTICLE_ID."""
-    done = _rule_store(index_dir).remove_pin(article_id, target_id, who)
-    _removed(done, f"pin of {target_id} under {article_id}")
+    _editor(index_dir).remove_pin(article_id, target_id, who)
+    click.echo(f"removed pin of {target_id} under {article_id}")
 
 
 @_rule_command(rules_remove, "block", click.argument("article_id"), click.argument("target_id"))
 def remove_block(article_id: str, target_id: str, index_dir: Path | None, who: str) -> None:
     """Lift the block of TARGET_ID under ARTICLE_ID."""
-    done = _rule_store(index_dir).remove_block(article_id, target_id, who)
-    _removed(done, f"block of {target_id} under {article_id}")
+    _editor(index_dir).remove_block(article_id, target_id, who)
+    click.echo(f"removed block of {target_id} under {article_id}")
 
 
 @_rule_command(rules_remove, "exclude", click.argument("target_id"))
 def remove_exclude(target_id: str, index_dir: Path | None, who: str) -> None:
     """Lift the global exclude of TARGET_ID."""
-    done = _rule_store(index_dir).remove_exclude(target_id, who)
-    _removed(done, f"exclude of {target_id}")
+    _editor(index_dir).remove_exclude(target_id, who)
+    click.echo(f"removed exclude of {target_id}")
 
 
 @_rule_command(rules_remove, "featured", click.argument("target_id"))
 def remove_featured(target_id: str, index_dir: Path | None, who: str) -> None:
     """Drop the featured override of TARGET_ID (the corpus decides again)."""
-    store = _rule_store(index_dir)
-    had = target_id in store.load().featured
-    if had:
-        store.set_featured(target_id, None, who)
-    _removed(had, f"featured override of {target_id}")
+    _editor(index_dir).remove_featured(target_id, who)
+    click.echo(f"removed featured override of {target_id}")
 
 
 @rules.command("list")

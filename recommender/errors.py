@@ -11,6 +11,7 @@ either::
     │   ├── InvalidEvent                    a malformed reader event (names ``field``)
     │   │   └── UnknownEventArticle         an event naming an id that is not served
     │   └── TooManyEvents                   a batch of reader events over the limit
+    ├── RuleNotFound(LookupError)           removing an editorial rule that is not there
     ├── InvalidCorpus(ValueError)           a source that cannot be read at all
     ├── StaleVersion(ValueError)            a write older than the version served
     ├── SnapshotError(RuntimeError)         no snapshot, or one that cannot be used
@@ -70,6 +71,14 @@ class InvalidRule(InvalidArgument):
     def __init__(self, field: str, message: str) -> None:
         super().__init__(field, message)
         self.field = field
+
+
+class RuleNotFound(RecommenderError, LookupError):
+    """Removing an editorial rule that is not there (``rule`` says which, in words)."""
+
+    def __init__(self, rule: str) -> None:
+        super().__init__(f"no such rule: {rule}")
+        self.rule = rule
 
 
 class ExperimentConflict(RecommenderError):

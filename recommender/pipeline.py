@@ -30,7 +30,6 @@ from .vectors import ModelDimension, with_vector
 
 log = logging.getLogger(__name__)
 
-CACHE_FILE = layout.EMBEDDINGS  # the name callers used before layout.py
 # The report lists at most this many near-duplicate groups, each with at most this
 # many ids: enough for an editor to see what is treated as one story, bounded on a
 # corpus full of copies.
@@ -93,7 +92,9 @@ class IndexReport:
 
 def lexical_model(settings: Settings) -> LexicalModel:
     """An unfitted lexical model with the settings' BM25 parameters, stemming, CJK
-    terms and field weights."""
+    terms and field weights: the one place settings become a lexical model, for a
+    build and for anything that refits one (the evaluation's variants), fitted on
+    :func:`~recommender.fields.lexical_fields` of each article."""
     return LexicalModel(
         k1=settings.bm25_k1,
         b=settings.bm25_b,
@@ -619,3 +620,18 @@ def _build_locked(
         len(report.rejected),
     )
     return report
+
+
+__all__ = [
+    "PHASES",
+    "BuildRunner",
+    "IndexReport",
+    "LocalRunner",
+    "Progress",
+    "build_index",
+    "build_parameters",
+    "candidate_parameters",
+    "candidate_sets",
+    "lexical_model",
+    "read_options",
+]

@@ -28,13 +28,12 @@ from typing import Any
 import numpy as np
 
 from . import neighbours
-from .arrays import mapped
 from .corpus import KnownRecords
 from .errors import SnapshotError
 from .fields import lexical_fields
 from .lexical import LexicalModel
 from .records import NO_DIGEST, ArticleRecords
-from .snapshot import CANDIDATES, Manifest, SnapshotStore
+from .snapshot import Manifest, SnapshotStore
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +57,7 @@ class Published:
             return None
         try:
             manifest = store.read_manifest(version)
-            records = ArticleRecords.load(store.path(version))
+            records = store.records(version)
             records.content_hashes  # noqa: B018 - read now, so a bad file is caught here
         except (OSError, ValueError, KeyError, SnapshotError) as exc:
             log.warning("cannot read the published snapshot %s: %s", version, exc)
@@ -90,25 +89,24 @@ class Published:
     def lexical(self) -> LexicalModel | None:
         """The published lexical model with its word counts; None if unreadable."""
         try:
-            return LexicalModel.load(self.store.path(self.version) / "lexical", word_counts=True)
-        except (OSError, ValueError, KeyError) as exc:
+            return self.store.lexical_model(self.version, word_counts=True)
+        except SnapshotError as exc:
             log.warning("not reusing the lexical counts of %s: %s", self.version, exc)
             return None
 
     def candidates(self, parameters: dict[str, Any], model_id: str) -> np.ndarray | None:
         """The published candidate sets, if made the way this build makes them."""
         if (
-            CANDIDATES not in self.manifest.files
-            or self.manifest.build.get("candidate_sets") != parameters
+            self.manifest.build.get("candidate_sets") != parameters
             or self.manifest.model_id != model_id
         ):
             return None
         try:
-            stored = mapped(self.store.path(self.version) / CANDIDATES)
-        except (OSError, ValueError) as exc:
+            stored = self.store.candidate_sets(self.version)
+        except SnapshotError as exc:
             log.warning("not reusing the candidate sets of %s: %s", self.version, exc)
             return None
-        if stored.ndim != 2 or stored.shape[0] != len(self.records):
+        if stored is None or stored.shape[0] != len(self.records):
             return None
         return stored
 

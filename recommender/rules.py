@@ -23,13 +23,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from . import layout
 from .errors import ExperimentConflict, ExperimentNotFound, InvalidRule
 from .experiments import Experiment, Variant, check_experiment
 from .sql import SqlConnection, SqlDatabase
 from .sqlite import database_at, statements
 
-RULES_FILE = layout.RULES  # the name callers used before layout.py
 MAX_PIN_POSITION = 50  # pins lie within the longest list a request may ask for
 
 
@@ -310,7 +308,8 @@ class RuleStore:
     The store refuses rules that cannot hold whatever the corpus holds (the
     ``check_*`` functions without ``known``); whether the ids they name exist is
     for the caller to check first (:class:`~recommender.engine.Engine` against
-    what it serves, the CLI against the published snapshot's ids).
+    what it serves, :class:`~recommender.editing.RuleEditor` against the published
+    snapshot's ids).
 
     Args:
         path: the database file (created on first use).
@@ -554,7 +553,7 @@ class RuleStore:
                     self._log(db, who, "exclude", None, target)
         return self.version()
 
-    # -- one-rule writes (the CLI) --------------------------------------------------------
+    # -- one-rule writes (checked against the ids by RuleEditor) --------------------------
 
     def add_pin(self, article_id: str, target_id: str, position: int, who: str) -> int:
         """Pin ``target_id`` at ``position`` under ``article_id`` (moving an existing pin).

@@ -1,4 +1,14 @@
-"""Index versions on disk.
+"""Index versions on disk, and the file format of one version.
+
+This module is the only one that knows which files a version holds and what each
+is: the others read a version through :class:`Snapshot` (everything, for serving)
+or the readers of :class:`SnapshotStore` (one part, without loading the rest:
+:meth:`~SnapshotStore.records`, :meth:`~SnapshotStore.lexical_model`,
+:meth:`~SnapshotStore.candidate_sets`), and write one through
+:func:`build_snapshot_dir`. Each part's own encoding inside its file or directory
+belongs to the module of that part (:mod:`recommender.records`,
+:mod:`recommender.lexical`, :mod:`recommender.index`). The index directory around
+the versions (the pointer, the lock, the SQLite files) is :mod:`recommender.layout`'s.
 
 Layout of an index directory (its file names come from :mod:`recommender.layout`)::
 
@@ -49,19 +59,21 @@ from .duplicates import Shingling, Signatures
 from .errors import NoSnapshot, SnapshotCorrupt, SnapshotError, SnapshotMismatch
 from .index import VectorIndex
 from .lexical import LexicalModel
-from .records import ArticleRecords
+from .records import ARTICLES, ArticleRecords
 from .stores import VersionPointer
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
-POINTER = layout.CURRENT  # the name callers used before layout.py
 SIGNATURES = "signatures.npy"
 CANDIDATES = "candidates.npy"
 SHINGLE_COUNTS = "shingle_counts.npy"
+VECTORS = "vectors.npy"
+DENSE = "dense.faiss"
+LEXICAL = "lexical"  # a directory, written by :meth:`LexicalModel.save`
 # What every snapshot holds besides its manifest, in the order a build writes them;
 # a snapshot with near-duplicate signatures also holds SIGNATURES and SHINGLE_COUNTS,
 # written together as one more step.
-DATA_FILES = ("articles.jsonl", "vectors.npy", "dense.faiss", "lexical")
+DATA_FILES = (ARTICLES, VECTORS, DENSE, LEXICAL)
 
 StepCallback = Callable[[str, int, int], None]
 """Called with (phase, done, total) after each step of writing or publishing."""
@@ -213,11 +225,49 @@ class SnapshotStore:
             NoSnapshot: nothing is published.
             SnapshotCorrupt: the article files cannot be read.
         """
+        return list(self.records(version).ids)
+
+    def records(self, version: str | None = None) -> ArticleRecords:
+        """A version's article records (default: the published one), read without
+        loading its vectors or models.
+
+        Raises:
+            NoSnapshot: nothing is published.
+            SnapshotCorrupt: the article files cannot be read.
+        """
         base = self.path(self.resolve(version))
         try:
-            return list(ArticleRecords.load(base).ids)
+            return ArticleRecords.load(base)
         except (OSError, ValueError, KeyError) as exc:
             raise SnapshotCorrupt(base, f"cannot be read: {exc}") from exc
+
+    def lexical_model(self, version: str, *, word_counts: bool = False) -> LexicalModel:
+        """A version's lexical model alone (``word_counts``: with each document's
+        term counts, which a reindex reuses; see :meth:`LexicalModel.load`).
+
+        Raises:
+            SnapshotCorrupt: its files cannot be read.
+        """
+        path = self.path(version) / LEXICAL
+        try:
+            return LexicalModel.load(path, word_counts=word_counts)
+        except (OSError, ValueError, KeyError) as exc:
+            raise SnapshotCorrupt(path, f"cannot be read: {exc}") from exc
+
+    def candidate_sets(self, version: str) -> np.ndarray | None:
+        """A version's candidate sets alone, memory-mapped (see :attr:`Snapshot.candidates`);
+        None for a version built before they existed.
+
+        Raises:
+            SnapshotCorrupt: the manifest or the array cannot be read, or the array's
+                shape or type differs from the manifest's.
+        """
+        manifest = self.read_manifest(version)
+        base = self.path(version)
+        try:
+            return _load_candidates(base, manifest)
+        except (OSError, ValueError) as exc:
+            raise SnapshotCorrupt(base / CANDIDATES, f"cannot be read: {exc}") from exc
 
     def versions(self) -> list[str]:
         """Every complete version on disk, oldest first."""
@@ -413,10 +463,10 @@ class Snapshot:
         the signature files (N is :func:`write_steps`).
         """
         writers: dict[str, Callable[[Path], object]] = {
-            "articles.jsonl": lambda path: self.articles.write(path.parent),
-            "vectors.npy": lambda path: np.save(path, self.vectors),
-            "dense.faiss": self.dense.save,
-            "lexical": self.lexical.save,
+            ARTICLES: lambda path: self.articles.write(path.parent),
+            VECTORS: lambda path: np.save(path, self.vectors),
+            DENSE: self.dense.save,
+            LEXICAL: self.lexical.save,
         }
         total = write_steps(self.signatures is not None, self.candidates is not None)
         done = len(DATA_FILES)
@@ -494,9 +544,9 @@ class Snapshot:
         base = store.path(version)
         try:
             articles = ArticleRecords.load(base)
-            vectors = mapped(base / "vectors.npy")
-            dense = VectorIndex.load(base / "dense.faiss")
-            lexical = LexicalModel.load(base / "lexical")
+            vectors = mapped(base / VECTORS)
+            dense = VectorIndex.load(base / DENSE)
+            lexical = LexicalModel.load(base / LEXICAL)
             signatures = _load_signatures(base, manifest)
             candidates = _load_candidates(base, manifest)
         except (OSError, ValueError, KeyError, RuntimeError) as exc:

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from .config import Settings
+from .editing import RuleEditor
 from .embedding import EmbeddingCache
 from .events import EventAggregates
 from .layout import IndexLayout
@@ -107,6 +108,20 @@ class State:
             return self.snapshots.rollback(version)
         finally:
             lock.release()
+
+    def article_ids(self) -> set[str]:
+        """The ids served: the published snapshot's with the live changes laid over, as
+        an engine would serve them, read without loading any model or index.
+
+        Raises:
+            NoSnapshot: nothing is published.
+        """
+        return self.live.load().laid_over(self.snapshots.article_ids())
+
+    def rule_editor(self) -> RuleEditor:
+        """Single-rule edits of this deployment's rules, checked against
+        :meth:`article_ids` (so adding a rule needs a published index; removing does not)."""
+        return RuleEditor(self.rules, self.article_ids)
 
     def embedding_cache(self) -> EmbeddingCacheStore:
         """The embedding cache (the caller closes it)."""

@@ -26,8 +26,9 @@ from recommender import Engine, Settings
 from recommender.corpus import load_corpus
 from recommender.embedding import SentenceTransformerEmbedder
 from recommender.errors import ArticleNotFound
+from recommender.layout import EMBEDDINGS as CACHE_FILE
 from recommender.locking import IndexLock
-from recommender.pipeline import CACHE_FILE, IndexReport, build_index
+from recommender.pipeline import IndexReport, build_index
 from recommender.snapshot import Snapshot, SnapshotStore
 
 from .conftest import BUNDLED_CORPUS

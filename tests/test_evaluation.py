@@ -39,6 +39,7 @@ from recommender.evaluation import (
     mean_metrics,
     named_configs,
     ndcg_at,
+    plan_evaluation,
     precision_at,
     ranking,
     read_beir_corpus,
@@ -348,6 +349,22 @@ def test_evaluate_ranks_known_neighbours_first(tmp_path: Path) -> None:
     assert again.embedded == 0  # the corpus and the queries came from the cache
 
 
+def test_a_benchmark_index_keeps_its_state_in_its_own_directory(tmp_path: Path) -> None:
+    """Settings naming a shared database (read from the environment by the CLI) do not
+    send the benchmark's snapshot, pointer or cache there: nothing connects to it."""
+    shared = Settings(database_url="postgresql://nobody@nowhere.invalid/shared")
+    bench = synthetic_benchmark()
+    index = BenchmarkIndex(bench.documents, FakeEmbedder(), shared, tmp_path / "cache")
+    assert (index.state.backend, index.settings.database_url) == ("sqlite", "")
+    assert (tmp_path / "cache" / "index" / "CURRENT").is_file()
+    assert (tmp_path / "cache" / "index" / "embeddings.sqlite").is_file()
+    queries = list(bench.queries.values())
+    assert index.embed_queries(queries).shape == (len(queries), FakeEmbedder().dim)
+    embedded = index.embedded
+    index.embed_queries(queries)
+    assert index.embedded == embedded  # the second time, every query is in the cache
+
+
 def plural_benchmark(split: str) -> Benchmark:
     """The synthetic benchmark with every query word in the plural: only a stemmed
     lexical model (the fake embedder knows exact words only) can match them."""
@@ -419,6 +436,53 @@ def write_beir(root: Path) -> tuple[Path, Path, Path]:
         )
         write(root / "qrels" / f"{bench.split}.tsv", "query-id\tcorpus-id\tscore\n" + rows)
     return corpus, root / "queries.jsonl", root / "qrels"
+
+
+def test_plan_runs_the_defaults_with_tuning_on_dev(tmp_path: Path) -> None:
+    corpus, queries, qrels = write_beir(tmp_path / "synthetic")
+    plan = plan_evaluation(corpus, queries, qrels, Settings())
+    assert plan.configs == ["lexical", "dense", "hybrid", "tuned"]
+    assert plan.tuning is not None and plan.tuning.label == "dev.tsv"
+    assert plan.tuning.qrels == synthetic_benchmark("dev").qrels
+    assert plan.notes == []
+    assert (plan.benchmark.name, plan.benchmark.split) == ("synthetic", "test")
+    assert plan.benchmark.qrels == synthetic_benchmark("test").qrels
+
+
+def test_plan_keeps_named_configs_once_in_order_and_tunes_only_when_asked(
+    tmp_path: Path,
+) -> None:
+    corpus, queries, qrels = write_beir(tmp_path / "synthetic")
+    plan = plan_evaluation(corpus, queries, qrels, Settings(), ["dense", "rrf", "dense"])
+    assert (plan.configs, plan.tuning, plan.notes) == (["dense", "rrf"], None, [])
+
+
+def test_plan_without_a_split_to_tune_on(tmp_path: Path) -> None:
+    corpus, queries, qrels = write_beir(tmp_path / "synthetic")
+    (qrels / "dev.tsv").unlink()
+    plan = plan_evaluation(corpus, queries, qrels, Settings())
+    # The defaults drop `tuned` and say so ...
+    assert (plan.configs, plan.tuning) == (["lexical", "dense", "hybrid"], None)
+    assert plan.notes == ["no dev or train split beside --qrels; 'tuned' left out"]
+    # ... asked for by name, it is an error.
+    with pytest.raises(InvalidArgument) as caught:
+        plan_evaluation(corpus, queries, qrels, Settings(), ["hybrid", "tuned-lexical"])
+    assert caught.value.parameter == "config"
+    assert caught.value.reason == "'tuned' needs a dev or train split beside --qrels"
+
+
+def test_plan_refuses_unknown_configs_and_missing_files(tmp_path: Path) -> None:
+    corpus, queries, qrels = write_beir(tmp_path / "synthetic")
+    with pytest.raises(InvalidArgument, match="unknown configuration 'best'") as unknown:
+        plan_evaluation(corpus, queries, qrels, Settings(), ["dense", "best"])
+    assert unknown.value.parameter == "config"
+    missing = tmp_path / "missing.jsonl"
+    with pytest.raises(InvalidCorpus) as no_corpus:
+        plan_evaluation(missing, queries, qrels, Settings())
+    assert (no_corpus.value.path, no_corpus.value.reason) == (str(missing), "no such file")
+    with pytest.raises(InvalidCorpus) as no_queries:
+        plan_evaluation(corpus, missing, qrels, Settings())
+    assert no_queries.value.path == str(missing)
 
 
 @pytest.fixture

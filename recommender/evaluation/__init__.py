@@ -73,7 +73,14 @@ from .metrics import (
     recall_at,
     reciprocal_rank_at,
 )
-from .runner import BenchmarkIndex, ConfigResult, EvaluationReport, evaluate
+from .runner import (
+    BenchmarkIndex,
+    ConfigResult,
+    EvaluationPlan,
+    EvaluationReport,
+    evaluate,
+    plan_evaluation,
+)
 from .tuning import B_GRID, CANDIDATE_GRID, DENSE_WEIGHT_GRID, K1_GRID, TITLE_WEIGHT_GRID, tune
 
 __all__ = [
@@ -94,6 +101,7 @@ __all__ = [
     "BenchmarkIndex",
     "ConfigResult",
     "Document",
+    "EvaluationPlan",
     "EvaluationReport",
     "Format",
     "Qrels",
@@ -114,6 +122,7 @@ __all__ = [
     "named_configs",
     "ndcg_at",
     "per_query_metrics",
+    "plan_evaluation",
     "precision_at",
     "ranking",
     "read_beir_corpus",

@@ -11,7 +11,7 @@ import hashlib
 import json
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -19,15 +19,26 @@ from typing import Any
 import numpy as np
 
 from ..config import Settings
-from ..embedding import Embedder, EmbeddingCache, embed_texts
+from ..embedding import Embedder, EmbedStats, embed_texts
 from ..errors import InvalidArgument, InvalidCorpus
 from ..fields import lexical_fields
-from ..layout import IndexLayout
 from ..pipeline import build_index, lexical_model
 from ..ranking import Query, Ranker, RankingKnobs
-from ..snapshot import Snapshot, SnapshotStore
-from .configs import TUNED, TUNED_LEXICAL, RankingConfig, named_configs
-from .datasets import Benchmark, BenchQuery, Document, Qrels, Run, TuningSet
+from ..snapshot import Snapshot
+from ..state import open_state
+from .configs import DEFAULT_CONFIGS, TUNED, TUNED_LEXICAL, RankingConfig, named_configs
+from .datasets import (
+    Benchmark,
+    BenchQuery,
+    Document,
+    Format,
+    Qrels,
+    Run,
+    TuningSet,
+    find_qrels,
+    find_tuning_set,
+    load_benchmark,
+)
 from .metrics import DEPTH, METRICS, catalogue_coverage, intra_list_diversity, mean_metrics
 from .tuning import tune
 
@@ -146,7 +157,9 @@ class BenchmarkIndex:
     Args:
         documents: the corpus.
         embedder: the embedding model.
-        settings: chunking and batch settings (``index_dir`` is ignored).
+        settings: chunking and batch settings (``index_dir`` and ``database_url`` are
+            ignored: the index and its stores are SQLite files in ``cache_dir``, see
+            ``state``).
         cache_dir: where the index and the embedding cache live.
         progress: show progress bars; default: only when stderr is a terminal.
     """
@@ -161,7 +174,10 @@ class BenchmarkIndex:
         progress: bool | None = None,
     ) -> None:
         self.embedder = embedder
-        self.settings = settings.replace(index_dir=Path(cache_dir) / "index")
+        # A private index: its stores are SQLite files in it even when the settings
+        # name a shared database (whose published version a benchmark must not replace).
+        self.settings = settings.replace(index_dir=Path(cache_dir) / "index", database_url="")
+        self.state = open_state(self.settings)
         self.progress = progress
         cache_dir = Path(cache_dir)
         cache_dir.mkdir(parents=True, exist_ok=True)
@@ -172,14 +188,12 @@ class BenchmarkIndex:
         # Rewritten only when the corpus changed, so the file's age says when it last did.
         if not source.exists() or _digest(source.read_bytes()) != _digest(payload.encode()):
             source.write_text(payload, encoding="utf-8")
-        report = build_index([source], self.settings, embedder, progress=progress)
+        report = build_index([source], self.settings, embedder, progress=progress, state=self.state)
         if report.rejected:
             raise InvalidCorpus(source, f"{len(report.rejected)} rejected: {report.rejected[0]}")
         self.embedded = report.embedded
         self._queries: dict[tuple[str, str, str], Query] = {}
-        self.snapshot = Snapshot.load(
-            SnapshotStore(self.settings.index_dir), expect_model=embedder.model_id
-        )
+        self.snapshot = Snapshot.load(self.state.snapshots, expect_model=embedder.model_id)
         self._variants: dict[str, Snapshot] = {}
 
     def variant(self, config: RankingConfig) -> Snapshot:
@@ -205,9 +219,9 @@ class BenchmarkIndex:
 
     def embed_queries(self, queries: Sequence[BenchQuery]) -> np.ndarray:
         """Query vectors, one row per query, through the same cache as the corpus."""
-        cache = EmbeddingCache(IndexLayout.of(self.settings.index_dir).embeddings)
+        cache = self.state.embedding_cache()
+        stats = EmbedStats()
         try:
-            before = cache.misses
             vectors = embed_texts(
                 self.embedder,
                 [(q.title, q.text) for q in queries],
@@ -215,10 +229,11 @@ class BenchmarkIndex:
                 chunk_tokens=self.settings.chunk_tokens,
                 chunk_overlap=self.settings.chunk_overlap,
                 progress=self.progress,
+                stats=stats,
             )
-            self.embedded += cache.misses - before
         finally:
             cache.close()
+        self.embedded += stats.embedded
         return vectors
 
     def ranker(self, config: RankingConfig) -> Ranker:
@@ -284,6 +299,89 @@ def _digest(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+_DERIVED = (TUNED, TUNED_LEXICAL)
+
+
+def _check_names(config_names: Sequence[str], fixed: Mapping[str, RankingConfig]) -> None:
+    for name in config_names:
+        if name not in _DERIVED and name not in fixed:
+            known = ", ".join([*fixed, *_DERIVED])
+            raise InvalidArgument("config", f"unknown configuration {name!r} (known: {known})")
+
+
+@dataclass
+class EvaluationPlan:
+    """What one evaluation run will do: the output of :func:`plan_evaluation`, the
+    input of :func:`evaluate`.
+
+    Attributes:
+        benchmark: corpus, queries and the evaluated split's judgments.
+        configs: the configuration names to run, in report order, each once.
+        tuning: the split ``tuned`` is tuned on (None when no configuration needs one).
+        notes: what was decided for the caller, one line each (a default left out).
+    """
+
+    benchmark: Benchmark
+    configs: list[str]
+    tuning: TuningSet | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+def plan_evaluation(
+    corpus: Path,
+    queries: Path,
+    qrels: Path,
+    settings: Settings,
+    configs: Sequence[str] = (),
+    *,
+    split: str = "test",
+    tune_split: str | None = None,
+    holdout: float = 0.25,
+    format: Format = "auto",
+) -> EvaluationPlan:
+    """Read a benchmark and decide which configurations run, and what ``tuned`` tunes on.
+
+    With no ``configs``, the defaults (:data:`DEFAULT_CONFIGS`) run, and ``tuned``
+    is left out (with a note) when no split to tune on sits beside ``qrels``; named
+    explicitly, it is required.
+
+    Args:
+        corpus: the benchmark corpus file.
+        queries: the queries file.
+        qrels: the judgments file, or a directory holding ``<split>.*``.
+        settings: engine settings; their ranking knobs make the ``hybrid`` row.
+        configs: names from :func:`named_configs`, ``tuned`` or ``tuned-lexical``;
+            empty for the defaults. Repeats are dropped.
+        split: the split evaluated.
+        tune_split: the split to tune on; default: dev, else part of train.
+        holdout: share of train queries held out to tune on when there is no dev split.
+        format: the corpus layout (see :func:`load_benchmark`).
+
+    Raises:
+        InvalidCorpus: a missing or unreadable file.
+        InvalidArgument: an unknown configuration name, or ``tuned`` asked for with
+            no split to tune on.
+    """
+    for path in (corpus, queries):
+        if not path.is_file():
+            raise InvalidCorpus(path, "no such file")
+    qrels_file = find_qrels(qrels, split)
+    benchmark = load_benchmark(corpus, queries, qrels_file, format=format, split=split)
+    names = list(dict.fromkeys(configs or DEFAULT_CONFIGS))
+    _check_names(names, named_configs(settings))
+    plan = EvaluationPlan(benchmark, names)
+    if any(name in _DERIVED for name in names):
+        plan.tuning = find_tuning_set(
+            queries, qrels_file, split, tune_split=tune_split, holdout_fraction=holdout
+        )
+        if plan.tuning is None and not configs:
+            plan.configs = [name for name in names if name not in _DERIVED]
+            plan.notes.append("no dev or train split beside --qrels; 'tuned' left out")
+        elif plan.tuning is None:
+            raise InvalidArgument("config", "'tuned' needs a dev or train split beside --qrels")
+    return plan
+
+
 def evaluate(
     benchmark: Benchmark,
     config_names: Sequence[str],
@@ -317,12 +415,8 @@ def evaluate(
     """
     started = time.perf_counter()
     fixed = named_configs(settings)
-    derived = (TUNED, TUNED_LEXICAL)
-    for name in config_names:
-        if name not in derived and name not in fixed:
-            known = ", ".join([*fixed, *derived])
-            raise InvalidArgument("config", f"unknown configuration {name!r} (known: {known})")
-    wants_tuning = any(name in derived for name in config_names)
+    _check_names(config_names, fixed)
+    wants_tuning = any(name in _DERIVED for name in config_names)
     if wants_tuning and tuning is None:
         raise InvalidArgument("config", "'tuned' needs a dev or train split to tune on")
     cache_dir = cache_dir or Path("var/bench") / benchmark.name
