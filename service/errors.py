@@ -29,6 +29,7 @@ from recommender import (
     ModelUnavailable,
     NoSnapshot,
     RecommenderError,
+    RuleNotFound,
     SchemaBehind,
     SnapshotError,
     StaleVersion,
@@ -47,6 +48,7 @@ PROBLEM_MIME = "application/problem+json"
 STATUS_OF: list[tuple[type[RecommenderError], int, str]] = [
     (ArticleNotFound, 404, "article-not-found"),
     (ExperimentNotFound, 404, "experiment-not-found"),
+    (RuleNotFound, 404, "rule-not-found"),
     (ExperimentConflict, 409, "experiment-conflict"),
     (InvalidRule, 422, "invalid-rule"),
     (UnknownEventArticle, 422, "unknown-article"),

@@ -366,3 +366,25 @@ def test_every_body_model_is_a_request_body(app: Flask) -> None:
     assert ArticleBody in bodies and ArticlePath in parameters
     assert all(issubclass(model, RequestBody) for model in bodies), bodies
     assert not any(issubclass(model, RequestBody) for model in parameters), parameters
+
+
+def test_every_core_error_a_request_can_meet_has_its_own_problem_type() -> None:
+    """A typed error of the core answers with its own status and type, never the
+    catch-all 500, unless it belongs to batch builds (BuildFailed)."""
+    import inspect
+
+    from recommender import errors as core_errors
+    from service.errors import STATUS_OF
+
+    def kind(error: type[Exception]) -> tuple[int, str]:
+        return next((status, slug) for cls, status, slug in STATUS_OF if issubclass(error, cls))
+
+    unmapped = [
+        name
+        for name, error in inspect.getmembers(core_errors, inspect.isclass)
+        if issubclass(error, core_errors.RecommenderError)
+        and error is not core_errors.RecommenderError
+        and kind(error) == (500, "internal-error")
+    ]
+    assert unmapped == ["BuildFailed"]
+    assert kind(core_errors.RuleNotFound) == (404, "rule-not-found")

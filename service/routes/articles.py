@@ -45,8 +45,9 @@ def list_articles(query: ArticlesQuery) -> Any:
     )
     # The listing's keys are the schema's, so the two cannot drift apart.
     keys = ArticleSummary.model_fields
+    shown = [article.to_json() for article in page.articles]
     return {
-        "items": [{k: a.to_json()[k] for k in keys} for a in page.articles],
+        "items": [{k: whole[k] for k in keys} for whole in shown],
         "total": page.total,
         "next_cursor": page.next_cursor,
     }
