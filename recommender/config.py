@@ -36,15 +36,22 @@ def _setting(
     choices: tuple[str, ...] = (),
     label: str = "",
     step: float | None = None,
+    per_request: bool = False,
+    per_variant: bool = False,
 ) -> Any:
     """A setting's one declaration: its default, help, and the values it accepts
     (``at_least``/``above``/``at_most`` for numbers, ``choices`` for words). Forms
-    that expose it (the editor's knobs) take ``label`` and ``step`` from here too."""
-    metadata = {
-        "help": help,
-        "secret": secret,
-        "parameter": Parameter("", default, help, at_least, above, at_most, choices, label, step),
-    }
+    that expose it (the editor's knobs) take ``label`` and ``step`` from here too.
+
+    A ranking knob (a field of :class:`~recommender.request.RankingKnobs` of the
+    same name) says here where else it may be set: ``per_request`` as a query
+    parameter of the answer routes (and in the editor's comparison form),
+    ``per_variant`` by an A/B test's variants (:data:`REQUEST_KNOBS`,
+    :data:`EXPERIMENT_KNOBS`)."""
+    declared = Parameter(
+        "", default, help, at_least, above, at_most, choices, label, step, per_request, per_variant
+    )
+    metadata = {"help": help, "secret": secret, "parameter": declared}
     return field(default=default, metadata=metadata, repr=not secret)
 
 
@@ -64,6 +71,8 @@ class Parameter:
     choices: tuple[str, ...] = ()
     label: str = ""
     step: float | None = None
+    per_request: bool = False
+    per_variant: bool = False
 
     def problem(self, value: Any) -> str | None:
         """Why ``value`` is not accepted, or None."""
@@ -231,20 +240,13 @@ class Settings:
         at_most=1.0,
         label="Tag boost (0–1)",
         step=0.05,
+        per_request=True,
+        per_variant=True,
     )
     require_shared_tag: bool = _setting(
         False,
         "Suggest only articles sharing at least one tag with the query article "
         "(a query without tags is exempt); fallback items may break the rule.",
-    )
-    max_age_days: float = _setting(
-        0.0,
-        "Never suggest articles published more than this many days before the query "
-        "article (before now for drafts and undated articles); 0 = off.",
-        at_least=0.0,
-        at_most=36_500.0,
-        label="Maximum age (days, 0 = off)",
-        step=1,
     )
     recency_half_life_days: float = _setting(
         0.0,
@@ -254,6 +256,30 @@ class Settings:
         at_most=36_500.0,
         label="Recency half-life (days, 0 = off)",
         step=1,
+        per_request=True,
+        per_variant=True,
+    )
+    max_age_days: float = _setting(
+        0.0,
+        "Never suggest articles published more than this many days before the query "
+        "article (before now for drafts and undated articles); 0 = off.",
+        at_least=0.0,
+        at_most=36_500.0,
+        label="Maximum age (days, 0 = off)",
+        step=1,
+        per_request=True,
+        per_variant=True,
+    )
+    mmr_lambda: float = _setting(
+        1.0,
+        "Maximal marginal relevance: weight of relevance against novelty when filling a "
+        "list (1.0 = off: pure relevance; lower values favour variety).",
+        at_least=0.0,
+        at_most=1.0,
+        label="Diversity: MMR λ (1 = off)",
+        step=0.05,
+        per_request=True,
+        per_variant=True,
     )
     ctr_weight: float = _setting(
         0.0,
@@ -264,6 +290,8 @@ class Settings:
         at_most=3.0,
         label="Click-through weight (0 = off)",
         step=0.1,
+        per_request=True,
+        per_variant=True,
     )
     ctr_exploration: float = _setting(
         0.9,
@@ -273,15 +301,6 @@ class Settings:
         at_least=0.5,
         at_most=0.999,
     )
-    mmr_lambda: float = _setting(
-        1.0,
-        "Maximal marginal relevance: weight of relevance against novelty when filling a "
-        "list (1.0 = off: pure relevance; lower values favour variety).",
-        at_least=0.0,
-        at_most=1.0,
-        label="Diversity: MMR λ (1 = off)",
-        step=0.05,
-    )
     min_score: float = _setting(
         0.0,
         "Smallest score a suggestion needs; short lists are filled by the fallback.",
@@ -289,6 +308,7 @@ class Settings:
         at_most=1.0,
         label="Minimum score",
         step=0.01,
+        per_variant=True,
     )
     fallback: bool = _setting(
         True,
@@ -530,6 +550,13 @@ PARAMETERS: dict[str, Parameter] = {
     f.name: dataclasses.replace(f.metadata["parameter"], name=f.name) for f in fields(Settings)
 }
 """Every setting's declaration by field name (see :class:`Parameter`)."""
+
+REQUEST_KNOBS: tuple[str, ...] = tuple(n for n, p in PARAMETERS.items() if p.per_request)
+"""The ranking knobs a request may set (query parameters of the same names), in the
+order the settings declare them."""
+
+EXPERIMENT_KNOBS: tuple[str, ...] = tuple(n for n, p in PARAMETERS.items() if p.per_variant)
+"""The ranking knobs an A/B test variant may set (:mod:`recommender.experiments`)."""
 
 CSV_DELIMITER_NAMES = {"tab": "\t", "\\t": "\t", "comma": ",", "semicolon": ";", "pipe": "|"}
 
