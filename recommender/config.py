@@ -12,7 +12,7 @@ import hashlib
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -43,11 +43,10 @@ def _setting(
     (``at_least``/``above``/``at_most`` for numbers, ``choices`` for words). Forms
     that expose it (the editor's knobs) take ``label`` and ``step`` from here too.
 
-    A ranking knob (a field of :class:`~recommender.request.RankingKnobs` of the
-    same name) says here where else it may be set: ``per_request`` as a query
-    parameter of the answer routes (and in the editor's comparison form),
-    ``per_variant`` by an A/B test's variants (:data:`REQUEST_KNOBS`,
-    :data:`EXPERIMENT_KNOBS`)."""
+    A ranking knob (a field of :class:`RankingKnobs` of the same name) says here
+    where else it may be set: ``per_request`` as a query parameter of the answer
+    routes (and in the editor's comparison form), ``per_variant`` by an A/B test's
+    variants (:data:`REQUEST_KNOBS`, :data:`EXPERIMENT_KNOBS`)."""
     declared = Parameter(
         "", default, help, at_least, above, at_most, choices, label, step, per_request, per_variant
     )
@@ -557,6 +556,62 @@ order the settings declare them."""
 
 EXPERIMENT_KNOBS: tuple[str, ...] = tuple(n for n, p in PARAMETERS.items() if p.per_variant)
 """The ranking knobs an A/B test variant may set (:mod:`recommender.experiments`)."""
+
+
+@dataclass(frozen=True)
+class RankingKnobs:
+    """The ranking features a call may tune; :meth:`from_settings` gives the served ones.
+
+    An editor page passes changed knobs to :meth:`recommender.Engine.related` to
+    preview other values without touching the live settings.
+
+    Attributes:
+        tag_boost: points added times the Jaccard overlap of tags and categories.
+        require_shared_tag: only candidates sharing a tag with the query (a query
+            without tags is exempt).
+        max_age_days: hide candidates published more than this many days before
+            the reference time (0 = off).
+        recency_half_life_days: halve the score for every this many days a
+            candidate was published before the reference time (0 = off).
+        mmr_lambda: relevance against novelty when filling a list (1 = off).
+        ctr_weight: power of the click-through boost (0 = off; see
+            :mod:`recommender.clicks`).
+        min_score: smallest score a suggestion needs.
+        fallback: fill a list short of ``min_score`` with featured, then recent
+            same-category articles.
+    """
+
+    # Defaults and accepted values are the settings' (one declaration each, above):
+    # a knob is a field here and a setting of the same name, typed for the stages.
+    tag_boost: float = PARAMETERS["tag_boost"].default
+    require_shared_tag: bool = PARAMETERS["require_shared_tag"].default
+    max_age_days: float = PARAMETERS["max_age_days"].default
+    recency_half_life_days: float = PARAMETERS["recency_half_life_days"].default
+    mmr_lambda: float = PARAMETERS["mmr_lambda"].default
+    ctr_weight: float = PARAMETERS["ctr_weight"].default
+    min_score: float = PARAMETERS["min_score"].default
+    fallback: bool = PARAMETERS["fallback"].default
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            problem = PARAMETERS[f.name].problem(getattr(self, f.name))
+            if problem:
+                raise InvalidArgument(f.name, problem)
+
+    def changed(self, values: Mapping[str, float]) -> RankingKnobs:
+        """These knobs with ``values`` (knob name → value) replacing theirs.
+
+        Raises:
+            InvalidArgument: a value outside the knob's range (names the knob).
+        """
+        changes: dict[str, Any] = dict(values)
+        return replace(self, **changes) if changes else self
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> RankingKnobs:
+        """The knobs the settings serve with."""
+        return cls(**{f.name: getattr(settings, f.name) for f in fields(cls)})
+
 
 CSV_DELIMITER_NAMES = {"tab": "\t", "\\t": "\t", "comma": ",", "semicolon": ";", "pipe": "|"}
 
