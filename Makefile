@@ -62,12 +62,12 @@ run: index ## Index corpus/ and serve the API on http://$(HOST):$(PORT)
 test: $(STAMP) lint browser wrk postgres ## Lint, type-check and run the whole test suite (real model, server and browser included)
 	$(BIN)/python -m pytest
 
-# The same checks as .pre-commit-config.yaml, less codespell, which is not in the dev extra
-# (pre-commit installs it for its own hook).
-lint: $(STAMP) ## ruff (lint + format check) and mypy
+# The same checks as .pre-commit-config.yaml.
+lint: $(STAMP) ## ruff (lint + format check), mypy and codespell
 	$(BIN)/ruff check recommender service tests benchmarks
 	$(BIN)/ruff format --check recommender service tests benchmarks
 	$(BIN)/mypy
+	$(BIN)/codespell
 
 format: $(STAMP) ## Apply ruff's fixes and formatting
 	$(BIN)/ruff check --fix recommender service tests benchmarks

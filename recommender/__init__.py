@@ -12,7 +12,7 @@ The public API::
 """
 
 from .articles import Article, ArticleId, Status, json_fields
-from .config import PARAMETERS, Settings
+from .config import EXPERIMENT_KNOBS, PARAMETERS, REQUEST_KNOBS, Settings
 from .corpus import CorpusLoad, ReadOptions, Rejection, load_corpus
 from .editing import RuleEditor
 from .embedding import Embedder, EmbeddingCache, SentenceTransformerEmbedder
@@ -42,7 +42,7 @@ from .errors import (
     UnknownEventArticle,
 )
 from .events import DEFAULT_VARIANT, article_events, record_events
-from .experiments import BUCKETS, EXPERIMENT_KNOBS, MAX_VARIANTS, Experiment, Variant
+from .experiments import BUCKETS, MAX_VARIANTS, Experiment, Variant
 from .jobs import JobRunner
 from .pipeline import IndexReport, build_index
 from .ranking import Filters, RankingKnobs, Recommendation
@@ -59,6 +59,7 @@ __all__ = [
     "MAX_PIN_POSITION",
     "MAX_VARIANTS",
     "PARAMETERS",
+    "REQUEST_KNOBS",
     "Article",
     "ArticleId",
     "ArticleNotFound",

@@ -438,10 +438,17 @@ class Article(BaseModel):
     def content_hash(self) -> str:
         """A digest of everything that affects how the article is indexed or shown.
 
-        An absent ``image`` is left out, so articles without one keep the hash
-        they had before articles had images (a reindex finds them unchanged).
+        A field declared after the digest was first defined (any not in
+        :data:`HASHED_SINCE_THE_START`: ``image``, and whatever is added later) is
+        left out while it is None, so adding an optional field keeps the hash of
+        every article without it (a reindex finds them unchanged).
         """
-        payload = self.model_dump(mode="json", exclude={"image"} if self.image is None else None)
+        later = {
+            name
+            for name in type(self).model_fields
+            if name not in HASHED_SINCE_THE_START and getattr(self, name) is None
+        }
+        payload = self.model_dump(mode="json", exclude=later or None)
         return hashlib.sha256(
             json.dumps(payload, sort_keys=True, ensure_ascii=False).encode()
         ).hexdigest()
@@ -450,6 +457,15 @@ class Article(BaseModel):
         """The article as a JSON-ready mapping (timestamps as ISO 8601 strings)."""
         return self.model_dump(mode="json")
 
+
+HASHED_SINCE_THE_START = frozenset(
+    {
+        *("id", "title", "body", "summary", "url", "tags", "categories", "published"),
+        *("updated", "author", "status", "featured", "extra"),
+    }
+)
+"""The fields :meth:`Article.content_hash` always covers: those articles had when the
+digest was defined. Never add to it (that would change every stored article's hash)."""
 
 KNOWN_FIELDS: tuple[str, ...] = tuple(name for name in Article.model_fields if name != "extra")
 """The fields a source may give an article, in :class:`Article`'s order; any other key

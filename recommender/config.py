@@ -12,7 +12,7 @@ import hashlib
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -36,15 +36,21 @@ def _setting(
     choices: tuple[str, ...] = (),
     label: str = "",
     step: float | None = None,
+    per_request: bool = False,
+    per_variant: bool = False,
 ) -> Any:
     """A setting's one declaration: its default, help, and the values it accepts
     (``at_least``/``above``/``at_most`` for numbers, ``choices`` for words). Forms
-    that expose it (the editor's knobs) take ``label`` and ``step`` from here too."""
-    metadata = {
-        "help": help,
-        "secret": secret,
-        "parameter": Parameter("", default, help, at_least, above, at_most, choices, label, step),
-    }
+    that expose it (the editor's knobs) take ``label`` and ``step`` from here too.
+
+    A ranking knob (a field of :class:`RankingKnobs` of the same name) says here
+    where else it may be set: ``per_request`` as a query parameter of the answer
+    routes (and in the editor's comparison form), ``per_variant`` by an A/B test's
+    variants (:data:`REQUEST_KNOBS`, :data:`EXPERIMENT_KNOBS`)."""
+    declared = Parameter(
+        "", default, help, at_least, above, at_most, choices, label, step, per_request, per_variant
+    )
+    metadata = {"help": help, "secret": secret, "parameter": declared}
     return field(default=default, metadata=metadata, repr=not secret)
 
 
@@ -64,6 +70,8 @@ class Parameter:
     choices: tuple[str, ...] = ()
     label: str = ""
     step: float | None = None
+    per_request: bool = False
+    per_variant: bool = False
 
     def problem(self, value: Any) -> str | None:
         """Why ``value`` is not accepted, or None."""
@@ -231,20 +239,13 @@ class Settings:
         at_most=1.0,
         label="Tag boost (0–1)",
         step=0.05,
+        per_request=True,
+        per_variant=True,
     )
     require_shared_tag: bool = _setting(
         False,
         "Suggest only articles sharing at least one tag with the query article "
         "(a query without tags is exempt); fallback items may break the rule.",
-    )
-    max_age_days: float = _setting(
-        0.0,
-        "Never suggest articles published more than this many days before the query "
-        "article (before now for drafts and undated articles); 0 = off.",
-        at_least=0.0,
-        at_most=36_500.0,
-        label="Maximum age (days, 0 = off)",
-        step=1,
     )
     recency_half_life_days: float = _setting(
         0.0,
@@ -254,6 +255,30 @@ class Settings:
         at_most=36_500.0,
         label="Recency half-life (days, 0 = off)",
         step=1,
+        per_request=True,
+        per_variant=True,
+    )
+    max_age_days: float = _setting(
+        0.0,
+        "Never suggest articles published more than this many days before the query "
+        "article (before now for drafts and undated articles); 0 = off.",
+        at_least=0.0,
+        at_most=36_500.0,
+        label="Maximum age (days, 0 = off)",
+        step=1,
+        per_request=True,
+        per_variant=True,
+    )
+    mmr_lambda: float = _setting(
+        1.0,
+        "Maximal marginal relevance: weight of relevance against novelty when filling a "
+        "list (1.0 = off: pure relevance; lower values favour variety).",
+        at_least=0.0,
+        at_most=1.0,
+        label="Diversity: MMR λ (1 = off)",
+        step=0.05,
+        per_request=True,
+        per_variant=True,
     )
     ctr_weight: float = _setting(
         0.0,
@@ -264,6 +289,8 @@ class Settings:
         at_most=3.0,
         label="Click-through weight (0 = off)",
         step=0.1,
+        per_request=True,
+        per_variant=True,
     )
     ctr_exploration: float = _setting(
         0.9,
@@ -273,15 +300,6 @@ class Settings:
         at_least=0.5,
         at_most=0.999,
     )
-    mmr_lambda: float = _setting(
-        1.0,
-        "Maximal marginal relevance: weight of relevance against novelty when filling a "
-        "list (1.0 = off: pure relevance; lower values favour variety).",
-        at_least=0.0,
-        at_most=1.0,
-        label="Diversity: MMR λ (1 = off)",
-        step=0.05,
-    )
     min_score: float = _setting(
         0.0,
         "Smallest score a suggestion needs; short lists are filled by the fallback.",
@@ -289,6 +307,7 @@ class Settings:
         at_most=1.0,
         label="Minimum score",
         step=0.01,
+        per_variant=True,
     )
     fallback: bool = _setting(
         True,
@@ -530,6 +549,69 @@ PARAMETERS: dict[str, Parameter] = {
     f.name: dataclasses.replace(f.metadata["parameter"], name=f.name) for f in fields(Settings)
 }
 """Every setting's declaration by field name (see :class:`Parameter`)."""
+
+REQUEST_KNOBS: tuple[str, ...] = tuple(n for n, p in PARAMETERS.items() if p.per_request)
+"""The ranking knobs a request may set (query parameters of the same names), in the
+order the settings declare them."""
+
+EXPERIMENT_KNOBS: tuple[str, ...] = tuple(n for n, p in PARAMETERS.items() if p.per_variant)
+"""The ranking knobs an A/B test variant may set (:mod:`recommender.experiments`)."""
+
+
+@dataclass(frozen=True)
+class RankingKnobs:
+    """The ranking features a call may tune; :meth:`from_settings` gives the served ones.
+
+    An editor page passes changed knobs to :meth:`recommender.Engine.related` to
+    preview other values without touching the live settings.
+
+    Attributes:
+        tag_boost: points added times the Jaccard overlap of tags and categories.
+        require_shared_tag: only candidates sharing a tag with the query (a query
+            without tags is exempt).
+        max_age_days: hide candidates published more than this many days before
+            the reference time (0 = off).
+        recency_half_life_days: halve the score for every this many days a
+            candidate was published before the reference time (0 = off).
+        mmr_lambda: relevance against novelty when filling a list (1 = off).
+        ctr_weight: power of the click-through boost (0 = off; see
+            :mod:`recommender.clicks`).
+        min_score: smallest score a suggestion needs.
+        fallback: fill a list short of ``min_score`` with featured, then recent
+            same-category articles.
+    """
+
+    # Defaults and accepted values are the settings' (one declaration each, above):
+    # a knob is a field here and a setting of the same name, typed for the stages.
+    tag_boost: float = PARAMETERS["tag_boost"].default
+    require_shared_tag: bool = PARAMETERS["require_shared_tag"].default
+    max_age_days: float = PARAMETERS["max_age_days"].default
+    recency_half_life_days: float = PARAMETERS["recency_half_life_days"].default
+    mmr_lambda: float = PARAMETERS["mmr_lambda"].default
+    ctr_weight: float = PARAMETERS["ctr_weight"].default
+    min_score: float = PARAMETERS["min_score"].default
+    fallback: bool = PARAMETERS["fallback"].default
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            problem = PARAMETERS[f.name].problem(getattr(self, f.name))
+            if problem:
+                raise InvalidArgument(f.name, problem)
+
+    def changed(self, values: Mapping[str, float]) -> RankingKnobs:
+        """These knobs with ``values`` (knob name → value) replacing theirs.
+
+        Raises:
+            InvalidArgument: a value outside the knob's range (names the knob).
+        """
+        changes: dict[str, Any] = dict(values)
+        return replace(self, **changes) if changes else self
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> RankingKnobs:
+        """The knobs the settings serve with."""
+        return cls(**{f.name: getattr(settings, f.name) for f in fields(cls)})
+
 
 CSV_DELIMITER_NAMES = {"tab": "\t", "\\t": "\t", "comma": ",", "semicolon": ";", "pipe": "|"}
 

@@ -134,13 +134,21 @@ READER_VERSION = 2
 what it gives, so a reindex validates every record again instead of taking the
 articles an older version made (see :class:`KnownRecords`). 2: ``image`` became an
 article field (version 1 kept it in ``extra``); a bad one is left out, a relative
-one resolved against the article's url."""
+one resolved against the article's url. A change to :class:`Article`'s fields needs
+no raise: the digest covers their schema too (:data:`ARTICLE_SCHEMA`)."""
+
+ARTICLE_SCHEMA = hashlib.blake2b(
+    json.dumps(Article.model_json_schema(), sort_keys=True).encode(), digest_size=8
+).hexdigest()
+"""A digest of the article's declared fields (names, types, limits): a field added or
+changed makes every record read again, so a key an earlier build kept in ``extra``
+reaches its new field."""
 
 
 def record_digest(raw: bytes, shortcodes: bool, title_is_text: bool) -> bytes:
     """16 bytes naming one raw record as read (its bytes in the source, and how it is
     read): two records with one digest validate to the same article."""
-    salt = f"{READER_VERSION}|{int(shortcodes)}|{int(title_is_text)}|".encode()
+    salt = f"{READER_VERSION}|{ARTICLE_SCHEMA}|{int(shortcodes)}|{int(title_is_text)}|".encode()
     return hashlib.blake2b(salt + raw, digest_size=16).digest()
 
 

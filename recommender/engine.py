@@ -11,7 +11,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -437,12 +437,7 @@ class Engine:
         ``explain`` adds each item's shared terms and field split (for people: they
         read each item's text, a quarter of the cost of an uncached call).
         """
-        k = self._check_k(k)
-        ranker = self._current()
-        query = ranker.query_for_article(article_id)
-        rules = self._current_rules()
-        knobs = knobs or self.served_knobs()[0]
-        return self._linked_items(ranker.related(query, k, filters, knobs, rules, explain))
+        return self._one_list(Ranker.related, article_id, k, filters, knobs, explain)
 
     def featured(
         self,
@@ -457,12 +452,25 @@ class Engine:
         Featured overrides decide what is featured; blocks and excludes apply.
         ``explain`` as for :meth:`related`.
         """
+        return self._one_list(Ranker.featured, article_id, k, filters, knobs, explain)
+
+    def _one_list(
+        self,
+        which: Callable[..., list[Recommendation]],
+        article_id: str,
+        k: int | None,
+        filters: Filters | None,
+        knobs: RankingKnobs | None,
+        explain: bool,
+    ) -> list[Recommendation]:
+        """One list (``which``: :meth:`Ranker.related` or :meth:`Ranker.featured`)
+        for an indexed article, with the served knobs unless ``knobs`` are given."""
         k = self._check_k(k)
         ranker = self._current()
         query = ranker.query_for_article(article_id)
-        rules = self._current_rules()
         knobs = knobs or self.served_knobs()[0]
-        return self._linked_items(ranker.featured(query, k, filters, knobs, rules, explain))
+        items = which(ranker, query, k, filters, knobs, self._current_rules(), explain)
+        return self._linked_items(items)
 
     def recommendations(
         self,

@@ -30,22 +30,13 @@ from typing import Any
 
 from scipy.stats import binomtest, chi2_contingency
 
-from .config import PARAMETERS
+from .config import EXPERIMENT_KNOBS, PARAMETERS
 from .errors import InvalidRule
 from .events import DEFAULT_VARIANT
 
 BUCKETS = 10_000
 """Buckets are 0..BUCKETS − 1; shares are cut at whole buckets (0.01% steps)."""
 
-EXPERIMENT_KNOBS = (
-    "tag_boost",
-    "recency_half_life_days",
-    "max_age_days",
-    "mmr_lambda",
-    "ctr_weight",
-    "min_score",
-)
-"""The ranking knobs a variant may set (each a setting of the same name)."""
 
 MAX_VARIANTS = 8
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")

@@ -35,13 +35,14 @@ from .articles import Article
 from .candidates import CandidateSource, PrecomputedCandidates
 from .catalog import Catalog, CatalogBase, among
 from .clicks import ClickThrough
+from .config import RankingKnobs
 from .duplicates import Shingling
 from .errors import InvalidArgument
 from .explain import Explainer
 from .filling import FALLBACK_RECENT, Duplicates, Fallback, Placed, Recent, Slate, fill
 from .lexical import QUERY_WEIGHTS, LexicalDocument, QueryWeights, WeightedQuery
 from .live import Clock, LiveChanges, system_clock
-from .request import Filters, Fusion, Query, RankingKnobs, Recommendation, Rule
+from .request import Filters, Fusion, Query, Recommendation, Rule
 from .rules import RuleSet
 from .scoring import BoostContext, FusionWeights, Scorer, ScoreTable
 from .snapshot import Snapshot

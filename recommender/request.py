@@ -1,5 +1,6 @@
 """What one ranking request is made of, shared by every stage of :mod:`recommender.ranking`:
-the query, the caller's filters, the ranking knobs, and the items it returns.
+the query, the caller's filters and the items it returns (the ranking knobs are
+declared with the settings: :class:`recommender.config.RankingKnobs`).
 
 :mod:`recommender.ranking` re-exports every name here; import them from there.
 """
@@ -7,81 +8,22 @@ the query, the caller's filters, the ranking knobs, and the items it returns.
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 import numpy as np
 from pydantic import BaseModel, Field, create_model
 
 from .articles import Article, json_fields
-from .config import PARAMETERS
 from .duplicates import Signatures
-from .errors import InvalidArgument
 from .lexical import LexicalDocument, LexicalQuery
-
-if TYPE_CHECKING:
-    from .config import Settings
 
 Rule = Literal["pinned", "fallback"]
 """Why an item sits where it does when its score did not put it there."""
 
 Fusion = Literal["weighted", "rrf", "minmax"]
 """The fusion methods the settings and the API accept (see :data:`recommender.scoring.FUSIONS`)."""
-
-
-@dataclass(frozen=True)
-class RankingKnobs:
-    """The ranking features a call may tune; :meth:`from_settings` gives the served ones.
-
-    An editor page passes changed knobs to :meth:`recommender.Engine.related` to
-    preview other values without touching the live settings.
-
-    Attributes:
-        tag_boost: points added times the Jaccard overlap of tags and categories.
-        require_shared_tag: only candidates sharing a tag with the query (a query
-            without tags is exempt).
-        max_age_days: hide candidates published more than this many days before
-            the reference time (0 = off).
-        recency_half_life_days: halve the score for every this many days a
-            candidate was published before the reference time (0 = off).
-        mmr_lambda: relevance against novelty when filling a list (1 = off).
-        ctr_weight: power of the click-through boost (0 = off; see
-            :mod:`recommender.clicks`).
-        min_score: smallest score a suggestion needs.
-        fallback: fill a list short of ``min_score`` with featured, then recent
-            same-category articles.
-    """
-
-    # Defaults and accepted values are the settings' (one declaration each).
-    tag_boost: float = PARAMETERS["tag_boost"].default
-    require_shared_tag: bool = PARAMETERS["require_shared_tag"].default
-    max_age_days: float = PARAMETERS["max_age_days"].default
-    recency_half_life_days: float = PARAMETERS["recency_half_life_days"].default
-    mmr_lambda: float = PARAMETERS["mmr_lambda"].default
-    ctr_weight: float = PARAMETERS["ctr_weight"].default
-    min_score: float = PARAMETERS["min_score"].default
-    fallback: bool = PARAMETERS["fallback"].default
-
-    def __post_init__(self) -> None:
-        for f in fields(self):
-            problem = PARAMETERS[f.name].problem(getattr(self, f.name))
-            if problem:
-                raise InvalidArgument(f.name, problem)
-
-    def changed(self, values: Mapping[str, float]) -> RankingKnobs:
-        """These knobs with ``values`` (knob name → value) replacing theirs.
-
-        Raises:
-            InvalidArgument: a value outside the knob's range (names the knob).
-        """
-        changes: dict[str, Any] = dict(values)
-        return replace(self, **changes) if changes else self
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> RankingKnobs:
-        """The knobs the settings serve with."""
-        return cls(**{f.name: getattr(settings, f.name) for f in fields(cls)})
 
 
 # -- the item record: what :meth:`Recommendation.to_json` writes, and the API documents

@@ -38,9 +38,10 @@ import numpy as np
 
 from .catalog import DAY, Catalog, among
 from .clicks import ClickThrough
+from .config import RankingKnobs
 from .duplicates import Signatures, resemblance
 from .lexical import WeightedQuery
-from .request import Query, RankingKnobs
+from .request import Query
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from recommender import (
     MAX_PIN_POSITION,
     MAX_VARIANTS,
     PARAMETERS,
+    REQUEST_KNOBS,
     ArticleId,
     ArticleRules,
     Filters,
@@ -62,16 +63,6 @@ class ArticlePath(BaseModel):
     )
 
 
-REQUEST_KNOBS = (
-    "tag_boost",
-    "recency_half_life_days",
-    "max_age_days",
-    "mmr_lambda",
-    "ctr_weight",
-)
-"""The ranking knobs a request may set (query parameters of the same names)."""
-
-
 def _limited(name: str, default: Any = None, description: str = "") -> Any:
     """A query parameter taking the values the setting ``name`` accepts (see
     :class:`recommender.config.Parameter`), described by its help unless told."""
@@ -112,10 +103,8 @@ BUCKET_DESCRIPTION = (
 )
 
 
-class ListQuery(QueryModel):
-    """Query parameters shared by every route that returns recommendations."""
-
-    model_config = ConfigDict(extra="ignore")
+class _AnswerQuery(QueryModel):
+    """The query parameters of :class:`ListQuery` that are not ranking knobs."""
 
     k: int | None = _limited("default_k", None, K_DESCRIPTION)
     exclude: list[Annotated[str, Field(max_length=10_000)]] = Field(
@@ -137,15 +126,27 @@ class ListQuery(QueryModel):
         "explanation (for people: they read every item's text, about a quarter of the "
         "cost of an uncached answer). The other explanation fields are always there.",
     )
-    # Ranking knobs: preview other values than the served settings for this request
-    # only. Each is the setting of the same name (RECOMMENDER_<NAME>): its limits and
-    # help come from its declaration.
-    tag_boost: float | None = _limited("tag_boost")
-    recency_half_life_days: float | None = _limited("recency_half_life_days")
-    max_age_days: float | None = _limited("max_age_days")
-    mmr_lambda: float | None = _limited("mmr_lambda")
-    ctr_weight: float | None = _limited("ctr_weight")
-    bucket: int | None = Field(None, ge=0, lt=BUCKETS, description=BUCKET_DESCRIPTION)
+
+
+# Ranking knobs: preview other values than the served settings for this request only.
+# One query parameter per setting declared ``per_request`` (REQUEST_KNOBS), named,
+# typed, limited and described by that declaration, so a new knob needs no line here.
+# mypy sees the made model as Any, hence the ignore where it is subclassed.
+_KNOB_PARAMETERS: dict[str, Any] = {
+    name: (type(PARAMETERS[name].default) | None, _limited(name)) for name in REQUEST_KNOBS
+}
+_AnswerQueryWithKnobs: Any = create_model(
+    "AnswerQueryWithKnobs",
+    __base__=_AnswerQuery,
+    **_KNOB_PARAMETERS,
+    bucket=(int | None, Field(None, ge=0, lt=BUCKETS, description=BUCKET_DESCRIPTION)),
+)
+
+
+class ListQuery(_AnswerQueryWithKnobs):  # type: ignore[misc]
+    """Query parameters shared by every route that returns recommendations."""
+
+    model_config = ConfigDict(extra="ignore")
 
     def knobs(self, served: RankingKnobs) -> RankingKnobs | None:
         """The served knobs with this request's changes, or None when it changes none."""

@@ -17,9 +17,7 @@ from pathlib import Path
 import rjsmin
 from flask import Blueprint, Response, make_response, render_template, request
 
-from recommender import EXPERIMENT_KNOBS, PARAMETERS
-
-from .schemas import REQUEST_KNOBS
+from recommender import EXPERIMENT_KNOBS, PARAMETERS, REQUEST_KNOBS
 
 STATIC = Path(__file__).with_name("static")
 # Sites cache the widget for an hour; the ETag makes the revalidation after that cheap.
@@ -74,6 +72,7 @@ def editor() -> Response:
         render_template(
             "editor.html",
             knob_limits=knob_limits(),
+            request_knobs=list(REQUEST_KNOBS),
             experiment_knobs=list(EXPERIMENT_KNOBS),
         )
     )

@@ -263,3 +263,25 @@ def test_a_listing_shows_the_summary_fields(client: FlaskClient) -> None:
     stored = client.get("/v1/articles/listed").get_json()
     assert list(stored) == ARTICLE_FIELDS
     assert (stored["author"], stored["categories"]) == ("Ann", ["x"])
+
+
+def test_a_new_optional_field_keeps_the_hash_of_articles_without_it() -> None:
+    class Later(Article):
+        reading_minutes: int | None = None
+
+    base = Article(id="a-1", title="Mirror therapy", body="Mirror therapy helps a weak hand.")
+    without = Later(**base.model_dump())
+    assert without.content_hash() == base.content_hash()
+    assert Later(**base.model_dump(), reading_minutes=4).content_hash() != base.content_hash()
+    # The fields hashed from the start are hashed even when empty.
+    assert base.model_copy(update={"url": "https://x.org/a"}).content_hash() != base.content_hash()
+
+
+def test_the_record_digest_follows_the_articles_declared_fields(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from recommender import corpus
+
+    before = corpus.record_digest(b'{"id": "a"}', True, False)
+    monkeypatch.setattr(corpus, "ARTICLE_SCHEMA", "another schema")
+    assert corpus.record_digest(b'{"id": "a"}', True, False) != before

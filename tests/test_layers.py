@@ -54,3 +54,44 @@ def test_the_web_layer_uses_only_the_cores_public_names() -> None:
         for name in names
     }
     assert {"Engine", "Settings", "IndexLocked", "JobConflict"} <= used <= public
+
+
+# The rooms of docs/architecture.md ("Rooms, and where a change goes"), left to right.
+ROOMS = {
+    "sources": "corpus csvreader feeds frontmatter parquet shortcodes namespaces cjk",
+    "records": "articles records text fields",
+    "vectors and terms": "embedding embedding_service vectors lexical duplicates neighbours index",
+    "snapshot": "pipeline raybuild reuse snapshot layout",
+    "engine": "engine catalog candidates scoring filling explain ranking request",
+    "interfaces": "cli editing exporting evaluation",
+}
+USED_BY_ALL = (
+    "__init__ arrays clicks config errors events experiments jobs links live locking "
+    "postgres rules sql sqlite state stores migrations"
+)
+# A reader makes records, so it knows the record type and the supplied-vector check.
+READERS_MAKE = {("sources", "records"), ("sources", "vectors and terms")}
+
+
+def test_no_room_imports_a_room_to_its_right() -> None:
+    order = list(ROOMS)
+    room_of = {module: room for room, modules in ROOMS.items() for module in modules.split()}
+    against = []
+    for path in sorted((ROOT / "recommender").rglob("*.py")):
+        module = path.relative_to(ROOT / "recommender").parts[0].removesuffix(".py")
+        if module not in room_of:
+            continue  # shared state and the modules every room uses (config, errors)
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.level and node.module:
+                target = node.module.split(".")[0]
+                if target not in room_of:
+                    continue
+                pair = (room_of[module], room_of[target])
+                if order.index(pair[1]) > order.index(pair[0]) and pair not in READERS_MAKE:
+                    against.append(f"{path.relative_to(ROOT)}:{node.lineno} imports {target}")
+    assert against == []
+    # Every module of the core is in a room or named as used by all.
+    shared = set(USED_BY_ALL.split())
+    modules = {p.stem for p in (ROOT / "recommender").glob("*.py")} | {"evaluation", "migrations"}
+    assert modules - set(room_of) - shared == set()

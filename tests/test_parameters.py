@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from recommender import RankingKnobs, Settings
+from recommender import EXPERIMENT_KNOBS, REQUEST_KNOBS, RankingKnobs, Settings
 from recommender.config import PARAMETERS, Parameter
 from recommender.errors import InvalidArgument
 from recommender.evaluation import (
@@ -22,7 +22,7 @@ from recommender.evaluation import (
     TITLE_WEIGHT_GRID,
     RankingConfig,
 )
-from service.schemas import REQUEST_KNOBS, ListQuery
+from service.schemas import ListQuery
 from service.ui import knob_limits
 
 
@@ -65,6 +65,25 @@ def test_knobs_take_the_settings_defaults_and_limits() -> None:
             with pytest.raises(InvalidArgument, match=f.name):
                 RankingKnobs(**{f.name: value})
     assert RankingKnobs.from_settings(Settings()) == knobs
+
+
+def test_where_a_knob_may_be_set_is_read_from_its_declaration() -> None:
+    knobs = [f.name for f in dataclasses.fields(RankingKnobs)]
+    assert tuple(n for n in PARAMETERS if PARAMETERS[n].per_request) == REQUEST_KNOBS
+    assert tuple(n for n in PARAMETERS if PARAMETERS[n].per_variant) == EXPERIMENT_KNOBS
+    # Only ranking knobs are exposed, and each exposed knob is a query parameter of
+    # the answer routes' model, in the declarations' order, with no hand-kept list.
+    assert set(REQUEST_KNOBS) | set(EXPERIMENT_KNOBS) <= set(knobs)
+    fields = list(ListQuery.model_fields)
+    assert [name for name in fields if name in knobs] == ["min_score", *REQUEST_KNOBS]
+    assert list(REQUEST_KNOBS) == [
+        "tag_boost",
+        "recency_half_life_days",
+        "max_age_days",
+        "mmr_lambda",
+        "ctr_weight",
+    ]
+    assert list(EXPERIMENT_KNOBS) == [*REQUEST_KNOBS, "min_score"]
 
 
 @pytest.mark.parametrize("name", [*REQUEST_KNOBS, "min_score"])

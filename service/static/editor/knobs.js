@@ -1,9 +1,9 @@
 // Ranking knobs for the side-by-side comparison. Each knob is one query parameter of
-// GET /v1/articles/<id>/recommendations; to add a knob, add an entry here (the form,
-// the request and the column summary follow from this list). The numeric knobs'
-// labels, limits and steps are the server's declarations of the settings of the same
-// names, handed over in the page (#knob-limits), so the form accepts exactly what the
-// API does.
+// GET /v1/articles/<id>/recommendations (the form, the request and the column summary
+// follow from this list). The ranking knobs a request may set are the settings
+// declared per_request (recommender/config.py REQUEST_KNOBS), handed over in the page
+// (#request-knobs), as are their labels, limits and steps (#knob-limits), so the form
+// offers and accepts exactly what the API does.
 
 import { h } from "./dom.js";
 
@@ -24,11 +24,7 @@ export const KNOBS = [
   { name: "tag", label: "Only with tag", type: "text" },
   { name: "since", label: "Published since", type: "date" },
   { name: "exclude", label: "Exclude ids (comma-separated)", type: "text" },
-  numeric("tag_boost"),
-  numeric("recency_half_life_days"),
-  numeric("max_age_days"),
-  numeric("mmr_lambda"),
-  numeric("ctr_weight"),
+  ...JSON.parse(document.getElementById("request-knobs")?.textContent || "[]").map(numeric),
 ];
 
 // The knobs an A/B test variant may set (recommender/experiments.py EXPERIMENT_KNOBS),
