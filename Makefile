@@ -12,7 +12,7 @@ PORT ?= 8000
 # torch is installed first and pinned: any other torch request pulls a multi-GB CUDA build.
 TORCH := torch==2.13.0
 
-.PHONY: help install browser wrk postgres run index test lint format bench bench-quality bench-scale bench-state bench-ray bench-signals clean
+.PHONY: help install browser wrk postgres run index screenshots test lint format bench bench-quality bench-scale bench-state bench-ray bench-signals clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -58,6 +58,9 @@ index: $(STAMP) ## Index corpus/ into $(INDEX_DIR) (embeds only new or changed a
 
 run: index ## Index corpus/ and serve the API on http://$(HOST):$(PORT)
 	$(BIN)/recommender serve --index-dir $(INDEX_DIR) --host $(HOST) --port $(PORT)
+
+screenshots: $(STAMP) browser ## Run the browser tests and save their screenshots into docs/screenshots/
+	SCREENSHOTS_DIR=docs/screenshots $(BIN)/python -m pytest tests/test_browser.py
 
 test: $(STAMP) lint browser wrk postgres ## Lint, type-check and run the whole test suite (real model, server and browser included)
 	$(BIN)/python -m pytest

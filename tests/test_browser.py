@@ -2,7 +2,9 @@
 installed by ``make browser``) driven by Playwright, against the real gunicorn
 server on loopback, with the widget embedded by a page on another origin.
 
-Every test saves a screenshot under ``docs/screenshots/``; the docs show some.
+Every test saves a screenshot: under ``docs/screenshots/`` (which the docs show)
+with ``make screenshots``, which sets ``SCREENSHOTS_DIR``; otherwise in a directory
+of the test run's own, so running the suite never rewrites tracked files.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import json
 import os
 import re
 import shutil
+import tempfile
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -32,7 +35,9 @@ pytestmark = [pytest.mark.browser, pytest.mark.server, pytest.mark.real_model]
 
 KEY = "browser-test-key"
 ROOT = Path(__file__).resolve().parent.parent
-SCREENSHOTS = ROOT / "docs" / "screenshots"
+SCREENSHOTS = Path(
+    os.environ.get("SCREENSHOTS_DIR") or tempfile.mkdtemp(prefix="recommender-screenshots-")
+)
 CHROMIUM_ARGS = [
     "--headless=new",
     "--no-sandbox",
