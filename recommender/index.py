@@ -4,10 +4,13 @@ product is cosine similarity."""
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from .errors import SnapshotCorrupt
 
 EXACT_BELOW = 50_000
 _all_threads: int | None = None
@@ -29,6 +32,26 @@ class VectorIndex:
         self.exact_below = exact_below
         self.hnsw_m = hnsw_m
         self.ef_search = ef_search
+        self._index: Any = None
+        self._path: Path | None = None  # read from here on first use (see load)
+        self._lock = threading.Lock()
+
+    @property
+    def index_(self) -> Any:
+        """The faiss index, read from its file the first time it is needed.
+
+        Raises:
+            SnapshotCorrupt: the file cannot be read as an index.
+        """
+        if self._index is None:
+            with self._lock:
+                if self._index is None and self._path is not None:
+                    self._index = self._read(self._path)
+        return self._index
+
+    @index_.setter
+    def index_(self, index: Any) -> None:
+        self._index = index
 
     def fit(self, vectors: np.ndarray) -> VectorIndex:
         """Build the index over ``vectors`` (rows are articles, in position order)."""
@@ -43,7 +66,7 @@ class VectorIndex:
             index = faiss.IndexHNSWFlat(dim, self.hnsw_m, faiss.METRIC_INNER_PRODUCT)
             index.hnsw.efSearch = self.ef_search
         index.add(vectors)
-        self.index_: Any = index
+        self._index = index
         return self
 
     @property
@@ -71,14 +94,35 @@ class VectorIndex:
         faiss.write_index(self.index_, str(path))
 
     @classmethod
-    def load(cls, path: Path) -> VectorIndex:
-        """Read an index written by :meth:`save`."""
+    def load(cls, path: Path, lazy: bool = False) -> VectorIndex:
+        """Read an index written by :meth:`save`; with ``lazy``, on first use.
+
+        A server answers an indexed article's lists from the stored candidate sets
+        and searches this index only for drafts, live upserts and small corpora:
+        read lazily, a worker that serves none of them never reads the graph
+        (about 0.1 GB a worker at 100k articles, 1 GB at 1M) nor waits for it.
+
+        Raises:
+            SnapshotCorrupt: the file cannot be read as an index (at once, or on
+                first use when ``lazy``).
+        """
+        loaded = cls()
+        if lazy:
+            loaded._path = path
+        else:
+            loaded._index = cls._read(path)
+        return loaded
+
+    @classmethod
+    def _read(cls, path: Path) -> Any:
         import faiss
 
-        loaded = cls()
-        # The vectors stay in the file, memory-mapped: every worker of a server shares
-        # one copy of the pages instead of reading its own (the same answers).
-        loaded.index_ = faiss.read_index(str(path), faiss.IO_FLAG_MMAP_IFC)
-        if hasattr(loaded.index_, "hnsw"):
-            loaded.index_.hnsw.efSearch = loaded.ef_search
-        return loaded
+        try:
+            # The vectors stay in the file, memory-mapped: every worker of a server
+            # shares one copy of the pages instead of reading its own.
+            index = faiss.read_index(str(path), faiss.IO_FLAG_MMAP_IFC)
+        except RuntimeError as exc:
+            raise SnapshotCorrupt(path.parent, f"cannot read {path.name}: {exc}") from exc
+        if hasattr(index, "hnsw"):
+            index.hnsw.efSearch = cls().ef_search
+        return index

@@ -545,7 +545,7 @@ class Snapshot:
         try:
             articles = ArticleRecords.load(base)
             vectors = mapped(base / VECTORS)
-            dense = VectorIndex.load(base / DENSE)
+            dense = VectorIndex.load(base / DENSE, lazy=True)
             lexical = LexicalModel.load(base / LEXICAL)
             signatures = _load_signatures(base, manifest)
             candidates = _load_candidates(base, manifest)

@@ -155,3 +155,49 @@ def test_manifest_is_plain_json(
     assert {"version", "created", "model_id", "dim", "article_count", "corpus_fingerprint"} <= set(
         data
     )
+
+
+def test_the_dense_index_is_read_only_when_a_search_needs_it(
+    settings: Settings,
+    fake_embedder: FakeEmbedder,
+    write_jsonl: WriteJsonl,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import faiss
+
+    from recommender.candidates import PrecomputedCandidates
+    from recommender.ranking import Ranker
+
+    build_index([write_jsonl(topic_records())], settings, fake_embedder)
+    read: list[str] = []
+    real = faiss.read_index
+
+    def counting(path: str, flags: int = 0) -> Any:
+        read.append(Path(path).name)
+        return real(path, flags)
+
+    monkeypatch.setattr(faiss, "read_index", counting)
+    snapshot = Snapshot.load(SnapshotStore(settings.index_dir), verify="sizes")
+
+    def stored_sets(catalog: Any) -> PrecomputedCandidates:
+        return PrecomputedCandidates(catalog, exhaustive_below=0)
+
+    # An indexed article's list comes from its stored candidate set: no dense search.
+    ranker = Ranker(snapshot, candidate_source=stored_sets)
+    assert ranker.related(ranker.query_for_article("sleep-0"), 3) and read == []
+    query = np.asarray(snapshot.vectors[:1], dtype=np.float32)
+    assert snapshot.dense.search(query, 3)[1][0][0] == 0 and read == ["dense.faiss"]
+    snapshot.dense.search(query, 3)
+    assert read == ["dense.faiss"]  # read once
+
+
+def test_a_damaged_dense_index_is_refused_when_first_searched(
+    settings: Settings, fake_embedder: FakeEmbedder, write_jsonl: WriteJsonl
+) -> None:
+    report = build_index([write_jsonl(topic_records())], settings, fake_embedder)
+    store = SnapshotStore(settings.index_dir)
+    path = store.path(str(report.version)) / "dense.faiss"
+    path.write_bytes(b"\0" * path.stat().st_size)  # the size the manifest records
+    snapshot = Snapshot.load(store, verify="sizes")  # as a server worker loads it
+    with pytest.raises(SnapshotCorrupt, match=r"cannot read dense\.faiss"):
+        snapshot.dense.search(np.ones((1, 64), dtype=np.float32), 3)
