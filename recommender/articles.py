@@ -9,6 +9,7 @@ from types import UnionType
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
 from urllib.parse import urljoin, urlsplit
 
+import annotated_types
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -493,8 +494,9 @@ def json_fields(
     its JSON form (:meth:`Article.to_json`): the one declaration the API's article
     models derive from, so a field added to :class:`Article` appears in them all.
 
-    Each field keeps :class:`Article`'s order, its type as JSON gives it and its
-    description; a reader that wants a narrower or a described field names it.
+    Each field keeps :class:`Article`'s order, its type as JSON gives it, its limits
+    and its description; a reader that wants a narrower or a described field names
+    it.
 
     Args:
         omit: fields left out (in order to show only part of an article).
@@ -513,5 +515,9 @@ def json_fields(
             else declared.get_default(call_default_factory=True)
         )
         described = Field(default, description=declared.description)
-        derived[name] = fields.get(name, (_json_type(declared.annotation), described))
+        # The field's limits (ge=1, min_length=1, ...) hold in its JSON form too.
+        limits = [m for m in declared.metadata if isinstance(m, annotated_types.BaseMetadata)]
+        json_type = _json_type(declared.annotation)
+        limited = Annotated[json_type, *limits] if limits else json_type
+        derived[name] = fields.get(name, (limited, described))
     return derived | fields

@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import importlib.util
 from types import ModuleType
-from typing import Any
+from typing import Any, get_args
 
+import annotated_types
 import pytest
 from flask.testing import FlaskClient
 
@@ -61,9 +62,12 @@ def test_the_api_article_models_have_the_articles_fields() -> None:
 
 def test_json_fields_gives_each_field_as_to_json_writes_it() -> None:
     derived = {name: kind for name, (kind, _) in json_fields().items()}
+    # The limits the core checks go with the type (they document the answers too).
+    assert get_args(derived.pop("id"))[0] is str
+    assert get_args(derived.pop("title")) == (str, annotated_types.MinLen(1))
+    limits = {type(m).__name__: m for m in get_args(json_fields()["id"][0])[1:]}
+    assert limits["MinLen"].min_length == 1 and limits["MaxLen"].max_length == 200
     assert derived == {
-        "id": str,
-        "title": str,
         "body": str,
         "summary": str,
         "url": str | None,

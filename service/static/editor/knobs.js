@@ -27,7 +27,7 @@ export const KNOBS = [
   ...JSON.parse(document.getElementById("request-knobs")?.textContent || "[]").map(numeric),
 ];
 
-// The knobs an A/B test variant may set (recommender/experiments.py EXPERIMENT_KNOBS),
+// The knobs an A/B test variant may set (recommender/config.py EXPERIMENT_KNOBS),
 // handed over in the page like the limits.
 export const EXPERIMENT_KNOBS = JSON.parse(
   document.getElementById("experiment-knobs")?.textContent || "[]",
