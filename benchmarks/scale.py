@@ -139,9 +139,8 @@ def step_inspect(index: Path) -> dict[str, Any]:
         result["candidates_recall_at_20"] = candidate_recall_at(
             snapshot.vectors, snapshot.candidates, 20
         )
-        from recommender.neighbours import EXACT_BELOW
-
-        result["candidates_exact_by_construction"] = len(snapshot.vectors) < EXACT_BELOW
+        exact_below = snapshot.manifest.build["candidate_sets"]["exact_below"]
+        result["candidates_exact_by_construction"] = len(snapshot.vectors) < exact_below
     return result
 
 

@@ -17,8 +17,9 @@ computed exactly at request time, with all of the article's terms.
 
 from __future__ import annotations
 
+import itertools
 import logging
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import NamedTuple
 
 import numpy as np
@@ -30,8 +31,9 @@ Progress = Callable[[int, int], None]
 """Called with (rows done, rows in all) after each block."""
 
 EXACT_BELOW = 20_000
-"""Articles below which dense neighbours are found exactly. Above it an inverted
-file finds them: exact search costs O(N²) (about 80 s at 100k on two cores)."""
+"""Articles below which dense neighbours are found exactly unless told otherwise
+(the build passes ``Settings.exact_neighbours_below``). Above it an inverted file
+finds them: exact search costs O(N²) (about 80 s at 100k on two cores)."""
 
 QUERY_TERMS = 25
 """Terms in an article's lexical query for its neighbours, as in Lucene's
@@ -54,6 +56,8 @@ its centre does not reach: at 100k articles, 32 cells by the centre alone find
 0.99 in less time (the recall is measured on real vectors by ``make bench-scale``)."""
 TRAINING_SAMPLE = 200_000
 """Vectors the k-means is trained on, at most."""
+KMEANS_ITERATIONS = 10
+"""Iterations of the k-means that finds the cells."""
 
 
 def _blocks(n: int, size: int) -> Iterator[tuple[int, int]]:
@@ -224,47 +228,192 @@ def dense_against_shards(
     return out
 
 
-def _by_cells(vectors: np.ndarray, k: int, on_progress: Progress | None) -> np.ndarray:
-    """Approximate neighbours of every article, an inverted file searched cell by cell.
+MAX_CELLS = 65_536
+"""Cells at most: above ``MAX_CELLS × CELL_SIZE`` articles the cells grow instead."""
+ASSIGN_ROWS = 65_536
+"""Articles per block when finding each article's nearest cells. The Ray build
+assigns the same blocks in its tasks, so both builds find the same cells."""
 
-    k-means cuts the vectors into cells of about ``CELL_SIZE``. The articles of one
-    cell are searched together, as one matrix product, in the ``PROBES`` cells whose
-    centres are nearest to their cell's centre and in the ``MEMBER_PROBES`` cells
-    nearest to each of them: about the reads of a per-query inverted-file search
-    (O(N · PROBES · CELL_SIZE) in all), at the speed of BLAS.
+
+class CellPlan(NamedTuple):
+    """The inverted file of the approximate dense search: which articles are in which
+    cell, and where each cell's articles are searched (see :func:`plan_cells`).
+
+    Attributes:
+        nearest_own: (N, m) int64: each article's ``m`` nearest cells, its own first.
+        order: (N,) int64: article positions grouped by cell (stable within a cell).
+        starts: (cells + 1,) int64: cell ``c`` holds ``order[starts[c]:starts[c + 1]]``.
+        nearest_cells: (cells, probes) int64: the cells whose centres are nearest to
+            each cell's centre, its own first.
+    """
+
+    nearest_own: np.ndarray
+    order: np.ndarray
+    starts: np.ndarray
+    nearest_cells: np.ndarray
+
+    @property
+    def cells(self) -> int:
+        """How many cells."""
+        return int(self.starts.size - 1)
+
+    def members(self, cell: int) -> np.ndarray:
+        """The positions of the articles in ``cell``, ascending."""
+        return self.order[self.starts[cell] : self.starts[cell + 1]]
+
+
+def train_cells(vectors: np.ndarray) -> np.ndarray:
+    """The cells' centres: spherical k-means on at most ``TRAINING_SAMPLE`` of the
+    vectors (a fixed seed, so every build of the same vectors finds the same cells),
+    about ``CELL_SIZE`` articles per cell. Returns (cells, dim) float32.
+
+    A stage of the build that runs where the vectors are (the single-machine build,
+    or the Ray build's driver); at most ``TRAINING_SAMPLE × MAX_CELLS`` pairs per
+    iteration, whatever the corpus size.
     """
     import faiss
 
     n, dim = vectors.shape
-    cells = max(1, min(n // CELL_SIZE, 65_536))
+    cells = max(1, min(n // CELL_SIZE, MAX_CELLS))
     sample = vectors
     if n > TRAINING_SAMPLE:
         chosen = np.random.default_rng(0).choice(n, TRAINING_SAMPLE, replace=False)
         sample = vectors[np.sort(chosen)]
-    kmeans = faiss.Kmeans(dim, cells, niter=10, seed=1, spherical=True)
-    kmeans.train(np.ascontiguousarray(sample))
-    own_probes = min(MEMBER_PROBES, cells)
-    _, nearest_own = kmeans.index.search(vectors, own_probes)
+    kmeans = faiss.Kmeans(dim, cells, niter=KMEANS_ITERATIONS, seed=1, spherical=True)
+    kmeans.train(np.ascontiguousarray(sample, dtype=np.float32))
+    return np.ascontiguousarray(kmeans.centroids, dtype=np.float32)
+
+
+def assign_step(block: np.ndarray, centres: np.ndarray) -> np.ndarray:
+    """Each article's ``MEMBER_PROBES`` nearest cells (its own first), for a block of
+    ``ASSIGN_ROWS`` article vectors (float32, L2-normalised) against the cells' centres.
+    A stage of the build: the single-machine build calls it block by block, the Ray
+    build in a task per block. Returns (len(block), m) int64."""
+    import faiss
+
+    index = faiss.IndexFlatIP(centres.shape[1])
+    index.add(centres)
+    _, nearest = index.search(np.ascontiguousarray(block, dtype=np.float32), _own_probes(centres))
+    return np.asarray(nearest, dtype=np.int64)
+
+
+def _own_probes(centres: np.ndarray) -> int:
+    return min(MEMBER_PROBES, int(centres.shape[0]))
+
+
+def plan_cells(centres: np.ndarray, nearest_own: np.ndarray) -> CellPlan:
+    """The plan of the cell-by-cell search, from the centres (:func:`train_cells`) and
+    every article's nearest cells (:func:`assign_step` over all blocks, in order)."""
+    import faiss
+
+    cells = centres.shape[0]
     assigned = nearest_own[:, 0]
     order = np.argsort(assigned, kind="stable")
     starts = np.searchsorted(assigned[order], np.arange(cells + 1))
-    probes = min(PROBES, cells)
-    _, nearest_cells = kmeans.index.search(np.asarray(kmeans.centroids, np.float32), probes)
-    out = np.full((n, k), -1, dtype=np.int32)
-    done = 0
-    for cell in range(cells):
-        members = order[starts[cell] : starts[cell + 1]]
+    index = faiss.IndexFlatIP(centres.shape[1])
+    index.add(centres)
+    _, nearest_cells = index.search(centres, min(PROBES, cells))
+    return CellPlan(nearest_own, order, starts, np.asarray(nearest_cells, dtype=np.int64))
+
+
+def cell_groups(plan: CellPlan, rows: int) -> list[tuple[int, int]]:
+    """Runs of consecutive cells (first, end) of about ``rows`` articles each: the
+    Ray build's tasks of the cell-by-cell search."""
+    groups: list[tuple[int, int]] = []
+    first = 0
+    for cell in range(plan.cells):
+        if plan.starts[cell + 1] - plan.starts[first] >= rows or cell == plan.cells - 1:
+            groups.append((first, cell + 1))
+            first = cell + 1
+    return groups
+
+
+def cells_step(
+    rows_of: Callable[[np.ndarray], np.ndarray], plan: CellPlan, first: int, end: int, k: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """The approximate ``k`` nearest articles of the articles in cells ``first`` to
+    ``end - 1``, each cell's articles searched together, as one matrix product, in
+    the cells nearest to their cell's centre and to each of them.
+
+    A stage of the build: the single-machine build calls it for every cell, the Ray
+    build in a task per run of cells (:func:`cell_groups`). A cell's result depends
+    only on the plan and the vectors, never on how the cells are grouped.
+
+    Args:
+        rows_of: the vectors (float32, L2-normalised) of an ascending array of positions.
+        plan: the search's plan (:func:`plan_cells`).
+        first: the first cell.
+        end: one past the last cell.
+        k: neighbours per article.
+
+    Returns:
+        (positions, found): the articles searched, (m,) int64, and their neighbours,
+        (m, k) int32, most similar first, -1 padded.
+    """
+    searched_rows: list[np.ndarray] = []
+    found_rows: list[np.ndarray] = []
+    for cell in range(first, end):
+        members = plan.members(cell)
         if members.size == 0:
             continue
-        searched = np.union1d(nearest_cells[cell], nearest_own[members].ravel())
-        pool = np.concatenate([order[starts[c] : starts[c + 1]] for c in searched])
-        scores = vectors[members] @ vectors[pool].T
+        searched = np.union1d(plan.nearest_cells[cell], plan.nearest_own[members].ravel())
+        pool = np.sort(np.concatenate([plan.members(c) for c in searched]))
+        scores = rows_of(members) @ rows_of(pool).T
         scores[pool[None, :] == members[:, None]] = -np.inf  # never itself
         top, _ = _top(scores, min(k, pool.size), None)
-        found = np.where(top >= 0, pool[np.maximum(top, 0)], -1)
-        out[members, : found.shape[1]] = found
-        done += members.size
-        if on_progress is not None and (cell % 64 == 63 or cell == cells - 1):
+        found = np.full((members.size, k), -1, dtype=np.int32)
+        found[:, : top.shape[1]] = np.where(top >= 0, pool[np.maximum(top, 0)], -1)
+        searched_rows.append(members)
+        found_rows.append(found)
+    if not searched_rows:
+        return np.zeros(0, np.int64), np.full((0, k), -1, np.int32)
+    return np.concatenate(searched_rows), np.concatenate(found_rows)
+
+
+def rows_from_shards(
+    firsts: Sequence[int], fetch: Callable[[int], np.ndarray]
+) -> Callable[[np.ndarray], np.ndarray]:
+    """The ``rows_of`` of :func:`cells_step` over vectors cut into shards: shard ``i``
+    (``fetch(i)``) holds the rows from position ``firsts[i]`` on (ascending, the
+    first 0). Each call fetches only the shards its positions fall in."""
+    starts = np.asarray(firsts, dtype=np.int64)
+
+    def rows_of(positions: np.ndarray) -> np.ndarray:
+        which = np.searchsorted(starts, positions, side="right") - 1
+        bounds = [0, *(np.flatnonzero(np.diff(which)) + 1).tolist(), positions.size]
+        parts = [
+            fetch(int(which[begin]))[positions[begin:end] - starts[which[begin]]]
+            for begin, end in itertools.pairwise(bounds)
+            if end > begin
+        ]
+        return np.concatenate(parts) if parts else fetch(0)[:0]
+
+    return rows_of
+
+
+def _by_cells(vectors: np.ndarray, k: int, on_progress: Progress | None) -> np.ndarray:
+    """Approximate neighbours of every article, an inverted file searched cell by cell.
+
+    k-means cuts the vectors into cells of about ``CELL_SIZE`` (:func:`train_cells`).
+    The articles of one cell are searched together, as one matrix product, in the
+    ``PROBES`` cells whose centres are nearest to their cell's centre and in the
+    ``MEMBER_PROBES`` cells nearest to each of them (:func:`cells_step`): about the
+    reads of a per-query inverted-file search (O(N · PROBES · CELL_SIZE) in all), at
+    the speed of BLAS.
+    """
+    n = vectors.shape[0]
+    centres = train_cells(vectors)
+    nearest_own = np.concatenate(
+        [assign_step(vectors[start:end], centres) for start, end in _blocks(n, ASSIGN_ROWS)]
+    )
+    plan = plan_cells(centres, nearest_own)
+    out = np.full((n, k), -1, dtype=np.int32)
+    done = 0
+    for first, end in cell_groups(plan, 64 * CELL_SIZE):
+        positions, found = cells_step(vectors.__getitem__, plan, first, end, k)
+        out[positions] = found
+        done += positions.size
+        if on_progress is not None:
             on_progress(done, n)
     return out
 

@@ -145,7 +145,7 @@ def candidate_parameters(settings: Settings) -> dict[str, Any]:
         "lexical": settings.candidates,
         "lexical_terms": neighbours.QUERY_TERMS,
         "lexical_postings": neighbours.MAX_POSTINGS,
-        "exact_below": neighbours.EXACT_BELOW,
+        "exact_below": settings.exact_neighbours_below,
     }
 
 
@@ -170,7 +170,12 @@ def candidate_sets(
 
         return step
 
-    dense = neighbours.dense_neighbours(vectors, settings.candidates, on_progress=report("dense"))
+    dense = neighbours.dense_neighbours(
+        vectors,
+        settings.candidates,
+        exact_below=settings.exact_neighbours_below,
+        on_progress=report("dense"),
+    )
     lexical_positions = lexical.more_like_this(settings.candidates, on_progress=report("lexical"))
     return neighbours.joined(dense, lexical_positions, settings.candidates)
 

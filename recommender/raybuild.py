@@ -22,11 +22,19 @@ build calls, over the cluster:
   (a pool that does starves the other tasks and the dataset hangs). The vectors
   stream back to the driver, which stores each batch in the cache as it comes:
   a build killed half way keeps what it embedded, and the next run resumes.
-- **candidate sets**: shard and merge. The vectors go to the object store in
-  shards; a task per block of query articles keeps the block's running top C
-  against every shard in turn (:func:`~recommender.neighbours.dense_against_shards`),
-  so it is exact at every size and a task holds one shard at a time. The
-  lexical half is :func:`~recommender.neighbours.lexical_step` per block.
+- **candidate sets**: the vectors go to the object store in shards. Below
+  ``Settings.exact_neighbours_below`` articles, shard and merge: a task per block
+  of query articles keeps the block's running top C against every shard in turn
+  (:func:`~recommender.neighbours.dense_against_shards`), exact, with one shard
+  held at a time. From that size on, the single-machine build's approximate
+  search, sharded: the driver trains the k-means cells on a sample
+  (:func:`~recommender.neighbours.train_cells`), a task per block assigns its
+  articles to their nearest cells (:func:`~recommender.neighbours.assign_step`),
+  and a task per run of cells searches them
+  (:func:`~recommender.neighbours.cells_step`), reading only the rows it needs.
+  The lexical half is :func:`~recommender.neighbours.lexical_step` per block.
+  Both builds call the same functions on the same blocks and cells, so they
+  find the same candidate sets at every size.
 - **signatures**: MinHash signing in tasks of :data:`SIGN_BATCH` bodies.
 
 Ray is imported only here, and only when a runner is used: ``make run``, the
@@ -268,7 +276,9 @@ class RayRunner:
         on_progress: Callable[[int, int], None] | None = None,
     ) -> np.ndarray:
         """See :meth:`~recommender.pipeline.BuildRunner.candidate_sets`: shard and
-        merge, a task per block of query articles and signal."""
+        merge, a task per block of query articles and signal; from
+        ``settings.exact_neighbours_below`` articles on, the dense half by the
+        cell-by-cell search, a task per run of cells."""
         ray = self.connect()
         n, width = vectors.shape[0], settings.candidates
         k = min(width, max(n - 1, 0))
@@ -279,14 +289,21 @@ class RayRunner:
         ]
         queries, postings_matrix = lexical.more_like_this_search()
         postings = ray.put(postings_matrix)
-        dense_task = ray.remote(num_cpus=1)(_dense_task)
         lexical_task = ray.remote(num_cpus=1)(_lexical_task)
         pending: dict[Any, tuple[str, int, int]] = {}
         for start, end in _ranges(n, self.options.query_rows):
-            ref = dense_task.remote(vectors[start:end], start, shards, k)
-            pending[ref] = ("dense", start, end)
             ref = lexical_task.remote(queries[start:end], start, postings, k)
             pending[ref] = ("lexical", start, end)
+        if n < settings.exact_neighbours_below or n <= 1 or k == 0:
+            dense_task = ray.remote(num_cpus=1)(_dense_task)
+            for start, end in _ranges(n, self.options.query_rows):
+                ref = dense_task.remote(vectors[start:end], start, shards, k)
+                pending[ref] = ("dense", start, end)
+        else:
+            plan = ray.put(self._cell_plan(ray, vectors, shards))
+            cells_task = ray.remote(num_cpus=1)(_cells_task)
+            for first, end in neighbours.cell_groups(ray.get(plan), self.options.query_rows):
+                pending[cells_task.remote(shards, plan, first, end, k)] = ("cells", first, end)
         halves = {
             "dense": np.full((n, k), -1, dtype=np.int32),
             "lexical": np.full((n, k), -1, dtype=np.int32),
@@ -296,11 +313,31 @@ class RayRunner:
             ready, _ = _stage("candidates", lambda: ray.wait(list(pending), num_returns=1))
             for ref in ready:
                 half, start, end = pending.pop(ref)
-                halves[half][start:end] = _stage("candidates", functools.partial(ray.get, ref))
-                done += end - start
+                result = _stage("candidates", functools.partial(ray.get, ref))
+                if half == "cells":
+                    positions, found = result
+                    halves["dense"][positions] = found
+                    done += positions.size
+                else:
+                    halves[half][start:end] = result
+                    done += end - start
                 if on_progress is not None:
                     on_progress(done, 2 * n)
         return neighbours.joined(halves["dense"], halves["lexical"], width)
+
+    def _cell_plan(
+        self, ray: ModuleType, vectors: np.ndarray, shards: list[tuple[int, Any]]
+    ) -> neighbours.CellPlan:
+        """The cell-by-cell search's plan: the centres trained on the driver (on a
+        sample of at most ``neighbours.TRAINING_SAMPLE`` vectors), every article's
+        nearest cells in a task per block of ``neighbours.ASSIGN_ROWS``."""
+        centres = _stage("candidates", lambda: neighbours.train_cells(vectors))
+        held = ray.put(centres)
+        assign_task = ray.remote(num_cpus=1)(_assign_task)
+        blocks = _ranges(vectors.shape[0], neighbours.ASSIGN_ROWS)
+        refs = [assign_task.remote(shards, held, start, end) for start, end in blocks]
+        nearest = _stage("candidates", lambda: ray.get(refs))
+        return neighbours.plan_cells(centres, np.concatenate(nearest))
 
     def sign(self, bodies: Sequence[str], shingling: Shingling) -> Signatures:
         """See :meth:`~recommender.pipeline.BuildRunner.sign`: a task per
@@ -404,6 +441,33 @@ def _dense_task(
     positions = np.arange(start, start + queries.shape[0])
     fetched = ((first, ray.get(ref)) for first, ref in shards)
     return neighbours.dense_against_shards(queries, positions, fetched, k)
+
+
+def _rows_of(shards: list[tuple[int, Any]]) -> Callable[[np.ndarray], np.ndarray]:
+    """The vectors of ascending positions, from the object store's shards (each
+    fetched once, when first needed; on the node that holds it, without a copy)."""
+    import ray
+
+    fetched: dict[int, np.ndarray] = {}
+
+    def fetch(i: int) -> np.ndarray:
+        if i not in fetched:
+            fetched[i] = ray.get(shards[i][1])
+        return fetched[i]
+
+    return neighbours.rows_from_shards([first for first, _ in shards], fetch)
+
+
+def _assign_task(shards: list[tuple[int, Any]], centres: np.ndarray, start: int, end: int) -> Any:
+    """A task: the nearest cells of one block of articles."""
+    return neighbours.assign_step(_rows_of(shards)(np.arange(start, end)), centres)
+
+
+def _cells_task(
+    shards: list[tuple[int, Any]], plan: neighbours.CellPlan, first: int, end: int, k: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """A task: the dense neighbours of the articles of a run of cells."""
+    return neighbours.cells_step(_rows_of(shards), plan, first, end, k)
 
 
 def _lexical_task(queries: Any, start: int, postings: Any, width: int) -> np.ndarray:

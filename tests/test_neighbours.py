@@ -4,15 +4,24 @@ the same queries, and candidate sets merge both without repeats."""
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 from scipy import sparse
 
+from recommender import neighbours
 from recommender.neighbours import (
+    assign_step,
+    cell_groups,
+    cells_step,
     dense_neighbours,
     lexical_neighbours,
+    plan_cells,
     refresh,
+    rows_from_shards,
     strongest_terms,
+    train_cells,
 )
 
 
@@ -61,6 +70,43 @@ def test_approximate_dense_neighbours_find_the_exact_ones() -> None:
     assert not (approximate == np.arange(2000)[:, None]).any()  # never itself
     recall = np.mean([len(set(a) & set(e)) / 10 for a, e in zip(approximate, exact, strict=True)])
     assert recall >= 0.95
+
+
+def test_the_cell_search_finds_the_same_neighbours_however_it_is_cut(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """What the Ray build relies on: the cells of a search are assigned in blocks and
+    searched in runs (tasks) that read the vectors from shards, and give what the
+    single-machine build's one pass gives."""
+    monkeypatch.setattr(neighbours, "CELL_SIZE", 20)  # 100 cells: 32 probes miss most
+    monkeypatch.setattr(neighbours, "ASSIGN_ROWS", 300)
+    vectors = unit_rows(2000, 32, seed=11, clusters=200)
+    whole = dense_neighbours(vectors, 10, exact_below=0)
+    centres = train_cells(vectors)
+    assert centres.shape == (100, 32)
+    blocks = [assign_step(vectors[start : start + 700], centres) for start in (0, 700, 1400)]
+    plan = plan_cells(centres, np.concatenate(blocks))
+    assert plan.nearest_cells.shape == (100, 32) and plan.nearest_own.shape == (2000, 4)
+    assert (plan.nearest_own[:, 0] == plan.nearest_cells[plan.nearest_own[:, 0], 0]).all()
+    firsts = [0, 1, 513, 1500]
+    rows_of = rows_from_shards(firsts, lambda i: vectors[firsts[i] : ([*firsts, 2000])[i + 1]])
+    picked = np.array([0, 1, 2, 600, 1499, 1500, 1999])
+    assert np.array_equal(rows_of(picked), vectors[picked])
+    for rows in (1, 150, 2000):
+        groups = cell_groups(plan, rows)
+        assert groups[0][0] == 0 and groups[-1][1] == 100
+        assert all(a[1] == b[0] for a, b in itertools.pairwise(groups))
+        found = np.full_like(whole, -1)
+        seen = []
+        for first, end in groups:
+            positions, neighbours_of = cells_step(rows_of, plan, first, end, 10)
+            found[positions] = neighbours_of
+            seen.extend(positions.tolist())
+        assert sorted(seen) == list(range(2000))
+        assert np.array_equal(found, whole)
+    exact = dense_neighbours(vectors, 10)
+    recall = np.mean([len(set(a) & set(e)) / 10 for a, e in zip(whole, exact, strict=True)])
+    assert 0.9 <= recall < 1.0  # approximate, and close
 
 
 def test_strongest_terms_keep_the_largest_weights() -> None:

@@ -19,13 +19,13 @@ import pytest
 from click.testing import CliRunner
 
 from benchmarks.mixed import mixed_records, write_jsonl
-from recommender import Engine, Settings
+from recommender import Engine, Settings, neighbours
 from recommender.cli import main
 from recommender.embedding import EmbeddingCache, SentenceTransformerEmbedder
 from recommender.layout import IndexLayout
 from recommender.pipeline import IndexReport, build_index
 from recommender.raybuild import RayOptions, RayRunner
-from recommender.snapshot import SnapshotStore
+from recommender.snapshot import Snapshot, SnapshotStore
 
 from .conftest import BUNDLED_CORPUS, ROOT
 from .fakes import FakeEmbedder
@@ -71,6 +71,34 @@ def test_the_ray_runner_publishes_what_the_local_build_does(
     # The workers validated nothing again: every record was known by its digest.
     assert report.reused == 0 and again.reused == again.indexed == report.indexed
     assert ray_cluster.is_initialized()  # the runner left the session's Ray running
+
+
+@pytest.mark.ray
+def test_from_the_exact_size_on_the_ray_runner_searches_the_local_builds_cells(
+    ray_cluster: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """From ``exact_neighbours_below`` articles on, both builds find the dense
+    candidates by the approximate cell-by-cell search. The Ray build assigns the
+    articles to cells in a task per block and searches runs of cells in tasks that
+    read the vectors from the object store's shards; it finds the same sets."""
+    monkeypatch.setattr(neighbours, "CELL_SIZE", 10)  # 46 cells: 32 probes miss some
+    monkeypatch.setattr(neighbours, "ASSIGN_ROWS", 150)  # four blocks, four tasks
+    sources = [write_jsonl(mixed_records(400), tmp_path / "mixed.jsonl"), BUNDLED_CORPUS]
+    local = Settings(index_dir=tmp_path / "local", candidates=20, exact_neighbours_below=100)
+    on_ray = Settings(index_dir=tmp_path / "ray", candidates=20, exact_neighbours_below=100)
+    expected = build_index(sources, local, FakeEmbedder())
+    with RayRunner(SMALL) as runner:
+        report = build_index(sources, on_ray, FakeEmbedder(), runner=runner)
+    assert counts(report) == counts(expected)
+    assert_same_snapshot(on_ray, local)
+    one, two = (Snapshot.load(SnapshotStore(s.index_dir)) for s in (on_ray, local))
+    assert one.candidates is not None and two.candidates is not None
+    assert np.array_equal(one.candidates, two.candidates)
+    assert one.manifest.build["candidate_sets"]["exact_below"] == 100
+    # The search was the approximate one: some article's exact nearest are not all found.
+    dense = np.asarray(one.candidates[:, :20])
+    exact = neighbours.dense_neighbours(np.asarray(one.vectors), 20)
+    assert not np.array_equal(np.sort(dense, axis=1), np.sort(exact, axis=1))
 
 
 @pytest.mark.ray
