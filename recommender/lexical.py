@@ -122,9 +122,11 @@ def _width(matrix: sparse.csr_matrix, columns: int) -> sparse.csr_matrix:
 def _renumbered(
     matrix: sparse.csr_matrix, new_index: np.ndarray, columns: int
 ) -> sparse.csr_matrix:
-    """``matrix`` with column ``i`` moved to ``new_index[i]``, rows' indices sorted."""
+    """``matrix`` with column ``i`` moved to ``new_index[i]``, rows' indices sorted
+    (in new arrays: ``matrix`` may be read-only, as a Ray task's result is)."""
     moved = sparse.csr_matrix(
-        (matrix.data, new_index[matrix.indices], matrix.indptr), shape=(matrix.shape[0], columns)
+        (matrix.data.copy(), new_index[matrix.indices], matrix.indptr),
+        shape=(matrix.shape[0], columns),
     )
     moved.sort_indices()
     return moved
@@ -185,6 +187,62 @@ def _merge_counts(
         )
         merged[name] = sparse.csr_matrix(stacked[order], dtype=np.float32)
     return merged, terms
+
+
+@dataclass(frozen=True)
+class TermCounts:
+    """Raw term counts of some documents, as a fit counts them
+    (:meth:`LexicalModel.count_terms`): a stage of the build, mapped over blocks of
+    documents by the Ray build and joined by :func:`merge_term_counts`.
+
+    Attributes:
+        by_field: one CSR matrix (float32) per weighted field, a row per document,
+            a column per term of ``terms``.
+        terms: the terms the documents use, in the order first met.
+        words: how often the documents use each word before stemming (the shared
+            terms are shown in the form the corpus uses most); empty without stemming.
+    """
+
+    by_field: dict[str, sparse.csr_matrix]
+    terms: list[str]
+    words: Counter[str]
+
+
+def merge_term_counts(parts: Sequence[TermCounts]) -> TermCounts:
+    """The counts of the documents of ``parts``, in order: one column per term any
+    part uses. A fit on the merged counts equals a fit that counted every document
+    at once, since the fit sorts its vocabulary.
+
+    Raises:
+        ValueError: ``parts`` is empty, or its parts count different fields.
+    """
+    if not parts:
+        raise ValueError("no term counts to merge")
+    if len(parts) == 1:
+        return parts[0]
+    if len({tuple(part.by_field) for part in parts}) != 1:
+        raise ValueError("the parts count different fields")
+    terms = list(dict.fromkeys(term for part in parts for term in part.terms))
+    index_of = {term: index for index, term in enumerate(terms)}
+    columns = max(len(terms), 1)
+    moved = [np.array([index_of[t] for t in part.terms], dtype=np.int32) for part in parts]
+    by_field = {
+        name: sparse.csr_matrix(
+            sparse.vstack(
+                [
+                    _renumbered(part.by_field[name], new_index, columns)
+                    for part, new_index in zip(parts, moved, strict=True)
+                ],
+                format="csr",
+            ),
+            dtype=np.float32,
+        )
+        for name in parts[0].by_field
+    }
+    words: Counter[str] = Counter()
+    for part in parts:
+        words.update(part.words)
+    return TermCounts(by_field, terms, words)
 
 
 class LexicalModel:
@@ -320,6 +378,15 @@ class LexicalModel:
             matrices[name] = matrix
         return matrices
 
+    def count_terms(self, documents: Sequence[LexicalDocument]) -> TermCounts:
+        """The raw term counts a fit of ``documents`` starts from: every field
+        tokenised (and stemmed), independently of any other document. The costly
+        part of a fit, done block by block where the build runs on many workers."""
+        vocabulary: dict[str, int] = {}
+        words: Counter[str] = Counter()
+        by_field = self._count(documents, vocabulary, grow=True, words=words)
+        return TermCounts(by_field, sorted(vocabulary, key=vocabulary.__getitem__), words)
+
     def _weighted(self, by_field: Mapping[str, sparse.csr_matrix], rows: int) -> sparse.csr_matrix:
         """Field-weighted counts: the sum of each field's counts times its weight."""
         total: sparse.csr_matrix | None = None
@@ -359,6 +426,7 @@ class LexicalModel:
         previous: LexicalModel | None = None,
         reused: Sequence[int | None] | None = None,
         dropped: Sequence[LexicalDocument] = (),
+        count: Callable[[Sequence[LexicalDocument]], TermCounts] | None = None,
     ) -> LexicalModel:
         """Learn the vocabulary and BM25 document weights of ``documents``.
 
@@ -371,6 +439,8 @@ class LexicalModel:
         the vocabulary is sorted, so the same documents always give the same
         matrices however they were counted. ``previous`` is ignored when it was
         tokenised differently or holds no counts (a snapshot of older code).
+        ``count`` counts the documents to count (default :meth:`count_terms`; a
+        build's runner may count blocks of them on other workers and merge them).
         """
         reuse = (
             previous is not None
@@ -389,9 +459,9 @@ class LexicalModel:
             counted = [i for i, row in enumerate(reused) if row is None]
         else:
             counted = list(range(len(documents)))
-        vocabulary: dict[str, int] = {}
-        by_field = self._count([documents[i] for i in counted], vocabulary, grow=True, words=words)
-        new_terms = sorted(vocabulary, key=vocabulary.__getitem__)
+        found = (count or self.count_terms)([documents[i] for i in counted])
+        words.update(found.words)
+        by_field, new_terms = found.by_field, found.terms
         if reuse:
             assert previous is not None and reused is not None
             by_field, terms = _merge_counts(
@@ -410,7 +480,8 @@ class LexicalModel:
         self.average_length_ = average
         self.matrix_ = self._saturate(counts)
         if self.stemming != "none":
-            self.word_counts_ = {word: count for word, count in words.items() if count > 0}
+            # Sorted: the same counts give the same files, however they were counted.
+            self.word_counts_ = {word: count for word, count in sorted(words.items()) if count > 0}
             self.surface_ = self._surface_forms(Counter(self.word_counts_))
         else:
             self.word_counts_, self.surface_ = None, {}

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -20,7 +21,7 @@ from .duplicates import Shingling, Signatures, Signer, near_duplicate_groups
 from .embedding import Embedder, EmbedStats, EmbedSteps, embed_texts, local_steps
 from .errors import InvalidCorpus, SnapshotError
 from .fields import dense_text, lexical_fields
-from .lexical import CjkTerms, LexicalModel, Stemming
+from .lexical import CjkTerms, LexicalDocument, LexicalModel, Stemming, TermCounts
 from .live import version_time
 from .reuse import Changes, Published, fit_lexical, refresh_candidates
 from .snapshot import build_snapshot_dir, corpus_fingerprint, stored_signatures
@@ -211,6 +212,12 @@ class BuildRunner(Protocol):
         """Every article's candidate set, as :func:`candidate_sets` gives it."""
         ...
 
+    def count_terms(self, model: LexicalModel, documents: Sequence[LexicalDocument]) -> TermCounts:
+        """The documents' raw term counts, for the lexical fit
+        (:meth:`~recommender.lexical.LexicalModel.count_terms` on blocks of them,
+        joined by :func:`~recommender.lexical.merge_term_counts`)."""
+        ...
+
     def sign(self, bodies: Sequence[str], shingling: Shingling) -> Signatures:
         """The bodies' MinHash signatures (:meth:`~recommender.duplicates.Signer.sign`)."""
         ...
@@ -237,6 +244,10 @@ class LocalRunner:
     ) -> np.ndarray:
         """See :meth:`BuildRunner.candidate_sets`."""
         return candidate_sets(settings, vectors, lexical, on_progress)
+
+    def count_terms(self, model: LexicalModel, documents: Sequence[LexicalDocument]) -> TermCounts:
+        """See :meth:`BuildRunner.count_terms` (all at once)."""
+        return model.count_terms(documents)
 
     def sign(self, bodies: Sequence[str], shingling: Shingling) -> Signatures:
         """See :meth:`BuildRunner.sign`."""
@@ -553,8 +564,13 @@ def _build_locked(
         if published is not None and not full
         else None
     )
+    model = lexical_model(settings)
     lexical = fit_lexical(
-        lexical_model(settings), [lexical_fields(a) for a in articles], published, changes
+        model,
+        [lexical_fields(a) for a in articles],
+        published,
+        changes,
+        count=functools.partial(runner.count_terms, model),
     )
     report_progress("candidates", 0, 2 * len(articles))
     stored = (

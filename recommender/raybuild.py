@@ -5,9 +5,10 @@ many workers, publishing the same snapshot.
 :func:`recommender.pipeline.build_index` with a :class:`RayRunner`. The driver
 (the process running the command) does what it does for a local build: it takes
 the build lock, compares the corpus with the published snapshot, keeps the
-embedding cache, fits the lexical model, writes the report and publishes
-atomically. The runner maps the heavy stages, the same functions the local
-build calls, over the cluster:
+embedding cache, fits the lexical model from the term counts the workers count,
+groups near-duplicates, writes the report and publishes atomically. The runner
+maps the heavy stages, the same functions the local build calls, over the
+cluster:
 
 - **read**: Ray Data reads the shards of :func:`~recommender.corpus.plan_shards`
   (:func:`~recommender.corpus.read_shard` in a task each); the driver combines
@@ -35,6 +36,10 @@ build calls, over the cluster:
   The lexical half is :func:`~recommender.neighbours.lexical_step` per block.
   Both builds call the same functions on the same blocks and cells, so they
   find the same candidate sets at every size.
+- **term counts**: the lexical fit's tokenising and stemming, a task per
+  ``count_documents`` documents (:meth:`~recommender.lexical.LexicalModel.count_terms`);
+  the driver merges the blocks (:func:`~recommender.lexical.merge_term_counts`)
+  and weighs BM25 over the whole corpus, as a local fit does.
 - **signatures**: MinHash signing in tasks of :data:`SIGN_BATCH` bodies.
 
 Ray is imported only here, and only when a runner is used: ``make run``, the
@@ -68,7 +73,7 @@ from .embedding import (
     embed_batch,
 )
 from .errors import BuildFailed, InvalidArgument, InvalidCorpus, RecommenderError
-from .lexical import LexicalModel
+from .lexical import LexicalDocument, LexicalModel, TermCounts, merge_term_counts
 from .vectors import ModelDimension
 
 log = logging.getLogger(__name__)
@@ -112,6 +117,7 @@ class RayOptions:
         vector_shard_rows: vectors per object-store shard (memory of a candidate
             task: one shard, plus a block of queries and its scores).
         query_rows: query articles per candidate-set task.
+        count_documents: documents per task counting terms for the lexical fit.
     """
 
     address: str | None = None
@@ -121,6 +127,33 @@ class RayOptions:
     embed_batch: int = 128
     vector_shard_rows: int = 50_000
     query_rows: int = 10_000
+    count_documents: int = 5_000
+
+
+@dataclass(frozen=True)
+class EmbedPool:
+    """The embedding actors a build asks the cluster for.
+
+    Attributes:
+        actors: how many actors hold the model.
+        cpus_each: CPUs each claims.
+        gpus_each: GPUs each claims (1 on a cluster with GPUs, else 0).
+    """
+
+    actors: int
+    cpus_each: float
+    gpus_each: int
+
+
+def embed_pool(options: RayOptions, cpus: float, gpus: float) -> EmbedPool:
+    """The pool for a cluster of ``cpus`` CPUs and ``gpus`` GPUs: an actor per GPU
+    (with one CPU to feed it) when there are GPUs, else an actor per CPU claiming
+    ``options.actor_cpus`` each, so the pool leaves CPUs for the read tasks (a pool
+    that claims every CPU starves them and the dataset hangs).
+    ``options.embed_actors`` sets the number either way."""
+    if gpus >= 1:
+        return EmbedPool(options.embed_actors or int(gpus), 1.0, 1)
+    return EmbedPool(options.embed_actors or max(1, int(cpus)), options.actor_cpus, 0)
 
 
 class RayRunner:
@@ -217,9 +250,8 @@ class RayRunner:
 
         def steps(items: Sequence[tuple[str, str]]) -> Iterator[tuple[np.ndarray, EmbeddedBatch]]:
             ray = self.connect()
-            cpus, gpus = self.resources()
-            use_gpus = gpus >= 1
-            actors = options.embed_actors or (int(gpus) if use_gpus else max(1, int(cpus)))
+            pool = embed_pool(options, *self.resources())
+            actors = pool.actors
             import pyarrow as pa
 
             table = pa.table(
@@ -240,7 +272,7 @@ class RayRunner:
                 .map_batches(
                     _EmbedActor,
                     fn_constructor_args=(
-                        _replica(embedder, use_gpus),
+                        _replica(embedder, pool.gpus_each > 0),
                         settings.chunk_tokens,
                         settings.chunk_overlap,
                     ),
@@ -248,8 +280,8 @@ class RayRunner:
                     batch_format="numpy",
                     # A fixed pool (what ``concurrency=actors`` said before Ray 2.51).
                     compute=ray.data.ActorPoolStrategy(size=actors),
-                    num_cpus=1 if use_gpus else options.actor_cpus,
-                    num_gpus=1 if use_gpus else 0,
+                    num_cpus=pool.cpus_each,
+                    num_gpus=pool.gpus_each,
                 )
             )
             log.info("embedding %d texts with %d actor(s)", len(items), actors)
@@ -338,6 +370,18 @@ class RayRunner:
         refs = [assign_task.remote(shards, held, start, end) for start, end in blocks]
         nearest = _stage("candidates", lambda: ray.get(refs))
         return neighbours.plan_cells(centres, np.concatenate(nearest))
+
+    def count_terms(self, model: LexicalModel, documents: Sequence[LexicalDocument]) -> TermCounts:
+        """See :meth:`~recommender.pipeline.BuildRunner.count_terms`: a task per
+        ``count_documents`` documents, the blocks merged on the driver."""
+        if not documents:
+            return model.count_terms(documents)
+        ray = self.connect()
+        held = ray.put(model)
+        task = ray.remote(num_cpus=1)(_count_task)
+        blocks = _ranges(len(documents), self.options.count_documents)
+        refs = [task.remote(held, list(documents[start:end])) for start, end in blocks]
+        return merge_term_counts(_stage("lexical", lambda: ray.get(refs)))
 
     def sign(self, bodies: Sequence[str], shingling: Shingling) -> Signatures:
         """See :meth:`~recommender.pipeline.BuildRunner.sign`: a task per
@@ -476,9 +520,14 @@ def _lexical_task(queries: Any, start: int, postings: Any, width: int) -> np.nda
     return neighbours.lexical_step(queries, positions, postings, width)
 
 
+def _count_task(model: LexicalModel, documents: list[LexicalDocument]) -> TermCounts:
+    """A task: the raw term counts of a block of documents."""
+    return model.count_terms(documents)
+
+
 def _sign_task(bodies: list[str], shingling: Shingling) -> Signatures:
     """A task: the MinHash signatures of some bodies."""
     return Signer(shingling).sign(bodies)
 
 
-__all__ = ["INSTALL", "RayOptions", "RayRunner", "import_ray"]
+__all__ = ["INSTALL", "EmbedPool", "RayOptions", "RayRunner", "embed_pool", "import_ray"]

@@ -21,7 +21,7 @@ signatures are reused by content hash elsewhere (:mod:`recommender.pipeline`).
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,7 +31,7 @@ from . import neighbours
 from .corpus import KnownRecords
 from .errors import SnapshotError
 from .fields import lexical_fields
-from .lexical import LexicalModel
+from .lexical import LexicalDocument, LexicalModel, TermCounts
 from .records import NO_DIGEST, ArticleRecords
 from .snapshot import Manifest, SnapshotStore
 
@@ -159,14 +159,18 @@ def fit_lexical(
     documents: Sequence[dict[str, str]],
     published: Published | None,
     changes: Changes | None,
+    count: Callable[[Sequence[LexicalDocument]], TermCounts] | None = None,
 ) -> LexicalModel:
     """Fit ``model`` on ``documents``, counting only the new and changed ones when
-    the published model's counts can be reused (the result is the same either way)."""
+    the published model's counts can be reused (the result is the same either way).
+    ``count``: how the documents to count are counted (see :meth:`LexicalModel.fit`)."""
     previous = published.lexical() if published is not None and changes is not None else None
     if previous is None or changes is None or published is None or not changes.kept:
-        return model.fit(documents)
+        return model.fit(documents, count=count)
     dropped = [lexical_fields(published.records[i]) for i in changes.dropped]
-    return model.fit(documents, previous=previous, reused=changes.reused, dropped=dropped)
+    return model.fit(
+        documents, previous=previous, reused=changes.reused, dropped=dropped, count=count
+    )
 
 
 def refresh_candidates(

@@ -35,7 +35,7 @@ from recommender.embedding import (
     embed_batch,
     embed_texts,
 )
-from recommender.lexical import LexicalModel
+from recommender.lexical import LexicalModel, TermCounts, merge_term_counts
 from recommender.neighbours import (
     dense_against_shards,
     dense_neighbours,
@@ -332,11 +332,13 @@ def test_a_block_of_lexical_queries_is_their_rows_of_the_whole_search() -> None:
 class ShardedRunner:
     """The build's stages cut as a cluster would cut them, in this process: shards
     of three records, embedding batches of five in reverse order, candidate sets
-    by blocks of query articles against shards of seven vectors, signing in
-    pieces (what :class:`recommender.raybuild.RayRunner` maps over Ray)."""
+    by blocks of query articles against shards of seven vectors, term counts
+    by blocks of three documents, signing in pieces (what
+    :class:`recommender.raybuild.RayRunner` maps over Ray)."""
 
     def __init__(self) -> None:
         self.batches = 0
+        self.counted_blocks = 0
 
     def load(self, sources: Sequence[Path | str], options: ReadOptions) -> CorpusLoad:
         shards = plan_shards(sources, options, records=3)
@@ -371,6 +373,13 @@ class ShardedRunner:
             dense.append(dense_against_shards(vectors[rows], rows, shards, width))
             lexical_half.append(lexical_step(queries[rows], rows, postings, min(width, n - 1)))
         return joined(np.vstack(dense), np.vstack(lexical_half), width)
+
+    def count_terms(self, model: LexicalModel, documents: Sequence[Any]) -> TermCounts:
+        if not documents:
+            return model.count_terms(documents)
+        self.counted_blocks += len(range(0, len(documents), 3))
+        parts = [model.count_terms(documents[i : i + 3]) for i in range(0, len(documents), 3)]
+        return merge_term_counts(parts)
 
     def sign(self, bodies: Sequence[str], shingling: Shingling) -> Signatures:
         parts = [Signer(shingling).sign(bodies[i : i + 4]) for i in range(0, len(bodies), 4)]
@@ -425,7 +434,7 @@ def test_a_runner_cutting_every_stage_publishes_the_same_snapshot(tmp_path: Path
     build_index(sources, local, FakeEmbedder(), runner=LocalRunner())
     runner = ShardedRunner()
     report = build_index(sources, sharded, FakeEmbedder(), runner=runner)
-    assert report.embedded == 26 and runner.batches == 6
+    assert report.embedded == 26 and runner.batches == 6 and runner.counted_blocks >= 9
     assert_same_snapshot(sharded, local)
     again = build_index(sources, sharded, FakeEmbedder(), runner=runner, full=False)
     assert again.embedded == 0 and not again.published and runner.batches == 6

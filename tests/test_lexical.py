@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 import random
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -14,7 +15,7 @@ from recommender import Settings, build_index
 from recommender.corpus import load_corpus
 from recommender.errors import InvalidArgument
 from recommender.fields import lexical_fields
-from recommender.lexical import LexicalModel
+from recommender.lexical import LexicalModel, TermCounts, merge_term_counts
 
 from .conftest import BUNDLED_CORPUS, article, make_engine
 from .fakes import FakeEmbedder
@@ -189,3 +190,41 @@ def test_a_fit_reusing_the_previous_counts_equals_a_fit_from_scratch(
     assert (again.matrix_ != scratch.matrix_).nnz == 0
     for name, counts in scratch.field_counts_.items():
         assert (again.field_counts_[name] != counts).nnz == 0
+
+
+def cut_counting(model: LexicalModel, size: int) -> Callable[[Sequence[Any]], TermCounts]:
+    """Counting as a cluster build counts: blocks of ``size`` documents, merged."""
+
+    def count(documents: Sequence[Any]) -> TermCounts:
+        blocks = [documents[i : i + size] for i in range(0, len(documents), size)]
+        return merge_term_counts([model.count_terms(block) for block in blocks])
+
+    return count
+
+
+@pytest.mark.parametrize(("stemming", "size"), [("english", 1), ("english", 7), ("none", 50)])
+def test_a_fit_counted_in_blocks_equals_a_fit_counted_at_once(stemming: str, size: int) -> None:
+    docs = [lexical_fields(a) for a in load_corpus([BUNDLED_CORPUS]).articles]
+    docs += [{"title": "", "body": "the and of"}, {"title": "中风患者 康复", "body": ""}]
+    model = LexicalModel(stemming=stemming)  # type: ignore[arg-type]
+    blocks = model.fit(docs, count=cut_counting(model, size))
+    at_once = LexicalModel(stemming=stemming).fit(docs)  # type: ignore[arg-type]
+    assert blocks.vocabulary_ == at_once.vocabulary_ and len(at_once.vocabulary_) > 1000
+    assert blocks.surface_ == at_once.surface_ and blocks.word_counts_ == at_once.word_counts_
+    assert np.array_equal(blocks.idf_, at_once.idf_)
+    assert (blocks.matrix_ != at_once.matrix_).nnz == 0
+    for name, counts in at_once.field_counts_.items():
+        assert (blocks.field_counts_[name] != counts).nnz == 0
+
+
+def test_term_counts_of_documents_without_terms_merge() -> None:
+    model = LexicalModel()
+    empty = model.count_terms([{"title": "", "body": "the of"}])
+    some = model.count_terms([{"title": "Gait", "body": "walking"}])
+    merged = merge_term_counts([empty, some, empty])
+    assert merged.terms == some.terms
+    assert merged.by_field["body"].shape == (3, len(some.terms))
+    assert merged.by_field["title"].getrow(1).nnz == 1
+    assert merged.by_field["body"].getrow(0).nnz == 0
+    with pytest.raises(ValueError, match="no term counts"):
+        merge_term_counts([])

@@ -24,7 +24,7 @@ from recommender.cli import main
 from recommender.embedding import EmbeddingCache, SentenceTransformerEmbedder
 from recommender.layout import IndexLayout
 from recommender.pipeline import IndexReport, build_index
-from recommender.raybuild import RayOptions, RayRunner
+from recommender.raybuild import EmbedPool, RayOptions, RayRunner, _replica, embed_pool
 from recommender.snapshot import Snapshot, SnapshotStore
 
 from .conftest import BUNDLED_CORPUS, ROOT
@@ -35,7 +35,12 @@ from .test_crash_and_reload import reindex_env
 
 # Small shards, batches and blocks, so that a few hundred articles make many of each.
 SMALL = RayOptions(
-    shard_records=70, embed_actors=2, embed_batch=32, vector_shard_rows=128, query_rows=100
+    shard_records=70,
+    embed_actors=2,
+    embed_batch=32,
+    vector_shard_rows=128,
+    query_rows=100,
+    count_documents=100,
 )
 
 
@@ -110,6 +115,22 @@ def test_a_source_that_cannot_be_read_fails_the_ray_build(ray_cluster: Any, tmp_
         build_index([bad], settings, FakeEmbedder(), runner=runner)
     assert type(caught.value).__name__ == "InvalidCorpus"
     assert not (settings.index_dir / "CURRENT").exists()
+
+
+def test_the_embedding_pool_takes_every_gpu_or_part_of_every_cpu() -> None:
+    """The pool's shape on clusters this machine cannot be (it has no GPU): an actor
+    per GPU, each with one GPU, and its model on the GPU; without GPUs an actor
+    per CPU claiming half of one, so reading tasks still get CPUs."""
+    assert embed_pool(RayOptions(), cpus=64, gpus=8) == EmbedPool(8, 1.0, 1)
+    assert embed_pool(RayOptions(), cpus=2, gpus=0) == EmbedPool(2, 0.5, 0)
+    assert embed_pool(RayOptions(), cpus=2, gpus=0.5) == EmbedPool(2, 0.5, 0)  # no whole GPU
+    assert embed_pool(RayOptions(embed_actors=3), cpus=64, gpus=8) == EmbedPool(3, 1.0, 1)
+    assert embed_pool(RayOptions(actor_cpus=0.25), cpus=0.5, gpus=0) == EmbedPool(1, 0.25, 0)
+    on_gpu = _replica(SentenceTransformerEmbedder(), gpu=True)()
+    assert isinstance(on_gpu, SentenceTransformerEmbedder) and on_gpu.device == "cuda"
+    assert on_gpu._model is None  # the actor loads it, on its GPU
+    fake = FakeEmbedder()
+    assert isinstance(_replica(fake, gpu=True)(), FakeEmbedder)
 
 
 def test_without_ray_the_engine_names_the_extra(
