@@ -154,6 +154,54 @@ def _lexical_rate(index: str) -> float:
     return n / (time.perf_counter() - started)
 
 
+def _count_rate(source: str) -> float:
+    """A Ray task: the lexical fit's term counting, documents per second, one thread."""
+    from recommender import Settings
+    from recommender.corpus import load_corpus
+    from recommender.fields import lexical_fields
+    from recommender.pipeline import lexical_model
+
+    documents = [lexical_fields(a) for a in load_corpus([source]).articles]
+    started = time.perf_counter()
+    lexical_model(Settings()).count_terms(documents)
+    return len(documents) / (time.perf_counter() - started)
+
+
+def driver_rates(source: Path, rows: int) -> dict[str, float]:
+    """The driver's own seconds per article at ``rows`` articles, in this process:
+    merging the workers' term counts and weighing BM25 (the corpus's counts repeated
+    to ``rows`` documents, in blocks of 5,000), and grouping near-duplicates (random
+    signatures: no pairs, the usual case)."""
+    from recommender import Settings
+    from recommender.corpus import load_corpus
+    from recommender.duplicates import Shingling, Signatures, near_duplicate_groups
+    from recommender.fields import lexical_fields
+    from recommender.lexical import merge_term_counts
+    from recommender.pipeline import lexical_model
+
+    documents = [lexical_fields(a) for a in load_corpus([source]).articles]
+    repeated = (documents * (rows // len(documents) + 1))[:rows]
+    model = lexical_model(Settings())
+    parts = [model.count_terms(repeated[i : i + 5_000]) for i in range(0, rows, 5_000)]
+    started = time.perf_counter()
+    model.fit(repeated, count=lambda _documents: merge_term_counts(parts))
+    merge_seconds = time.perf_counter() - started
+    shingling = Shingling()
+    rng = np.random.default_rng(0)
+    signatures = Signatures(
+        rng.integers(0, 2**32, size=(rows, shingling.num_perm), dtype=np.uint32),
+        np.full(rows, 1_000, dtype=np.uint32),
+    )
+    started = time.perf_counter()
+    near_duplicate_groups([str(i) for i in range(rows)], signatures, 0.5, shingling)
+    group_seconds = time.perf_counter() - started
+    return {
+        "rows": rows,
+        "lexical_merge_seconds_per_article": merge_seconds / rows,
+        "groups_seconds_per_article": group_seconds / rows,
+    }
+
+
 def _read_rate(source: str) -> float:
     """A Ray task: records read and validated per second, one thread."""
     from recommender.corpus import load_corpus
@@ -181,6 +229,7 @@ def worker_rates(ray: Any, source: Path, index: Path) -> dict[str, Any]:
     lexical = ray.get(ray.remote(**one_cpu)(_lexical_rate).remote(str(version_dir)))
     cells = ray.get(ray.remote(**one_cpu)(_cells_rate).remote(CELL_RATE_ROWS, vectors.shape[1]))
     read = ray.get(ray.remote(**one_cpu)(_read_rate).remote(str(source)))
+    count = ray.get(ray.remote(**one_cpu)(_count_rate).remote(str(source)))
     return {
         "embed_articles_per_second": embed["articles_per_second"],
         "model_load_seconds": embed["load_seconds"],
@@ -188,6 +237,7 @@ def worker_rates(ray: Any, source: Path, index: Path) -> dict[str, Any]:
         "cells": {key: round(value, 1) for key, value in cells.items()},
         "lexical_articles_per_second": round(lexical, 1),
         "read_articles_per_second": round(read, 1),
+        "count_articles_per_second": round(count, 1),
     }
 
 
@@ -215,7 +265,10 @@ def project(
         "kmeans": kmeans_pairs / (cpus * cells["assign_pairs_per_second"]),
         "dense_cells": size * count / (all_cpus * cells["assign_pairs_per_second"])
         + size * per_article / (all_cpus * cells["search_pairs_per_second"]),
+        "count": size / (all_cpus * rates["count_articles_per_second"]),
         "lexical": size / (all_cpus * rates["lexical_articles_per_second"]),
+        "driver_lexical": size * run["driver"]["lexical_merge_seconds_per_article"],
+        "driver_groups": size * run["driver"]["groups_seconds_per_article"],
         "driver": size * driver_per_article,
     }
 
@@ -276,14 +329,17 @@ def render(run: dict[str, Any]) -> str:
         f"{worker['cells']['search_pairs_per_second'] / 1e6:.0f} M article pairs/s "
         f"({worker['cells']['pairs_per_article']:,.0f} pairs per article, cells of "
         f"{worker['cells']['cell_size']:.0f}) |",
+        f"| lexical fit: counting terms | {worker['count_articles_per_second']:,.0f} articles/s |",
         f"| lexical candidate search | {worker['lexical_articles_per_second']:,.0f} articles/s |",
         f"| reading and validating | {worker['read_articles_per_second']:,.0f} articles/s |",
         "",
         f"Projection for {options['workers']} workers of one GPU and {options['cpus']} CPUs each:",
         "",
         "| articles | read | embed (GPUs) | embed (CPUs only) | dense sets, exact "
-        "| dense sets, cells | driver: k-means | lexical sets | driver: write, seal, publish |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| dense sets, cells | driver: k-means | lexical fit: counting | lexical sets "
+        "| driver: lexical merge, BM25 | driver: near-duplicate groups "
+        "| driver: write, seal, publish |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for size, projected in sorted(run["projection"].items(), key=lambda kv: int(kv[0])):
         lines.append(
@@ -303,10 +359,11 @@ def render(run: dict[str, Any]) -> str:
         f"**one GPU embeds {options['gpu_rate']:,.0f} articles/s** (not measured: this machine "
         "has no GPU; run `make bench-ray` on a GPU node, where the per-worker figure is the "
         "GPU's, and pass `GPU_RATE=`); the driver's writing grows linearly from this run "
-        "(`make bench-scale` measures writing at 1M). Not included: the lexical fit and "
-        "near-duplicate grouping, which run on the driver alone (`make bench-scale` measures "
-        "them at 1M too), and the driver's scan of JSON Lines sources for line ends when it "
-        "plans their shards.",
+        "(`make bench-scale` measures writing at 1M); the driver's merge of the term counts "
+        "(with the BM25 weighting) and its near-duplicate grouping grow linearly from "
+        f"{run['driver']['rows']:,} articles measured in one process (the corpus's counts "
+        "repeated; random signatures, so no pairs). Not included: the driver's scan of "
+        "JSON Lines sources for line ends when it plans their shards.",
         "",
     ]
     for size, projected in sorted(run["projection"].items(), key=lambda kv: int(kv[0])):
@@ -334,7 +391,10 @@ PROJECTED = (
     "dense_exact",
     "dense_cells",
     "kmeans",
+    "count",
     "lexical",
+    "driver_lexical",
+    "driver_groups",
     "driver",
 )
 STAGE_NAMES = {
@@ -342,6 +402,9 @@ STAGE_NAMES = {
     "embed_gpu": "embedding on the GPUs",
     "dense_cells": "the dense candidate sets by the cells",
     "kmeans": "the driver's k-means",
+    "count": "counting terms for the lexical fit",
+    "driver_lexical": "the driver's merge of the term counts",
+    "driver_groups": "the driver's near-duplicate grouping",
     "lexical": "the lexical candidate sets",
     "driver": "the driver's writing",
 }
@@ -355,6 +418,9 @@ def main() -> None:
     parser.add_argument("--cpus", type=int, default=8, help="Projected CPUs per worker.")
     parser.add_argument(
         "--gpu-rate", type=float, default=2_000.0, help="Assumed articles/s of one GPU."
+    )
+    parser.add_argument(
+        "--driver-rows", type=int, default=100_000, help="Articles the driver's costs are timed at."
     )
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -379,6 +445,8 @@ def main() -> None:
         worker = worker_rates(ray, source, WORK / "local")
     finally:
         ray.shutdown()
+    print("the driver's own costs ...", flush=True)
+    driver = driver_rates(source, args.driver_rows)
     run: dict[str, Any] = {
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "machine": f"{cpus} cores, Python {'.'.join(map(str, __import__('sys').version_info[:3]))}",
@@ -388,6 +456,7 @@ def main() -> None:
         "local": local,
         "ray": on_ray,
         "worker": worker,
+        "driver": driver,
         "options": {"workers": args.workers, "cpus": args.cpus, "gpu_rate": args.gpu_rate},
     }
     run["projection"] = {
