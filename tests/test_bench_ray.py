@@ -27,6 +27,18 @@ def measured() -> dict[str, Any]:
             "dense_pairs_per_second": 100_000_000,
             "lexical_articles_per_second": 5_000.0,
             "read_articles_per_second": 2_000.0,
+            "count_articles_per_second": 4_000.0,
+            "cells": {
+                "assign_pairs_per_second": 200_000_000.0,
+                "search_pairs_per_second": 50_000_000.0,
+                "pairs_per_article": 5_000.0,
+                "cell_size": 100.0,
+            },
+        },
+        "driver": {
+            "rows": 100_000,
+            "lexical_merge_seconds_per_article": 1e-5,
+            "groups_seconds_per_article": 2e-5,
         },
         "options": {"workers": 8, "cpus": 8, "gpu_rate": 2_000.0},
     }
@@ -42,8 +54,19 @@ def test_the_projection_scales_each_stage_by_its_workers() -> None:
     assert projected["embed_cpu_only"] == 1_000_000 / (64 * 25.0)
     assert projected["dense_exact"] == 1e12 / (64 * 1e8)
     assert projected["driver"] == 1_000_000 * 3.0 / 2_000
+    assert projected["count"] == 1_000_000 / (64 * 4_000.0)
+    assert projected["driver_lexical"] == 1_000_000 * 1e-5
+    assert projected["driver_groups"] == 1_000_000 * 2e-5
+    # 10,000 cells of 100: each article meets every centre once, then 5,000 articles.
+    assert projected["dense_cells"] == 1e6 * 1e4 / (64 * 2e8) + 1e6 * 5_000 / (64 * 5e7)
+    assert projected["kmeans"] == 200_000 * 1e4 * 10 / (8 * 2e8)  # a sample, 8 CPUs
     ten = measured()["projection"]["10000000"]
     assert ten["dense_exact"] == 100 * projected["dense_exact"]  # N squared
+    # 65,536 cells at most: at 10M they hold about 153 articles, and each article
+    # meets about 1.5 times as many.
+    cells = 10_000_000 / 65_536
+    assert ten["dense_cells"] == 1e7 * 65_536 / (64 * 2e8) + 1e7 * 5_000 * cells / 100 / (64 * 5e7)
+    assert ten["kmeans"] == 200_000 * 65_536 * 10 / (8 * 2e8)  # a sample of 200,000
 
 
 def test_the_section_states_figures_and_assumptions() -> None:
@@ -52,7 +75,9 @@ def test_the_section_states_figures_and_assumptions() -> None:
     assert "| single machine | 100.0 | 20.0 |" in text
     assert "Ray / single machine: 1.25×" in text
     assert "one GPU embeds 2,000 articles/s" in text and "not measured" in text
-    assert "- 10,000,000 articles: the slowest stage is the exact dense candidate sets" in text
+    assert "- 10,000,000 articles: the slowest stage is the driver's writing" in text
+    assert "| dense candidate search (cells): searching the cells | 50 M article pairs/s" in text
+    assert "the driver's merge of the term counts" in text and "100,000 articles" in text
 
 
 def test_every_run_keeps_the_other_runs_sections(tmp_path: Path) -> None:
