@@ -115,10 +115,11 @@ class EmbeddingProcess:
         batch_size: texts per model pass.
         threads: CPU threads of a model pass (None: torch's default).
 
-    Use :meth:`start`, then hand :meth:`client` to each worker; :meth:`stop` ends it
-    and removes its socket. A plain child process (``subprocess``), not a
-    ``multiprocessing`` one: gunicorn's workers are forks of the server, and
-    multiprocessing would have each of them reap the service as it exits.
+    Use :meth:`start`, then hand :meth:`client` to each worker; :meth:`watch` starts
+    it again if it ends; :meth:`stop` ends it and removes its socket. A plain child
+    process (``subprocess``), not a ``multiprocessing`` one: gunicorn's workers are
+    forks of the server, and multiprocessing would have each of them reap the
+    service as it exits.
     """
 
     def __init__(self, model: str, batch_size: int, threads: int | None) -> None:
@@ -129,6 +130,10 @@ class EmbeddingProcess:
         self.address = str(self._folder / "socket")
         self._key = secrets.token_bytes(32)
         self._process: subprocess.Popen[str] | None = None
+        self._stopping = threading.Event()
+        self._starting = threading.Lock()  # the watch's restart against stop()
+        self.restarts = 0
+        """How many times :meth:`watch` has started the process again."""
 
     def start(self, timeout: float = 120.0) -> None:
         """Start the process and return once it accepts connections.
@@ -136,13 +141,24 @@ class EmbeddingProcess:
         Raises:
             ModelUnavailable: it ended, or did not listen within ``timeout`` seconds.
         """
-        self._process = subprocess.Popen(
+        try:
+            self._spawn(timeout)
+        except ModelUnavailable:
+            self.stop()
+            raise
+
+    def _spawn(self, timeout: float) -> None:
+        """Start the process on this object's socket and secret (a dead one's stale
+        socket file removed first); on failure, end what was started."""
+        Path(self.address).unlink(missing_ok=True)
+        process = subprocess.Popen(
             [sys.executable, "-m", "recommender.embedding_service"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
         )
-        assert self._process.stdin is not None and self._process.stdout is not None
+        self._process = process
+        assert process.stdin is not None and process.stdout is not None
         told = {
             "model": self.model,
             "batch_size": self.batch_size,
@@ -150,14 +166,51 @@ class EmbeddingProcess:
             "address": self.address,
             "key": self._key.hex(),
         }
-        self._process.stdin.write(json.dumps(told) + "\n")
-        self._process.stdin.close()
-        ready, _, _ = select.select([self._process.stdout], [], [], timeout)
-        line = self._process.stdout.readline().strip() if ready else ""
+        process.stdin.write(json.dumps(told) + "\n")
+        process.stdin.close()
+        ready, _, _ = select.select([process.stdout], [], [], timeout)
+        line = process.stdout.readline().strip() if ready else ""
         if line != "listening":
-            self.stop()
+            _end(process)
             raise ModelUnavailable(self.model, "the embedding process did not start")
-        log.info("embedding process %d listening", self._process.pid)
+        log.info("embedding process %d listening", process.pid)
+
+    def watch(self, interval: float = 1.0, warm: bool = False) -> threading.Thread:
+        """Start the process again whenever it ends (killed for memory, a crash in a
+        native library), checking every ``interval`` seconds until :meth:`stop`: a
+        daemon thread of the server's master process. Workers reconnect on their
+        next call; until the new process listens, their calls answer
+        ``ModelUnavailable`` (503 ``model-unavailable``). ``warm``: load the model in
+        the new process at once, as workers do at start when writes are possible."""
+        thread = threading.Thread(
+            target=self._watch, args=(interval, warm), name="embedding-watch", daemon=True
+        )
+        thread.start()
+        return thread
+
+    def _watch(self, interval: float, warm: bool) -> None:
+        while not self._stopping.wait(interval):
+            with self._starting:
+                process = self._process
+                if self._stopping.is_set() or process is None or process.poll() is None:
+                    continue
+                log.warning(
+                    "embedding process %d ended (status %s); starting it again",
+                    process.pid,
+                    process.returncode,
+                )
+                _end(process)
+                try:
+                    self._spawn(timeout=120.0)
+                except ModelUnavailable as exc:
+                    log.error("%s; trying again in %.0f s", exc, interval)
+                    continue
+                self.restarts += 1
+            if warm:
+                try:
+                    self.client().ready()
+                except ModelUnavailable as exc:
+                    log.error("embedding process: %s", exc)
 
     @property
     def pid(self) -> int | None:
@@ -169,15 +222,26 @@ class EmbeddingProcess:
         return RemoteEmbedder(self.model, self.address, self._key)
 
     def stop(self) -> None:
-        """End the process and remove its socket."""
-        if self._process is not None and self._process.poll() is None:
-            self._process.terminate()
-            try:
-                self._process.wait(10)
-            except subprocess.TimeoutExpired:
-                self._process.kill()
-                self._process.wait()
+        """End the process (and the watch) and remove its socket."""
+        self._stopping.set()
+        with self._starting:
+            if self._process is not None:
+                _end(self._process)
         shutil.rmtree(self._folder, ignore_errors=True)
+
+
+def _end(process: subprocess.Popen[str]) -> None:
+    """Terminate ``process`` (kill it after 10 s) unless it has ended, and close
+    the pipe it said ``listening`` on."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    if process.stdout is not None:
+        process.stdout.close()
 
 
 class RemoteEmbedder:

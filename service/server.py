@@ -54,6 +54,9 @@ def _gunicorn(settings: Settings) -> None:
         settings.model, settings.batch_size, threads=worker_settings.encode_threads or None
     )
     embedding.start()
+    # Started again if it dies: otherwise PUTs and drafts would answer 503 until a
+    # restart of the whole server.
+    embedding.watch(warm=bool(settings.api_key_list))
     try:
         _serve_gunicorn(settings, worker_settings, embedding)
     finally:

@@ -4,16 +4,19 @@ model) and give what the model itself gives; every failure is a ModelUnavailable
 
 from __future__ import annotations
 
+import os
 import secrets
+import signal
 import threading
-from collections.abc import Iterator, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
 from multiprocessing.connection import Client, Listener
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from recommender import ModelUnavailable, RemoteEmbedder
+from recommender import EmbeddingProcess, ModelUnavailable, RemoteEmbedder
 from recommender.embedding_service import serve_embeddings
 
 from .fakes import FakeEmbedder
@@ -84,3 +87,37 @@ def test_only_the_embedder_calls_are_answered(address: str) -> None:
     with Client(address, family="AF_UNIX", authkey=KEY) as connection:
         connection.send(("__class__", ()))
         assert connection.recv() == ("error", "unknown call '__class__'")
+
+
+def _until(condition: Callable[[], bool], what: str, limit: float = 120.0) -> None:
+    """Wait for ``condition`` (a process to start), failing after ``limit`` seconds."""
+    deadline = time.monotonic() + limit
+    while not condition():
+        assert time.monotonic() < deadline, f"still waiting for {what}"
+        time.sleep(0.05)
+
+
+@pytest.mark.real_model
+def test_a_watched_embedding_process_that_dies_is_started_again() -> None:
+    """The server's master watches the process: killed (as the kernel does for
+    memory), it is started again on the same socket and secret, and a worker's
+    embedder reconnects on its next call; after stop() nothing restarts it."""
+    process = EmbeddingProcess("packaged:all-MiniLM-L6-v2", batch_size=8, threads=1)
+    process.start()
+    try:
+        process.watch(interval=0.05)
+        worker = process.client()
+        before = worker.encode(["mirror therapy"])
+        first = process.pid
+        assert first is not None
+        os.kill(first, signal.SIGKILL)
+        _until(lambda: process.restarts == 1, "the restart")
+        assert process.pid != first
+        assert np.allclose(worker.encode(["mirror therapy"]), before, atol=1e-6)
+        assert process.restarts == 1
+    finally:
+        process.stop()
+    assert process._process is not None and process._process.poll() is not None
+    assert not Path(process.address).parent.exists()
+    time.sleep(0.2)  # several watch intervals: a stopped process stays stopped
+    assert process.restarts == 1

@@ -4,6 +4,9 @@ every route over HTTP, writes seen by both workers, and schemathesis against
 
 from __future__ import annotations
 
+import os
+import signal
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -274,3 +277,35 @@ def test_one_process_holds_the_model_for_both_workers(served_server: Server) -> 
         pid for pid in children if b"recommender.cli" in Path(f"/proc/{pid}/cmdline").read_bytes()
     ]
     assert len(workers) == 2 and not any(_maps_torch(pid) for pid in workers)
+
+
+def _embedding_process(server: Server) -> int | None:
+    for pid in _children(server.process.pid):
+        try:
+            if b"recommender.embedding_service" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                return pid
+        except OSError:  # it ended while we looked
+            continue
+    return None
+
+
+def test_a_killed_embedding_process_is_started_again(served_server: Server) -> None:
+    """Killed (as the kernel does for memory), the process that holds the model is
+    started again by the server; the workers' next PUT and draft embed through it."""
+    base, auth = served_server.base, {"Authorization": f"Bearer {KEY}"}
+    first = _embedding_process(served_server)
+    assert first is not None
+    os.kill(first, signal.SIGKILL)
+    deadline = time.monotonic() + 120
+    while (second := _embedding_process(served_server)) in {None, first} or (
+        f"embedding process {second} listening" not in served_server.log_path.read_text()
+    ):
+        assert time.monotonic() < deadline, "the embedding process was not started again"
+        time.sleep(0.05)
+    article = {"title": "Gait training after a stroke", "body": "Treadmill gait training."}
+    assert call(f"{base}/v1/articles/restart-note", "PUT", article, auth)[0] == 201
+    for _ in range(4):  # fresh connections reach both workers
+        status, _, body, _ = call(f"{base}/v1/recommendations", "POST", article)
+        assert status == 200 and body["related"], body
+    assert call(f"{base}/v1/articles/restart-note", "DELETE", headers=auth)[0] == 204
+    assert "starting it again" in served_server.log_path.read_text()
