@@ -264,6 +264,13 @@ class JobRunner:
             and not self.state.lock().is_held_elsewhere()
             and not any(t.name == f"job-{job_id}" for t in threading.enumerate())
         ):
+            # Read again now that the lock is seen free: a job writes its final state
+            # before it lets the lock go, so one that finished since the first read
+            # says so here. Without this, a job finishing between the two reads was
+            # overwritten as failed.
+            job = self.store.get(job_id)
+            if job is None or job.state not in ("queued", "running"):
+                return job
             self.store.update(
                 job_id,
                 state="failed",

@@ -10,6 +10,8 @@ import re
 import socket
 import threading
 from collections.abc import Callable
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -380,3 +382,50 @@ def test_verify_reads_every_byte_where_a_load_checks_sizes(
     result = runner.invoke(cli.main, ["verify", version, *index])
     assert result.exit_code == 1
     assert "vectors.npy" in result.output and "checksum does not match" in result.output
+
+
+class _FreeLock:
+    """A build lock no one holds, that first runs ``meanwhile`` (what the job's own
+    process does between another host's two reads)."""
+
+    def __init__(self, meanwhile: Callable[[], None]) -> None:
+        self.meanwhile = meanwhile
+
+    def is_held_elsewhere(self) -> bool:
+        self.meanwhile()
+        return False
+
+
+def test_a_job_that_finishes_as_another_host_reads_it_is_not_called_dead(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another host reads a job as running and then finds the build lock free: the
+    job has just written its final state and let the lock go. It is reported
+    done, not overwritten as failed. One still running without the lock (its
+    process died) is reported failed."""
+    runner = JobRunner(settings, FakeEmbedder)
+    job_id = runner.store.create("reindex")
+    runner.store.update(job_id, state="running")
+    later = datetime.now(UTC) + timedelta(minutes=1)  # older than the fresh-job grace
+
+    class Later(datetime):
+        @classmethod
+        def now(cls, tz: Any = None) -> Later:
+            return cls.fromtimestamp(later.timestamp(), tz)
+
+    monkeypatch.setattr("recommender.jobs.datetime", Later)
+
+    def finishes() -> None:
+        runner.store.update(job_id, state="done")
+
+    state = runner.state
+    monkeypatch.setattr(runner, "state", replace(state, make_lock=lambda _: _FreeLock(finishes)))
+    job = runner.get(job_id)
+    assert job is not None and job.state == "done" and job.error is None
+
+    runner.store.update(job_id, state="running")  # now nothing finishes it
+    dead = replace(state, make_lock=lambda _: _FreeLock(lambda: None))
+    monkeypatch.setattr(runner, "state", dead)
+    job = runner.get(job_id)
+    assert job is not None and job.state == "failed"
+    assert job.error == "the process running the job stopped"
