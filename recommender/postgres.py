@@ -33,11 +33,11 @@ Failures to reach the database raise :class:`~recommender.errors.StateUnavailabl
 
 from __future__ import annotations
 
+import atexit
 import json
 import logging
 import os
 import threading
-import weakref
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
@@ -146,7 +146,6 @@ class Connections:
         self._pool_pid = 0
         self._pool_lock = threading.Lock()
         self._local = threading.local()
-        _opened.add(self)
 
     def options(self) -> dict[str, Any]:
         """The keyword arguments of every connection."""
@@ -195,6 +194,7 @@ class Connections:
                     open=True,
                 )
                 self._pool_pid = os.getpid()
+                _holding.add(self)
             return self._pool
 
     def _discard_pool(self) -> None:
@@ -233,6 +233,7 @@ class Connections:
         owned: _Owned | None = getattr(self._local, "owned", None)
         if owned is None or owned.pid != os.getpid() or owned.connection.closed:
             owned = self._local.owned = _Owned(self.connect())
+            _holding.add(self)
         try:
             rows: list[Any] = owned.connection.execute(_pyformat(sql), tuple(parameters)).fetchall()
         except self.psycopg.OperationalError as exc:
@@ -244,6 +245,7 @@ class Connections:
         """Close this thread's connection and this process's pool."""
         self._local.owned = None
         self._discard_pool()
+        _holding.discard(self)
 
 
 class PostgresDatabase:
@@ -638,14 +640,26 @@ def copy_from_sqlite(files: IndexLayout, connections: Connections) -> dict[str, 
     return copied
 
 
-_opened: weakref.WeakSet[Connections] = weakref.WeakSet()
+_holding: set[Connections] = set()
+"""Every :class:`Connections` that opened a pool or a connection, held until closed.
+
+Held strongly on purpose: a pool left to the garbage collector is closed by
+psycopg_pool's ``__del__``, which joins the pool's threads, and the collector
+may run in one of those very threads ("cannot join current thread"). A pool is
+closed by its owner (:meth:`Connections.close`) or by :func:`close_all`.
+"""
 
 
 def close_all() -> None:
-    """Close the connections of every :class:`Connections` this process made (for
-    an orderly shutdown, and for tests that drop their database afterwards)."""
-    for connections in list(_opened):
+    """Close the pools of every :class:`Connections` this process made (for an
+    orderly shutdown, and for tests that drop their database afterwards)."""
+    for connections in list(_holding):
         connections.close()
+
+
+# At exit, while the pools' threads still run: later, at interpreter teardown,
+# a pool's ``__del__`` would wait out its timeout joining threads already stopped.
+atexit.register(close_all)
 
 
 _checked: set[str] = set()

@@ -4,8 +4,9 @@ each test once per backend)."""
 
 from __future__ import annotations
 
+import gc
 import threading
-from datetime import UTC, datetime
+import weakref
 
 import numpy as np
 import pytest
@@ -13,6 +14,7 @@ import pytest
 from recommender import Settings
 from recommender.articles import Article
 from recommender.errors import IndexLocked, InvalidRule, JobConflict
+from recommender.postgres import Connections, close_all
 from recommender.rules import Pin
 from recommender.state import State, open_state
 from recommender.stores import (
@@ -203,4 +205,26 @@ def test_two_processes_states_see_each_others_writes(backend_settings: Settings)
     assert other.rules.load().excludes == frozenset({"x"})
     assert other.live.load().deleted == frozenset({"y"})
     assert other.pointer.current_version() == "v000003-c"
-    assert datetime.now(UTC)  # the clock the live store stamps with is the system's
+
+
+@pytest.mark.postgres
+def test_a_pool_is_closed_by_its_owner_never_by_the_garbage_collector(postgres_url: str) -> None:
+    # psycopg_pool's own __del__ joins the pool's threads, and the collector may
+    # run in one of them ("cannot join current thread"): unreferenced
+    # connections are therefore held until closed, and closed in this thread.
+    before = set(threading.enumerate())
+    connections = Connections(postgres_url)
+    with connections.transaction(""):
+        pass
+    pool_threads = [
+        t for t in set(threading.enumerate()) - before if t.name.startswith("recommender")
+    ]
+    assert pool_threads
+    held = weakref.ref(connections)
+    del connections
+    gc.collect()
+    assert held() is not None
+    assert all(thread.is_alive() for thread in pool_threads)
+    close_all()
+    gc.collect()
+    assert held() is None
