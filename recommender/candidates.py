@@ -57,12 +57,14 @@ class CandidateSource(Protocol):
 
 
 class ExhaustiveCandidates:
-    """The dense index's top ``want`` ∪ the lexical top ``want`` among the eligible
-    positions (every article scored) ∪ every live upsert (there are few).
+    """The dense top ``want`` ∪ the lexical top ``want`` among the eligible positions
+    (every article scored, live upserts included).
 
-    The dense search runs over the whole snapshot and asks one more than ``want``,
-    as the query itself is usually its own nearest neighbour; positions that may not
-    appear are dropped afterwards.
+    The dense index holds the snapshot only: its search asks one more than ``want``,
+    as the query itself is usually its own nearest neighbour, and positions that may
+    not appear are dropped afterwards; the eligible live upserts are ranked by cosine
+    on their own (one product over the live layer), so thousands of them add
+    ``want`` candidates to a request, not thousands.
 
     Args:
         catalog: the articles to draw from.
@@ -83,9 +85,14 @@ class ExhaustiveCandidates:
         best_lexical = (
             np.argpartition(-masked, take - 1)[:take] if take else np.zeros(0, dtype=np.int64)
         )
-        candidates = np.union1d(
-            np.union1d(dense[0][dense[0] >= 0], best_lexical), catalog.live_positions()
-        ).astype(np.int64)
+        live = catalog.live_positions()
+        shown = allowed[live]
+        live = live[shown]
+        if live.size > want:
+            cosines = catalog.live_cosines(query.vector)[shown]
+            live = live[np.argpartition(-cosines, want - 1)[:want]]
+        best_dense = dense[0][dense[0] >= 0]
+        candidates = np.union1d(np.union1d(best_dense, best_lexical), live).astype(np.int64)
         return np.asarray(candidates[allowed[candidates]], dtype=np.int64)
 
     def featured(self, query: Query, pool: np.ndarray, want: int) -> np.ndarray:
@@ -155,7 +162,7 @@ class PrecomputedCandidates:
         live = self.catalog.live_positions()
         if live.size <= want:
             return live
-        cosines = self.catalog.cosines(live, query.vector)
+        cosines = self.catalog.live_cosines(query.vector)
         scores = self.catalog.lexical_scores_at(lexical, live)
         nearest = np.argpartition(-cosines, want - 1)[:want]
         strongest = np.argpartition(-scores, want - 1)[:want]

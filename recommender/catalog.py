@@ -609,6 +609,14 @@ class Catalog:
             out[~held] = self.vectors(positions[~held]) @ vector
         return out
 
+    def live_cosines(self, vector: np.ndarray) -> np.ndarray:
+        """``(u,)`` float32: each served upsert's cosine to ``vector``, in the order of
+        :meth:`live_positions` (one product over the live layer's own matrix, no rows
+        gathered)."""
+        if self._live_vectors is None:
+            return np.zeros(0, dtype=np.float32)
+        return np.asarray(self._live_vectors @ vector, dtype=np.float32)
+
     def signatures(self, positions: np.ndarray) -> Signatures | None:
         """The body signatures at ``positions``; None when the snapshot has none."""
         stored = self.snapshot.signatures

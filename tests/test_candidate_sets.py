@@ -15,7 +15,7 @@ import pytest
 from recommender import Article, Engine, RankingKnobs, Settings
 from recommender.candidates import ExhaustiveCandidates, PrecomputedCandidates
 from recommender.catalog import Catalog
-from recommender.live import LiveStore
+from recommender.live import LiveChanges, LiveStore
 from recommender.pipeline import build_index
 from recommender.ranking import Ranker
 from recommender.rules import Pin, RuleSet
@@ -116,18 +116,24 @@ def test_an_upserts_own_set_gives_the_exhaustive_ranking(engine: Engine, tmp_pat
             ), (article_id, knobs)
 
 
-def test_an_upsert_takes_the_nearest_upserts_when_there_are_many(
-    engine: Engine, tmp_path: Path
-) -> None:
+def topic_upserts(tmp_path: Path, count: int) -> LiveChanges:
+    """A live layer of ``count`` new articles ``new-0`` … , the topics in turn."""
     store = LiveStore(tmp_path / "live.sqlite")
     embedder = FakeEmbedder()
     topics = sorted(TOPICS)
-    for n in range(12):
+    for n in range(count):
         topic = topics[n % len(topics)]
         article = Article(id=f"new-{n}", title=f"{topic} news {n}", body=TOPICS[topic])
         vector = embedder.encode([article.title + "\n\n" + article.body])[0]
         store.upsert(article, vector, embedder.model_id)
-    ranker = Ranker(engine.snapshot, store.load(), candidate_source=precomputed)
+    return store.load()
+
+
+def test_an_upsert_takes_the_nearest_upserts_when_there_are_many(
+    engine: Engine, tmp_path: Path
+) -> None:
+    ranker = Ranker(engine.snapshot, topic_upserts(tmp_path, 12), candidate_source=precomputed)
+    topics = sorted(TOPICS)
     query = ranker.query_for_article("new-0")
     weighted = query.lexical.weighted("tf")
     source = precomputed(ranker.catalog)
@@ -142,6 +148,33 @@ def test_an_upsert_takes_the_nearest_upserts_when_there_are_many(
     same_topic = {ranker.catalog.positions[f"new-{n}"] for n in range(0, 12, len(topics))}
     nearest = set(source.for_query(query, weighted, everything, 3).tolist()) & live
     assert same_topic - {query.position} <= nearest
+
+
+def test_an_exhaustive_search_takes_the_nearest_eligible_upserts_not_all(
+    engine: Engine, tmp_path: Path
+) -> None:
+    live_layer = topic_upserts(tmp_path, 30)
+    ranker = Ranker(engine.snapshot, live_layer, candidate_source=ExhaustiveCandidates)  # type: ignore[arg-type]
+    catalog = ranker.catalog
+    query = ranker.query_for_article("sleep-0")
+    weighted = query.lexical.weighted("tf")
+    source = ExhaustiveCandidates(catalog)
+    live = catalog.live_positions()
+    hidden = catalog.positions["new-0"]  # the nearest upsert may not appear: the next one comes in
+
+    def eligible(positions: np.ndarray) -> np.ndarray:
+        return np.asarray(positions != hidden, dtype=bool)
+
+    found = set(source.for_query(query, weighted, eligible, 3).tolist())
+    assert hidden not in found
+    found_live = np.array(sorted(found & set(live.tolist())), dtype=np.int64)
+    # Only the nearest and the lexically strongest upserts are scored, not all 30 ...
+    assert 3 <= found_live.size <= 6
+    # ... and the nearest are the three best cosines among those that may appear (ties
+    # may be broken either way).
+    best = np.sort(catalog.cosines(live[live != hidden], query.vector))[::-1][:3]
+    taken = np.sort(catalog.cosines(found_live, query.vector))[::-1][:3]
+    np.testing.assert_allclose(taken, best, rtol=1e-6)
 
 
 def test_small_snapshots_drafts_and_upserts_are_searched_exhaustively(engine: Engine) -> None:
