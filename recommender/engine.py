@@ -269,6 +269,19 @@ class Engine:
             age_seconds=(self.now() - created).total_seconds(),
         )
 
+    def prepare_writes(self) -> None:
+        """Load now what the first live change would otherwise wait for: the embedding
+        model (a write embeds its article) and the dense index (every worker links
+        each new upsert to its nearest indexed articles; the index is otherwise read
+        on first use, see :meth:`~recommender.index.VectorIndex.load`).
+
+        Raises:
+            ModelUnavailable: the model cannot be loaded.
+            SnapshotCorrupt: the dense index cannot be read.
+        """
+        self.embedder.encode(["warm up"])
+        self._current().snapshot.dense.load_now()
+
     def reload(self) -> bool:
         """Switch to the published snapshot and the latest live changes; True if anything changed.
 

@@ -80,10 +80,11 @@ class EngineHolder:
         return self._engine
 
     def warm_up(self) -> threading.Thread:
-        """Load the engine, and the embedding model when writes are possible (API keys
-        are set), in a background thread: a server worker calls this when it starts,
-        so neither the first read nor the first ``PUT`` waits for a load (a ``PUT``
-        embeds its article; loading the model takes seconds). It then starts the
+        """Load the engine, and what a write needs when writes are possible (API keys
+        are set: see :meth:`~recommender.engine.Engine.prepare_writes`), in a
+        background thread: a server worker calls this when it starts, so neither the
+        first read nor the first ``PUT`` waits for a load (a ``PUT`` embeds its
+        article; loading the model takes seconds). It then starts the
         thread that estimates the click-through rates from the reader events every
         RECOMMENDER_CLICKS_REFRESH_SECONDS until :meth:`stop`."""
         thread = threading.Thread(target=self._warm, name="warm-up", daemon=True)
@@ -96,7 +97,7 @@ class EngineHolder:
             engine = self.get()
             engine.refresh_clicks()
             if self.settings.api_key_list:
-                engine.embedder.encode(["warm up"])
+                engine.prepare_writes()
         except RecommenderError as exc:  # no snapshot yet: requests will say so (503)
             log.warning("warm-up: %s", exc)
             return
