@@ -871,6 +871,7 @@ def run_size(
         "size": size,
         "load_average": os.getloadavg(),
         "started": datetime.now(UTC).isoformat(timespec="minutes"),
+        "run": run["started"],  # which run measured it, once runs are combined (--add)
         "commit": run.get("commit"),
     }
     corpus = args.work / f"corpus-{label}-seed{args.seed}.parquet"
@@ -1032,6 +1033,7 @@ def main(argv: list[str] | None = None) -> None:
         kept = [s for s in previous["sizes"] if s["label"] not in labels]
         for size in kept:  # each size says when, and on which code, it was measured
             size.setdefault("started", previous["started"])
+            size.setdefault("run", previous["started"])
             size.setdefault("commit", previous.get("commit"))
         run["sizes"] = sorted(kept + run["sizes"], key=lambda size: size["size"])
         run["notes"] = previous.get("notes", [])

@@ -102,10 +102,12 @@ def header(run: dict[str, Any]) -> list[str]:
 
 def _measured_apart(run: dict[str, Any]) -> list[str]:
     """A line saying when and on which commit each group of sizes was measured, when
-    the sizes come from more than one run (``--add``); none otherwise."""
+    the sizes come from more than one run (``--add``); none otherwise. A size names
+    its run by the run's start (``run``; older records only by their own start)."""
     groups: dict[tuple[str, str], list[str]] = {}
     for size in run["sizes"]:
-        when = str(size.get("started") or run["started"])[:16].replace("T", " ")
+        when = str(size.get("run") or size.get("started") or run["started"])
+        when = when[:16].replace("T", " ")
         commit = str(size.get("commit") or "an earlier commit")
         groups.setdefault((when, commit), []).append(f"{size['size']:,}")
     if len(groups) < 2:

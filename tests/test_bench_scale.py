@@ -363,3 +363,26 @@ def test_profiles_keep_only_the_thread_that_serves(tmp_path: Path) -> None:
     main = scale.serving_thread(path, tmp_path / "p.main-thread.speedscope.json")
     assert scale.project_shares(main)["rank"] == 0.75
     assert scale.project_shares(path)["rank"] == 0.375  # diluted by the idle thread
+
+
+def test_sizes_of_one_run_are_not_said_to_come_from_several() -> None:
+    def run(*starts: str) -> dict[str, object]:
+        sizes = [
+            {"label": label, "size": size, "started": f"2026-12-01T01:0{n}", "run": start}
+            for n, (label, size, start) in enumerate(
+                zip(("1k", "1m"), (1000, 10**6), starts, strict=True)
+            )
+        ]
+        return {
+            "started": "2026-12-01T01:00",
+            "minutes": 60.0,
+            "machine": {"cores": 2, "memory_gib": 23.4, "cpu": "AMD EPYC", "python": "3.11.7"},
+            "command": "make bench-scale SIZES=1k,1m",
+            "args": {"seconds": 15, "step_minutes": 20.0, "seed": 0},
+            "sizes": sizes,
+        }
+
+    one = scale_report.render(run("2026-12-01T01:00", "2026-12-01T01:00"))
+    assert "more than one run" not in one
+    two = scale_report.render(run("2026-11-30T19:00", "2026-12-01T01:00"))
+    assert "Measured in more than one run" in two and "2026-11-30 19:00 UTC" in two
