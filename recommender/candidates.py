@@ -175,8 +175,7 @@ class PrecomputedCandidates:
         ``pool`` on a small snapshot or when it holds at most ``want``."""
         if pool.size <= want or self.catalog.n_snapshot < self.exhaustive_below:
             return pool
-        cosines = self.catalog.cosines(pool, query.vector)
-        nearest = pool[np.argpartition(-cosines, want - 1)[:want]]
+        nearest = self._nearest_featured(query, pool, want)
         stored = self.catalog.snapshot.candidates
         position = query.position
         if stored is None or position is None or position >= self.catalog.n_snapshot:
@@ -187,3 +186,42 @@ class PrecomputedCandidates:
         # member of the row, not a sort of the pool.
         at = np.minimum(np.searchsorted(pool, row), pool.size - 1)
         return np.union1d(nearest, row[pool[at] == row]).astype(np.int64)
+
+    def _nearest_featured(self, query: Query, pool: np.ndarray, want: int) -> np.ndarray:
+        """The ``want`` members of ``pool`` (ascending, more than ``want``) nearest
+        to the query by cosine.
+
+        An indexed article's stored featured neighbours (the snapshot's featured
+        articles, nearest first) answer it exactly, as long as ``want`` of them are
+        in ``pool``: a featured article outside the row is no nearer than the row's
+        last. Members of ``pool`` the row cannot hold (live featured upserts, and
+        articles featured by an editor's override) are scored and merged in. A row
+        with too few members in ``pool`` (filters that leave few featured articles,
+        overrides that remove many), drafts and live upserts score all of ``pool``:
+        one product over the snapshot's featured vectors.
+        """
+        catalog = self.catalog
+        stored = catalog.snapshot.featured_neighbours
+        position = query.position
+        if (
+            stored is not None
+            and position is not None
+            and position < catalog.n_snapshot
+            and want <= stored.shape[1]
+        ):
+            row = np.asarray(stored[position])
+            row = row[row >= 0]
+            at = np.minimum(np.searchsorted(pool, row), pool.size - 1)
+            kept = row[pool[at] == row]
+            if kept.size >= want:
+                featured = catalog.base.featured_positions
+                at = np.minimum(np.searchsorted(featured, pool), max(featured.size - 1, 0))
+                outside = pool[featured[at] != pool] if featured.size else pool
+                nearest = kept[:want]
+                if outside.size == 0:
+                    return np.sort(nearest)
+                both = np.concatenate([nearest, outside])
+                cosines = catalog.vectors(both) @ query.vector
+                return np.sort(both[np.argpartition(-cosines, want - 1)[:want]])
+        cosines = catalog.cosines(pool, query.vector)
+        return pool[np.argpartition(-cosines, want - 1)[:want]]

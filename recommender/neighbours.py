@@ -235,6 +235,89 @@ ASSIGN_ROWS = 65_536
 assigns the same blocks in its tasks, so both builds find the same cells."""
 
 
+FEATURED_BLOCK = 2048
+"""Query rows per product in :func:`featured_neighbours` (memory: block × featured × 4 bytes)."""
+
+
+def featured_step(
+    queries: np.ndarray,
+    query_positions: np.ndarray,
+    featured_positions: np.ndarray,
+    featured_vectors: np.ndarray,
+    k: int,
+) -> np.ndarray:
+    """The ``k`` featured articles nearest by cosine to each of a block of articles
+    (never the article itself): one product of the block against every featured
+    vector, exact. A stage of the build, like :func:`dense_step`.
+
+    Args:
+        queries: the block's vectors, ``(b, dim)`` float32, L2-normalised.
+        query_positions: their positions in the corpus, ``(b,)``.
+        featured_positions: the featured articles' positions, ``(f,)`` ascending.
+        featured_vectors: their vectors, ``(f, dim)`` float32, in that order.
+        k: featured articles per query.
+
+    Returns:
+        ``(b, k)`` int32 positions, nearest first (ties: the lower position), -1
+        padded when fewer than ``k`` featured articles are not the query itself.
+    """
+    featured_positions = np.asarray(featured_positions, dtype=np.int64)
+    out = np.full((queries.shape[0], k), -1, dtype=np.int32)
+    if featured_positions.size == 0 or k == 0:
+        return out
+    scores = queries @ featured_vectors.T
+    query_positions = np.asarray(query_positions, dtype=np.int64)
+    at = np.minimum(
+        np.searchsorted(featured_positions, query_positions), featured_positions.size - 1
+    )
+    own = featured_positions[at] == query_positions
+    scores[np.flatnonzero(own), at[own]] = -np.inf
+    columns, _ = _top(scores, k, None)
+    # Columns are in featured order, which is position order: the tie rule carries over.
+    found = np.where(columns >= 0, featured_positions[np.maximum(columns, 0)], -1)
+    out[:, : found.shape[1]] = found
+    return out
+
+
+def featured_neighbours(
+    vectors: np.ndarray,
+    featured_positions: np.ndarray,
+    k: int,
+    *,
+    rows: np.ndarray | None = None,
+    block: int = FEATURED_BLOCK,
+    on_progress: Progress | None = None,
+) -> np.ndarray:
+    """Each article's ``k`` nearest featured articles by cosine (never itself), by
+    exact search: the shortlist a request's featured picks are chosen from, so a
+    request reads one row instead of scoring every featured article.
+
+    Args:
+        vectors: L2-normalised article vectors, shape (N, dim), float32.
+        featured_positions: the featured articles' positions, ``(f,)``.
+        k: featured articles per article.
+        rows: only these articles' rows; default: every article's.
+        block: query rows per product.
+        on_progress: called after each block.
+
+    Returns:
+        Positions, shape (len(rows) or N, k), int32, nearest first (ties: the lower
+        position), -1 padded when fewer than ``k`` featured articles exist.
+    """
+    featured_positions = np.unique(np.asarray(featured_positions, dtype=np.int64))
+    featured_vectors = np.ascontiguousarray(vectors[featured_positions], dtype=np.float32)
+    wanted = np.arange(vectors.shape[0]) if rows is None else np.asarray(rows, dtype=np.int64)
+    out = np.full((wanted.size, k), -1, dtype=np.int32)
+    for start, end in _blocks(wanted.size, block):
+        queries = np.ascontiguousarray(vectors[wanted[start:end]], dtype=np.float32)
+        out[start:end] = featured_step(
+            queries, wanted[start:end], featured_positions, featured_vectors, k
+        )
+        if on_progress is not None:
+            on_progress(end, wanted.size)
+    return out
+
+
 class CellPlan(NamedTuple):
     """The inverted file of the approximate dense search: which articles are in which
     cell, and where each cell's articles are searched (see :func:`plan_cells`).
@@ -584,6 +667,7 @@ def refresh(
     search: Callable[[np.ndarray], np.ndarray],
     *,
     positive: bool,
+    entering: np.ndarray | None = None,
 ) -> np.ndarray:
     """One signal's neighbours after a reindex, from the published ones.
 
@@ -606,6 +690,9 @@ def refresh(
         search: ``search(rows)`` finds the rows' neighbours from scratch, shape
             (len(rows), k), new positions.
         positive: only a positive score makes a neighbour (the lexical signal).
+        entering: the fresh articles that may become another row's neighbour
+            (default: all of ``fresh``; the featured neighbours take only the
+            featured ones). Every row of ``fresh`` is searched again either way.
 
     Returns:
         Neighbours in new positions, shape (N_new, k), int32, best first.
@@ -623,6 +710,7 @@ def refresh(
     if again.size:
         out[again] = search(again)
     others = np.setdiff1d(np.arange(total), again)
+    fresh = fresh if entering is None else np.asarray(entering, dtype=np.int64)
     if fresh.size == 0 or others.size == 0:
         return out
     found = scores(others, fresh)

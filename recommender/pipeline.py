@@ -15,7 +15,7 @@ import numpy as np
 
 from . import layout, neighbours
 from .articles import Article
-from .config import Settings
+from .config import MAX_K, Settings
 from .corpus import CorpusLoad, ReadOptions, Rejection, SourceNote, load_corpus
 from .duplicates import Shingling, Signatures, Signer, near_duplicate_groups
 from .embedding import Embedder, EmbedStats, EmbedSteps, embed_texts, local_steps
@@ -23,7 +23,7 @@ from .errors import InvalidCorpus, SnapshotError
 from .fields import dense_text, lexical_fields
 from .lexical import CjkTerms, LexicalDocument, LexicalModel, Stemming, TermCounts
 from .live import version_time
-from .reuse import Changes, Published, fit_lexical, refresh_candidates
+from .reuse import Changes, Published, fit_lexical, refresh_candidates, refresh_featured
 from .snapshot import build_snapshot_dir, corpus_fingerprint, stored_signatures
 from .state import State, open_state
 from .stores import BuildLock
@@ -136,7 +136,16 @@ def build_parameters(settings: Settings, model_id: str) -> dict[str, Any]:
         "lexical": lexical_model(settings).describe(),
         "duplicates": Shingling().describe(),
         "candidate_sets": candidate_parameters(settings),
+        "featured_neighbours": {"width": featured_width(settings)},
     }
+
+
+def featured_width(settings: Settings) -> int:
+    """Featured articles stored per article (see
+    :func:`~recommender.neighbours.featured_neighbours`): the most a request
+    shortlists, ``settings.candidates`` + the largest ``k``. A snapshot that
+    features no more articles than this stores none: a request scores them all."""
+    return settings.candidates + MAX_K
 
 
 def candidate_parameters(settings: Settings) -> dict[str, Any]:
@@ -212,6 +221,13 @@ class BuildRunner(Protocol):
         """Every article's candidate set, as :func:`candidate_sets` gives it."""
         ...
 
+    def featured_neighbours(
+        self, vectors: np.ndarray, featured: np.ndarray, width: int
+    ) -> np.ndarray:
+        """Every article's nearest featured articles, as
+        :func:`~recommender.neighbours.featured_neighbours` finds them."""
+        ...
+
     def count_terms(self, model: LexicalModel, documents: Sequence[LexicalDocument]) -> TermCounts:
         """The documents' raw term counts, for the lexical fit
         (:meth:`~recommender.lexical.LexicalModel.count_terms` on blocks of them,
@@ -245,6 +261,12 @@ class LocalRunner:
         """See :meth:`BuildRunner.candidate_sets`."""
         return candidate_sets(settings, vectors, lexical, on_progress)
 
+    def featured_neighbours(
+        self, vectors: np.ndarray, featured: np.ndarray, width: int
+    ) -> np.ndarray:
+        """See :meth:`BuildRunner.featured_neighbours`."""
+        return neighbours.featured_neighbours(vectors, featured, width)
+
     def count_terms(self, model: LexicalModel, documents: Sequence[LexicalDocument]) -> TermCounts:
         """See :meth:`BuildRunner.count_terms` (all at once)."""
         return model.count_terms(documents)
@@ -252,6 +274,33 @@ class LocalRunner:
     def sign(self, bodies: Sequence[str], shingling: Shingling) -> Signatures:
         """See :meth:`BuildRunner.sign`."""
         return Signer(shingling).sign(bodies)
+
+
+def _featured_neighbours(
+    settings: Settings,
+    runner: BuildRunner,
+    vectors: np.ndarray,
+    articles: Sequence[Article],
+    published: Published | None,
+    changes: Changes | None,
+    parameters: dict[str, Any],
+    model_id: str,
+) -> np.ndarray | None:
+    """Each article's nearest featured articles (see :func:`featured_width`): the
+    published rows refreshed where they can be reused, else searched by the runner;
+    None when no more articles are featured than a request shortlists."""
+    width = featured_width(settings)
+    featured = np.flatnonzero(np.fromiter((a.featured for a in articles), bool, len(articles)))
+    if featured.size <= width:
+        return None
+    stored = (
+        published.featured_neighbours(parameters["featured_neighbours"], model_id)
+        if published is not None and changes is not None and changes.kept
+        else None
+    )
+    if stored is not None and changes is not None:
+        return refresh_featured(stored, changes, vectors, featured, width)
+    return runner.featured_neighbours(vectors, featured, width)
 
 
 PHASES = ("read", "embed", "candidates", "write", "seal", "publish", "cleanup")
@@ -588,6 +637,9 @@ def _build_locked(
             lexical,
             lambda done, total: report_progress("candidates", done, total),
         )
+    featured = _featured_neighbours(
+        settings, runner, vectors, articles, published, changes, parameters, embedder.model_id
+    )
     signatures = _signatures(published, articles, hashes, runner.sign)
     report.duplicate_groups = near_duplicate_groups(
         [a.id for a in articles], signatures, settings.duplicate_jaccard, Shingling()
@@ -611,6 +663,7 @@ def _build_locked(
         candidates,
         (published.records, changes.reused) if published is not None and changes else None,
         loaded.digests,
+        featured,
     )
     report.version = manifest.version
     report.published = True
@@ -653,6 +706,7 @@ __all__ = [
     "build_parameters",
     "candidate_parameters",
     "candidate_sets",
+    "featured_width",
     "lexical_model",
     "read_options",
 ]

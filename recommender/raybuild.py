@@ -357,6 +357,26 @@ class RayRunner:
                     on_progress(done, 2 * n)
         return neighbours.joined(halves["dense"], halves["lexical"], width)
 
+    def featured_neighbours(
+        self, vectors: np.ndarray, featured: np.ndarray, width: int
+    ) -> np.ndarray:
+        """See :meth:`~recommender.pipeline.BuildRunner.featured_neighbours`: the
+        featured vectors put in the object store once, a task per block of query
+        articles (:func:`~recommender.neighbours.featured_step`)."""
+        ray = self.connect()
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        featured = np.unique(np.asarray(featured, dtype=np.int64))
+        held = ray.put((featured, np.ascontiguousarray(vectors[featured])))
+        task = ray.remote(num_cpus=1)(_featured_task)
+        blocks = _ranges(vectors.shape[0], self.options.query_rows)
+        refs = [task.remote(vectors[start:end], start, held, width) for start, end in blocks]
+        out = np.full((vectors.shape[0], width), -1, dtype=np.int32)
+        for (start, end), rows in zip(
+            blocks, _stage("candidates", lambda: ray.get(refs)), strict=True
+        ):
+            out[start:end] = rows
+        return out
+
     def _cell_plan(
         self, ray: ModuleType, vectors: np.ndarray, shards: list[tuple[int, Any]]
     ) -> neighbours.CellPlan:
@@ -512,6 +532,14 @@ def _cells_task(
 ) -> tuple[np.ndarray, np.ndarray]:
     """A task: the dense neighbours of the articles of a run of cells."""
     return neighbours.cells_step(_rows_of(shards), plan, first, end, k)
+
+
+def _featured_task(
+    queries: np.ndarray, start: int, featured: tuple[np.ndarray, np.ndarray], width: int
+) -> np.ndarray:
+    """A task: one block's nearest featured articles."""
+    positions = np.arange(start, start + queries.shape[0])
+    return neighbours.featured_step(queries, positions, featured[0], featured[1], width)
 
 
 def _lexical_task(queries: Any, start: int, postings: Any, width: int) -> np.ndarray:

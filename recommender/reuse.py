@@ -96,15 +96,30 @@ class Published:
 
     def candidates(self, parameters: dict[str, Any], model_id: str) -> np.ndarray | None:
         """The published candidate sets, if made the way this build makes them."""
-        if (
-            self.manifest.build.get("candidate_sets") != parameters
-            or self.manifest.model_id != model_id
-        ):
+        return self._rows("candidate_sets", parameters, model_id, self.store.candidate_sets)
+
+    def featured_neighbours(self, parameters: dict[str, Any], model_id: str) -> np.ndarray | None:
+        """The published featured neighbours, if made the way this build makes them."""
+        stored = self._rows(
+            "featured_neighbours", parameters, model_id, self.store.featured_neighbours
+        )
+        return stored if stored is not None and stored.shape[1] == parameters["width"] else None
+
+    def _rows(
+        self,
+        key: str,
+        parameters: dict[str, Any],
+        model_id: str,
+        load: Callable[[str], np.ndarray | None],
+    ) -> np.ndarray | None:
+        """Rows of one per article stored under the build parameters' ``key``, if
+        made with ``parameters`` and ``model_id``; None otherwise or if unreadable."""
+        if self.manifest.build.get(key) != parameters or self.manifest.model_id != model_id:
             return None
         try:
-            stored = self.store.candidate_sets(self.version)
+            stored = load(self.version)
         except SnapshotError as exc:
-            log.warning("not reusing the candidate sets of %s: %s", self.version, exc)
+            log.warning("not reusing %s of %s: %s", key.replace("_", " "), self.version, exc)
             return None
         if stored is None or stored.shape[0] != len(self.records):
             return None
@@ -204,3 +219,32 @@ def refresh_candidates(
         np.ascontiguousarray(previous[:, width:]), changes.moved, changes.fresh
     )
     return neighbours.joined(dense, lexical_half, width)
+
+
+def refresh_featured(
+    previous: np.ndarray,
+    changes: Changes,
+    vectors: np.ndarray,
+    featured: np.ndarray,
+    width: int,
+) -> np.ndarray:
+    """The featured neighbours after a reindex, from the published ``previous`` ones
+    (shape (N_old, width)), as :func:`recommender.neighbours.featured_neighbours`
+    finds them over the new ``featured`` positions: the rows of new and changed
+    articles and the rows that lost a featured article are searched again, and a
+    new or changed featured article joins the other rows it is nearer to than their
+    last. An article that stops being featured has changed, so the rows holding it
+    are searched again. Returns (N_new, width) int32.
+    """
+    vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+    featured = np.asarray(featured, dtype=np.int64)
+    return neighbours.refresh(
+        np.ascontiguousarray(previous),
+        changes.moved,
+        changes.fresh,
+        scores=lambda rows, columns: vectors[rows] @ vectors[columns].T,
+        pairs=lambda rows, columns: np.einsum("ij,ij->i", vectors[rows], vectors[columns]),
+        search=lambda rows: neighbours.featured_neighbours(vectors, featured, width, rows=rows),
+        positive=False,
+        entering=np.intersect1d(changes.fresh, featured),
+    )

@@ -22,6 +22,9 @@ Layout of an index directory (its file names come from :mod:`recommender.layout`
         signatures.npy      MinHash signatures of the bodies, uint32, one row per article
         candidates.npy      each article's candidate set: positions of its nearest
                             articles by either signal, int32, -1 padded
+        featured_neighbours.npy
+                            each article's nearest featured articles by cosine,
+                            int32, -1 padded (only when many articles are featured)
         shingle_counts.npy  distinct shingles per body (both absent in older snapshots)
     versions/.build-*/      a build in progress (debris if a build died)
     embeddings.sqlite       the embedding cache (other state files: see layout.py)
@@ -66,6 +69,7 @@ FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
 SIGNATURES = "signatures.npy"
 CANDIDATES = "candidates.npy"
+FEATURED_NEIGHBOURS = "featured_neighbours.npy"
 SHINGLE_COUNTS = "shingle_counts.npy"
 VECTORS = "vectors.npy"
 DENSE = "dense.faiss"
@@ -262,12 +266,24 @@ class SnapshotStore:
             SnapshotCorrupt: the manifest or the array cannot be read, or the array's
                 shape or type differs from the manifest's.
         """
+        return self._rows(version, CANDIDATES, "candidate sets")
+
+    def featured_neighbours(self, version: str) -> np.ndarray | None:
+        """A version's featured neighbours alone, memory-mapped (see
+        :attr:`Snapshot.featured_neighbours`); None when the version has none.
+
+        Raises:
+            SnapshotCorrupt: as :meth:`candidate_sets`.
+        """
+        return self._rows(version, FEATURED_NEIGHBOURS, "featured neighbours")
+
+    def _rows(self, version: str, name: str, what: str) -> np.ndarray | None:
         manifest = self.read_manifest(version)
         base = self.path(version)
         try:
-            return _load_candidates(base, manifest)
+            return _load_rows(base, manifest, name, what)
         except (OSError, ValueError) as exc:
-            raise SnapshotCorrupt(base / CANDIDATES, f"cannot be read: {exc}") from exc
+            raise SnapshotCorrupt(base / name, f"cannot be read: {exc}") from exc
 
     def versions(self) -> list[str]:
         """Every complete version on disk, oldest first."""
@@ -445,6 +461,11 @@ class Snapshot:
     """Each article's candidate set, shape (articles, width), int32, -1 padded: the
     positions a request for its related articles scores (see
     :mod:`recommender.neighbours`); None in a snapshot built before they existed."""
+    featured_neighbours: np.ndarray | None = None
+    """Each article's nearest featured articles by cosine, shape (articles, width),
+    int32, nearest first, -1 padded: the shortlist of its featured picks (see
+    :func:`recommender.neighbours.featured_neighbours`); None when the snapshot
+    features too few articles to need it, or was built before it existed."""
     positions: dict[str, int] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -468,7 +489,8 @@ class Snapshot:
             DENSE: self.dense.save,
             LEXICAL: self.lexical.save,
         }
-        total = write_steps(self.signatures is not None, self.candidates is not None)
+        with_candidates = self.candidates is not None or self.featured_neighbours is not None
+        total = write_steps(self.signatures is not None, with_candidates)
         done = len(DATA_FILES)
         for done, name in enumerate(DATA_FILES, start=1):
             writers[name](directory / name)
@@ -477,8 +499,13 @@ class Snapshot:
             self._write_signatures(directory)
             done += 1
             on_step("write", done, total)
-        if self.candidates is not None:
-            np.save(directory / CANDIDATES, np.asarray(self.candidates, dtype=np.int32))
+        if with_candidates:
+            # One step for both kinds of neighbours: they are made in the same phase.
+            if self.candidates is not None:
+                np.save(directory / CANDIDATES, np.asarray(self.candidates, dtype=np.int32))
+            if self.featured_neighbours is not None:
+                rows = np.asarray(self.featured_neighbours, dtype=np.int32)
+                np.save(directory / FEATURED_NEIGHBOURS, rows)
             done += 1
             on_step("write", done, total)
 
@@ -548,7 +575,8 @@ class Snapshot:
             dense = VectorIndex.load(base / DENSE, lazy=True)
             lexical = LexicalModel.load(base / LEXICAL)
             signatures = _load_signatures(base, manifest)
-            candidates = _load_candidates(base, manifest)
+            candidates = _load_rows(base, manifest, CANDIDATES, "candidate sets")
+            featured = _load_rows(base, manifest, FEATURED_NEIGHBOURS, "featured neighbours")
         except (OSError, ValueError, KeyError, RuntimeError) as exc:
             raise SnapshotCorrupt(base, f"cannot be read: {exc}") from exc
         if len(articles) != manifest.article_count or vectors.shape != (
@@ -556,23 +584,24 @@ class Snapshot:
             manifest.dim,
         ):
             raise SnapshotCorrupt(base, "article count or vector shape differs from the manifest")
-        return cls(manifest, articles, vectors, dense, lexical, signatures, candidates)
+        return cls(manifest, articles, vectors, dense, lexical, signatures, candidates, featured)
 
 
-def _load_candidates(base: Path, manifest: Manifest) -> np.ndarray | None:
-    """The candidate sets, memory-mapped; None for a snapshot built before them.
+def _load_rows(base: Path, manifest: Manifest, name: str, what: str) -> np.ndarray | None:
+    """An int32 array of one row per article (``name``), memory-mapped; None when
+    the snapshot holds no such file.
 
     Raises:
         ValueError: the array's shape or type differs from the manifest's.
     """
-    if CANDIDATES not in manifest.files:
+    if name not in manifest.files:
         return None
-    candidates = mapped(base / CANDIDATES)
-    if candidates.ndim != 2 or candidates.shape[0] != manifest.article_count:
-        raise ValueError("candidate sets differ from the manifest's article count")
-    if candidates.dtype != np.int32:
-        raise ValueError(f"candidate sets are {candidates.dtype}, not int32")
-    return candidates
+    rows = mapped(base / name)
+    if rows.ndim != 2 or rows.shape[0] != manifest.article_count:
+        raise ValueError(f"{what} differ from the manifest's article count")
+    if rows.dtype != np.int32:
+        raise ValueError(f"{what} are {rows.dtype}, not int32")
+    return rows
 
 
 def _load_signatures(base: Path, manifest: Manifest) -> Signatures | None:
@@ -640,6 +669,7 @@ def build_snapshot_dir(
     candidates: np.ndarray | None = None,
     carried: tuple[ArticleRecords, Sequence[int | None]] | None = None,
     record_digests: Sequence[bytes | None] | None = None,
+    featured_neighbours: np.ndarray | None = None,
 ) -> Manifest:
     """Write a new version into a private directory and publish it atomically.
 
@@ -654,7 +684,8 @@ def build_snapshot_dir(
     """
     build_dir = store.new_build_dir()
     try:
-        on_step("write", 0, write_steps(signatures is not None, candidates is not None))
+        with_candidates = candidates is not None or featured_neighbours is not None
+        on_step("write", 0, write_steps(signatures is not None, with_candidates))
         dense = VectorIndex().fit(vectors)
         placeholder = Manifest("", "", "", 0, 0, "")
         records = ArticleRecords.of(articles, content_hashes, record_digests)
@@ -668,6 +699,7 @@ def build_snapshot_dir(
             lexical,
             signatures,
             candidates,
+            featured_neighbours,
         ).write(build_dir, on_step)
         return store.publish(build_dir, manifest_fields, on_step)
     except BaseException:

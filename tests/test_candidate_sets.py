@@ -5,6 +5,7 @@ are searched exhaustively."""
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 from pathlib import Path
@@ -272,3 +273,91 @@ def test_a_large_featured_pool_is_cut_to_the_nearest_and_the_stored_set(tmp_path
         every = scanned.featured(scanned.query_for_article(article_id), 2)
         assert {catalog.positions[i.article.id] for i in picks} <= set(chosen.tolist())
         assert picks[0].article.id == every[0].article.id
+
+
+def featured_corpus(tmp_path: Path) -> Engine:
+    """150 articles of random topic words, 2 in 3 featured: more than a request with
+    2 candidates a signal shortlists (2 + the largest k), so the build stores each
+    article's nearest featured articles."""
+    rng = np.random.default_rng(3)
+    words = " ".join(TOPICS.values()).split()
+    records = []
+    for i in range(150):
+        topic = sorted(TOPICS)[i % len(TOPICS)]
+        body = " ".join(
+            rng.choice(TOPICS[topic].split(), 10).tolist() + rng.choice(words, 6).tolist()
+        )
+        records.append(
+            {
+                "id": f"a{i:03d}",
+                "title": f"{topic} {i}",
+                "body": body,
+                "tags": [topic],
+                "featured": i % 3 != 0,
+            }
+        )
+    settings = Settings(index_dir=tmp_path / "index", reload_interval=0.0, candidates=2)
+    source = tmp_path / "c.jsonl"
+    source.write_text("".join(json.dumps(r) + "\n" for r in records))
+    embedder = FakeEmbedder()
+    build_index([source], settings, embedder)
+    return Engine(settings, embedder=embedder)
+
+
+def test_stored_featured_neighbours_shortlist_what_scoring_every_featured_article_does(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    engine = featured_corpus(tmp_path)
+    snapshot = engine.snapshot
+    assert snapshot.featured_neighbours is not None
+    assert snapshot.featured_neighbours.shape == (150, 52)
+    without = dataclasses.replace(snapshot, featured_neighbours=None)
+    # A live layer with a new featured article, a featured one edited and one no
+    # longer featured; the editors feature two more and unfeature three.
+    store = LiveStore(tmp_path / "live.sqlite")
+    embedder = FakeEmbedder()
+    for article in (
+        Article(id="new-featured", title="sleep clinic", body=TOPICS["sleep"], featured=True),
+        Article(id="a004", title="speech again", body=TOPICS["speech"] + " naming", featured=True),
+        Article(id="a005", title="swallow again", body=TOPICS["swallow"], featured=False),
+    ):
+        store.upsert(article, embedder.encode([article.title + "\n\n" + article.body])[0], "fake")
+    rules = RuleSet(
+        featured={"a000": True, "a003": True, "a001": False, "a002": False, "a007": False}
+    )
+    for live, rule_set in ((None, RuleSet()), (store.load(), rules)):
+        stored = Ranker(snapshot, live, candidates=2, candidate_source=precomputed)
+        scored = Ranker(without, live, candidates=2, candidate_source=precomputed)
+        for article_id in ("a001", "a010", "a033", "a099", "a148", "a004"):
+            query = stored.query_for_article(article_id)
+            pool = stored.catalog.featured_positions(rule_set)
+            pool = pool[pool != query.position]
+            for want in (8, 52, 53):
+                assert np.array_equal(
+                    stored.source.featured(query, pool, want),
+                    scored.source.featured(scored.query_for_article(article_id), pool, want),
+                ), (article_id, want, live is None)
+            for knobs in KNOBS[::16]:
+                assert answers(stored, article_id, knobs, rule_set) == answers(
+                    scored, article_id, knobs, rule_set
+                ), (article_id, knobs)
+    # With no live layer and no overrides, the stored row answers alone: no featured
+    # article is scored beyond the shortlist.
+    stored = Ranker(snapshot, candidates=2, candidate_source=precomputed)
+    scored_every: list[int] = []
+    real = Catalog.cosines
+
+    def counting(self: Catalog, positions: np.ndarray, vector: np.ndarray) -> np.ndarray:
+        scored_every.append(len(positions))
+        return real(self, positions, vector)
+
+    monkeypatch.setattr(Catalog, "cosines", counting)
+    query = stored.query_for_article("a010")
+    pool = stored.catalog.featured_positions(RuleSet())
+    pool = pool[pool != query.position]
+    shortlist = stored.source.featured(query, pool, 8)
+    assert scored_every == [] and 8 <= shortlist.size < pool.size
+    # A pool the row holds too few of (here a random half) is scored whole.
+    half = np.sort(np.random.default_rng(0).choice(pool, pool.size // 2, replace=False))
+    stored.source.featured(query, half, 40)
+    assert scored_every == [half.size]

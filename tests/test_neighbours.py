@@ -198,3 +198,46 @@ def test_refreshed_lexical_neighbours_equal_a_search_from_scratch(seed: int) -> 
         positive=True,
     )
     assert listed(refreshed) == listed(lexical_neighbours(queries, new, 6))
+
+
+def brute_force_featured(
+    vectors: np.ndarray, featured: np.ndarray, rows: np.ndarray, k: int
+) -> list[list[int]]:
+    """Each row's k nearest featured articles other than itself, ties by lower position."""
+    scores = vectors @ vectors.T
+    return [
+        sorted((int(f) for f in featured if f != row), key=lambda f: (-scores[row, f], f))[:k]
+        for row in rows
+    ]
+
+
+@pytest.mark.parametrize(("k", "block"), [(4, 7), (9, 64), (30, 5)])
+def test_featured_neighbours_are_the_nearest_featured_articles(k: int, block: int) -> None:
+    vectors = unit_rows(50, 8, seed=k, clusters=3)
+    vectors[41] = vectors[12]  # two identical featured articles: a tie, broken by position
+    featured = np.array([1, 3, 4, 12, 17, 20, 22, 28, 33, 41, 44, 47])
+    found = neighbours.featured_neighbours(vectors, featured, k, block=block)
+    assert found.dtype == np.int32 and found.shape == (50, k)
+    assert listed(found) == brute_force_featured(vectors, featured, np.arange(50), k)
+    # A featured article is never its own neighbour; rows short of k are -1 padded.
+    assert 12 not in found[12] and (found[12] >= 0).sum() == min(k, featured.size - 1)
+    rows = np.array([40, 3, 12])
+    assert listed(neighbours.featured_neighbours(vectors, featured, k, rows=rows)) == (
+        brute_force_featured(vectors, featured, rows, k)
+    )
+
+
+@pytest.mark.parametrize("seed", [6, 7, 8])
+def test_refreshed_featured_neighbours_equal_a_search_from_scratch(seed: int) -> None:
+    from recommender.reuse import Changes, refresh_featured
+
+    old, new, moved, fresh = reindexed(60, seed)
+    rng = np.random.default_rng(seed)
+    old_featured = np.flatnonzero(rng.random(60) < 0.4)
+    # An unchanged article keeps its flag; new and changed ones may gain or lose it.
+    kept = moved[old_featured][moved[old_featured] >= 0]
+    new_featured = np.union1d(kept, fresh[rng.random(fresh.size) < 0.5])
+    previous = neighbours.featured_neighbours(old, old_featured, 6)
+    changes = Changes(reused=[], moved=moved, fresh=fresh, dropped=[])
+    refreshed = refresh_featured(previous, changes, new, new_featured, 6)
+    assert listed(refreshed) == listed(neighbours.featured_neighbours(new, new_featured, 6))

@@ -107,6 +107,23 @@ def test_from_the_exact_size_on_the_ray_runner_searches_the_local_builds_cells(
 
 
 @pytest.mark.ray
+def test_the_ray_runner_finds_the_featured_neighbours_the_local_build_does(
+    ray_cluster: Any,
+) -> None:
+    """A task per block of query articles (SMALL: 100 rows, so 5 tasks), the
+    featured vectors put in the object store once."""
+    rng = np.random.default_rng(0)
+    vectors = rng.normal(size=(450, 16)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    featured = np.flatnonzero(rng.random(450) < 0.3)
+    expected = neighbours.featured_neighbours(vectors, featured, 40)
+    with RayRunner(SMALL) as runner:
+        found = runner.featured_neighbours(vectors, featured, 40)
+    assert found.dtype == np.int32 and found.shape == (450, 40)
+    np.testing.assert_array_equal(found, expected)
+
+
+@pytest.mark.ray
 def test_a_source_that_cannot_be_read_fails_the_ray_build(ray_cluster: Any, tmp_path: Path) -> None:
     bad = tmp_path / "bad.jsonl"
     bad.write_bytes(json.dumps({"id": "a", "title": "A", "body": "B"}).encode() + b"\n\xff\n")

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from recommender import Settings
+from recommender import Settings, neighbours
 from recommender.pipeline import build_index
 from recommender.snapshot import Snapshot, SnapshotStore
 
@@ -182,3 +182,52 @@ def test_a_reindex_validates_only_the_records_that_changed(
     monkeypatch.setattr(corpus, "READER_VERSION", corpus.READER_VERSION + 1)
     again = build_index([source], settings, embedder)
     assert len(validated) == len(after) and again.unchanged == len(after)
+
+
+def test_a_reindex_refreshes_the_featured_neighbours_as_a_full_build_finds_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # 10 candidates a signal: rows of 60 featured articles, and 2 in 3 of 120 featured.
+    before = [r | {"featured": i % 3 != 0} for i, r in enumerate(records(120, seed=2))]
+    after = [dict(r) for r in before]
+    after[4]["body"] = "dysphagia throat saliva swallowing words rewritten"  # featured, changed
+    after[10]["featured"] = False  # no longer featured
+    after[12]["featured"] = True  # featured now
+    del after[20]  # a featured article removed
+    after.append(article("new-1", "Sleep apnea", TOPICS["sleep"], featured=True))  # added
+    after.insert(3, article("new-2", "Naming", TOPICS["speech"]))  # added, moves rows
+    settings, embedder = indexed(tmp_path, before, "reindexed")
+    previous = snapshot(settings).featured_neighbours
+    assert previous is not None
+    # Searched again: the rows of the 5 new or changed articles, and every other row
+    # that held a featured article that changed or left (old positions 4, 10, 20).
+    lost = np.isin(previous, [4, 10, 20]).any(axis=1)
+    lost[[4, 10, 12, 20]] = False
+    expected = 5 + int(lost.sum())
+
+    searched: list[int] = []
+    real = neighbours.featured_neighbours
+
+    def recording(vectors: np.ndarray, featured: np.ndarray, k: int, **kwargs: Any) -> np.ndarray:
+        found = real(vectors, featured, k, **kwargs)
+        searched.append(len(found))
+        return found
+
+    monkeypatch.setattr(neighbours, "featured_neighbours", recording)
+    build_index([write(tmp_path / "after.jsonl", after)], settings, embedder)
+    # Only the rows the changes reach were searched again, not the corpus.
+    assert searched == [expected] and expected < len(after)
+    full = Settings(index_dir=tmp_path / "full", candidates=10)
+    build_index([tmp_path / "after.jsonl"], full, embedder)
+    got, want = snapshot(settings).featured_neighbours, snapshot(full).featured_neighbours
+    assert got is not None and want is not None and got.shape == (len(after), 60)
+    np.testing.assert_array_equal(got, want)
+
+
+def test_a_corpus_featuring_few_articles_stores_no_featured_neighbours(tmp_path: Path) -> None:
+    rows = [r | {"featured": i % 3 == 0} for i, r in enumerate(records(120, seed=2))]
+    settings, _ = indexed(tmp_path, rows, "few")  # 40 featured, rows of 60
+    got = snapshot(settings)
+    assert got.featured_neighbours is None and got.candidates is not None
+    files = SnapshotStore(settings.index_dir).read_manifest(got.version).files
+    assert "featured_neighbours.npy" not in files and "candidates.npy" in files
