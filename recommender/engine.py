@@ -171,6 +171,7 @@ class Engine:
             settings.model, batch_size=settings.batch_size, threads=settings.encode_threads or None
         )
         self._lock = threading.Lock()
+        self._writes_prepared = False
         self._views = threading.local()
         self._state_down = False
         self._clicks: ClickThrough | None = None
@@ -275,12 +276,17 @@ class Engine:
         each new upsert to its nearest indexed articles; the index is otherwise read
         on first use, see :meth:`~recommender.index.VectorIndex.load`).
 
+        Once called, every snapshot :meth:`reload` switches to has its dense index
+        read before it serves, so the first write after a publish does not wait.
+
         Raises:
             ModelUnavailable: the model cannot be loaded.
             SnapshotCorrupt: the dense index cannot be read.
         """
         self.embedder.encode(["warm up"])
         self._current().snapshot.dense.load_now()
+        # From now on each snapshot a reload switches to is read the same way.
+        self._writes_prepared = True
 
     def reload(self) -> bool:
         """Switch to the published snapshot and the latest live changes; True if anything changed.
@@ -295,6 +301,8 @@ class Engine:
             snapshot = ranker.snapshot
             if published is not None and published != snapshot.version:
                 snapshot = self._load_snapshot(published)
+                if self._writes_prepared:
+                    snapshot.dense.load_now()
             elif self.live.seq() == ranker.live_seq:
                 return False
             self._ranker = self._make_ranker(snapshot)

@@ -7,8 +7,11 @@ from pathlib import Path
 
 import numpy as np
 
-from recommender import Engine
+from recommender import Engine, Settings
 from recommender.index import VectorIndex, read_through
+
+from .conftest import TOPICS, article, make_engine
+from .fakes import FakeEmbedder
 
 
 def test_a_served_index_is_read_on_first_use(engine: Engine) -> None:
@@ -37,3 +40,20 @@ def test_the_file_is_read_through_once(tmp_path: Path) -> None:
     assert not loaded.loaded
     loaded.load_now()
     assert loaded.loaded and loaded.size == 50
+
+
+def test_after_a_reload_a_server_that_takes_writes_has_read_the_new_index(
+    tmp_path: Path,
+) -> None:
+    settings = Settings(index_dir=tmp_path / "index", reload_interval=0.0)
+    engine = make_engine(settings, tmp_path / "c.jsonl")
+    assert engine.reload() is False
+    engine.prepare_writes()
+    extra = [article("new-1", "Sleep apnea clinic", TOPICS["sleep"])]
+    make_engine(settings, tmp_path / "c.jsonl", extra)  # publishes a new version
+    before = engine.snapshot.version
+    assert engine.reload() and engine.snapshot.version != before
+    assert engine.snapshot.dense.loaded
+    # A server that takes no writes keeps reading it on first use.
+    reader = Engine(settings, embedder=FakeEmbedder())
+    assert not reader.snapshot.dense.loaded
