@@ -552,7 +552,16 @@ class LexicalModel:
         """BM25 score of every article for every query row: shape (queries, articles)."""
         # scipy turns matrix_.T into CSR on every product, which costs more than the
         # product itself: do it once per fitted matrix.
-        return np.asarray((queries @ self._postings()).toarray(), dtype=np.float32)
+        postings = self._postings()
+        if queries.shape[0] == 1:
+            # One query (every request): its terms' postings, then one dense product
+            # over them, in ascending term order as score_rows sums. A sparse product
+            # makes a sparse result first, at about 1.4× the time.
+            query = sparse.csr_matrix(queries, dtype=np.float32)
+            query.sort_indices()
+            weights = np.asarray(query.data, dtype=np.float32)
+            return np.asarray(postings[query.indices].T @ weights, dtype=np.float32)[None, :]
+        return np.asarray((queries @ postings).toarray(), dtype=np.float32)
 
     def _postings(self) -> sparse.csr_matrix:
         """The BM25 matrix by term, shape (terms, documents): loaded with the model,
