@@ -211,17 +211,27 @@ def brute_force_featured(
     ]
 
 
-@pytest.mark.parametrize(("k", "block"), [(4, 7), (9, 64), (30, 5)])
-def test_featured_neighbours_are_the_nearest_featured_articles(k: int, block: int) -> None:
+@pytest.mark.parametrize(
+    ("k", "block", "every"),
+    # Every third article featured: from every score; every article: by faiss's
+    # shortlist of k + 1 + TIE_MARGIN.
+    [(4, 7, 3), (9, 64, 3), (30, 5, 3), (4, 7, 1), (9, 64, 1)],
+)
+def test_featured_neighbours_are_the_nearest_featured_articles(
+    k: int, block: int, every: int
+) -> None:
     vectors = unit_rows(50, 8, seed=k, clusters=3)
-    vectors[41] = vectors[12]  # two identical featured articles: a tie, broken by position
-    featured = np.array([1, 3, 4, 12, 17, 20, 22, 28, 33, 41, 44, 47])
+    featured = np.arange(0, 50, every)
+    vectors[48] = vectors[12]  # two identical featured articles: a tie, broken by position
+    # Fifteen copies of one article: its ties run past any shortlist, so the rows
+    # near it are ranked from every score.
+    vectors[np.arange(15, 45, 2)] = vectors[15]
     found = neighbours.featured_neighbours(vectors, featured, k, block=block)
     assert found.dtype == np.int32 and found.shape == (50, k)
     assert listed(found) == brute_force_featured(vectors, featured, np.arange(50), k)
     # A featured article is never its own neighbour; rows short of k are -1 padded.
     assert 12 not in found[12] and (found[12] >= 0).sum() == min(k, featured.size - 1)
-    rows = np.array([40, 3, 12])
+    rows = np.array([40, 3, 12, 15])
     assert listed(neighbours.featured_neighbours(vectors, featured, k, rows=rows)) == (
         brute_force_featured(vectors, featured, rows, k)
     )
