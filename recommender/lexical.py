@@ -672,23 +672,31 @@ class LexicalModel:
         queries = neighbours.strongest_terms(self.matrix_, neighbours.QUERY_TERMS)
         return queries, neighbours.lexical_postings(self.matrix_, neighbours.MAX_POSTINGS)
 
-    def more_like_this_for(self, weights: sparse.csr_matrix, k: int) -> np.ndarray:
+    def more_like_this_for(self, weights: sparse.csr_matrix, k: int, block: int = 16) -> np.ndarray:
         """The ``k`` indexed documents best matching each row of ``weights`` (BM25
         weights of documents outside the index, as :meth:`weigh` gives) for a query
         of its strongest terms, as :meth:`more_like_this` finds them for indexed ones.
 
+        Scored over the query terms' whole posting lists, a sparse product per
+        ``block`` of rows: a worker links every live upsert it has not seen yet in
+        one call, and a dense (rows × documents) table of scores made that call cost
+        O(rows × N) memory and time (300 upserts at 1M documents: 1.2 GB and 5.6 s;
+        this way about 30 MB at a time and 1.5 s, each row's product holding some
+        150,000 documents).
+
         Returns:
-            ``(rows, k)`` int32 positions, best first, -1 padded.
+            ``(rows, k)`` int32 positions, best first (ties: the lower position), -1
+            padded.
         """
         queries = neighbours.strongest_terms(weights, neighbours.QUERY_TERMS)
-        scores = self.scores(queries) if self.n_documents else np.zeros((queries.shape[0], 0))
         out = np.full((queries.shape[0], k), -1, dtype=np.int32)
-        for row, values in enumerate(scores):
-            found = np.flatnonzero(values > 0)
-            if found.size > k:
-                found = found[np.argpartition(-values[found], k - 1)[:k]]
-            order = np.lexsort((found, -values[found]))
-            out[row, : order.size] = found[order]
+        if not self.n_documents or k == 0:
+            return out
+        postings = self._postings()
+        for start in range(0, queries.shape[0], block):
+            rows = queries[start : start + block]
+            outside = np.full(rows.shape[0], -1)  # no query is an indexed document
+            out[start : start + rows.shape[0]] = neighbours.lexical_step(rows, outside, postings, k)
         return out
 
     def refreshed_more_like_this(

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from recommender import Settings, build_index
+from recommender import Settings, build_index, neighbours
 from recommender.corpus import load_corpus
 from recommender.errors import InvalidArgument
 from recommender.fields import lexical_fields
@@ -228,3 +228,22 @@ def test_term_counts_of_documents_without_terms_merge() -> None:
     assert merged.by_field["body"].getrow(0).nnz == 0
     with pytest.raises(ValueError, match="no term counts"):
         merge_term_counts([])
+
+
+def test_more_like_this_for_outside_documents_ranks_by_every_posting() -> None:
+    """Live upserts are linked to the indexed articles that best match a query of
+    their strongest terms: the same list, ties by position, whether the rows come in
+    one block or several."""
+    docs = [lexical_fields(a) for a in load_corpus([BUNDLED_CORPUS]).articles]
+    model = LexicalModel().fit(docs[:40])
+    outside = model.weigh([*docs[40:], {"title": "", "body": "the of"}])
+    queries = neighbours.strongest_terms(outside, neighbours.QUERY_TERMS)
+    every = model.scores(queries)  # dense: every indexed article's score per query
+    k = 7
+    expected = np.full((outside.shape[0], k), -1, dtype=np.int32)
+    for row, values in enumerate(every):
+        ranked = sorted(np.flatnonzero(values > 0), key=lambda p: (-values[p], p))[:k]
+        expected[row, : len(ranked)] = ranked
+    assert (expected[:-1, 0] >= 0).all() and (expected[-1] == -1).all()
+    for block in (1, 4, 256):
+        assert np.array_equal(model.more_like_this_for(outside, k, block=block), expected)
