@@ -272,9 +272,12 @@ class Engine:
 
     def prepare_writes(self) -> None:
         """Load now what the first live change would otherwise wait for: the embedding
-        model (a write embeds its article) and the dense index (every worker links
-        each new upsert to its nearest indexed articles; the index is otherwise read
-        on first use, see :meth:`~recommender.index.VectorIndex.load`).
+        model (a write embeds its article), the HTML reader (a write reduces its
+        article's HTML to text; BeautifulSoup is imported and builds its table of
+        character references on first use, about 0.1-0.25 s) and the dense index
+        (every worker links each new upsert to its nearest indexed articles; the
+        index is otherwise read on first use, see
+        :meth:`~recommender.index.VectorIndex.load`).
 
         Once called, every snapshot :meth:`reload` switches to has its dense index
         read before it serves, so the first write after a publish does not wait.
@@ -284,6 +287,7 @@ class Engine:
             SnapshotCorrupt: the dense index cannot be read.
         """
         self.embedder.encode(["warm up"])
+        html_to_text("<p>warm &amp; up</p>")
         self._current().snapshot.dense.load_now()
         # From now on each snapshot a reload switches to is read the same way.
         self._writes_prepared = True

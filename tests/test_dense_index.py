@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from recommender import Engine, Settings
 from recommender.index import VectorIndex, read_through
@@ -27,6 +28,19 @@ def test_a_server_that_takes_writes_reads_it_before_the_first_write(engine: Engi
     assert dense.loaded
     _, positions = dense.search(engine.snapshot.vectors[:1], 1)
     assert positions[0][0] == 0
+
+
+def test_a_server_that_takes_writes_readies_the_html_reader_first(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """BeautifulSoup is imported, and builds its table of character references, on
+    the first HTML it reads: the first write would wait for both."""
+    reduced: list[str] = []
+    monkeypatch.setattr(
+        "recommender.engine.html_to_text", lambda text: reduced.append(text) or text
+    )
+    engine.prepare_writes()
+    assert len(reduced) == 1 and "<p>" in reduced[0] and "&amp;" in reduced[0]
 
 
 def test_the_file_is_read_through_once(tmp_path: Path) -> None:
