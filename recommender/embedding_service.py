@@ -23,6 +23,7 @@ import os
 import secrets
 import select
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -93,18 +94,45 @@ def _exit_with(parent: int) -> None:
 
 
 def main() -> None:
-    """The service process (``python -m recommender.embedding_service``): reads its
-    settings as one JSON line on stdin (the secret stays out of the process list),
-    prints ``listening`` once its socket accepts connections, then serves."""
+    """The service process (started by :class:`EmbeddingProcess`): reads its settings
+    as one JSON line on stdin (the secret stays out of the process list), prints
+    ``listening`` once its socket accepts connections, then serves until its stdin
+    closes or its parent is gone.
+
+    It leaves SIGTERM and SIGINT to the server: a signal to the server's whole
+    process group (Ctrl-C in a terminal, a service manager stopping the unit) reaches
+    the master too, which ends this process itself, in order, by closing its stdin
+    (:meth:`EmbeddingProcess.stop`). Ended by the signal instead, it was seen dead
+    by the master's watch, which started it again while the server was stopping.
+    """
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     told = json.loads(sys.stdin.readline())
+    threading.Thread(target=_exit_at_end_of_input, name="stdin", daemon=True).start()
     embedder = SentenceTransformerEmbedder(
         told["model"], batch_size=told["batch_size"], threads=told["threads"]
     )
     key = bytes.fromhex(told["key"])
-    with Listener(told["address"], family="AF_UNIX", authkey=key) as listener:
+    try:
+        listener = Listener(told["address"], family="AF_UNIX", authkey=key)
+    except OSError as exc:  # the server removed the socket's folder: it is stopping
+        log.error("embedding process: cannot listen on %s: %s", told["address"], exc)
+        sys.exit(1)
+    with listener:
         print("listening", flush=True)
         serve_embeddings(embedder, listener, parent=os.getppid())
+
+
+def _exit_at_end_of_input() -> None:
+    """End this process once its stdin closes: the server is stopping it."""
+    sys.stdin.read()
+    os._exit(0)
+
+
+#: How the server starts :func:`main`: importing it, rather than running this module
+#: as ``__main__`` (``-m``), which the package has imported already (runpy warns).
+COMMAND = [sys.executable, "-c", "from recommender.embedding_service import main; main()"]
 
 
 class EmbeddingProcess:
@@ -152,7 +180,7 @@ class EmbeddingProcess:
         socket file removed first); on failure, end what was started."""
         Path(self.address).unlink(missing_ok=True)
         process = subprocess.Popen(
-            [sys.executable, "-m", "recommender.embedding_service"],
+            COMMAND,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
@@ -166,8 +194,9 @@ class EmbeddingProcess:
             "address": self.address,
             "key": self._key.hex(),
         }
+        # stdin stays open: closing it is how stop() ends the process (see main).
         process.stdin.write(json.dumps(told) + "\n")
-        process.stdin.close()
+        process.stdin.flush()
         ready, _, _ = select.select([process.stdout], [], [], timeout)
         line = process.stdout.readline().strip() if ready else ""
         if line != "listening":
@@ -231,15 +260,17 @@ class EmbeddingProcess:
 
 
 def _end(process: subprocess.Popen[str]) -> None:
-    """Terminate ``process`` (kill it after 10 s) unless it has ended, and close
-    the pipe it said ``listening`` on."""
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+    """End ``process`` unless it has ended: close its stdin (it exits, see
+    :func:`main`), kill it if it has not after 10 s; close the pipe it said
+    ``listening`` on."""
+    if process.stdin is not None and not process.stdin.closed:
+        with contextlib.suppress(OSError):  # it is gone already: the pipe is broken
+            process.stdin.close()
+    try:
+        process.wait(10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
     if process.stdout is not None:
         process.stdout.close()
 

@@ -309,3 +309,36 @@ def test_a_killed_embedding_process_is_started_again(served_server: Server) -> N
         assert status == 200 and body["related"], body
     assert call(f"{base}/v1/articles/restart-note", "DELETE", headers=auth)[0] == 204
     assert "starting it again" in served_server.log_path.read_text()
+
+
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_to_the_whole_server_stops_it_cleanly(
+    bundled_index: Settings, tmp_path: Path, stop: signal.Signals
+) -> None:
+    """A service manager stopping the unit, or Ctrl-C in a terminal, signals every
+    process of the server at once. The master ends the embedding process itself:
+    it is not started again as the server stops, and nothing is logged but the
+    shutdown."""
+    index_dir = copy_index(bundled_index.index_dir, tmp_path)
+    with served(index_dir, workers=2, api_keys=KEY) as running:
+        embedding = _embedding_process(running)
+        assert embedding is not None
+        os.killpg(running.process.pid, stop)
+        assert running.process.wait(timeout=60) == 0
+    log = running.log_path.read_text()
+    assert "Shutting down: Master" in log
+    assert (
+        "starting it again" not in log
+        and "embedding process" not in log.split("Handling signal")[-1]
+    ), log
+    assert not Path(f"/proc/{embedding}").exists() or _zombie(embedding)
+    running.check_log(KEY)
+    assert "RuntimeWarning" not in log, log
+
+
+def _zombie(pid: int) -> bool:
+    """Whether ``pid`` has ended and waits to be reaped (its parent may be gone)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return True
