@@ -322,7 +322,6 @@ class Catalog:
         self._live_articles = live_articles
         self._live_vectors: np.ndarray | None = None
         self._live_lexical: sparse.csr_matrix | None = None
-        self._live_postings: sparse.csr_matrix | None = None
         self._links: tuple[np.ndarray, np.ndarray] | None = None
         self._derived: list[_Upsert] = []
         if live_articles:
@@ -696,7 +695,7 @@ class Catalog:
         scores = query.scores()
         if self._live_lexical is None:
             return scores
-        return np.concatenate([scores, query.score_postings(self._live_term_rows())])
+        return np.concatenate([scores, query.score_weighed(self._live_lexical)])
 
     def lexical_scores_at(self, query: WeightedQuery, positions: np.ndarray) -> np.ndarray:
         """``(len(positions),)`` float32 in [0, 1]: the lexical scores at ``positions``,
@@ -707,18 +706,8 @@ class Catalog:
         assert self._live_lexical is not None  # live positions exist only with live rows
         out = np.empty(len(positions), dtype=np.float32)
         out[~live] = query.score_rows(positions[~live])
-        live_scores = query.score_postings(self._live_term_rows())
-        out[live] = live_scores[positions[live] - self.n_snapshot]
+        out[live] = query.score_weighed(self._live_lexical, positions[live] - self.n_snapshot)
         return out
-
-    def _live_term_rows(self) -> sparse.csr_matrix:
-        """``(n_terms, live)``: the live layer's lexical weights, term by article.
-        Made once per live state: a query then reads only its own terms' rows, where
-        weighing article rows transposed them all on every request."""
-        if self._live_postings is None:
-            assert self._live_lexical is not None  # asked for only with live rows
-            self._live_postings = self._live_lexical.T.tocsr()
-        return self._live_postings
 
     # -- masks over a few positions --------------------------------------------------
     #

@@ -54,6 +54,25 @@ def test_scores_of_a_few_rows_are_the_exhaustive_ones_bit_for_bit(
         assert np.array_equal(query.score_rows(rows), query.scores()[rows])  # kept
 
 
+@pytest.mark.parametrize("weighting", QUERY_WEIGHTS)
+def test_a_weighed_document_scores_the_same_whichever_rows_are_asked_for(
+    engine: Engine, weighting: QueryWeights
+) -> None:
+    """Live upserts are weighed, not indexed: a request scores the few among its
+    candidates, a draft scores them all, and both must agree bit for bit. Weighed
+    as an indexed article is, a document scores as that article does."""
+    model = engine.snapshot.lexical
+    indexed = np.arange(model.n_documents)[::-2]  # not in position order
+    weights = model.matrix_[indexed]
+    asked = np.array([len(indexed) - 1, 1, 1])
+    for position in range(model.n_documents):
+        query = model.query_for_row(position).weighted(weighting)
+        every = query.score_weighed(weights)
+        assert np.array_equal(every, query.score_rows(indexed))
+        assert np.array_equal(query.score_weighed(weights, asked), every[asked])
+        assert query.score_weighed(weights, np.array([], dtype=np.int64)).shape == (0,)
+
+
 def test_a_draft_query_weighs_its_own_counts() -> None:
     model = LexicalModel().fit(["stroke aphasia words", "sleep apnea night", "aphasia"])
     query = model.query_for_document("aphasia aphasia stroke")
