@@ -1031,8 +1031,8 @@ class WeightedQuery:
         Summed as :meth:`LexicalModel.score_rows` sums indexed documents (a row at a
         time, in float32, in the row's term order), so a document scores the same
         whichever rows are asked for. A request asks for the few live upserts among
-        its candidates: a sparse product over every upsert's postings cost it a
-        quarter of a millisecond with 1,000 upserts, most of it scipy's overhead.
+        its candidates: a sparse product over every upsert's postings cost it about
+        0.2 ms with 1,000 upserts at 100k articles, most of it scipy's overhead.
         """
         picked = weights if rows is None else weights[rows]
         if picked.shape[0] == 0:
