@@ -121,3 +121,23 @@ def test_a_watched_embedding_process_that_dies_is_started_again() -> None:
     assert not Path(process.address).parent.exists()
     time.sleep(0.2)  # several watch intervals: a stopped process stays stopped
     assert process.restarts == 1
+
+
+@pytest.mark.real_model
+def test_the_embedding_process_leaves_sigterm_and_sigint_to_the_server() -> None:
+    """A signal to the server's whole process group reaches the embedding process
+    too; it keeps serving until the server ends it (stop() closes its stdin)."""
+    process = EmbeddingProcess("packaged:all-MiniLM-L6-v2", batch_size=8, threads=1)
+    process.start()
+    try:
+        pid = process.pid
+        assert pid is not None
+        os.kill(pid, signal.SIGTERM)
+        os.kill(pid, signal.SIGINT)
+        worker = process.client()
+        assert worker.encode(["mirror therapy"]).shape == (1, worker.dim)
+        assert process.pid == pid and process._process is not None
+        assert process._process.poll() is None
+    finally:
+        process.stop()
+    assert process._process.poll() is not None and process.restarts == 0

@@ -311,19 +311,19 @@ def test_a_killed_embedding_process_is_started_again(served_server: Server) -> N
     assert "starting it again" in served_server.log_path.read_text()
 
 
-@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT])
 def test_a_signal_to_the_whole_server_stops_it_cleanly(
-    bundled_index: Settings, tmp_path: Path, stop: signal.Signals
+    bundled_index: Settings, tmp_path: Path
 ) -> None:
-    """A service manager stopping the unit, or Ctrl-C in a terminal, signals every
-    process of the server at once. The master ends the embedding process itself:
-    it is not started again as the server stops, and nothing is logged but the
-    shutdown."""
+    """A service manager stopping the unit signals every process of the server at
+    once. The master ends the embedding process itself: it is not started again as
+    the server stops, and nothing is logged but the shutdown. (SIGINT, Ctrl-C, is
+    gunicorn's quick shutdown: it aborts a request in flight, with a traceback, so
+    the embedding process's part of it is tested in test_embedding_service.py.)"""
     index_dir = copy_index(bundled_index.index_dir, tmp_path)
     with served(index_dir, workers=2, api_keys=KEY) as running:
         embedding = _embedding_process(running)
         assert embedding is not None
-        os.killpg(running.process.pid, stop)
+        os.killpg(running.process.pid, signal.SIGTERM)
         assert running.process.wait(timeout=60) == 0
     log = running.log_path.read_text()
     assert "Shutting down: Master" in log
