@@ -793,8 +793,9 @@ class LexicalModel:
         """The query of a text that is not indexed at all (a draft)."""
         return LexicalQuery(self, self.weigh([document]), document, self.counts([document]))
 
-    def score_rows(self, terms: sparse.csr_matrix, positions: np.ndarray) -> np.ndarray:
-        """The raw BM25 scores of the indexed rows at ``positions`` for one query row.
+    def score_rows(self, query: np.ndarray, positions: np.ndarray) -> np.ndarray:
+        """The raw BM25 scores of the indexed rows at ``positions`` for one query,
+        given as :meth:`dense_query` makes it.
 
         Equal, bit for bit, to the same entries of :meth:`scores`: both sum, in
         float32, each document weight times the query weight in ascending term order
@@ -803,7 +804,7 @@ class LexicalModel:
         """
         if positions.size == 0:
             return np.zeros(0, dtype=np.float32)
-        return np.asarray(self.matrix_[positions] @ self.dense_query(terms), dtype=np.float32)
+        return np.asarray(self.matrix_[positions] @ query, dtype=np.float32)
 
     def dense_query(self, terms: sparse.csr_matrix) -> np.ndarray:
         """One query row as a dense ``(n_terms,)`` float32 vector (0 where it lacks a
@@ -1015,11 +1016,7 @@ class WeightedQuery:
         ``positions``, the same values :meth:`scores` gives them."""
         if self._scores is not None:
             return np.asarray(self._scores[positions])
-        if positions.size == 0:
-            return np.zeros(0, dtype=np.float32)
-        # LexicalModel.score_rows's product, with the query made dense once per query.
-        rows = self.model.matrix_[positions]
-        return self._normalised(np.asarray(rows @ self._dense_terms(), dtype=np.float32))
+        return self._normalised(self.model.score_rows(self._dense_terms(), positions))
 
     def score_weighed(
         self, weights: sparse.csr_matrix, rows: np.ndarray | None = None
